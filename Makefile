@@ -1,0 +1,108 @@
+# Maestro: make / make run / make test / make bench
+#
+# The module is built against Debian's nginx-dev sources with the same
+# configure flags as Debian's /usr/sbin/nginx, so the .so loads into it.
+
+SHELL       := /bin/bash
+NGX_SRC     ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+BUILD       ?= $(CURDIR)/build
+CC          ?= cc
+
+CORE_DIR    := ngx_maestro_module/core
+CORE_SRC    := $(wildcard $(CORE_DIR)/*.c)
+CORE_HDR    := $(wildcard $(CORE_DIR)/*.h) plugins/include/maestro_plugin.h
+GLUE_SRC    := $(wildcard ngx_maestro_module/*.c ngx_maestro_module/*.h)
+LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -ldl -lpthread -lm
+
+WARN        := -Wall -Wextra -Wno-unused-parameter -Wpointer-arith -Werror
+CFLAGS      ?= -O2 -g
+CFLAGS      += -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN)
+# unit tests run under AddressSanitizer + LeakSanitizer
+SAN         ?= -fsanitize=address,undefined -fno-omit-frame-pointer
+
+PLUGINS     := $(patsubst plugins/%/,%,$(filter-out plugins/include/,\
+                 $(sort $(dir $(wildcard plugins/*/*.c)))))
+PLUGIN_SO   := $(PLUGINS:%=$(BUILD)/plugins/%.so)
+FIXTURES    := $(patsubst tests/fixtures/plugins/%.c,%,\
+                 $(wildcard tests/fixtures/plugins/*.c))
+FIXTURE_SO  := $(FIXTURES:%=$(BUILD)/fixtures/%.so)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+CORE_OBJ    := $(CORE_SRC:$(CORE_DIR)/%.c=$(BUILD)/core/%.o)
+
+MODULE_SO   := $(BUILD)/ngx_http_maestro_module.so
+
+.PHONY: all deps module plugins fixtures unit run test bench clean
+
+all: deps module plugins fixtures
+
+deps: $(BUILD)/.deps
+$(BUILD)/.deps: scripts/deps.sh
+	@mkdir -p $(BUILD)
+	scripts/deps.sh
+	@touch $@
+
+# --- the nginx module -------------------------------------------------------
+
+# configure again when a source file is added or removed (config lists them)
+SRCLIST     := $(BUILD)/.srclist
+$(shell mkdir -p $(BUILD); echo $(CORE_SRC) $(GLUE_SRC) $(CORE_HDR) \
+    > $(SRCLIST).new; cmp -s $(SRCLIST).new $(SRCLIST) \
+    || mv $(SRCLIST).new $(SRCLIST))
+
+$(BUILD)/nginx/objs/Makefile: config $(SRCLIST) $(BUILD)/.deps
+	@mkdir -p $(BUILD)/nginx
+	rsync -a --delete --exclude objs $(NGX_SRC)/ $(BUILD)/nginx/
+	cd $(BUILD)/nginx && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-g -O2 -fPIC -Wno-error=deprecated-declarations" \
+	        --with-ld-opt="-fPIC" \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+
+module: $(MODULE_SO)
+$(MODULE_SO): $(BUILD)/nginx/objs/Makefile $(CORE_SRC) $(CORE_HDR) $(GLUE_SRC)
+	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
+	cp $(BUILD)/nginx/objs/ngx_http_maestro_module.so $@
+
+# --- plugins and fixture plugins -------------------------------------------
+
+plugins: $(PLUGIN_SO)
+$(BUILD)/plugins/%.so: plugins/%/*.c plugins/include/maestro_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -fvisibility=hidden -Iplugins/include \
+	    -o $@ $(filter %.c,$^) -ljansson
+
+fixtures: $(FIXTURE_SO)
+$(BUILD)/fixtures/%.so: tests/fixtures/plugins/%.c plugins/include/maestro_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -fvisibility=hidden -Iplugins/include \
+	    -o $@ $< -ljansson
+
+# --- unit tests (core under ASan/LSan) --------------------------------------
+
+$(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -I$(CORE_DIR) -Iplugins/include -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Wno-error -I$(CORE_DIR) -Iplugins/include \
+	    -o $@ $< $(CORE_OBJ) $(LIBS) -lcmocka -rdynamic
+
+unit: $(UNIT_BIN)
+
+# --- the two commands -------------------------------------------------------
+
+run: all
+	scripts/run.sh
+
+test: all unit
+	scripts/test.sh
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

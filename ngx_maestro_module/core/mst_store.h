@@ -1,0 +1,129 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * mst_store is Maestro's LMDB storage: one environment, named sub-databases,
+ * keys built for range scans (fixed-length workflow id + big-endian seq).
+ *
+ *   workflows    id                         -> workflow record (JSON text)
+ *   checkpoints  id + be64(seq)             -> checkpoint (JSON text)
+ *   events       id + be64(seq)             -> name '\0' data (JSON text)
+ *   agent_logs   agent '\0' be64(ms) be32(n) -> log entry (JSON text)
+ *   kv           ns '\0' key                -> bytes (plugins' memory)
+ *
+ * Threads: the environment is opened once per process (after fork) with
+ * MDB_NOTLS, so any thread may run a read transaction; LMDB serialises
+ * write transactions across threads and processes. Callers on the nginx
+ * event loop use read transactions only; writes run on pool threads.
+ *
+ * Errors: MDB_MAP_FULL becomes MST_MAPFULL, I/O errors MST_EIO; a failed
+ * write transaction is aborted, so stored data is never half-written.
+ *
+ * Event ids: the workflow record's "last_event_id" is the id of its last
+ * event; mst_store_event_append() increments it in the record the caller
+ * then writes back with mst_store_wf_put() in the same transaction.
+ */
+
+#ifndef _MST_STORE_H_INCLUDED_
+#define _MST_STORE_H_INCLUDED_
+
+#include "mst_common.h"
+
+typedef struct mst_store_s  mst_store_t;
+typedef struct mst_txn_s    mst_txn_t;
+
+typedef struct {
+    const char  *path;          /* directory, created if missing */
+    size_t       map_size;      /* bytes; maestro_store_size */
+    int          sync;          /* 0: MDB_NOSYNC (survives process crash,
+                                   not power loss) */
+    unsigned     max_readers;   /* 0: default (512) */
+} mst_store_conf_t;
+
+/* open (creating sub-databases); err gets a message naming the path */
+int mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
+    char *err, size_t errlen);
+void mst_store_close(mst_store_t *store);
+
+/* remove stale reader slots of dead processes (after a kill -9) */
+void mst_store_reader_check(mst_store_t *store);
+
+/* map usage, for health: bytes used and map size */
+int mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size);
+
+int mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn);
+int mst_txn_commit(mst_txn_t *txn);     /* frees txn, also on failure */
+void mst_txn_abort(mst_txn_t *txn);     /* frees txn; NULL is fine */
+
+/* workflow records: *rec is a new reference the caller json_decref()s */
+int mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec);
+int mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec);
+
+typedef struct {
+    const char  *status;        /* NULL: any */
+    const char  *user_id;       /* NULL: any */
+    const char  *cursor;        /* NULL: newest first; else an id: start
+                                   after it (older) */
+    size_t       limit;         /* 1..1000 */
+} mst_wf_filter_t;
+
+/*
+ * Newest first. *items: new JSON array of records (without "graph");
+ * next_cursor: id to pass as cursor for the next page, "" when none
+ * (buffer of MST_ID_LEN + 1).
+ */
+int mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
+    json_t **items, char *next_cursor);
+
+/* calls cb for every record whose status is "queued" or "running";
+   cb returns non-zero to stop */
+typedef int (*mst_wf_scan_pt)(const char *id, json_t *rec, void *arg);
+int mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg);
+
+/* checkpoints */
+int mst_store_checkpoint_put(mst_txn_t *txn, const char *id, uint64_t seq,
+    const json_t *cp);
+/* *seq and *cp of the last checkpoint; MST_NOTFOUND when none */
+int mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
+    json_t **cp);
+/* *list: JSON array of {"seq", "checkpoint"} oldest first */
+int mst_store_checkpoint_list(mst_txn_t *txn, const char *id, json_t **list);
+
+/*
+ * Append an event: seq = rec.last_event_id + 1 (rec is updated; the caller
+ * writes rec back). data is a JSON object; ts (ms) is added to it if absent.
+ * *seq (may be NULL) gets the new id.
+ */
+int mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
+    const char *name, json_t *data, uint64_t *seq);
+
+/*
+ * Events with seq > after, in order, at most max (0: all). The pointers
+ * given to cb point into the map (zero-copy) and are valid until the
+ * transaction ends; data is not NUL-terminated. cb returns non-zero to stop.
+ */
+typedef int (*mst_event_pt)(uint64_t seq, const char *name,
+    const char *data, size_t len, void *arg);
+int mst_store_event_range(mst_txn_t *txn, const char *id, uint64_t after,
+    size_t max, mst_event_pt cb, void *arg);
+
+/* agent logs: keeps at most keep entries per agent (oldest dropped) */
+int mst_store_agent_log_append(mst_txn_t *txn, const char *agent,
+    const json_t *entry, size_t keep);
+/* newest last; *list: JSON array */
+int mst_store_agent_log_list(mst_txn_t *txn, const char *agent,
+    size_t limit, json_t **list);
+
+/* plugins' key-value namespaces; *value is malloc()ed and NUL-terminated */
+int mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
+    char **value, size_t *len);
+int mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
+    const char *value, size_t len);
+
+/* delete a workflow with its checkpoints and events (retention) */
+int mst_store_wf_delete(mst_txn_t *txn, const char *id);
+
+#endif /* _MST_STORE_H_INCLUDED_ */
