@@ -6,7 +6,8 @@
 SHELL       := /bin/bash
 NGX_SRC     ?= /usr/share/nginx/src
 NGINX       ?= /usr/sbin/nginx
-BUILD       ?= $(CURDIR)/build
+BUILD       ?= build
+ABS_BUILD   := $(abspath $(BUILD))
 CC          ?= cc
 
 CORE_DIR    := ngx_maestro_module/core
@@ -58,8 +59,8 @@ $(BUILD)/nginx/objs/Makefile: config $(SRCLIST) $(BUILD)/.deps
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="-g -O2 -fPIC -Wno-error=deprecated-declarations" \
 	        --with-ld-opt="-fPIC" \
-	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
-	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+	        --add-dynamic-module=$(CURDIR) > $(ABS_BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(ABS_BUILD)/configure.log; exit 1; }
 
 module: $(MODULE_SO)
 $(MODULE_SO): $(BUILD)/nginx/objs/Makefile $(CORE_SRC) $(CORE_HDR) $(GLUE_SRC)

@@ -1,0 +1,144 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * Shared declarations of the nginx glue: configuration, per-worker runtime
+ * and the entry points one glue file offers the others.
+ */
+
+#ifndef _NGX_HTTP_MAESTRO_MODULE_H_INCLUDED_
+#define _NGX_HTTP_MAESTRO_MODULE_H_INCLUDED_
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "mst_run.h"
+
+
+#define NGX_HTTP_MAESTRO_API_PREFIX  "/api/v1"
+
+
+/* shared memory: cross-worker wake-up and counters */
+typedef struct {
+    ngx_atomic_t                 generation;    /* bumped on every commit
+                                                   that appended events */
+    ngx_atomic_t                 active;        /* workflows running, all
+                                                   workers */
+    ngx_atomic_t                 submitted;
+} ngx_http_maestro_shctx_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    plugin;        /* resolved path */
+    ngx_str_t                    config;        /* JSON text */
+} ngx_http_maestro_agent_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    file;
+} ngx_http_maestro_workflow_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   enabled;       /* any maestro_api */
+
+    ngx_str_t                    store_path;
+    off_t                        store_size;
+    ngx_flag_t                   store_sync;
+
+    ngx_str_t                    plugins_dir;
+    ngx_array_t                 *agent_confs;   /* of _agent_conf_t */
+    ngx_array_t                 *workflow_confs;/* of _workflow_conf_t */
+    ngx_str_t                    default_workflow;
+
+    ngx_str_t                    pool_name;     /* steps */
+    ngx_str_t                    io_pool_name;  /* store writes */
+    ngx_thread_pool_t           *pool;
+    ngx_thread_pool_t           *io_pool;
+
+    ngx_uint_t                   queue_size;    /* active workflows / worker */
+    ngx_msec_t                   lease_timeout;
+    ngx_msec_t                   poll_interval; /* event wake-up */
+    ngx_msec_t                   flush_interval;/* event batching */
+    ngx_msec_t                   heartbeat;     /* SSE comments */
+    ngx_uint_t                   agent_log_keep;
+
+    /* LLM provider (one in P0; the gateway replaces this) */
+    ngx_str_t                    llm_url;
+    ngx_str_t                    llm_model;
+    ngx_str_t                    llm_key;       /* resolved secret */
+    ngx_msec_t                   llm_timeout;
+    ngx_uint_t                   llm_retries;
+
+    /* built at configuration time, in the master */
+    mst_agent_t                 *agents;
+    ngx_uint_t                   nagents;
+    mst_graph_t                **graphs;
+    ngx_uint_t                   ngraphs;
+
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_maestro_shctx_t    *sh;
+
+    /* per worker, after fork */
+    mst_run_env_t                env;
+    mst_llm_t                   *llm;
+    ngx_uint_t                   nactive;       /* this worker */
+    ngx_queue_t                  active;        /* of _wf_t */
+    ngx_queue_t                  subscribers;   /* of SSE subscribers */
+    ngx_event_t                  poll_ev;
+    ngx_event_t                  housekeeping_ev;
+    ngx_atomic_uint_t            seen_generation;
+    unsigned                     housekeeping_busy:1;
+} ngx_http_maestro_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   api;           /* maestro_api */
+    size_t                       max_body;      /* maestro_max_body */
+} ngx_http_maestro_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_maestro_module;
+
+
+/* ngx_http_maestro_api.c */
+ngx_int_t ngx_http_maestro_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_maestro_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body);
+ngx_int_t ngx_http_maestro_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *fmt, ...);
+
+/* ngx_http_maestro_sse.c */
+ngx_int_t ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
+    uint64_t last_event_id);
+void ngx_http_maestro_sse_wakeup(ngx_http_maestro_main_conf_t *mmcf);
+void ngx_http_maestro_sse_shutdown(ngx_http_maestro_main_conf_t *mmcf);
+uint64_t ngx_http_maestro_sse_last_event_id(ngx_http_request_t *r);
+
+/* ngx_http_maestro_run.c: the per-worker scheduler */
+ngx_int_t ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf);
+void ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf);
+/* adopt a workflow this worker created or claimed; takes next's steps */
+void ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
+    const char *id, mst_run_next_t *next);
+ngx_int_t ngx_http_maestro_run_can_accept(
+    ngx_http_maestro_main_conf_t *mmcf);
+int ngx_http_maestro_run_alive(long pid);
+
+/*
+ * Run fn(arg) on the io thread pool, then done(arg) on the event loop.
+ * The caller allocates arg with ngx_alloc() / malloc(); done frees it.
+ * done gets NGX_ERROR instead of running fn when the queue is full.
+ */
+typedef void (*ngx_http_maestro_io_pt)(void *arg);
+typedef void (*ngx_http_maestro_io_done_pt)(void *arg, ngx_int_t rc);
+ngx_int_t ngx_http_maestro_io_post(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg);
+
+#endif /* _NGX_HTTP_MAESTRO_MODULE_H_INCLUDED_ */

@@ -1,0 +1,180 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * mst_run is the durable workflow runner: every operation is one LMDB write
+ * transaction that reads the workflow record and its last checkpoint,
+ * applies the engine (mst_engine), and writes record, checkpoint and events
+ * back together, so a crash at any point leaves the last committed state.
+ * All functions here block (LMDB commits, plugin runs) and are called on
+ * pool threads; the nginx glue only schedules them.
+ *
+ * Ownership: a running workflow is owned by one process (record "owner" =
+ * pid, "epoch", "lease_until"). Every write checks owner and epoch (fencing):
+ * a process that lost its lease gets MST_CONFLICT and drops its results.
+ * A workflow whose owner is dead or whose lease expired is claimed by any
+ * other process (mst_run_claim), which recovers running steps to pending and
+ * goes on from the last checkpoint.
+ *
+ * Steps: a commit that finishes a step also begins the steps that became
+ * ready (marks them running and builds their plugin input), and returns
+ * them in mst_run_next_t, so the caller only posts them to the pool.
+ *
+ * Events: record "last_event_id" orders a workflow's events; every commit
+ * appends workflow_update / agent_status / log_entry / token events; the
+ * final commit appends "done" (complete, cancelled) or "error" (failed).
+ * After any commit that appended events, env->notify() is called so the
+ * glue can wake subscribers on every worker.
+ */
+
+#ifndef _MST_RUN_H_INCLUDED_
+#define _MST_RUN_H_INCLUDED_
+
+#include "mst_store.h"
+#include "mst_engine.h"
+#include "mst_plugin.h"
+#include "mst_llm.h"
+
+/* what the runner needs from its process; set up once per process */
+typedef struct {
+    mst_store_t        *store;
+    mst_llm_t          *llm;
+    mst_agent_t        *agents;         /* configured agents */
+    size_t              nagents;
+    mst_graph_t       **graphs;         /* configured named graphs */
+    size_t              ngraphs;
+    long                pid;            /* this process */
+    int64_t             lease_ms;       /* maestro_lease_timeout */
+    size_t              agent_log_keep; /* entries kept per agent */
+    int64_t             flush_ms;       /* event batching interval */
+    size_t              event_keep;     /* unused in P0 (retention) */
+
+    /* wake subscribers: called after a commit that appended events */
+    void              (*notify)(void *arg, const char *id, uint64_t last);
+    void               *notify_arg;
+
+    /* log to the host's error log (level: MAESTRO_LOG_*) */
+    void              (*log)(void *arg, int level, const char *msg);
+    void               *log_arg;
+} mst_run_env_t;
+
+/* a step ready to run, with its plugin input, as returned by a commit */
+typedef struct {
+    char                node[65];
+    int                 index;          /* -1 unless foreach */
+    int                 attempt;        /* 1-based */
+    int64_t             timeout_ms;
+    char               *input;          /* plugin input JSON text (malloc) */
+    const mst_agent_t  *agent;
+} mst_run_step_t;
+
+/* what a commit tells the scheduler */
+typedef struct {
+    int                 status;         /* MST_ENGINE_* */
+    mst_run_step_t     *steps;          /* steps to post now (malloc) */
+    size_t              nsteps;
+    int64_t             retry_in_ms;    /* >0: call mst_run_begin_ready()
+                                           after this backoff */
+    int                 finished;       /* workflow reached a final state */
+    uint64_t            epoch;
+} mst_run_next_t;
+
+void mst_run_next_free(mst_run_next_t *next);
+
+/* the agent and graph lookups (configured ones) */
+const mst_agent_t *mst_run_agent(const mst_run_env_t *env, const char *name);
+mst_graph_t *mst_run_graph(const mst_run_env_t *env, const char *name);
+
+/*
+ * A submission, validated by the caller: prompt (non-empty string),
+ * context normalised to [{"name","content"}], user_id or NULL, the graph
+ * (named or inline). Writes record (status queued) + first checkpoint +
+ * events. id: MST_ID_LEN + 1 buffer. *rec: new reference to the record.
+ */
+int mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
+    const char *workflow_name, const char *prompt, json_t *context,
+    const char *user_id, char *id, json_t **rec, char *err, size_t errlen);
+
+/*
+ * Take ownership of a queued workflow, or of a running one whose owner is
+ * dead (alive() says no), is this process but not running it here
+ * (force_own), or whose lease expired. Recovers interrupted steps and
+ * begins the ready ones (returned in next). MST_CONFLICT when someone
+ * else holds it, MST_NOTFOUND, or MST_EINVAL when it is already final.
+ */
+typedef int (*mst_run_alive_pt)(long pid);
+int mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
+    mst_run_alive_pt alive, mst_run_next_t *next, char *err, size_t errlen);
+
+/*
+ * Begin the pending steps of an owned workflow (after a retry backoff).
+ */
+int mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
+    mst_run_next_t *next, char *err, size_t errlen);
+
+/* abandoned flag shared with the event loop: see mst_run_step_exec() */
+#define MST_STEP_RUNNING     0
+#define MST_STEP_COMMITTING  1
+#define MST_STEP_ABANDONED   2
+
+/*
+ * Run one step on this thread: the plugin's run(), with a host context whose
+ * events are flushed in batches, then commit the result (or the failure)
+ * and begin the next ready steps. *state is an atomic (MST_STEP_*) the
+ * event loop may set to ABANDONED on timeout; the commit happens only if
+ * this thread moves it from RUNNING to COMMITTING first.
+ */
+int mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
+    const mst_run_step_t *step, volatile int *state, mst_run_next_t *next,
+    char *err, size_t errlen);
+
+/*
+ * A step failed without completing (timeout, abandoned): record the
+ * failure and apply the retry policy.
+ */
+int mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
+    const char *node, int index, const char *error, int retryable,
+    mst_run_next_t *next, char *err, size_t errlen);
+
+/*
+ * Request cancellation. A queued workflow, or one whose owner is dead, is
+ * cancelled at once (*final = 1); a running one is marked and its owner
+ * stops at the next step boundary or when its plugin sees cancelled().
+ * *rec: the record after the change.
+ */
+int mst_run_cancel(mst_run_env_t *env, const char *id, mst_run_alive_pt alive,
+    json_t **rec, int *final, char *err, size_t errlen);
+
+/*
+ * Renew the leases of the given owned workflows (one transaction).
+ * Workflows no longer owned (fenced) are reported through lost(id).
+ */
+int mst_run_renew(mst_run_env_t *env, const char *const *ids,
+    const uint64_t *epochs, size_t n, void (*lost)(const char *id, void *arg),
+    void *arg);
+
+/*
+ * Give up ownership of a workflow (graceful worker exit) so another
+ * process claims it at once.
+ */
+int mst_run_release(mst_run_env_t *env, const char *id, uint64_t epoch);
+
+/*
+ * Ids of active workflows that this process could claim now: queued ones,
+ * and running ones whose owner is dead or whose lease expired (or owned by
+ * this pid but not in mine[]). *ids: JSON array of strings.
+ */
+int mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
+    const char *const *mine, size_t nmine, size_t max, json_t **ids);
+
+/* whether cancellation was requested (a read transaction) */
+int mst_run_cancel_requested(mst_run_env_t *env, const char *id);
+
+/* agents' records for the API (logs kept per agent) */
+int mst_run_agent_log(mst_run_env_t *env, const char *agent, int level,
+    const char *workflow_id, const char *msg);
+
+#endif /* _MST_RUN_H_INCLUDED_ */

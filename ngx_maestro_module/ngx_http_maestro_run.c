@@ -1,0 +1,895 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * The per-worker scheduler: the event loop side of mst_run. It never does
+ * blocking work itself; it posts:
+ *
+ *  - step tasks to the steps pool ("maestro_thread_pool"): the plugin runs
+ *    and its result is committed on that thread (mst_run_step_exec); the
+ *    completion handler here posts the next ready steps;
+ *  - io tasks to the io pool ("maestro_io_thread_pool"): store writes of
+ *    the API (create, cancel), timeouts and retries, lease renewal and the
+ *    claiming of orphaned workflows.
+ *
+ * Timers: a step timeout (non-cancelable, so a worker that is shutting
+ * down gracefully finishes its steps first), a retry backoff per workflow,
+ * the housekeeping timer (leases, orphans) and the poll timer that wakes
+ * SSE subscribers when another worker (or a pool thread) wrote events;
+ * these two are cancelable.
+ *
+ * A workflow (ngx_http_maestro_wf_t) lives while tasks or timers refer to
+ * it ("refs"); it is freed once finished or lost with no reference left.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_maestro_module.h"
+
+
+#define NGX_HTTP_MAESTRO_TIMEOUT_GRACE  2000
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    char                            id[MST_ID_LEN + 1];
+    uint64_t                        epoch;
+    ngx_uint_t                      refs;
+    ngx_event_t                     retry_ev;
+    ngx_http_maestro_main_conf_t   *mmcf;
+    unsigned                        finished:1;
+    unsigned                        lost:1;
+} ngx_http_maestro_wf_t;
+
+
+typedef struct {
+    ngx_http_maestro_wf_t          *wf;
+    uint64_t                        epoch;
+    mst_run_step_t                  step;
+    volatile int                    state;
+    mst_run_next_t                  next;
+    int                             rc;
+    char                            err[MST_ERRLEN];
+    ngx_event_t                     timeout_ev;
+} ngx_http_maestro_step_t;
+
+
+/* an io task that ends in a "next" for a workflow */
+typedef struct {
+    ngx_http_maestro_wf_t          *wf;
+    uint64_t                        epoch;
+    char                            node[65];
+    int                             index;
+    char                            error[160];
+    mst_run_next_t                  next;
+    int                             rc;
+    char                            err[MST_ERRLEN];
+} ngx_http_maestro_wf_io_t;
+
+
+typedef struct {
+    ngx_http_maestro_io_pt          fn;
+    ngx_http_maestro_io_done_pt     done;
+    void                           *arg;
+} ngx_http_maestro_io_t;
+
+
+typedef struct {
+    char                            id[MST_ID_LEN + 1];
+    int                             rc;
+    mst_run_next_t                  next;
+} ngx_http_maestro_claim_t;
+
+
+typedef struct {
+    ngx_http_maestro_main_conf_t   *mmcf;
+    char                          **ids;
+    uint64_t                       *epochs;
+    size_t                          n;
+    size_t                          capacity;
+    json_t                         *lost;
+    ngx_http_maestro_claim_t       *claims;
+    size_t                          nclaims;
+} ngx_http_maestro_hk_t;
+
+
+static void ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf,
+    int rc, mst_run_next_t *next, const char *err);
+static void ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf);
+static ngx_int_t ngx_http_maestro_post_step(ngx_http_maestro_wf_t *wf,
+    mst_run_step_t *step);
+static void ngx_http_maestro_step_thread(void *data, ngx_log_t *log);
+static void ngx_http_maestro_step_done(ngx_event_t *ev);
+static void ngx_http_maestro_step_timeout(ngx_event_t *ev);
+static void ngx_http_maestro_retry_handler(ngx_event_t *ev);
+static void ngx_http_maestro_housekeeping(ngx_event_t *ev);
+static void ngx_http_maestro_poll(ngx_event_t *ev);
+
+
+static ngx_cycle_t  *ngx_http_maestro_cycle;
+
+
+/* runs on any thread */
+int
+ngx_http_maestro_run_alive(long pid)
+{
+    if (pid <= 0) {
+        return 0;
+    }
+
+    return kill((pid_t) pid, 0) == 0 || ngx_errno == NGX_EPERM;
+}
+
+
+/* runs on any thread: subscribers on every worker look at generation */
+static void
+ngx_http_maestro_notify(void *arg, const char *id, uint64_t last)
+{
+    ngx_http_maestro_main_conf_t  *mmcf = arg;
+
+    (void) ngx_atomic_fetch_add(&mmcf->sh->generation, 1);
+}
+
+
+/* runs on any thread; ngx_log_error() is safe there */
+static void
+ngx_http_maestro_log(void *arg, int level, const char *msg)
+{
+    static const ngx_uint_t  levels[] = {
+        NGX_LOG_DEBUG, NGX_LOG_INFO, NGX_LOG_WARN, NGX_LOG_ERR
+    };
+
+    ngx_log_t  *log = arg;
+
+    if (level < MAESTRO_LOG_DEBUG || level > MAESTRO_LOG_ERROR) {
+        level = MAESTRO_LOG_INFO;
+    }
+
+    ngx_log_error(levels[level], log, 0, "maestro: %s", msg);
+}
+
+
+ngx_int_t
+ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf)
+{
+    char                 err[MST_ERRLEN];
+    mst_store_conf_t     sc;
+    mst_llm_provider_t   provider;
+
+    ngx_http_maestro_cycle = cycle;
+
+    mmcf->pool = ngx_thread_pool_get(cycle, &mmcf->pool_name);
+    mmcf->io_pool = ngx_thread_pool_get(cycle, &mmcf->io_pool_name);
+
+    if (mmcf->pool == NULL || mmcf->io_pool == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "maestro: thread pools \"%V\" and \"%V\" not found",
+                      &mmcf->pool_name, &mmcf->io_pool_name);
+        return NGX_ERROR;
+    }
+
+    if (mst_llm_global_init() != MST_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "maestro: curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    /* one LMDB environment per process, opened after fork */
+
+    ngx_memzero(&sc, sizeof(mst_store_conf_t));
+    sc.path = (char *) mmcf->store_path.data;
+    sc.map_size = (size_t) mmcf->store_size;
+    sc.sync = mmcf->store_sync ? 1 : 0;
+
+    if (mst_store_open(&mmcf->env.store, &sc, err, sizeof(err)) != MST_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "maestro: %s "
+                      "(see maestro_store_path, maestro_store_size)", err);
+        return NGX_ERROR;
+    }
+
+    /* a worker killed with kill -9 leaves its reader slots behind */
+    mst_store_reader_check(mmcf->env.store);
+
+    if (mmcf->llm_url.data != NULL) {
+        ngx_memzero(&provider, sizeof(mst_llm_provider_t));
+        provider.name = "default";
+        provider.base_url = (char *) mmcf->llm_url.data;
+        provider.api_key = mmcf->llm_key.len ? (char *) mmcf->llm_key.data
+                                             : NULL;
+        provider.model = mmcf->llm_model.len ? (char *) mmcf->llm_model.data
+                                             : NULL;
+        provider.connect_timeout_ms = 5000;
+        provider.timeout_ms = (long) mmcf->llm_timeout;
+        provider.max_retries = (int) mmcf->llm_retries;
+        provider.backoff_ms = 250;
+
+        mmcf->llm = mst_llm_create(&provider, err, sizeof(err));
+
+    } else {
+        mmcf->llm = mst_llm_create(NULL, err, sizeof(err));
+    }
+
+    if (mmcf->llm == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "maestro: %s", err);
+        return NGX_ERROR;
+    }
+
+    mmcf->env.llm = mmcf->llm;
+    mmcf->env.agents = mmcf->agents;
+    mmcf->env.nagents = mmcf->nagents;
+    mmcf->env.graphs = mmcf->graphs;
+    mmcf->env.ngraphs = mmcf->ngraphs;
+    mmcf->env.pid = (long) ngx_pid;
+    mmcf->env.lease_ms = (int64_t) mmcf->lease_timeout;
+    mmcf->env.agent_log_keep = mmcf->agent_log_keep;
+    mmcf->env.flush_ms = (int64_t) mmcf->flush_interval;
+    mmcf->env.notify = ngx_http_maestro_notify;
+    mmcf->env.notify_arg = mmcf;
+    mmcf->env.log = ngx_http_maestro_log;
+    mmcf->env.log_arg = cycle->log;
+
+    ngx_queue_init(&mmcf->active);
+    ngx_queue_init(&mmcf->subscribers);
+
+    mmcf->seen_generation = mmcf->sh->generation;
+
+    mmcf->poll_ev.handler = ngx_http_maestro_poll;
+    mmcf->poll_ev.data = mmcf;
+    mmcf->poll_ev.log = cycle->log;
+    mmcf->poll_ev.cancelable = 1;
+    ngx_add_timer(&mmcf->poll_ev, mmcf->poll_interval);
+
+    /* soon after start: resume what a dead worker left behind */
+    mmcf->housekeeping_ev.handler = ngx_http_maestro_housekeeping;
+    mmcf->housekeeping_ev.data = mmcf;
+    mmcf->housekeeping_ev.log = cycle->log;
+    mmcf->housekeeping_ev.cancelable = 1;
+    ngx_add_timer(&mmcf->housekeeping_ev, 100);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf)
+{
+    /* thread pools were joined before (core module exits first) */
+
+    if (mmcf->llm != NULL) {
+        mst_llm_free(mmcf->llm);
+        mmcf->llm = NULL;
+    }
+
+    if (mmcf->env.store != NULL) {
+        mst_store_close(mmcf->env.store);
+        mmcf->env.store = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_http_maestro_run_can_accept(ngx_http_maestro_main_conf_t *mmcf)
+{
+    return mmcf->nactive < mmcf->queue_size && !ngx_exiting
+           && !ngx_terminate;
+}
+
+
+/* io tasks */
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_io_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_maestro_io_t  *io = data;
+
+    io->fn(io->arg);
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_io_event(ngx_event_t *ev)
+{
+    ngx_thread_task_t      *task = ev->data;
+    ngx_http_maestro_io_t  *io;
+
+    io = task->ctx;
+    io->done(io->arg, NGX_OK);
+
+    ngx_free(task);
+}
+
+
+ngx_int_t
+ngx_http_maestro_io_post(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg)
+{
+    ngx_thread_task_t      *task;
+    ngx_http_maestro_io_t  *io;
+
+    /* not from a pool: the task may outlive the request that posts it */
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_maestro_io_t),
+                      ngx_http_maestro_cycle->log);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    io = (ngx_http_maestro_io_t *) (task + 1);
+    io->fn = fn;
+    io->done = done;
+    io->arg = arg;
+
+    task->ctx = io;
+    task->handler = ngx_http_maestro_io_thread;
+    task->event.handler = ngx_http_maestro_io_event;
+    task->event.data = task;
+    task->event.log = ngx_http_maestro_cycle->log;
+
+    if (ngx_thread_task_post(mmcf->io_pool, task) != NGX_OK) {
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* workflows of this worker */
+
+void
+ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
+    const char *id, mst_run_next_t *next)
+{
+    ngx_http_maestro_wf_t  *wf;
+
+    wf = ngx_calloc(sizeof(ngx_http_maestro_wf_t),
+                    ngx_http_maestro_cycle->log);
+    if (wf == NULL) {
+        /* the housekeeping claims it again later */
+        mst_run_next_free(next);
+        return;
+    }
+
+    ngx_memcpy(wf->id, id, MST_ID_LEN);
+    wf->epoch = next->epoch;
+    wf->mmcf = mmcf;
+
+    wf->retry_ev.handler = ngx_http_maestro_retry_handler;
+    wf->retry_ev.data = wf;
+    wf->retry_ev.log = ngx_http_maestro_cycle->log;
+
+    ngx_queue_insert_tail(&mmcf->active, &wf->queue);
+    mmcf->nactive++;
+    (void) ngx_atomic_fetch_add(&mmcf->sh->active, 1);
+
+    ngx_http_maestro_handle_next(wf, MST_OK, next, NULL);
+}
+
+
+static void
+ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf)
+{
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    if (wf->refs > 0 || !(wf->finished || wf->lost)) {
+        return;
+    }
+
+    if (wf->retry_ev.timer_set) {
+        if (!wf->lost && !wf->finished) {
+            return;
+        }
+        ngx_del_timer(&wf->retry_ev);
+    }
+
+    mmcf = wf->mmcf;
+
+    ngx_queue_remove(&wf->queue);
+    mmcf->nactive--;
+    (void) ngx_atomic_fetch_add(&mmcf->sh->active, -1);
+
+    ngx_free(wf);
+}
+
+
+static void
+ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
+    mst_run_next_t *next, const char *err)
+{
+    size_t      i;
+    ngx_log_t  *log;
+
+    log = ngx_http_maestro_cycle->log;
+
+    if (rc != MST_OK) {
+        if (rc == MST_CONFLICT) {
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "maestro: workflow \"%s\" is owned elsewhere now",
+                          wf->id);
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "maestro: workflow \"%s\": %s%s", wf->id,
+                          err ? err : mst_strerror(rc),
+                          rc == MST_MAPFULL ? " (raise maestro_store_size)"
+                                            : "");
+        }
+
+        /* dropped here; the housekeeping claims it again if it can */
+        wf->lost = 1;
+        mst_run_next_free(next);
+        ngx_http_maestro_wf_release(wf);
+        return;
+    }
+
+    if (next->finished) {
+        wf->finished = 1;
+    }
+
+    for (i = 0; i < next->nsteps; i++) {
+        if (ngx_http_maestro_post_step(wf, &next->steps[i]) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "maestro: workflow \"%s\": cannot post step \"%s\""
+                          " (thread pool \"%V\" queue full)", wf->id,
+                          next->steps[i].node, &wf->mmcf->pool_name);
+            wf->lost = 1;
+        }
+    }
+
+    if (next->retry_in_ms > 0 && !wf->finished && !wf->lost) {
+        if (wf->retry_ev.timer_set) {
+            ngx_del_timer(&wf->retry_ev);
+        }
+        ngx_add_timer(&wf->retry_ev, (ngx_msec_t) next->retry_in_ms);
+    }
+
+    mst_run_next_free(next);
+    ngx_http_maestro_wf_release(wf);
+}
+
+
+/* steps */
+
+static ngx_int_t
+ngx_http_maestro_post_step(ngx_http_maestro_wf_t *wf, mst_run_step_t *step)
+{
+    ngx_thread_task_t        *task;
+    ngx_http_maestro_step_t  *s;
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_maestro_step_t),
+                      ngx_http_maestro_cycle->log);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = (ngx_http_maestro_step_t *) (task + 1);
+    s->wf = wf;
+    s->epoch = wf->epoch;
+    s->step = *step;
+    s->state = MST_STEP_RUNNING;
+
+    task->ctx = s;
+    task->handler = ngx_http_maestro_step_thread;
+    task->event.handler = ngx_http_maestro_step_done;
+    task->event.data = task;
+    task->event.log = ngx_http_maestro_cycle->log;
+
+    if (ngx_thread_task_post(wf->mmcf->pool, task) != NGX_OK) {
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    /* the task owns the input now */
+    step->input = NULL;
+
+    s->timeout_ev.handler = ngx_http_maestro_step_timeout;
+    s->timeout_ev.data = task;
+    s->timeout_ev.log = ngx_http_maestro_cycle->log;
+    ngx_add_timer(&s->timeout_ev,
+                  (ngx_msec_t) step->timeout_ms
+                  + NGX_HTTP_MAESTRO_TIMEOUT_GRACE);
+
+    wf->refs++;
+
+    return NGX_OK;
+}
+
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_maestro_step_t  *s = data;
+
+    s->rc = mst_run_step_exec(&s->wf->mmcf->env, s->wf->id, s->epoch,
+                              &s->step, &s->state, &s->next, s->err,
+                              sizeof(s->err));
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_step_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t        *task = ev->data;
+    ngx_http_maestro_wf_t    *wf;
+    ngx_http_maestro_step_t  *s;
+
+    s = task->ctx;
+    wf = s->wf;
+
+    if (s->timeout_ev.timer_set) {
+        ngx_del_timer(&s->timeout_ev);
+    }
+
+    wf->refs--;
+
+    if (s->state == MST_STEP_ABANDONED) {
+        /* the timeout handler recorded the failure already */
+        mst_run_next_free(&s->next);
+        ngx_http_maestro_wf_release(wf);
+
+    } else {
+        ngx_http_maestro_handle_next(wf, s->rc, &s->next, s->err);
+    }
+
+    ngx_free(s->step.input);
+    ngx_free(task);
+}
+
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_wf_io_fail(void *arg)
+{
+    ngx_http_maestro_wf_io_t  *wio = arg;
+
+    wio->rc = mst_run_step_failed(&wio->wf->mmcf->env, wio->wf->id,
+                                  wio->epoch, wio->node, wio->index,
+                                  wio->error, 1, &wio->next, wio->err,
+                                  sizeof(wio->err));
+}
+
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_wf_io_begin(void *arg)
+{
+    ngx_http_maestro_wf_io_t  *wio = arg;
+
+    wio->rc = mst_run_begin_ready(&wio->wf->mmcf->env, wio->wf->id,
+                                  wio->epoch, &wio->next, wio->err,
+                                  sizeof(wio->err));
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_wf_io_done(void *arg, ngx_int_t rc)
+{
+    ngx_http_maestro_wf_io_t  *wio = arg;
+
+    wio->wf->refs--;
+    ngx_http_maestro_handle_next(wio->wf, rc == NGX_OK ? wio->rc : MST_ERROR,
+                                 &wio->next, wio->err);
+    ngx_free(wio);
+}
+
+
+static void
+ngx_http_maestro_wf_io(ngx_http_maestro_wf_t *wf, ngx_http_maestro_io_pt fn,
+    const char *node, int index, const char *error)
+{
+    ngx_http_maestro_wf_io_t  *wio;
+
+    wio = ngx_calloc(sizeof(ngx_http_maestro_wf_io_t),
+                     ngx_http_maestro_cycle->log);
+    if (wio == NULL) {
+        wf->lost = 1;
+        ngx_http_maestro_wf_release(wf);
+        return;
+    }
+
+    wio->wf = wf;
+    wio->epoch = wf->epoch;
+    wio->index = index;
+
+    if (node != NULL) {
+        ngx_cpystrn((u_char *) wio->node, (u_char *) node, sizeof(wio->node));
+        ngx_cpystrn((u_char *) wio->error, (u_char *) error,
+                    sizeof(wio->error));
+    }
+
+    if (ngx_http_maestro_io_post(wf->mmcf, fn, ngx_http_maestro_wf_io_done,
+                                 wio)
+        != NGX_OK)
+    {
+        ngx_free(wio);
+        wf->lost = 1;
+        ngx_http_maestro_wf_release(wf);
+        return;
+    }
+
+    wf->refs++;
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_step_timeout(ngx_event_t *ev)
+{
+    char                      error[160];
+    ngx_thread_task_t        *task = ev->data;
+    ngx_http_maestro_step_t  *s;
+
+    s = task->ctx;
+
+    if (!__sync_bool_compare_and_swap(&s->state, MST_STEP_RUNNING,
+                                      MST_STEP_ABANDONED))
+    {
+        /* the thread is committing: its completion comes soon */
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "maestro: workflow \"%s\" step \"%s\" timed out after "
+                  "%L ms; abandoned", s->wf->id, s->step.node,
+                  (int64_t) s->step.timeout_ms);
+
+    ngx_snprintf((u_char *) error, sizeof(error) - 1,
+                 "timed out after %L ms%Z", (int64_t) s->step.timeout_ms);
+
+    ngx_http_maestro_wf_io(s->wf, ngx_http_maestro_wf_io_fail, s->step.node,
+                           s->step.index, error);
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_maestro_wf_t  *wf = ev->data;
+
+    if (wf->lost || wf->finished) {
+        ngx_http_maestro_wf_release(wf);
+        return;
+    }
+
+    ngx_http_maestro_wf_io(wf, ngx_http_maestro_wf_io_begin, NULL, -1, NULL);
+}
+
+
+/* housekeeping: leases and orphans */
+
+static void
+ngx_http_maestro_hk_lost(const char *id, void *arg)
+{
+    ngx_http_maestro_hk_t  *hk = arg;
+
+    json_array_append_new(hk->lost, json_string(id));
+}
+
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_hk_thread(void *arg)
+{
+    ngx_http_maestro_hk_t  *hk = arg;
+
+    size_t          i;
+    json_t         *ids;
+    mst_run_env_t  *env;
+
+    env = &hk->mmcf->env;
+
+    (void) mst_run_renew(env, (const char *const *) hk->ids, hk->epochs,
+                         hk->n, ngx_http_maestro_hk_lost, hk);
+
+    if (hk->capacity == 0) {
+        return;
+    }
+
+    if (mst_run_orphans(env, ngx_http_maestro_run_alive,
+                        (const char *const *) hk->ids, hk->n, hk->capacity,
+                        &ids)
+        != MST_OK)
+    {
+        json_decref(ids);
+        return;
+    }
+
+    hk->claims = calloc(json_array_size(ids) + 1,
+                        sizeof(ngx_http_maestro_claim_t));
+    if (hk->claims == NULL) {
+        json_decref(ids);
+        return;
+    }
+
+    for (i = 0; i < json_array_size(ids); i++) {
+        ngx_http_maestro_claim_t  *c = &hk->claims[hk->nclaims];
+
+        ngx_cpystrn((u_char *) c->id,
+                    (u_char *) json_string_value(json_array_get(ids, i)),
+                    sizeof(c->id));
+
+        c->rc = mst_run_claim(env, c->id, 1, ngx_http_maestro_run_alive,
+                              &c->next, NULL, 0);
+        if (c->rc == MST_OK) {
+            hk->nclaims++;
+        }
+    }
+
+    json_decref(ids);
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
+{
+    ngx_http_maestro_hk_t  *hk = arg;
+
+    size_t                         i;
+    ngx_queue_t                   *q;
+    const char                    *id;
+    ngx_http_maestro_wf_t         *wf;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = hk->mmcf;
+
+    for (i = 0; i < json_array_size(hk->lost); i++) {
+        id = json_string_value(json_array_get(hk->lost, i));
+
+        for (q = ngx_queue_head(&mmcf->active);
+             q != ngx_queue_sentinel(&mmcf->active);
+             q = ngx_queue_next(q))
+        {
+            wf = ngx_queue_data(q, ngx_http_maestro_wf_t, queue);
+
+            if (ngx_strcmp(wf->id, id) == 0 && !wf->finished) {
+                ngx_log_error(NGX_LOG_WARN, ngx_http_maestro_cycle->log, 0,
+                              "maestro: lease of workflow \"%s\" lost", id);
+                wf->lost = 1;
+                ngx_http_maestro_wf_release(wf);
+                break;
+            }
+        }
+    }
+
+    for (i = 0; i < hk->nclaims; i++) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_maestro_cycle->log, 0,
+                      "maestro: claimed workflow \"%s\"", hk->claims[i].id);
+        ngx_http_maestro_run_adopt(mmcf, hk->claims[i].id,
+                                   &hk->claims[i].next);
+    }
+
+    for (i = 0; i < hk->n; i++) {
+        ngx_free(hk->ids[i]);
+    }
+
+    ngx_free(hk->ids);
+    ngx_free(hk->epochs);
+    free(hk->claims);
+    json_decref(hk->lost);
+    ngx_free(hk);
+
+    mmcf->housekeeping_busy = 0;
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_housekeeping(ngx_event_t *ev)
+{
+    ngx_http_maestro_main_conf_t  *mmcf = ev->data;
+
+    size_t                   n;
+    ngx_queue_t             *q;
+    ngx_http_maestro_hk_t   *hk;
+    ngx_http_maestro_wf_t   *wf;
+
+    if (ngx_terminate) {
+        return;
+    }
+
+    ngx_add_timer(ev, ngx_max(mmcf->lease_timeout / 3, 100));
+
+    if (mmcf->housekeeping_busy) {
+        return;
+    }
+
+    hk = ngx_calloc(sizeof(ngx_http_maestro_hk_t), ev->log);
+    if (hk == NULL) {
+        return;
+    }
+
+    hk->mmcf = mmcf;
+    hk->lost = json_array();
+    hk->capacity = ngx_http_maestro_run_can_accept(mmcf)
+                   ? mmcf->queue_size - mmcf->nactive : 0;
+
+    hk->ids = ngx_calloc((mmcf->nactive + 1) * sizeof(char *), ev->log);
+    hk->epochs = ngx_calloc((mmcf->nactive + 1) * sizeof(uint64_t), ev->log);
+
+    if (hk->lost == NULL || hk->ids == NULL || hk->epochs == NULL) {
+        goto failed;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&mmcf->active);
+         q != ngx_queue_sentinel(&mmcf->active);
+         q = ngx_queue_next(q))
+    {
+        wf = ngx_queue_data(q, ngx_http_maestro_wf_t, queue);
+
+        if (wf->lost || wf->finished) {
+            continue;
+        }
+
+        hk->ids[n] = ngx_alloc(MST_ID_LEN + 1, ev->log);
+        if (hk->ids[n] == NULL) {
+            break;
+        }
+
+        ngx_memcpy(hk->ids[n], wf->id, MST_ID_LEN + 1);
+        hk->epochs[n] = wf->epoch;
+        n++;
+    }
+
+    hk->n = n;
+
+    if (ngx_http_maestro_io_post(mmcf, ngx_http_maestro_hk_thread,
+                                 ngx_http_maestro_hk_done, hk)
+        == NGX_OK)
+    {
+        mmcf->housekeeping_busy = 1;
+        return;
+    }
+
+failed:
+
+    if (hk->ids) {
+        for (n = 0; n < hk->n; n++) {
+            ngx_free(hk->ids[n]);
+        }
+        ngx_free(hk->ids);
+    }
+
+    ngx_free(hk->epochs);
+    json_decref(hk->lost);
+    ngx_free(hk);
+}
+
+
+/* runs in the event loop: cross-worker wake-up of subscribers */
+static void
+ngx_http_maestro_poll(ngx_event_t *ev)
+{
+    ngx_atomic_uint_t              gen;
+    ngx_http_maestro_main_conf_t  *mmcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        /* subscribers reconnect to a new worker with Last-Event-ID */
+        ngx_http_maestro_sse_shutdown(mmcf);
+        return;
+    }
+
+    gen = mmcf->sh->generation;
+
+    if (gen != mmcf->seen_generation) {
+        mmcf->seen_generation = gen;
+        ngx_http_maestro_sse_wakeup(mmcf);
+    }
+
+    ngx_add_timer(ev, mmcf->poll_interval);
+}

@@ -1,0 +1,577 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * Server-Sent Events of one workflow, from its event log in LMDB. A
+ * subscriber remembers the id of the last event it sent; a pump reads the
+ * events after it (a read transaction, zero-copy into the output buffers)
+ * and writes them out, so a live stream, a replay and a resume with
+ * Last-Event-ID are the same code, on any worker.
+ *
+ * Wake-up: pool threads and other workers bump a generation counter in
+ * shared memory after each commit; every worker's poll timer sees it and
+ * pumps its subscribers.
+ *
+ * Memory is bounded: buffers are recycled (free/busy chains); when a slow
+ * client has more than NGX_HTTP_MAESTRO_SSE_MAX_BUSY bytes unsent, the
+ * pump stops reading until the socket drains, and the events wait in LMDB.
+ * The stream ends after the final "done" or "error" event.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_maestro_module.h"
+
+
+#define NGX_HTTP_MAESTRO_SSE_BUF       (16 * 1024)
+#define NGX_HTTP_MAESTRO_SSE_MAX_BUSY  (256 * 1024)
+#define NGX_HTTP_MAESTRO_SSE_BATCH     512
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    ngx_http_request_t             *r;
+    ngx_http_maestro_main_conf_t   *mmcf;
+    char                            id[MST_ID_LEN + 1];
+    uint64_t                        last;
+    ngx_chain_t                    *free;
+    ngx_chain_t                    *busy;
+    ngx_chain_t                    *out;
+    ngx_chain_t                   **last_out;
+    ngx_event_t                     heartbeat;
+    ngx_msec_t                      sent_at;
+    unsigned                        finished:1;
+    unsigned                        closed:1;
+} ngx_http_maestro_sse_t;
+
+
+static void ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse);
+static void ngx_http_maestro_sse_cleanup(void *data);
+static void ngx_http_maestro_sse_write_handler(ngx_http_request_t *r);
+static void ngx_http_maestro_sse_heartbeat(ngx_event_t *ev);
+static void ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse);
+
+
+static ngx_str_t  ngx_http_maestro_sse_type = ngx_string("text/event-stream");
+static ngx_str_t  ngx_http_maestro_sse_retry = ngx_string("retry: 2000\n\n");
+
+
+/* Last-Event-ID header, or ?last_event_id=; (uint64_t) -1 when invalid */
+uint64_t
+ngx_http_maestro_sse_last_event_id(ngx_http_request_t *r)
+{
+    u_char           *p;
+    uint64_t          v;
+    ngx_str_t         s;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    s.len = 0;
+    s.data = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Last-Event-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               h[i].key.len) == 0)
+        {
+            s = h[i].value;
+            break;
+        }
+    }
+
+    if (s.len == 0
+        && ngx_http_arg(r, (u_char *) "last_event_id",
+                        sizeof("last_event_id") - 1, &s) != NGX_OK)
+    {
+        return 0;
+    }
+
+    if (s.len == 0) {
+        return 0;
+    }
+
+    if (s.len > 19) {
+        return (uint64_t) -1;
+    }
+
+    v = 0;
+
+    for (p = s.data; p < s.data + s.len; p++) {
+        if (*p < '0' || *p > '9') {
+            return (uint64_t) -1;
+        }
+        v = v * 10 + (*p - '0');
+    }
+
+    return v;
+}
+
+
+ngx_int_t
+ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
+    uint64_t last_event_id)
+{
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    ngx_table_elt_t               *h;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_maestro_sse_t        *sse;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+
+    sse = ngx_pcalloc(r->pool, sizeof(ngx_http_maestro_sse_t));
+    if (sse == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sse->r = r;
+    sse->mmcf = mmcf;
+    ngx_memcpy(sse->id, id->data, MST_ID_LEN);
+    sse->last = last_event_id;
+    sse->last_out = &sse->out;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type = ngx_http_maestro_sse_type;
+    r->headers_out.content_type_len = ngx_http_maestro_sse_type.len;
+    r->headers_out.content_length_n = -1;
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    /* no gzip or other buffering filter may hold events back */
+    r->gzip_tested = 1;
+    r->gzip_ok = 0;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    /* the reconnection delay for EventSource clients */
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ngx_http_maestro_sse_retry.data;
+    b->last = b->pos + ngx_http_maestro_sse_retry.len;
+    b->memory = 1;
+    b->flush = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_output_filter(r, &out);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_maestro_sse_cleanup;
+    cln->data = sse;
+
+    ngx_queue_insert_tail(&mmcf->subscribers, &sse->queue);
+
+    /* a closed connection ends the request (and so the subscription) */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_maestro_sse_write_handler;
+
+    sse->heartbeat.handler = ngx_http_maestro_sse_heartbeat;
+    sse->heartbeat.data = sse;
+    sse->heartbeat.log = r->connection->log;
+    sse->heartbeat.cancelable = 1;
+    ngx_add_timer(&sse->heartbeat, mmcf->heartbeat);
+
+    sse->sent_at = ngx_current_msec;
+
+    r->main->count++;
+
+    ngx_http_maestro_sse_pump(sse);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_maestro_sse_cleanup(void *data)
+{
+    ngx_http_maestro_sse_t  *sse = data;
+
+    if (sse->heartbeat.timer_set) {
+        ngx_del_timer(&sse->heartbeat);
+    }
+
+    if (!sse->closed) {
+        ngx_queue_remove(&sse->queue);
+        sse->closed = 1;
+    }
+}
+
+
+/* a buffer with room for len bytes at the end of the out chain */
+static ngx_buf_t *
+ngx_http_maestro_sse_buf(ngx_http_maestro_sse_t *sse, size_t len)
+{
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = NULL;
+
+    if (sse->last_out != &sse->out) {
+        cl = (ngx_chain_t *) ((u_char *) sse->last_out
+                              - offsetof(ngx_chain_t, next));
+        if ((size_t) (cl->buf->end - cl->buf->last) >= len) {
+            return cl->buf;
+        }
+    }
+
+    size = ngx_max(len, NGX_HTTP_MAESTRO_SSE_BUF);
+
+    if (sse->free != NULL && size == NGX_HTTP_MAESTRO_SSE_BUF) {
+        cl = sse->free;
+        sse->free = cl->next;
+        b = cl->buf;
+        b->pos = b->start;
+        b->last = b->start;
+        b->flush = 0;
+        b->last_buf = 0;
+
+    } else {
+        cl = ngx_alloc_chain_link(sse->r->pool);
+        if (cl == NULL) {
+            return NULL;
+        }
+
+        b = ngx_create_temp_buf(sse->r->pool, size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->tag = (ngx_buf_tag_t) &ngx_http_maestro_module;
+        cl->buf = b;
+    }
+
+    cl->next = NULL;
+    *sse->last_out = cl;
+    sse->last_out = &cl->next;
+
+    return b;
+}
+
+
+typedef struct {
+    ngx_http_maestro_sse_t   *sse;
+    ngx_int_t                 rc;
+} ngx_http_maestro_sse_ctx_t;
+
+
+/* formats one event; runs inside the read transaction (zero-copy data) */
+static int
+ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
+    size_t len, void *arg)
+{
+    ngx_http_maestro_sse_ctx_t  *sc = arg;
+
+    size_t      need, nlen;
+    ngx_buf_t  *b;
+
+    nlen = ngx_strlen(name);
+    need = sizeof("id: \nevent: \ndata: \n\n") - 1 + NGX_INT64_LEN + nlen
+           + len;
+
+    b = ngx_http_maestro_sse_buf(sc->sse, need);
+    if (b == NULL) {
+        sc->rc = NGX_ERROR;
+        return 1;
+    }
+
+    b->last = ngx_sprintf(b->last, "id: %uL\nevent: %s\ndata: ", seq, name);
+    b->last = ngx_cpymem(b->last, data, len);
+    *b->last++ = '\n';
+    *b->last++ = '\n';
+
+    sc->sse->last = seq;
+
+    if (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0) {
+        sc->sse->finished = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_sse_send(ngx_http_maestro_sse_t *sse)
+{
+    ngx_int_t            rc;
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    r = sse->r;
+
+    for (cl = sse->out; cl; cl = cl->next) {
+        if (cl->next == NULL) {
+            cl->buf->flush = 1;
+        }
+    }
+
+    rc = ngx_http_output_filter(r, sse->out);
+
+    ngx_chain_update_chains(r->pool, &sse->free, &sse->busy, &sse->out,
+                            (ngx_buf_tag_t) &ngx_http_maestro_module);
+
+    sse->out = NULL;
+    sse->last_out = &sse->out;
+    sse->sent_at = ngx_current_msec;
+
+    return rc;
+}
+
+
+static size_t
+ngx_http_maestro_sse_busy(ngx_http_maestro_sse_t *sse)
+{
+    size_t        n;
+    ngx_chain_t  *cl;
+
+    n = 0;
+
+    for (cl = sse->busy; cl; cl = cl->next) {
+        n += ngx_buf_size(cl->buf);
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
+{
+    int                          rc;
+    mst_txn_t                   *txn;
+    ngx_http_request_t          *r;
+    ngx_http_maestro_sse_ctx_t   sc;
+
+    r = sse->r;
+
+    if (sse->closed || sse->finished) {
+        return;
+    }
+
+    for ( ;; ) {
+
+        /* a slow client: wait until the socket drains */
+        if (ngx_http_maestro_sse_busy(sse) > NGX_HTTP_MAESTRO_SSE_MAX_BUSY
+            || r->connection->buffered)
+        {
+            return;
+        }
+
+        rc = mst_txn_begin(sse->mmcf->env.store, 1, &txn);
+        if (rc != MST_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "maestro: sse: store: %s", mst_strerror(rc));
+            return;
+        }
+
+        sc.sse = sse;
+        sc.rc = NGX_OK;
+
+        rc = mst_store_event_range(txn, sse->id, sse->last,
+                                   NGX_HTTP_MAESTRO_SSE_BATCH,
+                                   ngx_http_maestro_sse_event, &sc);
+        mst_txn_abort(txn);
+
+        if (sc.rc != NGX_OK || (rc != MST_OK && rc != MST_NOTFOUND)) {
+            ngx_http_maestro_sse_finish(sse);
+            return;
+        }
+
+        if (sse->out == NULL) {
+            return;
+        }
+
+        if (ngx_http_maestro_sse_send(sse) == NGX_ERROR) {
+            ngx_http_maestro_sse_finish(sse);
+            return;
+        }
+
+        if (sse->finished) {
+            ngx_http_maestro_sse_finish(sse);
+            return;
+        }
+    }
+}
+
+
+/* end the response: after the final event, on shutdown, on errors */
+static void
+ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    if (sse->closed) {
+        return;
+    }
+
+    r = sse->r;
+
+    ngx_queue_remove(&sse->queue);
+    sse->closed = 1;
+
+    if (sse->heartbeat.timer_set) {
+        ngx_del_timer(&sse->heartbeat);
+    }
+
+    rc = ngx_http_send_special(r, NGX_HTTP_LAST);
+
+    ngx_http_finalize_request(r, rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
+}
+
+
+static void
+ngx_http_maestro_sse_write_handler(ngx_http_request_t *r)
+{
+    ngx_http_maestro_sse_t  *sse;
+    ngx_pool_cleanup_t      *cln;
+
+    /* find our state through the cleanup handler list */
+    sse = NULL;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_maestro_sse_cleanup) {
+            sse = cln->data;
+            break;
+        }
+    }
+
+    if (r->connection->write->timedout) {
+        r->connection->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    if (sse == NULL || sse->closed) {
+        return;
+    }
+
+    ngx_chain_update_chains(r->pool, &sse->free, &sse->busy, &sse->out,
+                            (ngx_buf_tag_t) &ngx_http_maestro_module);
+
+    ngx_http_maestro_sse_pump(sse);
+}
+
+
+static void
+ngx_http_maestro_sse_heartbeat(ngx_event_t *ev)
+{
+    ngx_buf_t               *b;
+    ngx_http_maestro_sse_t  *sse = ev->data;
+
+    if (sse->closed) {
+        return;
+    }
+
+    if (ngx_current_msec - sse->sent_at + 50 >= sse->mmcf->heartbeat
+        && sse->out == NULL)
+    {
+        b = ngx_http_maestro_sse_buf(sse, sizeof(":hb\n\n") - 1);
+        if (b != NULL) {
+            b->last = ngx_cpymem(b->last, ":hb\n\n", sizeof(":hb\n\n") - 1);
+
+            if (ngx_http_maestro_sse_send(sse) == NGX_ERROR) {
+                ngx_http_maestro_sse_finish(sse);
+                return;
+            }
+        }
+    }
+
+    ngx_add_timer(ev, sse->mmcf->heartbeat);
+}
+
+
+void
+ngx_http_maestro_sse_wakeup(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_queue_t             *q, *next;
+    ngx_http_maestro_sse_t  *sse;
+
+    for (q = ngx_queue_head(&mmcf->subscribers);
+         q != ngx_queue_sentinel(&mmcf->subscribers);
+         q = next)
+    {
+        /* the pump may finish (and unlink) this subscriber */
+        next = ngx_queue_next(q);
+        sse = ngx_queue_data(q, ngx_http_maestro_sse_t, queue);
+
+        ngx_http_maestro_sse_pump(sse);
+    }
+}
+
+
+void
+ngx_http_maestro_sse_shutdown(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_queue_t             *q;
+    ngx_http_maestro_sse_t  *sse;
+
+    while (!ngx_queue_empty(&mmcf->subscribers)) {
+        q = ngx_queue_head(&mmcf->subscribers);
+        sse = ngx_queue_data(q, ngx_http_maestro_sse_t, queue);
+
+        /* what is stored is sent; the client resumes with its last id */
+        ngx_http_maestro_sse_pump(sse);
+
+        if (!sse->closed) {
+            ngx_http_maestro_sse_finish(sse);
+        }
+    }
+}

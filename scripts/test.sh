@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+#
+# Copyright (C) Maestro authors
+#
+# The test runner `make test` calls after building: the C unit tests
+# (build/tests/test_*, cmocka, TAP output) and the integration tests
+# (tests/integration/*.test.mjs, node:test, TAP output). All output goes to
+# the terminal and to build/test.log; the last line is "N passed, N failed"
+# and the exit status is non-zero when anything failed.
+#
+# Environment: MST_BUILD (default build), NODE (default node),
+# MST_SKIP_UNIT=1 / MST_SKIP_INTEGRATION=1 to run one half,
+# MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files.
+
+set -u
+set -o pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+
+BUILD=${MST_BUILD:-build}
+NODE=${NODE:-node}
+LOG=$BUILD/test.log
+
+mkdir -p "$BUILD"
+: > "$LOG"
+
+passed=0
+failed=0
+
+log() {
+    printf '%s\n' "$*" | tee -a "$LOG"
+}
+
+
+# --- node dependencies -------------------------------------------------------
+
+ensure_node_modules() {
+    local need=0
+
+    if [ ! -d tests/node_modules ]; then
+        need=1
+    elif [ tests/package.json -nt tests/node_modules ]; then
+        need=1
+    elif [ -f tests/package-lock.json ] \
+         && [ tests/package-lock.json -nt tests/node_modules ]; then
+        need=1
+    fi
+
+    [ "$need" = 1 ] || return 0
+
+    log "# installing tests/node_modules"
+    (
+        cd tests || exit 1
+        if [ -f package-lock.json ]; then
+            npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+        else
+            npm install --no-audit --no-fund
+        fi
+    ) 2>&1 | tee -a "$LOG"
+    local rc=${PIPESTATUS[0]}
+
+    if [ "$rc" -ne 0 ]; then
+        log "# npm install failed ($rc)"
+        return 1
+    fi
+    touch tests/node_modules
+}
+
+
+# --- unit tests ----------------------------------------------------------------
+
+run_unit() {
+    local bin out rc ok nok
+
+    shopt -s nullglob
+    local bins=("$BUILD"/tests/test_*)
+    shopt -u nullglob
+
+    if [ "${#bins[@]}" -eq 0 ]; then
+        log "# no unit test binaries in $BUILD/tests"
+        return
+    fi
+
+    for bin in "${bins[@]}"; do
+        [ -x "$bin" ] && [ -f "$bin" ] || continue
+
+        log "# unit: $bin"
+        out=$(CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD "$bin" 2>&1)
+        rc=$?
+        printf '%s\n' "$out" | tee -a "$LOG"
+
+        ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+')
+        nok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+')
+
+        passed=$((passed + ok))
+        failed=$((failed + nok))
+
+        if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
+            # crashed, leaked (LSan) or failed outside a test
+            log "not ok - $bin exited with status $rc"
+            failed=$((failed + 1))
+        fi
+    done
+}
+
+
+# --- integration tests ----------------------------------------------------------
+
+tap_count() {
+    # the last "# NAME N" summary line of the TAP output in $1
+    grep -E "^# $2 [0-9]+\$" "$1" | tail -1 | awk '{ print $3 }'
+}
+
+run_integration() {
+    local out rc p f c nok files
+
+    if ! ensure_node_modules; then
+        failed=$((failed + 1))
+        return
+    fi
+
+    if [ -n "${MST_TEST_FILES:-}" ]; then
+        # shellcheck disable=SC2206
+        files=($MST_TEST_FILES)
+    else
+        files=(tests/integration/)
+    fi
+
+    log "# integration: ${files[*]}"
+    out=$(mktemp)
+
+    MST_BUILD=$BUILD "$NODE" --test --test-reporter=tap \
+        --test-concurrency=1 "${files[@]}" 2>&1 | tee -a "$LOG" | tee "$out"
+    rc=${PIPESTATUS[0]}
+
+    p=$(tap_count "$out" pass)
+    f=$(tap_count "$out" fail)
+    c=$(tap_count "$out" cancelled)
+    # suites whose hooks failed (after: assertCleanLog) are "not ok" at the
+    # top level without counting in "# fail"
+    nok=$(grep -cE '^not ok [0-9]+' "$out")
+
+    p=${p:-0}
+    f=${f:-0}
+    c=${c:-0}
+
+    passed=$((passed + p))
+    failed=$((failed + f + c))
+
+    if [ "$rc" -ne 0 ] && [ $((f + c)) -eq 0 ]; then
+        # a hook failed, a file crashed or did not load
+        if [ "$nok" -gt 0 ]; then
+            failed=$((failed + nok))
+        else
+            failed=$((failed + 1))
+        fi
+        log "not ok - node --test exited with status $rc"
+    fi
+
+    rm -f "$out"
+}
+
+
+[ "${MST_SKIP_UNIT:-0}" = 1 ] || run_unit
+[ "${MST_SKIP_INTEGRATION:-0}" = 1 ] || run_integration
+
+log "$passed passed, $failed failed"
+
+[ "$failed" -eq 0 ]

@@ -1,0 +1,162 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * The LLM path of the default workflow: against the fake OpenAI server
+ * (requests, streamed tokens, host retries on 500), and offline (no
+ * provider: an extractive answer labelled maestro-offline).
+ */
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+    startMaestro, startFakeOpenAI, submit, waitStatus, sse,
+    assertContiguous,
+} from './lib/harness.mjs';
+
+
+async function stopClean(m) {
+    if (m) {
+        try {
+            m.assertCleanLog();
+        } finally {
+            await m.stop();
+        }
+    }
+}
+
+async function reset(fake) {
+    const r = await fetch(`http://127.0.0.1:${fake.port}/__reset`,
+                          { method: 'POST' });
+    assert.equal(r.status, 200);
+}
+
+
+describe('LLM provider: the fake OpenAI server', () => {
+    let fake;
+    let m;
+
+    before(async () => {
+        fake = await startFakeOpenAI();
+        m = await startMaestro({
+            workers: 2,
+            http: `maestro_llm_provider ${fake.url} model=fake-model `
+                + 'timeout=10s retries=3;',
+        });
+    });
+
+    after(async () => {
+        try {
+            await stopClean(m);
+        } finally {
+            if (fake) {
+                await fake.stop();
+            }
+        }
+    });
+
+    test('the default workflow calls the provider and streams tokens',
+         async () => {
+        await reset(fake);
+        const prompt = 'Summarise the benefits of event-driven servers';
+        const w = await submit(m.base, { prompt });
+        const r = await sse(`${m.base}/api/v1/workflows/${w.id}/events`,
+                            { timeoutMs: 60000 });
+        assert.equal(r.status, 200);
+        assert.equal(r.ended, 'done', `ended ${r.ended}: ${JSON.stringify(
+            r.events.slice(-3))}`);
+        assertContiguous(r.events, 1);
+
+        const stats = await fake.stats();
+        assert.ok(stats.by_path['/v1/chat/completions'] >= 1,
+                  JSON.stringify(stats.by_path));
+        const req = stats.last_request;
+        assert.equal(req.method, 'POST');
+        assert.equal(req.body.model, 'fake-model');
+        assert.ok(Array.isArray(req.body.messages)
+                  && req.body.messages.length >= 1);
+
+        const tokens = r.events.filter((e) => e.event === 'token');
+        assert.ok(tokens.length >= 2, `${tokens.length} token events`);
+        for (const t of tokens) {
+            assert.equal(typeof t.data.agent, 'string');
+            assert.equal(typeof t.data.text, 'string');
+        }
+        assert.match(tokens.map((t) => t.data.text).join(''), /Echo: /);
+
+        const wf = await waitStatus(m.base, w.id, 'complete', 10000);
+        assert.match(wf.result, /Echo: /);
+        assert.doesNotMatch(wf.result, /maestro-offline/);
+        assert.equal(r.events[r.events.length - 1].data.result, wf.result);
+        assert.ok(wf.tokens.total > 0, `tokens ${JSON.stringify(wf.tokens)}`);
+        assert.ok(wf.tokens.completion > 0);
+    });
+
+    test('two 500s from the provider: the host retries, workflow completes',
+         async () => {
+        await reset(fake);
+        const q = await fake.control(['500', '500']);
+        assert.equal(q.queued, 2);
+
+        const w = await submit(m.base, { prompt: 'Explain retries briefly' });
+        const wf = await waitStatus(m.base, w.id, ['complete', 'failed'],
+                                    60000);
+        assert.equal(wf.status, 'complete', wf.error);
+        assert.match(wf.result, /Echo: /);
+
+        const stats = await fake.stats();
+        const calls = stats.by_path['/v1/chat/completions'];
+        assert.ok(calls >= 3, `${calls} chat requests (2 failed + retries)`);
+        const left = await fake.control([]);
+        assert.equal(left.queued, 0, 'both faults were consumed');
+    });
+});
+
+
+describe('LLM offline (no provider)', () => {
+    let m;
+
+    before(async () => {
+        m = await startMaestro({ workers: 2 });
+    });
+
+    after(() => stopClean(m));
+
+    test('the answer is labelled maestro-offline and cites the context',
+         async () => {
+        const sentence = 'The deployment checklist requires a tested '
+            + 'rollback plan before every release';
+        const w = await submit(m.base, {
+            prompt: 'What does the deployment checklist require before a '
+                + 'release?',
+            context: [{
+                name: 'notes.md',
+                content: `# Ops notes\n\n${sentence}. Coffee is served at `
+                    + 'nine in the kitchen. Parking is in the north lot.\n',
+            }],
+        });
+        const wf = await waitStatus(m.base, w.id, ['complete', 'failed'],
+                                    60000);
+        assert.equal(wf.status, 'complete', wf.error);
+        assert.match(wf.result, /maestro-offline/);
+        assert.ok(wf.result.includes(sentence),
+                  `result cites the sentence:\n${wf.result}`);
+        assert.match(wf.result, /notes\.md/);
+        assert.doesNotMatch(wf.result, /Coffee is served/,
+                            'irrelevant sentences are not the answer');
+    });
+
+    test('a context string works too', async () => {
+        const w = await submit(m.base, {
+            prompt: 'Which port does the staging database listen on?',
+            context: 'The staging database listens on port 6543. '
+                + 'Lunch is at noon.',
+        });
+        const wf = await waitStatus(m.base, w.id, ['complete', 'failed'],
+                                    60000);
+        assert.equal(wf.status, 'complete', wf.error);
+        assert.match(wf.result, /maestro-offline/);
+        assert.match(wf.result, /staging database listens on port 6543/);
+    });
+});
