@@ -35,6 +35,8 @@ CORE_OBJ    := $(CORE_SRC:$(CORE_DIR)/%.c=$(BUILD)/core/%.o)
 MODULE_SO   := $(BUILD)/ngx_http_maestro_module.so
 
 .PHONY: all deps module plugins fixtures unit run test bench clean
+# core objects are shared by every unit test: keep them
+.SECONDARY:
 
 all: deps module plugins fixtures
 

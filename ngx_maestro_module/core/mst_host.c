@@ -717,6 +717,13 @@ mst_host_free(void *p)
 }
 
 
+static int
+mst_host_llm_online(maestro_ctx_t *ctx)
+{
+    return ctx != NULL && mst_llm_online(ctx->env->llm);
+}
+
+
 const maestro_host_t  mst_host = {
     MAESTRO_PLUGIN_ABI_VERSION,
     sizeof(maestro_host_t),
@@ -734,7 +741,8 @@ const maestro_host_t  mst_host = {
     mst_host_memory_get,
     mst_host_memory_put,
     mst_host_strerror,
-    mst_host_free
+    mst_host_free,
+    mst_host_llm_online
 };
 
 

@@ -41,8 +41,9 @@
  *
  * With no sources (or only a system prompt that matches nothing), the
  * answer restates the question's clauses and its key terms; with sources
- * but no match, it names the terms looked for and the sources examined. Cut points are always ASCII bytes or code point
- * boundaries, so valid UTF-8 in gives valid UTF-8 out.
+ * but no match, it names the terms looked for and the sources examined.
+ * Cut points are always ASCII bytes or code point boundaries, so valid
+ * UTF-8 in gives valid UTF-8 out.
  */
 
 #include <stdio.h>

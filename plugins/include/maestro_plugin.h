@@ -51,6 +51,9 @@
  *    workflow is resumed by another worker from its last checkpoint; a step
  *    that kills its worker more often than its retry policy allows fails
  *    the workflow instead of crashing workers forever.
+ *  - Accounting: the host counts the tokens of every llm_chat() call
+ *    itself; add_tokens() is for usage the host cannot see (a model the
+ *    plugin reached through http()).
  *  - JSON: inputs and outputs cross the ABI as UTF-8 JSON text, so a plugin
  *    is free to use any JSON library (the shipped ones use jansson).
  */
@@ -241,6 +244,13 @@ typedef struct {
 
     /** @brief Release memory the host handed to the plugin. */
     void        (*free)(void *p);
+
+    /** @brief Whether llm_chat() reaches a real provider. When it does not,
+     *  the offline provider answers: deterministic and extractive, useful
+     *  for an answer, not for planning or judging, so a plugin may prefer
+     *  its own rules instead of calling it.
+     *  @return non-zero when a provider is configured */
+    int         (*llm_online)(maestro_ctx_t *ctx);
 } maestro_host_t;
 
 /**

@@ -106,7 +106,7 @@ llm_run(maestro_ctx_t *ctx, const maestro_host_t *host, void *agent,
 {
     int            rc;
     char          *user, *req, *resp, *text;
-    json_t        *in, *config, *item, *request, *response, *output, *usage;
+    json_t        *in, *config, *item, *request, *response, *output;
     const char    *prompt;
     llm_stream_t   stream;
 
@@ -191,14 +191,7 @@ llm_run(maestro_ctx_t *ctx, const maestro_host_t *host, void *agent,
         return MAESTRO_ELLM;
     }
 
-    usage = json_object_get(response, "usage");
-    if (json_is_object(usage)) {
-        host->add_tokens(ctx,
-            (long) json_integer_value(json_object_get(usage,
-                                                      "prompt_tokens")),
-            (long) json_integer_value(json_object_get(usage,
-                                                      "completion_tokens")));
-    }
+    /* the host accounts the tokens of llm_chat() */
 
     output = llm_output(item, prompt, response,
                         stream.streamed.failed ? NULL : stream.streamed.data);

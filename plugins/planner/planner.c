@@ -147,7 +147,8 @@ planner_run(maestro_ctx_t *ctx, const maestro_host_t *host, void *agent,
     }
 
     v = json_object_get(config, "use_llm");
-    use_llm = (v == NULL) || json_is_true(v);
+    use_llm = ((v == NULL) || json_is_true(v))
+              && host->llm_online != NULL && host->llm_online(ctx);
 
     prompt = json_string_value(
                  json_object_get(json_object_get(in, "state"), "prompt"));
@@ -224,7 +225,7 @@ planner_ask_llm(maestro_ctx_t *ctx, const maestro_host_t *host,
 {
     int          rc;
     char        *req, *resp, system[1024];
-    json_t      *request, *response, *usage, *v;
+    json_t      *request, *response, *v;
     const char  *model, *content;
 
     *steps = NULL;
@@ -284,14 +285,7 @@ planner_ask_llm(maestro_ctx_t *ctx, const maestro_host_t *host,
         return MAESTRO_ELLM;
     }
 
-    usage = json_object_get(response, "usage");
-    if (json_is_object(usage)) {
-        host->add_tokens(ctx,
-            (long) json_integer_value(json_object_get(usage,
-                                                      "prompt_tokens")),
-            (long) json_integer_value(json_object_get(usage,
-                                                      "completion_tokens")));
-    }
+    /* the host accounts the tokens of llm_chat() */
 
     model = json_string_value(json_object_get(response, "model"));
 

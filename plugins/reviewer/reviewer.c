@@ -176,7 +176,8 @@ reviewer_run(maestro_ctx_t *ctx, const maestro_host_t *host, void *agent,
     }
 
     v = json_object_get(config, "use_llm");
-    use_llm = (v == NULL) || json_is_true(v);
+    use_llm = ((v == NULL) || json_is_true(v))
+              && host->llm_online != NULL && host->llm_online(ctx);
 
     prompt = json_string_value(json_object_get(state, "prompt"));
     if (prompt == NULL) {
@@ -667,7 +668,7 @@ reviewer_ask_llm(maestro_ctx_t *ctx, const maestro_host_t *host,
     int          rc;
     char        *user, *req, *resp;
     size_t       len;
-    json_t      *request, *response, *usage, *doc, *v;
+    json_t      *request, *response, *doc, *v;
     const char  *model, *content, *a, *b;
 
     *feedback = NULL;
@@ -734,14 +735,7 @@ reviewer_ask_llm(maestro_ctx_t *ctx, const maestro_host_t *host,
         return MAESTRO_ELLM;
     }
 
-    usage = json_object_get(response, "usage");
-    if (json_is_object(usage)) {
-        host->add_tokens(ctx,
-            (long) json_integer_value(json_object_get(usage,
-                                                      "prompt_tokens")),
-            (long) json_integer_value(json_object_get(usage,
-                                                      "completion_tokens")));
-    }
+    /* the host accounts the tokens of llm_chat() */
 
     model = json_string_value(json_object_get(response, "model"));
 

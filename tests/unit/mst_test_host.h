@@ -302,6 +302,10 @@ mst_test_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     *response = json_dumps(resp, JSON_COMPACT);
     json_decref(resp);
 
+    /* as the real host does: accounting happens here, not in plugins */
+    ctx->prompt_tokens += 11;
+    ctx->completion_tokens += 22;
+
     return *response ? MAESTRO_OK : MAESTRO_ENOMEM;
 }
 
@@ -360,6 +364,13 @@ mst_test_host_free(void *p)
 }
 
 
+static inline int
+mst_test_host_llm_online(maestro_ctx_t *ctx)
+{
+    return ctx->llm != NULL;
+}
+
+
 static inline maestro_host_t
 mst_test_host(void)
 {
@@ -384,6 +395,7 @@ mst_test_host(void)
     host.memory_put = mst_test_host_memory_put;
     host.strerror = mst_test_host_strerror;
     host.free = mst_test_host_free;
+    host.llm_online = mst_test_host_llm_online;
 
     return host;
 }
