@@ -400,7 +400,9 @@ mst_engine_recover(const mst_graph_t *g, json_t *cp)
         node = mst_graph_node(g, name);
         attempts = mst_engine_int(step, "attempts");
 
-        if (node == NULL || attempts > node->retry_max) {
+        /* a worker death is survived once whatever the retry policy
+           (kill -9, OOM); more deaths than retries + 1 is a crash loop */
+        if (node == NULL || attempts > node->retry_max + 1) {
             json_object_set_new(step, "status", json_string("failed"));
             index = mst_engine_step_index(step);
 

@@ -95,8 +95,9 @@ int mst_engine_fail(const mst_graph_t *g, json_t *cp, const char *node,
     int index, const char *error, int retryable);
 
 /* steps "running" in cp go back to "pending" (resume after a crash);
-   returns how many; a step whose attempts exceed its retry policy fails
-   the workflow instead ("worker died while running node") */
+   returns how many; a step interrupted more often than its retry policy
+   allows plus one (a single worker death is always survived) fails the
+   workflow instead ("worker died while running the step") */
 int mst_engine_recover(const mst_graph_t *g, json_t *cp);
 
 /* cancel: status "failed" is not used; sets status "cancelled" */

@@ -693,9 +693,11 @@ mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
         break;
     }
 
+    /* the engine's estimate drops when a foreach expands or a loop goes
+       round again; what users see only moves forward */
     progress = mst_engine_progress(tx->graph, tx->cp);
 
-    if (progress != mst_run_int(tx->rec, "progress")) {
+    if (progress > mst_run_int(tx->rec, "progress")) {
         json_object_set_new(tx->rec, "progress", json_integer(progress));
         mst_run_wf_update(tx);
     }
@@ -1047,7 +1049,7 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
     const mst_run_step_t *step, volatile int *state, mst_run_next_t *next,
     char *err, size_t errlen)
 {
-    int             rc, prc, er, remaining;
+    int             rc, prc, er, remaining, retryable;
     char            msg[MST_ERRLEN + 64];
     int64_t         elapsed;
     json_t         *entry, *metrics, *output;
@@ -1131,12 +1133,24 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         }
 
     } else {
-        snprintf(msg, sizeof(msg), "%s (%s)",
-                 ctx.error[0] ? ctx.error : mst_host.strerror(prc),
-                 mst_host.strerror(prc));
+        retryable = mst_run_retryable(prc);
+
+        if ((prc == MAESTRO_ECANCELLED || prc == MAESTRO_ETIMEDOUT)
+            && mst_mono_ms() >= ctx.deadline && !ctx.cancel_seen)
+        {
+            /* the plugin gave up at its deadline: a timeout, retried */
+            snprintf(msg, sizeof(msg), "timed out after %lld ms",
+                     (long long) step->timeout_ms);
+            retryable = 1;
+
+        } else {
+            snprintf(msg, sizeof(msg), "%s (%s)",
+                     ctx.error[0] ? ctx.error : mst_host.strerror(prc),
+                     mst_host.strerror(prc));
+        }
 
         er = mst_engine_fail(tx.graph, tx.cp, step->node, step->index, msg,
-                             mst_run_retryable(prc));
+                             retryable);
 
         if (er < 0) {
             mst_run_tx_abort(&tx);

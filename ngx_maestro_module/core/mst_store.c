@@ -56,6 +56,7 @@ struct mst_store_s {
     MDB_dbi           ev;
     MDB_dbi           log;
     MDB_dbi           kv;
+    MDB_dbi           act;      /* ids of queued / running workflows */
     size_t            maxkey;
     int               active;       /* open transactions, under lock */
     pthread_mutex_t   lock;
@@ -196,6 +197,9 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     }
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &st->kv);
+    }
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "active", MDB_CREATE, &st->act);
     }
     if (rc != MDB_SUCCESS) {
         goto failed;
@@ -402,11 +406,41 @@ mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec)
 int
 mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec)
 {
+    int          rc;
+    MDB_val      k, v;
+    const char  *status;
+
     if (txn->readonly || !mst_store_id_ok(id) || !json_is_object(rec)) {
         return MST_EINVAL;
     }
 
-    return mst_store_put_json(txn, txn->store->wf, id, MST_ID_LEN, rec, 0);
+    rc = mst_store_put_json(txn, txn->store->wf, id, MST_ID_LEN, rec, 0);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    /* the active index: lease scans read it instead of every record */
+
+    status = json_string_value(json_object_get((json_t *) rec, "status"));
+
+    k.mv_size = MST_ID_LEN;
+    k.mv_data = (void *) id;
+
+    if (status != NULL
+        && (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0))
+    {
+        v.mv_size = 0;
+        v.mv_data = NULL;
+        rc = mdb_put(txn->txn, txn->store->act, &k, &v, 0);
+
+    } else {
+        rc = mdb_del(txn->txn, txn->store->act, &k, NULL);
+        if (rc == MDB_NOTFOUND) {
+            rc = MDB_SUCCESS;
+        }
+    }
+
+    return rc == MDB_SUCCESS ? MST_OK : mst_store_rc(rc);
 }
 
 
@@ -525,7 +559,7 @@ mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg)
         return MST_EINVAL;
     }
 
-    rc = mdb_cursor_open(txn->txn, txn->store->wf, &cur);
+    rc = mdb_cursor_open(txn->txn, txn->store->act, &cur);
     if (rc != MDB_SUCCESS) {
         return mst_store_rc(rc);
     }
@@ -537,6 +571,10 @@ mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg)
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     {
         if (k.mv_size != MST_ID_LEN) {
+            continue;
+        }
+
+        if (mdb_get(txn->txn, txn->store->wf, &k, &v) != MDB_SUCCESS) {
             continue;
         }
 
@@ -590,6 +628,11 @@ mst_store_wf_delete(mst_txn_t *txn, const char *id)
     }
 
     found = (rc == MDB_SUCCESS);
+
+    rc = mdb_del(txn->txn, txn->store->act, &k, NULL);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return mst_store_rc(rc);
+    }
 
     mst_store_seq_key(first, id, 0);
 

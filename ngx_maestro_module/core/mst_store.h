@@ -13,6 +13,8 @@
  *   events       id + be64(seq)             -> name '\0' data (JSON text)
  *   agent_logs   agent '\0' be64(ms) be32(n) -> log entry (JSON text)
  *   kv           ns '\0' key                -> bytes (plugins' memory)
+ *   active       id                         -> "" (queued or running;
+ *                                              kept by mst_store_wf_put)
  *
  * Threads: the environment is opened once per process (after fork) with
  * MDB_NOTLS, so any thread may run a read transaction; LMDB serialises

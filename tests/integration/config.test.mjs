@@ -139,7 +139,7 @@ describe('nginx -t', () => {
     test('bad JSON in config_json=', async () => {
         const r = await nginxT({ agents: {
             echo_bad: `plugin=${FIXTURES}/echo.so `
-                + `config_json=${ngxQuote('{"a": 1,,}')}`,
+                + ngxQuote('config_json={"a": 1,,}'),
         } });
         assertFails(r, /config_json|echo_bad/, /JSON|json/);
     });
@@ -153,7 +153,9 @@ describe('nginx -t', () => {
     });
 
     test('maestro_agent without plugin=', async () => {
-        const r = await nginxT({ agents: { nothing: 'config_json={}' } });
+        const r = await nginxT({ agents: {
+            nothing: ngxQuote('config_json={}'),
+        } });
         assertFails(r, /plugin/);
     });
 

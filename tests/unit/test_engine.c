@@ -1116,14 +1116,18 @@ test_recover(void **ctx)
     assert_int_equal(mst_engine_complete(g, cp, "a", -1, NULL, NULL),
                      MST_ENGINE_CONTINUE);
 
-    /* b has no retries: a crash while running it fails the workflow */
+    /* b has no retries: one worker death is survived, a second one
+       while running it fails the workflow */
 
     assert_int_equal(mst_engine_begin(cp, "b", -1), MST_OK);
     cp = tst_rt(cp, 1);
+    assert_int_equal(mst_engine_recover(g, cp), 1);
+    assert_string_equal(tst_status(cp), "running");
+    assert_int_equal(mst_engine_begin(cp, "b", -1), MST_OK);
     assert_int_equal(mst_engine_recover(g, cp), 0);
     assert_string_equal(tst_status(cp), "failed");
     assert_string_equal(tst_error(cp),
-                        "b: worker died while running the step (1 attempts)");
+                        "b: worker died while running the step (2 attempts)");
     assert_string_equal(json_string_value(
         mst_json_path(cp, "frontier.0.status")), "failed");
     assert_int_equal(mst_engine_ready(g, cp, steps, 2), 0);
@@ -1133,7 +1137,7 @@ test_recover(void **ctx)
 
     json_decref(cp);
 
-    /* a exhausted by crashes: 3 attempts > retry.max 2 */
+    /* a exhausted by crashes: 4 attempts > retry.max 2 + 1 */
 
     cp = mst_engine_start(g, NULL);
     assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
@@ -1141,9 +1145,11 @@ test_recover(void **ctx)
     assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
     assert_int_equal(mst_engine_recover(g, cp), 1);
     assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
+    assert_int_equal(mst_engine_recover(g, cp), 1);
+    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
     assert_int_equal(mst_engine_recover(g, cp), 0);
     assert_string_equal(tst_error(cp),
-                        "a: worker died while running the step (3 attempts)");
+                        "a: worker died while running the step (4 attempts)");
     json_decref(cp);
 
     mst_graph_free(g);
