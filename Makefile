@@ -67,7 +67,8 @@ $(BUILD)/nginx/objs/Makefile: config $(SRCLIST) $(BUILD)/.deps
 module: $(MODULE_SO)
 $(MODULE_SO): $(BUILD)/nginx/objs/Makefile $(CORE_SRC) $(CORE_HDR) $(GLUE_SRC)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_maestro_module.so $@
+	@# a new inode: an nginx running the old .so must not see it change
+	cp --remove-destination $(BUILD)/nginx/objs/ngx_http_maestro_module.so $@
 
 # --- plugins and fixture plugins -------------------------------------------
 
@@ -102,7 +103,7 @@ run: all
 	scripts/run.sh
 
 test: all unit
-	scripts/test.sh
+	MST_BUILD=$(BUILD) scripts/test.sh
 
 bench: all
 	bench/run.sh

@@ -1093,10 +1093,6 @@ ngx_http_maestro_create_done(void *arg, ngx_int_t trc)
         goto done;
     }
 
-    if (cr->claim_rc == MST_OK) {
-        ngx_http_maestro_run_adopt(cr->mmcf, cr->id, &cr->next);
-    }
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "maestro: workflow \"%s\" submitted (%s)", cr->id,
                   cr->workflow);
@@ -1143,6 +1139,14 @@ ngx_http_maestro_create_done(void *arg, ngx_int_t trc)
     rc = ngx_http_maestro_send_json(r, NGX_HTTP_ACCEPTED, view);
 
 done:
+
+    /*
+     * The answer is written first: should the first step crash this
+     * worker, the client still knows the id of its (stored) workflow.
+     */
+    if (cr->rc == MST_OK && cr->claim_rc == MST_OK) {
+        ngx_http_maestro_run_adopt(cr->mmcf, cr->id, &cr->next);
+    }
 
     json_decref(cr->rec);
     json_decref(cr->context);

@@ -17,9 +17,9 @@
  *
  * Timers: a step timeout (non-cancelable, so a worker that is shutting
  * down gracefully finishes its steps first), a retry backoff per workflow,
- * the housekeeping timer (leases, orphans) and the poll timer that wakes
- * SSE subscribers when another worker (or a pool thread) wrote events;
- * these two are cancelable.
+ * the housekeeping timer (leases, orphans), cancelable, and the poll timer
+ * that wakes SSE subscribers when another worker (or a pool thread) wrote
+ * events, not cancelable, so an exiting worker ends its streams first.
  *
  * A workflow (ngx_http_maestro_wf_t) lives while tasks or timers refer to
  * it ("refs"); it is freed once finished or lost with no reference left.
@@ -239,10 +239,14 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
 
     mmcf->seen_generation = mmcf->sh->generation;
 
+    /*
+     * Not cancelable: a worker that is shutting down gracefully waits for
+     * its next tick, which ends the SSE streams cleanly (the clients
+     * resume on a new worker) instead of exiting with them open.
+     */
     mmcf->poll_ev.handler = ngx_http_maestro_poll;
     mmcf->poll_ev.data = mmcf;
     mmcf->poll_ev.log = cycle->log;
-    mmcf->poll_ev.cancelable = 1;
     ngx_add_timer(&mmcf->poll_ev, mmcf->poll_interval);
 
     /* soon after start: resume what a dead worker left behind */

@@ -55,6 +55,7 @@ static void ngx_http_maestro_sse_cleanup(void *data);
 static void ngx_http_maestro_sse_write_handler(ngx_http_request_t *r);
 static void ngx_http_maestro_sse_heartbeat(ngx_event_t *ev);
 static void ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse);
+static void ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse);
 
 
 static ngx_str_t  ngx_http_maestro_sse_type = ngx_string("text/event-stream");
@@ -228,7 +229,51 @@ ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
 
     ngx_http_maestro_sse_pump(sse);
 
+    if (!sse->closed) {
+        ngx_http_maestro_sse_check_final(sse);
+    }
+
     return NGX_DONE;
+}
+
+
+/*
+ * A client that resumes after the last event of a finished workflow has
+ * nothing more to wait for: end the stream.
+ */
+static void
+ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse)
+{
+    int          final;
+    json_t      *rec;
+    mst_txn_t   *txn;
+    const char  *status;
+
+    if (mst_txn_begin(sse->mmcf->env.store, 1, &txn) != MST_OK) {
+        return;
+    }
+
+    final = 0;
+
+    if (mst_store_wf_get(txn, sse->id, &rec) == MST_OK) {
+        status = json_string_value(json_object_get(rec, "status"));
+
+        final = status != NULL
+                && ngx_strcmp(status, "queued") != 0
+                && ngx_strcmp(status, "running") != 0
+                && (uint64_t) json_integer_value(
+                       json_object_get(rec, "last_event_id"))
+                   <= sse->last;
+
+        json_decref(rec);
+    }
+
+    mst_txn_abort(txn);
+
+    if (final) {
+        sse->finished = 1;
+        ngx_http_maestro_sse_finish(sse);
+    }
 }
 
 

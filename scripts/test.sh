@@ -32,7 +32,7 @@ log() {
 }
 
 
-# --- node dependencies -------------------------------------------------------
+# --- node dependencies ------------------------------------------------------
 
 ensure_node_modules() {
     local need=0
@@ -67,7 +67,7 @@ ensure_node_modules() {
 }
 
 
-# --- unit tests ----------------------------------------------------------------
+# --- unit tests -------------------------------------------------------------
 
 run_unit() {
     local bin out rc ok nok
@@ -104,7 +104,7 @@ run_unit() {
 }
 
 
-# --- integration tests ----------------------------------------------------------
+# --- integration tests ------------------------------------------------------
 
 tap_count() {
     # the last "# NAME N" summary line of the TAP output in $1

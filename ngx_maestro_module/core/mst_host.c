@@ -185,10 +185,11 @@ mst_host_vlog(maestro_ctx_t *ctx, int level, const char *fmt, va_list args)
 
     pthread_mutex_lock(&ctx->lock);
     mst_host_event(ctx, "log_entry",
-        json_pack("{s:I, s:s, s:s, s:s, s:s}",
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}",
                   "timestamp", (json_int_t) mst_now_ms(),
                   "level", mst_host_levels[level],
-                  "agent", ctx->step->node,
+                  "agent", ctx->step->agent->name,
+                  "node", ctx->step->node,
                   "workflow_id", ctx->id,
                   "message", buf));
     pthread_mutex_unlock(&ctx->lock);
@@ -305,11 +306,11 @@ mst_host_token(maestro_ctx_t *ctx, const char *text, size_t len)
 
     /* jansson refuses invalid UTF-8: a fragment cut inside a character
        by the plugin is replaced rather than lost silently */
-    data = json_pack("{s:s, s:s%}", "agent", ctx->step->node, "text",
-                     text, len);
+    data = json_pack("{s:s, s:s, s:s%}", "agent", ctx->step->agent->name,
+                     "node", ctx->step->node, "text", text, len);
     if (data == NULL) {
-        data = json_pack("{s:s, s:s}", "agent", ctx->step->node, "text",
-                         "\xef\xbf\xbd");
+        data = json_pack("{s:s, s:s, s:s}", "agent", ctx->step->agent->name,
+                         "node", ctx->step->node, "text", "\xef\xbf\xbd");
     }
 
     pthread_mutex_lock(&ctx->lock);

@@ -325,12 +325,12 @@ mst_run_agent_entry(mst_run_tx_t *tx, const char *node)
     entry = json_object_get(agents, node);
     if (entry == NULL) {
         n = mst_graph_node(tx->graph, node);
-        entry = json_pack("{s:s, s:s, s:s, s:f, s:n, s:{s:i, s:i, s:i},"
+        entry = json_pack("{s:s, s:s, s:s, s:i, s:n, s:{s:i, s:i, s:i},"
                           " s:i}",
                           "name", node,
                           "agent", n ? n->agent : node,
                           "status", "idle",
-                          "progress", 0.0,
+                          "progress", 0,
                           "current_task",
                           "metrics", "tokens", 0, "execution_ms", 0,
                           "memory_bytes", 0,
@@ -356,7 +356,9 @@ mst_run_agent_status(mst_run_tx_t *tx, const char *node, const char *status,
     }
 
     if (progress >= 0) {
-        json_object_set_new(entry, "progress", json_real(progress));
+        /* percent, as the workflow's */
+        json_object_set_new(entry, "progress",
+                            json_integer((json_int_t) (progress * 100 + 0.5)));
     }
 
     if (task != NULL) {
@@ -441,13 +443,70 @@ mst_run_node_total(json_t *cp, const char *node)
 }
 
 
+/* the frontier entry of a step */
+static json_t *
+mst_run_frontier_step(json_t *cp, const char *node, int index)
+{
+    size_t   i;
+    json_t  *step, *idx;
+
+    json_array_foreach(json_object_get(cp, "frontier"), i, step) {
+        idx = json_object_get(step, "index");
+
+        if (strcmp(mst_run_str(step, "node"), node) == 0
+            && (idx ? (int) json_integer_value(idx) : -1) == index)
+        {
+            return step;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * After a failed attempt that will be retried: the backoff doubles per
+ * attempt, and the step is not begun before "retry_at" even when a
+ * sibling's commit begins the other ready steps.
+ */
+static int64_t
+mst_run_retry_later(mst_run_tx_t *tx, const char *node, int index)
+{
+    int                shift;
+    json_t            *step;
+    int64_t            backoff;
+    const mst_node_t  *n;
+
+    n = mst_graph_node(tx->graph, node);
+    step = mst_run_frontier_step(tx->cp, node, index);
+
+    if (n == NULL || step == NULL) {
+        return 1;
+    }
+
+    shift = (int) mst_run_int(step, "attempts") - 1;
+    shift = shift < 0 ? 0 : (shift > 6 ? 6 : shift);
+
+    backoff = n->retry_backoff_ms << shift;
+    if (backoff < 1) {
+        backoff = 1;
+    }
+
+    json_object_set_new(step, "retry_at",
+                        json_integer(mst_now_ms() + backoff));
+
+    return backoff;
+}
+
+
 /* begin the ready steps: running in cp, agent_status, plugin inputs */
 static int
 mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
 {
     char                task[96];
     size_t              n, i, total;
-    json_t             *input;
+    json_t             *input, *entry;
+    int64_t             now;
     mst_step_t          ready[MST_RUN_MAX_READY];
     mst_run_step_t     *rs;
     const mst_agent_t  *agent;
@@ -462,10 +521,19 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
         return MST_ENOMEM;
     }
 
+    now = mst_now_ms();
+
     for (i = 0; i < n; i++) {
         agent = mst_run_agent(tx->env, ready[i].node->agent);
         if (agent == NULL) {
             return MST_EINVAL;
+        }
+
+        entry = mst_run_frontier_step(tx->cp, ready[i].node->name,
+                                      ready[i].index);
+        if (entry != NULL && mst_run_int(entry, "retry_at") > now) {
+            /* still backing off: its own timer begins it */
+            continue;
         }
 
         if (mst_engine_begin(tx->cp, ready[i].node->name, ready[i].index)
@@ -729,8 +797,8 @@ mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
     mst_id_new(id);
     now = mst_now_ms();
 
-    input = json_pack("{s:s, s:O}", "prompt", prompt, "context",
-                      context ? context : json_array());
+    input = json_pack("{s:s, s:o}", "prompt", prompt, "context",
+                      context ? json_incref(context) : json_array());
     if (input == NULL) {
         return mst_err(err, errlen, MST_ENOMEM, "out of memory");
     }
@@ -831,9 +899,9 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
     owner = (long) mst_run_int(tx.rec, "owner");
 
     if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0) {
+        mst_err(err, errlen, MST_EINVAL, "workflow \"%s\" is %s", id, status);
         mst_run_tx_abort(&tx);
-        return mst_err(err, errlen, MST_EINVAL, "workflow \"%s\" is %s", id,
-                       status);
+        return MST_EINVAL;
     }
 
     if (owner != 0
@@ -953,7 +1021,7 @@ mst_run_apply_ctx(mst_run_tx_t *tx, maestro_ctx_t *ctx)
         name = json_string_value(json_array_get(ev, 0));
 
         if (strcmp(name, "log_entry") == 0) {
-            rc = mst_store_agent_log_append(tx->txn, node,
+            rc = mst_store_agent_log_append(tx->txn, ctx->step->agent->name,
                                             json_array_get(ev, 1),
                                             tx->env->agent_log_keep);
             if (rc != MST_OK) {
@@ -1132,6 +1200,15 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
                 NULL);
         }
 
+    } else if (prc == MAESTRO_ECANCELLED
+               && (ctx.cancel_seen
+                   || json_is_true(json_object_get(tx.rec,
+                                                   "cancel_requested"))))
+    {
+        /* stopped because the user cancelled: mst_run_after() ends the
+           workflow as cancelled */
+        er = MST_ENGINE_CONTINUE;
+
     } else {
         retryable = mst_run_retryable(prc);
 
@@ -1163,15 +1240,14 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         mst_run_agent_status(&tx, step->node, status, -1, msg);
 
         mst_run_event(&tx, "log_entry",
-            json_pack("{s:I, s:s, s:s, s:s}",
+            json_pack("{s:I, s:s, s:s, s:s, s:s}",
                       "timestamp", (json_int_t) mst_now_ms(),
-                      "level", "error", "agent", step->node,
-                      "message", msg));
+                      "level", "error", "agent", step->agent->name,
+                      "node", step->node, "message", msg));
 
         if (er == MST_ENGINE_RETRY) {
-            next->retry_in_ms = mst_graph_node(tx.graph, step->node)
-                                    ->retry_backoff_ms
-                                << (step->attempt > 6 ? 6 : step->attempt - 1);
+            next->retry_in_ms = mst_run_retry_later(&tx, step->node,
+                                                    step->index);
         }
     }
 
@@ -1233,12 +1309,15 @@ mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
     mst_run_agent_status(&tx, node, status, -1, error);
 
     mst_run_event(&tx, "log_entry",
-        json_pack("{s:I, s:s, s:s, s:s}",
+        json_pack("{s:I, s:s, s:s, s:s, s:s}",
                   "timestamp", (json_int_t) mst_now_ms(),
-                  "level", "error", "agent", node, "message", error));
+                  "level", "error",
+                  "agent", mst_graph_node(tx.graph, node)
+                           ? mst_graph_node(tx.graph, node)->agent : node,
+                  "node", node, "message", error));
 
     if (er == MST_ENGINE_RETRY) {
-        next->retry_in_ms = mst_graph_node(tx.graph, node)->retry_backoff_ms;
+        next->retry_in_ms = mst_run_retry_later(&tx, node, index);
     }
 
     rc = mst_run_after(&tx, er, next);
@@ -1426,16 +1505,22 @@ mst_run_orphan_cb(const char *id, json_t *rec, void *arg)
 
     owner = (long) mst_run_int(rec, "owner");
 
-    if (owner == oc->env->pid) {
-        for (i = 0; i < oc->nmine; i++) {
-            if (strcmp(oc->mine[i], id) == 0) {
-                return 0;
-            }
+    for (i = 0; i < oc->nmine; i++) {
+        if (strcmp(oc->mine[i], id) == 0) {
+            return 0;
         }
+    }
 
-    } else if (owner != 0
-               && mst_run_int(rec, "lease_until") > oc->now
-               && oc->alive(owner))
+    /*
+     * A live owner's lease is respected, ours too: this process may be
+     * adopting the workflow right now (a claim on another io thread whose
+     * result the event loop has not seen yet). One we dropped after an
+     * error comes back when its lease expires.
+     */
+
+    if (owner != 0
+        && mst_run_int(rec, "lease_until") > oc->now
+        && (owner == oc->env->pid || oc->alive(owner)))
     {
         return 0;
     }

@@ -163,18 +163,15 @@ int mst_run_renew(mst_run_env_t *env, const char *const *ids,
 int mst_run_release(mst_run_env_t *env, const char *id, uint64_t epoch);
 
 /*
- * Ids of active workflows that this process could claim now: queued ones,
- * and running ones whose owner is dead or whose lease expired (or owned by
- * this pid but not in mine[]). *ids: JSON array of strings.
+ * Ids of active workflows that this process could claim now: unowned ones,
+ * and ones whose owner is dead or whose lease expired (this process's own
+ * too, when not in mine[]: dropped after an error). *ids: JSON array of
+ * strings.
  */
 int mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
     const char *const *mine, size_t nmine, size_t max, json_t **ids);
 
 /* whether cancellation was requested (a read transaction) */
 int mst_run_cancel_requested(mst_run_env_t *env, const char *id);
-
-/* agents' records for the API (logs kept per agent) */
-int mst_run_agent_log(mst_run_env_t *env, const char *agent, int level,
-    const char *workflow_id, const char *msg);
 
 #endif /* _MST_RUN_H_INCLUDED_ */

@@ -63,7 +63,8 @@ function assertCompleteShape(wf, id, prompt) {
         assert.ok(AGENT_STATUSES.includes(a.status),
                   `${node}.status ${a.status}`);
         assert.equal(a.status, 'complete', `${node} complete`);
-        assert.equal(a.progress, 100, `${node}.progress`);
+        /* agents' progress is in percent, as the workflow's */
+        assert.equal(a.progress, 100, `${node}.progress is full`);
         assert.equal(typeof a.metrics, 'object', `${node}.metrics`);
         for (const k of ['tokens', 'execution_ms', 'memory_bytes']) {
             assert.equal(typeof a.metrics[k], 'number', `${node}.metrics.${k}`);
@@ -77,6 +78,11 @@ function assertCompleteShape(wf, id, prompt) {
         assert.equal(typeof wf.tokens[k], 'number', `tokens.${k}`);
     }
     assert.equal(wf.tokens.total, wf.tokens.prompt + wf.tokens.completion);
+    const agentTokens = Object.values(wf.agents)
+        .reduce((n, a) => n + a.metrics.tokens, 0);
+    assert.equal(wf.tokens.total, agentTokens,
+                 `workflow tokens ${JSON.stringify(wf.tokens)} = the sum of `
+                 + `its agents' tokens ${agentTokens}`);
 
     for (const k of ['queued_ms', 'run_ms', 'total_ms']) {
         assert.equal(typeof wf.timings[k], 'number', `timings.${k}`);
@@ -309,7 +315,8 @@ describe('REST API', () => {
             return wf.agents.s && wf.agents.s.status === 'executing';
         }, 10000, 50, 'sleep step executing');
 
-        let r = await api(m.base, 'GET', `/api/v1/workflows/${w.id}/checkpoints`);
+        const cpPath = `/api/v1/workflows/${w.id}/checkpoints`;
+        let r = await api(m.base, 'GET', cpPath);
         assert.equal(r.status, 200, r.text);
         assert.equal(r.json.id, w.id);
         const mid = r.json.items;
@@ -317,7 +324,7 @@ describe('REST API', () => {
         assert.notEqual(mid[mid.length - 1].checkpoint.status, 'complete');
 
         await waitStatus(m.base, w.id, 'complete', 15000);
-        r = await api(m.base, 'GET', `/api/v1/workflows/${w.id}/checkpoints`);
+        r = await api(m.base, 'GET', cpPath);
         assert.equal(r.status, 200);
         const items = r.json.items;
         assert.ok(items.length > mid.length,
@@ -370,7 +377,8 @@ describe('REST API', () => {
         assert.equal(r.status, 200, r.text);
         assert.equal(r.json.agent, 'echo');
         const items = r.json.items;
-        assert.ok(items.length >= 2 && items.length <= 50, `${items.length}`);
+        assert.ok(items.length >= 2 && items.length <= 50,
+                  `the echo agent's log has this run's 2 entries: ${r.text}`);
         for (const it of items) {
             assert.equal(typeof it.timestamp, 'number');
             assert.equal(typeof it.level, 'string');

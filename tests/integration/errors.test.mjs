@@ -108,7 +108,8 @@ describe('error handling', () => {
             { prompt: 'x', context: 5 },
             { prompt: 'x', context: [{ name: 1, content: 'c' }] },
             { prompt: 'x', context: [{ name: 'n', content: 7 }] },
-            { prompt: 'x', context: ['just a string in an array'] },
+            { prompt: 'x', context: [5] },
+            { prompt: 'x', context: {} },
         ];
         for (const body of cases) {
             assertError(await post(m, body), 400, 'invalid_field',
@@ -147,8 +148,9 @@ describe('error handling', () => {
         assertError(r, 415, 'unsupported_media_type', 'no Content-Type');
 
         /* a charset parameter is allowed, any case */
-        const ok = await post(m, body,
-                              { 'Content-Type': 'Application/JSON; charset=utf-8' });
+        const ok = await post(m, body, {
+            'Content-Type': 'Application/JSON; charset=utf-8',
+        });
         assert.equal(ok.status, 202, ok.text);
     });
 
@@ -292,7 +294,8 @@ describe('error handling', () => {
             assert.deepEqual(await getWorkflow(m.base, k.id), k,
                              `${k.id} unchanged`);
         }
-        const r = await api(m.base, 'GET', '/api/v1/workflows?user_id=u-errors');
+        const r = await api(m.base, 'GET',
+                            '/api/v1/workflows?user_id=u-errors');
         assert.equal(r.status, 200);
         assert.deepEqual(r.json.items.map((i) => i.id).sort(),
                          kept.map((k) => k.id).sort());

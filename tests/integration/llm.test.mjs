@@ -59,6 +59,13 @@ describe('LLM provider: the fake OpenAI server', () => {
     test('the default workflow calls the provider and streams tokens',
          async () => {
         await reset(fake);
+        /*
+         * Stream slowly (50 ms between chunks), so that the tokens arrive
+         * over several flush intervals: the host batches what arrives
+         * within maestro_flush_interval into one token event.
+         */
+        await fake.control(['slow_stream:50', 'slow_stream:50',
+                            'slow_stream:50', 'slow_stream:50']);
         const prompt = 'Summarise the benefits of event-driven servers';
         const w = await submit(m.base, { prompt });
         const r = await sse(`${m.base}/api/v1/workflows/${w.id}/events`,
@@ -78,15 +85,20 @@ describe('LLM provider: the fake OpenAI server', () => {
                   && req.body.messages.length >= 1);
 
         const tokens = r.events.filter((e) => e.event === 'token');
-        assert.ok(tokens.length >= 2, `${tokens.length} token events`);
         for (const t of tokens) {
             assert.equal(typeof t.data.agent, 'string');
             assert.equal(typeof t.data.text, 'string');
         }
-        assert.match(tokens.map((t) => t.data.text).join(''), /Echo: /);
+        const llmTokens = tokens.filter((t) => t.data.agent === 'llm');
+        assert.ok(llmTokens.length >= 3,
+                  `the llm answer streamed as several token events: `
+                  + `${llmTokens.length}`);
+        const streamed = llmTokens.map((t) => t.data.text).join('');
+        assert.match(streamed, new RegExp(`^Echo: ${prompt}`));
 
         const wf = await waitStatus(m.base, w.id, 'complete', 10000);
-        assert.match(wf.result, /Echo: /);
+        assert.ok(wf.result.includes(streamed.trim()),
+                  `the result holds the streamed answer:\n${wf.result}`);
         assert.doesNotMatch(wf.result, /maestro-offline/);
         assert.equal(r.events[r.events.length - 1].data.result, wf.result);
         assert.ok(wf.tokens.total > 0, `tokens ${JSON.stringify(wf.tokens)}`);

@@ -11,7 +11,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    startMaestro, api, submit, waitStatus, openSSE, sse, eventSource, chain,
+    startMaestro, api, submit, waitStatus, waitFor, openSSE, sse,
+    eventSource, chain,
     assertContiguous, strip, ID_RE, SSE_NAMES,
 } from './lib/harness.mjs';
 
@@ -92,7 +93,8 @@ describe('SSE', () => {
     let live;       /* {id, events} of one workflow streamed live */
 
     before(async () => {
-        m = await startMaestro({ workers: 2,
+        /* reuseport: the kernel spreads connections over both workers */
+        m = await startMaestro({ workers: 2, listenParams: 'reuseport',
                                  http: 'maestro_sse_heartbeat 1s;' });
     });
 
@@ -153,7 +155,7 @@ describe('SSE', () => {
 
         /* resuming after the last event: nothing more, and it closes */
         r = await sse(url, { lastEventId: live.events.length,
-                             untilClose: true, timeoutMs: 10000 });
+                             untilClose: true, timeoutMs: 3000 });
         assert.equal(r.status, 200);
         assert.deepEqual(r.events, []);
         assert.equal(r.closed, true);
@@ -196,9 +198,16 @@ describe('SSE', () => {
         });
     });
 
-    test('heartbeat comments while a step is slow', async () => {
+    test('heartbeat comments while the workflow is quiet', async () => {
+        /*
+         * The sleep fixture reports progress every 10 ms, so a stream of a
+         * sleeping step is never idle; a retry backoff is: the fail
+         * fixture fails once, then waits 2.5 s before its second attempt.
+         */
         const w = await submit(m.base, {
-            prompt: 'slow', workflow: chain(['s', 'sleep', { ms: 2500 }]),
+            prompt: 'slow',
+            workflow: chain(['f', 'fail', { fail_times: 1 },
+                             { retry: { max: 1, backoff_ms: 2500 } }]),
         });
         const r = await sse(`${m.base}/api/v1/workflows/${w.id}/events`,
                             { timeoutMs: 15000 });
@@ -207,6 +216,7 @@ describe('SSE', () => {
         assert.ok(hb.length >= 1 && hb.length <= 4,
                   `heartbeat comments: ${JSON.stringify(r.comments)}`);
         assertContiguous(r.events, 1);
+        assert.equal(r.events[r.events.length - 1].data.status, 'complete');
     });
 
     test('a real EventSource client gets every event with lastEventId',
@@ -261,7 +271,7 @@ describe('SSE', () => {
     });
 
     /* last: it replaces the workers */
-    test('a stream survives nginx -s reload (resume with the last id)',
+    test('streams survive nginx -s reload (resume with the last id)',
          async () => {
         const w = await submit(m.base, {
             prompt: 'across a reload',
@@ -269,32 +279,56 @@ describe('SSE', () => {
                             ['b', 'echo']),
         });
         const url = `${m.base}/api/v1/workflows/${w.id}/events`;
-        const h = openSSE(url, { timeoutMs: 25000 });
-        await h.waitEvents((evs) => evs.some((e) => e.event === 'agent_status'
-                                             && e.data.id === 's'), 10000);
+
+        /* several connections, so that every old worker holds one */
+        const hs = Array.from({ length: 8 }, () =>
+            openSSE(url, { timeoutMs: 25000 }));
+        await Promise.all(hs.map((h) => h.waitEvents((evs) => evs.some(
+            (e) => e.event === 'agent_status' && e.data.id === 's'), 10000)));
 
         const { oldPids, newPids } = await m.reload();
         assert.equal(newPids.filter((p) => oldPids.includes(p)).length, 0);
 
-        const first = await h.done;
-        const got = [...first.events];
-        if (first.ended !== 'done') {
-            /* closed by the old worker: reconnect after the last id seen */
-            assert.ok(['close', 'error'].includes(first.ended),
-                      `first stream ended: ${first.ended}`);
-            const lastId = got.length ? got[got.length - 1].id : 0;
-            const rest = await sse(url, { lastEventId: lastId,
-                                          timeoutMs: 25000 });
-            assert.equal(rest.status, 200);
-            assert.equal(rest.ended, 'done', `resumed ended: ${rest.ended}`);
-            got.push(...rest.events);
+        const all = [];
+        for (const h of hs) {
+            const first = await h.done;
+            const got = [...first.events];
+            if (first.ended !== 'done') {
+                /* closed by the old worker: reconnect after the last id */
+                assert.ok(['close', 'error'].includes(first.ended),
+                          `first stream ended: ${first.ended}`);
+                const lastId = got.length ? got[got.length - 1].id : 0;
+                /* as EventSource does: retry while the new workers'
+                   sockets take over (reuseport queues are reset) */
+                let rest;
+                for (let i = 0; i < 10; i++) {
+                    rest = await sse(url, { lastEventId: lastId,
+                                            timeoutMs: 25000 });
+                    if (rest.status !== 0) break;
+                    await new Promise((r) => setTimeout(r, 200));
+                }
+                assert.equal(rest.status, 200);
+                assert.equal(rest.ended, 'done',
+                             `resumed ended: ${rest.ended}`);
+                got.push(...rest.events);
+            }
+            assertWholeStream(got, w.id, ['a', 's', 'b']);
+            all.push(got);
         }
 
-        assertWholeStream(got, w.id, ['a', 's', 'b']);
         const wf = await waitStatus(m.base, w.id, 'complete', 15000);
-        assert.equal(wf.last_event_id, got.length);
-
         const replay = await sse(url, { timeoutMs: 10000 });
-        assert.deepEqual(strip(got), strip(replay.events));
+        assert.equal(wf.last_event_id, replay.events.length);
+        for (const got of all) {
+            assert.deepEqual(strip(got), strip(replay.events));
+        }
+
+        /* old workers closed their streams cleanly, not by aborting */
+        await waitFor(() => oldPids.every((p) => !m.workerPids().includes(p)),
+                      10000, 50, 'old workers to exit');
+        const aborted = m.errorLog().split('\n')
+            .filter((l) => /open socket .* left in connection|aborting/
+                .test(l));
+        assert.deepEqual(aborted, [], 'a worker left SSE sockets open');
     });
 });

@@ -15,7 +15,8 @@
 #include "mst_store.h"
 
 
-#define T_MAP_DEFAULT  (8u << 20)
+#define T_MAP_DEFAULT  (64u << 20)  /* room for the concurrency test, whose
+                                       reader pins old pages */
 
 
 typedef struct {
