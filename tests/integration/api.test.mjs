@@ -294,6 +294,32 @@ describe('REST API', () => {
         assert.equal(r.json.error.code, 'already_finished');
     });
 
+    test('a step past its timeout_ms is retried, then fails the workflow',
+         async () => {
+        const t0 = Date.now();
+        const w = await submit(m.base, {
+            prompt: 'too slow',
+            workflow: chain(['s', 'sleep', { ms: 5000 },
+                             { timeout_ms: 300,
+                               retry: { max: 1, backoff_ms: 100 } }]),
+        });
+        const wf = await waitStatus(m.base, w.id, ['failed', 'complete'],
+                                    8000);
+        assert.equal(wf.status, 'failed');
+        assert.match(wf.error, /^s: timed out after 300 ms/);
+        assert.equal(wf.agents.s.attempts, 2);
+        assert.equal(wf.agents.s.status, 'error');
+        assert.ok(Date.now() - t0 < 4000, `failed in ${Date.now() - t0} ms`);
+
+        const s = await sse(`${m.base}/api/v1/workflows/${w.id}/events`,
+                            { timeoutMs: 5000 });
+        const statuses = s.events.filter((e) => e.event === 'agent_status'
+                                                && e.data.id === 's')
+            .map((e) => e.data.status);
+        assert.ok(statuses.includes('waiting'), statuses.join());
+        assert.equal(s.events[s.events.length - 1].event, 'error');
+    });
+
     test('cancel a complete workflow -> 409 already_finished', async () => {
         const w = await submit(m.base, { prompt: 'quick', workflow: ECHO2 });
         await waitStatus(m.base, w.id, 'complete', 15000);
