@@ -645,30 +645,53 @@ ngx_http_maestro_wf_list(ngx_http_request_t *r, ngx_str_t *arg)
 }
 
 
-static ngx_int_t
-ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
+/*
+ * The record of the workflow named by arg, and its checkpoints when list
+ * is not NULL, in one read transaction. An argument that cannot be an id
+ * is MST_NOTFOUND, like an id that is not stored.
+ */
+static int
+ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
+    json_t **rec, json_t **list)
 {
     int                            rc;
-    char                           id[MST_ID_LEN + 1];
-    json_t                        *rec, *view;
     mst_txn_t                     *txn;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     if (!ngx_http_maestro_id_arg(arg, id)) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
-                                           "not_found", "no such workflow");
+        return MST_NOTFOUND;
     }
 
     mmcf = ngx_http_maestro_mmcf(r);
 
     rc = mst_txn_begin(mmcf->env.store, 1, &txn);
     if (rc != MST_OK) {
-        return ngx_http_maestro_store_error(r, rc, "store");
+        return rc;
     }
 
-    rc = mst_store_wf_get(txn, id, &rec);
+    rc = mst_store_wf_get(txn, id, rec);
+
+    if (rc == MST_OK && list != NULL) {
+        rc = mst_store_checkpoint_list(txn, id, list);
+        if (rc != MST_OK) {
+            json_decref(*rec);
+        }
+    }
+
     mst_txn_abort(txn);
 
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    int      rc;
+    char     id[MST_ID_LEN + 1];
+    json_t  *rec, *view;
+
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
@@ -683,35 +706,16 @@ ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
 static ngx_int_t
 ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    int                            rc;
-    char                           id[MST_ID_LEN + 1];
-    json_t                        *rec, *list;
-    mst_txn_t                     *txn;
-    ngx_http_maestro_main_conf_t  *mmcf;
+    int      rc;
+    char     id[MST_ID_LEN + 1];
+    json_t  *rec, *list;
 
-    if (!ngx_http_maestro_id_arg(arg, id)) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
-                                           "not_found", "no such workflow");
-    }
-
-    mmcf = ngx_http_maestro_mmcf(r);
-
-    rc = mst_txn_begin(mmcf->env.store, 1, &txn);
-    if (rc != MST_OK) {
-        return ngx_http_maestro_store_error(r, rc, "store");
-    }
-
-    rc = mst_store_wf_get(txn, id, &rec);
-    if (rc == MST_OK) {
-        json_decref(rec);
-        rc = mst_store_checkpoint_list(txn, id, &list);
-    }
-
-    mst_txn_abort(txn);
-
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, &list);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
+
+    json_decref(rec);
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
         json_pack("{s:s, s:o}", "id", id, "items", list));
@@ -721,17 +725,11 @@ ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r, ngx_str_t *arg)
 static ngx_int_t
 ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    int                            rc;
-    json_t                        *rec;
-    uint64_t                       last;
-    ngx_str_t                      id;
-    mst_txn_t                     *txn;
-    ngx_http_maestro_main_conf_t  *mmcf;
-
-    if (!mst_id_valid((char *) arg->data, arg->len)) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
-                                           "not_found", "no such workflow");
-    }
+    int        rc;
+    char      *id;
+    json_t    *rec;
+    uint64_t   last;
+    ngx_str_t  sid;
 
     last = ngx_http_maestro_sse_last_event_id(r);
     if (last == (uint64_t) -1) {
@@ -740,25 +738,12 @@ ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
                                            "Last-Event-ID must be a number");
     }
 
-    mmcf = ngx_http_maestro_mmcf(r);
-
-    rc = mst_txn_begin(mmcf->env.store, 1, &txn);
-    if (rc != MST_OK) {
-        return ngx_http_maestro_store_error(r, rc, "store");
-    }
-
-    id.data = ngx_pnalloc(r->pool, MST_ID_LEN + 1);
-    if (id.data == NULL) {
-        mst_txn_abort(txn);
+    id = ngx_pnalloc(r->pool, MST_ID_LEN + 1);
+    if (id == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    ngx_memcpy(id.data, arg->data, MST_ID_LEN);
-    id.data[MST_ID_LEN] = '\0';
-    id.len = MST_ID_LEN;
 
-    rc = mst_store_wf_get(txn, (char *) id.data, &rec);
-    mst_txn_abort(txn);
-
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
@@ -769,7 +754,10 @@ ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_maestro_sse_start(r, &id, last);
+    sid.data = (u_char *) id;
+    sid.len = MST_ID_LEN;
+
+    return ngx_http_maestro_sse_start(r, &sid, last);
 }
 
 

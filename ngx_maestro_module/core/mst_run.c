@@ -778,6 +778,56 @@ mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
 }
 
 
+/* the end of every step-moving transaction: next steps, then commit */
+static int
+mst_run_settle(mst_run_tx_t *tx, int er, mst_run_next_t *next, char *err,
+    size_t errlen)
+{
+    int  rc;
+
+    rc = mst_run_after(tx, er, next);
+    if (rc != MST_OK) {
+        mst_run_next_free(next);
+        mst_run_tx_abort(tx);
+        return mst_err(err, errlen, rc, "workflow \"%s\": %s", tx->id,
+                       mst_strerror(rc));
+    }
+
+    rc = mst_run_tx_commit(tx);
+    if (rc != MST_OK) {
+        mst_run_next_free(next);
+        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+    }
+
+    return MST_OK;
+}
+
+
+/* a failed attempt: the agent waits for a retry or is in error */
+static void
+mst_run_step_error(mst_run_tx_t *tx, const char *node, int index,
+    const char *msg, int er, mst_run_next_t *next)
+{
+    const mst_node_t  *n;
+
+    n = mst_graph_node(tx->graph, node);
+
+    mst_run_agent_status(tx, node,
+                         er == MST_ENGINE_RETRY ? "waiting" : "error", -1,
+                         msg);
+
+    mst_run_event(tx, "log_entry",
+        json_pack("{s:I, s:s, s:s, s:s, s:s}",
+                  "timestamp", (json_int_t) mst_now_ms(),
+                  "level", "error", "agent", n ? n->agent : node,
+                  "node", node, "message", msg));
+
+    if (er == MST_ENGINE_RETRY) {
+        next->retry_in_ms = mst_run_retry_later(tx, node, index);
+    }
+}
+
+
 int
 mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
     const char *workflow_name, const char *prompt, json_t *context,
@@ -917,7 +967,8 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
     next->epoch = (uint64_t) mst_run_int(tx.rec, "epoch") + 1;
 
     json_object_set_new(tx.rec, "owner", json_integer(env->pid));
-    json_object_set_new(tx.rec, "epoch", json_integer((json_int_t) next->epoch));
+    json_object_set_new(tx.rec, "epoch",
+                        json_integer((json_int_t) next->epoch));
     json_object_set_new(tx.rec, "lease_until",
                         json_integer(now + env->lease_ms));
 
@@ -946,26 +997,10 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
                                  " by another worker"));
     }
 
-    if (strcmp(mst_run_str(tx.cp, "status"), "failed") == 0) {
-        rc = mst_run_after(&tx, MST_ENGINE_FAILED, next);
-
-    } else {
-        rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
-    }
-
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        mst_run_tx_abort(&tx);
-        return mst_err(err, errlen, rc, "claim: %s", mst_strerror(rc));
-    }
-
-    rc = mst_run_tx_commit(&tx);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
-    }
-
-    return MST_OK;
+    return mst_run_settle(&tx,
+                          strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
+                          ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
+                          next, err, errlen);
 }
 
 
@@ -985,23 +1020,12 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
     }
 
     rc = mst_run_fence(&tx, epoch);
-    if (rc == MST_OK) {
-        rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
-    }
-
     if (rc != MST_OK) {
-        mst_run_next_free(next);
         mst_run_tx_abort(&tx);
-        return mst_err(err, errlen, rc, "begin: %s", mst_strerror(rc));
+        return mst_err(err, errlen, rc, "workflow \"%s\": lease lost", id);
     }
 
-    rc = mst_run_tx_commit(&tx);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
-    }
-
-    return MST_OK;
+    return mst_run_settle(&tx, MST_ENGINE_CONTINUE, next, err, errlen);
 }
 
 
@@ -1121,7 +1145,6 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
     char            msg[MST_ERRLEN + 64];
     int64_t         elapsed;
     json_t         *entry, *metrics, *output;
-    const char     *status;
     mst_run_tx_t    tx;
     maestro_ctx_t   ctx;
 
@@ -1236,35 +1259,10 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
             goto done;
         }
 
-        status = (er == MST_ENGINE_RETRY) ? "waiting" : "error";
-        mst_run_agent_status(&tx, step->node, status, -1, msg);
-
-        mst_run_event(&tx, "log_entry",
-            json_pack("{s:I, s:s, s:s, s:s, s:s}",
-                      "timestamp", (json_int_t) mst_now_ms(),
-                      "level", "error", "agent", step->agent->name,
-                      "node", step->node, "message", msg));
-
-        if (er == MST_ENGINE_RETRY) {
-            next->retry_in_ms = mst_run_retry_later(&tx, step->node,
-                                                    step->index);
-        }
+        mst_run_step_error(&tx, step->node, step->index, msg, er, next);
     }
 
-    rc = mst_run_after(&tx, er, next);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        mst_run_tx_abort(&tx);
-        mst_err(err, errlen, rc, "step \"%s\": %s", step->node,
-                mst_strerror(rc));
-        goto done;
-    }
-
-    rc = mst_run_tx_commit(&tx);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
-    }
+    rc = mst_run_settle(&tx, er, next, err, errlen);
 
 done:
 
@@ -1281,7 +1279,6 @@ mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
     mst_run_next_t *next, char *err, size_t errlen)
 {
     int           rc, er;
-    const char   *status;
     mst_run_tx_t  tx;
 
     memset(next, 0, sizeof(mst_run_next_t));
@@ -1305,35 +1302,9 @@ mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
                        mst_strerror(er));
     }
 
-    status = (er == MST_ENGINE_RETRY) ? "waiting" : "error";
-    mst_run_agent_status(&tx, node, status, -1, error);
+    mst_run_step_error(&tx, node, index, error, er, next);
 
-    mst_run_event(&tx, "log_entry",
-        json_pack("{s:I, s:s, s:s, s:s, s:s}",
-                  "timestamp", (json_int_t) mst_now_ms(),
-                  "level", "error",
-                  "agent", mst_graph_node(tx.graph, node)
-                           ? mst_graph_node(tx.graph, node)->agent : node,
-                  "node", node, "message", error));
-
-    if (er == MST_ENGINE_RETRY) {
-        next->retry_in_ms = mst_run_retry_later(&tx, node, index);
-    }
-
-    rc = mst_run_after(&tx, er, next);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        mst_run_tx_abort(&tx);
-        return mst_err(err, errlen, rc, "%s", mst_strerror(rc));
-    }
-
-    rc = mst_run_tx_commit(&tx);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
-    }
-
-    return MST_OK;
+    return mst_run_settle(&tx, er, next, err, errlen);
 }
 
 
