@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "mst_feed.h"
 
 
 #define NGX_HTTP_MAESTRO_GET   0x01
@@ -73,6 +74,8 @@ static ngx_int_t ngx_http_maestro_wf_create(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_agents(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_monitor(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_agent_logs(ngx_http_request_t *r,
     ngx_str_t *arg);
 static void ngx_http_maestro_body_handler(ngx_http_request_t *r);
@@ -103,6 +106,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_create, "POST" },
     { "/agents", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_agents, "GET" },
+    { "/events", NULL, NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_monitor, "GET" },
     { "/agents/", "/logs", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_agent_logs, "GET" },
     { NULL, NULL, 0, NULL, NULL }
@@ -521,6 +526,8 @@ ngx_http_maestro_arg(ngx_http_request_t *r, const char *name, ngx_str_t *v,
     u_char  *dst, *src;
 
     if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), v) != NGX_OK) {
+        v->len = 0;
+        v->data = (u_char *) buf;
         return NGX_DECLINED;
     }
 
@@ -758,6 +765,66 @@ ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
     sid.len = MST_ID_LEN;
 
     return ngx_http_maestro_sse_start(r, &sid, last);
+}
+
+
+/* GET /api/v1/events: the monitor stream of every workflow's updates */
+static ngx_int_t
+ngx_http_maestro_monitor(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    int                            rc;
+    u_char                        *buf;
+    uint64_t                       last;
+    ngx_str_t                      status, user;
+    mst_txn_t                     *txn;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_maestro_mmcf(r);
+
+    buf = ngx_pnalloc(r->pool, 2 * 256);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_maestro_arg(r, "status", &status, (char *) buf, 256)
+        == NGX_ERROR
+        || ngx_http_maestro_arg(r, "user_id", &user, (char *) buf + 256,
+                                256)
+           == NGX_ERROR)
+    {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "status or user_id is too long");
+    }
+
+    last = ngx_http_maestro_sse_last_event_id(r);
+    if (last == (uint64_t) -1) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "Last-Event-ID must be a number");
+    }
+
+    if (last == 0) {
+        /* a new dashboard starts live; GET /api/v1/workflows has the
+           state, Last-Event-ID resumes */
+        rc = mst_txn_begin(mmcf->env.store, 1, &txn);
+        if (rc != MST_OK) {
+            return ngx_http_maestro_store_error(r, rc, "store");
+        }
+
+        rc = mst_feed_last(txn, &last);
+        mst_txn_abort(txn);
+
+        if (rc != MST_OK) {
+            return ngx_http_maestro_store_error(r, rc, "feed");
+        }
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_maestro_sse_start_feed(r, last, &status, &user);
 }
 
 

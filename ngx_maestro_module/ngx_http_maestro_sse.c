@@ -26,6 +26,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "mst_feed.h"
 
 
 #define NGX_HTTP_MAESTRO_SSE_BUF       (16 * 1024)
@@ -39,6 +40,8 @@ typedef struct {
     ngx_http_maestro_main_conf_t   *mmcf;
     char                            id[MST_ID_LEN + 1];
     uint64_t                        last;
+    ngx_str_t                       status;     /* feed filters */
+    ngx_str_t                       user;
     ngx_chain_t                    *free;
     ngx_chain_t                    *busy;
     ngx_chain_t                    *out;
@@ -47,6 +50,7 @@ typedef struct {
     ngx_msec_t                      sent_at;
     unsigned                        finished:1;
     unsigned                        closed:1;
+    unsigned                        feed:1;     /* /api/v1/events */
 } ngx_http_maestro_sse_t;
 
 
@@ -127,29 +131,64 @@ ngx_http_maestro_sse_last_event_id(ngx_http_request_t *r)
 }
 
 
+static ngx_int_t ngx_http_maestro_sse_begin(ngx_http_request_t *r,
+    ngx_http_maestro_sse_t *sse);
+
+
 ngx_int_t
 ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
     uint64_t last_event_id)
 {
-    ngx_int_t                      rc;
-    ngx_buf_t                     *b;
-    ngx_chain_t                    out;
-    ngx_table_elt_t               *h;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_maestro_sse_t        *sse;
-    ngx_http_maestro_main_conf_t  *mmcf;
-
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+    ngx_http_maestro_sse_t  *sse;
 
     sse = ngx_pcalloc(r->pool, sizeof(ngx_http_maestro_sse_t));
     if (sse == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    sse->r = r;
-    sse->mmcf = mmcf;
     ngx_memcpy(sse->id, id->data, MST_ID_LEN);
     sse->last = last_event_id;
+
+    return ngx_http_maestro_sse_begin(r, sse);
+}
+
+
+/* the monitor stream: every workflow's updates, maybe filtered */
+ngx_int_t
+ngx_http_maestro_sse_start_feed(ngx_http_request_t *r,
+    uint64_t last_event_id, ngx_str_t *status, ngx_str_t *user)
+{
+    ngx_http_maestro_sse_t  *sse;
+
+    sse = ngx_pcalloc(r->pool, sizeof(ngx_http_maestro_sse_t));
+    if (sse == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sse->feed = 1;
+    sse->last = last_event_id;
+    sse->status = *status;
+    sse->user = *user;
+
+    return ngx_http_maestro_sse_begin(r, sse);
+}
+
+
+static ngx_int_t
+ngx_http_maestro_sse_begin(ngx_http_request_t *r,
+    ngx_http_maestro_sse_t *sse)
+{
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    ngx_table_elt_t               *h;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+
+    sse->r = r;
+    sse->mmcf = mmcf;
     sse->last_out = &sse->out;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -229,7 +268,7 @@ ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
 
     ngx_http_maestro_sse_pump(sse);
 
-    if (!sse->closed) {
+    if (!sse->closed && !sse->feed) {
         ngx_http_maestro_sse_check_final(sse);
     }
 
@@ -348,7 +387,46 @@ ngx_http_maestro_sse_buf(ngx_http_maestro_sse_t *sse, size_t len)
 typedef struct {
     ngx_http_maestro_sse_t   *sse;
     ngx_int_t                 rc;
+    size_t                    n;        /* entries read */
 } ngx_http_maestro_sse_ctx_t;
+
+
+/* the monitor's ?status= and ?user_id= filters on a feed entry */
+static ngx_uint_t
+ngx_http_maestro_sse_match(ngx_http_maestro_sse_t *sse, const char *data,
+    size_t len)
+{
+    json_t      *j;
+    ngx_uint_t   ok;
+    const char  *v;
+
+    if (sse->status.len == 0 && sse->user.len == 0) {
+        return 1;
+    }
+
+    j = json_loadb(data, len, 0, NULL);
+    if (j == NULL) {
+        return 0;
+    }
+
+    ok = 1;
+
+    if (sse->status.len) {
+        v = json_string_value(json_object_get(j, "status"));
+        ok = v != NULL && ngx_strlen(v) == sse->status.len
+             && ngx_strncmp(v, sse->status.data, sse->status.len) == 0;
+    }
+
+    if (ok && sse->user.len) {
+        v = json_string_value(json_object_get(j, "user_id"));
+        ok = v != NULL && ngx_strlen(v) == sse->user.len
+             && ngx_strncmp(v, sse->user.data, sse->user.len) == 0;
+    }
+
+    json_decref(j);
+
+    return ok;
+}
 
 
 /* formats one event; runs inside the read transaction (zero-copy data) */
@@ -360,6 +438,13 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
 
     size_t      need, nlen;
     ngx_buf_t  *b;
+
+    sc->n++;
+
+    if (sc->sse->feed && !ngx_http_maestro_sse_match(sc->sse, data, len)) {
+        sc->sse->last = seq;
+        return 0;
+    }
 
     nlen = ngx_strlen(name);
     need = sizeof("id: \nevent: \ndata: \n\n") - 1 + NGX_INT64_LEN + nlen
@@ -378,7 +463,9 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
 
     sc->sse->last = seq;
 
-    if (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0) {
+    if (!sc->sse->feed
+        && (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0))
+    {
         sc->sse->finished = 1;
         return 1;
     }
@@ -463,10 +550,16 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
 
         sc.sse = sse;
         sc.rc = NGX_OK;
+        sc.n = 0;
 
-        rc = mst_store_event_range(txn, sse->id, sse->last,
-                                   NGX_HTTP_MAESTRO_SSE_BATCH,
-                                   ngx_http_maestro_sse_event, &sc);
+        if (sse->feed) {
+            rc = mst_feed_range(txn, sse->last, NGX_HTTP_MAESTRO_SSE_BATCH,
+                                ngx_http_maestro_sse_event, &sc);
+        } else {
+            rc = mst_store_event_range(txn, sse->id, sse->last,
+                                       NGX_HTTP_MAESTRO_SSE_BATCH,
+                                       ngx_http_maestro_sse_event, &sc);
+        }
         mst_txn_abort(txn);
 
         if (sc.rc != NGX_OK || (rc != MST_OK && rc != MST_NOTFOUND)) {
@@ -475,6 +568,9 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
         }
 
         if (sse->out == NULL) {
+            if (sc.n == NGX_HTTP_MAESTRO_SSE_BATCH) {
+                continue;       /* a batch the filters dropped whole */
+            }
             return;
         }
 

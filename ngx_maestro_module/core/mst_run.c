@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mst_feed.h"
 #include "mst_host.h"
 #include "mst_run.h"
 
@@ -296,17 +297,34 @@ mst_run_event(mst_run_tx_t *tx, const char *name, json_t *data)
 static void
 mst_run_wf_update(mst_run_tx_t *tx)
 {
-    json_t  *started;
+    json_t  *started, *data, *user;
 
     started = json_object_get(tx->rec, "started_at");
 
-    mst_run_event(tx, "workflow_update",
-        json_pack("{s:s, s:s, s:s, s:I, s:O}",
-                  "id", tx->id,
-                  "name", mst_run_str(tx->rec, "workflow"),
-                  "status", mst_run_str(tx->rec, "status"),
-                  "progress", (json_int_t) mst_run_int(tx->rec, "progress"),
-                  "started_at", started ? started : json_null()));
+    data = json_pack("{s:s, s:s, s:s, s:I, s:O}",
+                     "id", tx->id,
+                     "name", mst_run_str(tx->rec, "workflow"),
+                     "status", mst_run_str(tx->rec, "status"),
+                     "progress", (json_int_t) mst_run_int(tx->rec, "progress"),
+                     "started_at", started ? started : json_null());
+    if (data == NULL) {
+        return;
+    }
+
+    json_incref(data);
+
+    if (mst_run_event(tx, "workflow_update", data) == MST_OK) {
+
+        /* the same change, with its "ts", on the feed of all workflows */
+
+        user = json_object_get(tx->rec, "user_id");
+        json_object_set(data, "user_id", user ? user : json_null());
+
+        (void) mst_feed_append(tx->txn, "workflow_update", data,
+                               MST_FEED_KEEP, NULL);
+    }
+
+    json_decref(data);
 }
 
 

@@ -39,42 +39,12 @@
 #include <lmdb.h>
 
 #include "mst_store.h"
+#include "mst_store_int.h"
 
 
-#define MST_STORE_MAXDBS        8
-#define MST_STORE_MAXREADERS    512
-#define MST_STORE_KEY_MAX       511     /* LMDB's default max key size */
-#define MST_STORE_SEQ_KEY_LEN   (MST_ID_LEN + 8)
-#define MST_STORE_LOG_SUFFIX    12      /* be64(ms) + be32(n) */
-#define MST_STORE_LIST_MAX      1000
 
-
-struct mst_store_s {
-    MDB_env          *env;
-    MDB_dbi           wf;
-    MDB_dbi           cp;
-    MDB_dbi           ev;
-    MDB_dbi           log;
-    MDB_dbi           kv;
-    MDB_dbi           act;      /* ids of queued / running workflows */
-    size_t            maxkey;
-    int               active;       /* open transactions, under lock */
-    pthread_mutex_t   lock;
-};
-
-
-struct mst_txn_s {
-    MDB_txn          *txn;
-    mst_store_t      *store;
-    int               readonly;
-};
-
-
-static int mst_store_rc(int rc);
 static int mst_store_mkdir(const char *path, char *err, size_t errlen);
 static void mst_store_active(mst_store_t *store, int delta);
-static void mst_store_put_be64(unsigned char *p, uint64_t v);
-static uint64_t mst_store_get_be64(const unsigned char *p);
 static void mst_store_seq_key(unsigned char *key, const char *id,
     uint64_t seq);
 static int mst_store_id_ok(const char *id);
@@ -200,6 +170,9 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     }
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "active", MDB_CREATE, &st->act);
+    }
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "feed", MDB_CREATE, &st->feed);
     }
     if (rc != MDB_SUCCESS) {
         goto failed;
@@ -1230,7 +1203,7 @@ mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
 /* ---- helpers ---------------------------------------------------------- */
 
 
-static int
+int
 mst_store_rc(int rc)
 {
     switch (rc) {
@@ -1333,7 +1306,7 @@ mst_store_active(mst_store_t *store, int delta)
 }
 
 
-static void
+void
 mst_store_put_be64(unsigned char *p, uint64_t v)
 {
     int  i;
@@ -1345,7 +1318,7 @@ mst_store_put_be64(unsigned char *p, uint64_t v)
 }
 
 
-static uint64_t
+uint64_t
 mst_store_get_be64(const unsigned char *p)
 {
     int       i;

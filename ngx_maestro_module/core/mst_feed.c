@@ -1,0 +1,181 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/* DESIGN: see mst_feed.h */
+
+#include <string.h>
+#include <stdlib.h>
+
+#include "mst_store_int.h"
+#include "mst_feed.h"
+
+
+int
+mst_feed_last(mst_txn_t *txn, uint64_t *seq)
+{
+    int          rc;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    *seq = 0;
+
+    rc = mdb_cursor_open(txn->txn, txn->store->feed, &cur);
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+
+    if (rc == MDB_NOTFOUND) {
+        return MST_OK;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    if (k.mv_size == 8) {
+        *seq = mst_store_get_be64(k.mv_data);
+    }
+
+    return MST_OK;
+}
+
+
+int
+mst_feed_append(mst_txn_t *txn, const char *name, json_t *data, size_t keep,
+    uint64_t *seq)
+{
+    int            rc;
+    char          *text;
+    size_t         nlen, tlen;
+    MDB_val        k, v;
+    uint64_t       next;
+    unsigned char  key[8];
+
+    if (txn->readonly || name == NULL || !json_is_object(data)) {
+        return MST_EINVAL;
+    }
+
+    rc = mst_feed_last(txn, &next);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    next++;
+
+    text = json_dumps(data, JSON_COMPACT);
+    if (text == NULL) {
+        return MST_ENOMEM;
+    }
+
+    nlen = strlen(name);
+    tlen = strlen(text);
+
+    mst_store_put_be64(key, next);
+
+    k.mv_size = sizeof(key);
+    k.mv_data = key;
+    v.mv_size = nlen + 1 + tlen;
+    v.mv_data = NULL;
+
+    /* appended at the end of the tree: LMDB's cheapest insert */
+    rc = mdb_put(txn->txn, txn->store->feed, &k, &v,
+                 MDB_APPEND | MDB_RESERVE);
+
+    if (rc == MDB_SUCCESS) {
+        memcpy(v.mv_data, name, nlen + 1);
+        memcpy((char *) v.mv_data + nlen + 1, text, tlen);
+    }
+
+    free(text);
+
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    if (keep > 0 && next > keep) {
+        mst_store_put_be64(key, next - keep);
+        rc = mdb_del(txn->txn, txn->store->feed, &k, NULL);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+            return mst_store_rc(rc);
+        }
+    }
+
+    if (seq != NULL) {
+        *seq = next;
+    }
+
+    return MST_OK;
+}
+
+
+int
+mst_feed_range(mst_txn_t *txn, uint64_t after, size_t max, mst_event_pt cb,
+    void *arg)
+{
+    int            rc;
+    size_t         n, nlen;
+    MDB_val        k, v;
+    const char    *p, *nul;
+    MDB_cursor    *cur;
+    unsigned char  first[8];
+
+    if (cb == NULL) {
+        return MST_EINVAL;
+    }
+
+    if (after == UINT64_MAX) {
+        return MST_OK;
+    }
+
+    rc = mdb_cursor_open(txn->txn, txn->store->feed, &cur);
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    mst_store_put_be64(first, after + 1);
+
+    k.mv_size = sizeof(first);
+    k.mv_data = first;
+
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size != 8) {
+            continue;
+        }
+
+        p = v.mv_data;
+        nul = memchr(p, '\0', v.mv_size);
+
+        if (nul == NULL) {
+            continue;
+        }
+
+        nlen = (size_t) (nul - p);
+        n++;
+
+        if (cb(mst_store_get_be64(k.mv_data), p, nul + 1,
+               v.mv_size - nlen - 1, arg)
+            != 0
+            || (max > 0 && n == max))
+        {
+            rc = MDB_NOTFOUND;
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return mst_store_rc(rc);
+    }
+
+    return MST_OK;
+}
