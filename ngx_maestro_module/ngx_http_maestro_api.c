@@ -19,31 +19,13 @@
 #define NGX_HTTP_MAESTRO_GET   0x01
 #define NGX_HTTP_MAESTRO_POST  0x02
 
-#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+
 
 
 typedef ngx_int_t (*ngx_http_maestro_route_pt)(ngx_http_request_t *r,
     ngx_str_t *arg);
 
 
-typedef struct {
-    ngx_http_request_t             *r;
-    ngx_http_maestro_main_conf_t   *mmcf;
-    mst_graph_t                    *graph;
-    char                           *workflow;
-    char                           *prompt;
-    char                           *user_id;
-    json_t                         *context;
-    json_t                         *body;       /* owns the strings */
-    char                            id[MST_ID_LEN + 1];
-    json_t                         *rec;
-    mst_run_next_t                  next;
-    int                             rc;
-    int                             claim_rc;
-    char                            err[MST_ERRLEN];
-    unsigned                        graph_owned:1;
-    unsigned                        stream:1;
-} ngx_http_maestro_create_t;
 
 
 typedef struct {
@@ -79,6 +61,7 @@ static ngx_int_t ngx_http_maestro_monitor(ngx_http_request_t *r,
 static ngx_int_t ngx_http_maestro_agent_logs(ngx_http_request_t *r,
     ngx_str_t *arg);
 static void ngx_http_maestro_body_handler(ngx_http_request_t *r);
+static void ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb);
 
 
 typedef struct {
@@ -1031,126 +1014,22 @@ ngx_http_maestro_body(ngx_http_request_t *r, ngx_str_t *body, size_t max)
 }
 
 
-/* context: a string, or [{name, content}] / [string] */
-static json_t *
-ngx_http_maestro_context(json_t *v, const char **why)
-{
-    char     name[32];
-    size_t   i;
-    json_t  *out, *item, *n, *c;
-
-    out = json_array();
-
-    if (v == NULL || json_is_null(v)) {
-        return out;
-    }
-
-    if (json_is_string(v)) {
-        json_array_append_new(out, json_pack("{s:s, s:O}", "name", "context",
-                                             "content", v));
-        return out;
-    }
-
-    if (!json_is_array(v) || json_array_size(v) > 64) {
-        *why = "context must be a string or an array of at most 64 "
-               "{name, content} objects";
-        json_decref(out);
-        return NULL;
-    }
-
-    json_array_foreach(v, i, item) {
-        if (json_is_string(item)) {
-            snprintf(name, sizeof(name), "context-%zu", i + 1);
-            json_array_append_new(out, json_pack("{s:s, s:O}", "name", name,
-                                                 "content", item));
-            continue;
-        }
-
-        n = json_object_get(item, "name");
-        c = json_object_get(item, "content");
-
-        if (!json_is_string(n) || !json_is_string(c)
-            || json_string_length(n) == 0 || json_string_length(n) > 255)
-        {
-            *why = "each context item needs a name (1..255 characters) and "
-                   "a content string";
-            json_decref(out);
-            return NULL;
-        }
-
-        json_array_append_new(out, json_pack("{s:O, s:O}", "name", n,
-                                             "content", c));
-    }
-
-    return out;
-}
-
-
-static int
-ngx_http_maestro_blank(const char *s)
-{
-    for ( /* void */ ; *s; s++) {
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/* runs on a pool thread */
+/* runs in the event loop: the answer to POST /workflows or /stream */
 static void
-ngx_http_maestro_create_thread(void *arg)
+ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
 {
-    ngx_http_maestro_create_t  *cr = arg;
-
-    cr->rc = mst_run_create(&cr->mmcf->env, cr->graph, cr->workflow,
-                            cr->prompt, cr->context, cr->user_id, cr->id,
-                            &cr->rec, cr->err, sizeof(cr->err));
-
-    if (cr->graph_owned) {
-        mst_graph_free(cr->graph);
-        cr->graph = NULL;
-    }
-
-    if (cr->rc != MST_OK) {
-        return;
-    }
-
-    /* the worker that accepted it runs it */
-    cr->claim_rc = mst_run_claim(&cr->mmcf->env, cr->id, 0,
-                                 ngx_http_maestro_run_alive, &cr->next,
-                                 NULL, 0);
-}
-
-
-/* runs in the event loop */
-static void
-ngx_http_maestro_create_done(void *arg, ngx_int_t trc)
-{
-    ngx_http_maestro_create_t  *cr = arg;
-
     json_t              *view;
     ngx_str_t            id;
     ngx_int_t            rc;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
-    r = cr->r;
+    r = sb->data;
 
-    if (trc != NGX_OK) {
-        cr->rc = MST_ERROR;
-    }
-
-    if (cr->rc != MST_OK) {
-        rc = ngx_http_maestro_store_error(r, cr->rc, "cannot store workflow");
+    if (sb->rc != MST_OK) {
+        rc = ngx_http_maestro_store_error(r, sb->rc, "cannot store workflow");
         goto done;
     }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "maestro: workflow \"%s\" submitted (%s)", cr->id,
-                  cr->workflow);
 
     id.len = MST_ID_LEN;
     id.data = ngx_pnalloc(r->pool, MST_ID_LEN + 1);
@@ -1158,9 +1037,9 @@ ngx_http_maestro_create_done(void *arg, ngx_int_t trc)
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
-    ngx_memcpy(id.data, cr->id, MST_ID_LEN + 1);
+    ngx_memcpy(id.data, sb->id, MST_ID_LEN + 1);
 
-    if (cr->stream) {
+    if (sb->stream) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h != NULL) {
             h->hash = 1;
@@ -1185,7 +1064,7 @@ ngx_http_maestro_create_done(void *arg, ngx_int_t trc)
         }
     }
 
-    view = ngx_http_maestro_wf_view(cr->rec);
+    view = ngx_http_maestro_wf_view(sb->rec);
     if (view != NULL) {
         /* the record as accepted: it may have started by now */
         json_object_set_new(view, "status", json_string("queued"));
@@ -1195,195 +1074,21 @@ ngx_http_maestro_create_done(void *arg, ngx_int_t trc)
 
 done:
 
-    /*
-     * The answer is written first: should the first step crash this
-     * worker, the client still knows the id of its (stored) workflow.
-     */
-    if (cr->rc == MST_OK && cr->claim_rc == MST_OK) {
-        ngx_http_maestro_run_adopt(cr->mmcf, cr->id, &cr->next);
-    }
-
-    json_decref(cr->rec);
-    json_decref(cr->context);
-    json_decref(cr->body);
-    mst_run_next_free(&cr->next);
-    ngx_free(cr);
-
+    ngx_http_maestro_submit_finish(sb);
     ngx_http_finalize_request(r, rc);
-}
-
-
-static ngx_int_t
-ngx_http_maestro_create(ngx_http_request_t *r, json_t *body,
-    ngx_uint_t stream)
-{
-    char                           err[MST_ERRLEN];
-    json_t                        *prompt, *wf, *user, *context;
-    const char                    *why, *name;
-    mst_graph_t                   *graph;
-    ngx_http_maestro_create_t     *cr;
-    ngx_http_maestro_main_conf_t  *mmcf;
-
-    mmcf = ngx_http_maestro_mmcf(r);
-
-    prompt = json_object_get(body, "prompt");
-
-    if (prompt == NULL) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "missing_field",
-                                           "\"prompt\" is required");
-    }
-
-    if (!json_is_string(prompt)
-        || ngx_http_maestro_blank(json_string_value(prompt)))
-    {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field",
-                                           "\"prompt\" must be a non-empty "
-                                           "string");
-    }
-
-    user = json_object_get(body, "user_id");
-
-    if (user != NULL && !json_is_null(user)
-        && (!json_is_string(user) || json_string_length(user) == 0
-            || json_string_length(user) > 128))
-    {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field",
-                                           "\"user_id\" must be a string of "
-                                           "1..128 characters");
-    }
-
-    why = NULL;
-    context = ngx_http_maestro_context(json_object_get(body, "context"),
-                                       &why);
-    if (context == NULL) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field", "%s",
-                                           why ? why : "bad context");
-    }
-
-    wf = json_object_get(body, "workflow");
-    graph = NULL;
-    name = NULL;
-
-    if (wf == NULL || json_is_null(wf) || json_is_string(wf)) {
-        name = wf && json_is_string(wf)
-               ? json_string_value(wf)
-               : (char *) mmcf->default_workflow.data;
-
-        graph = name ? mst_run_graph(&mmcf->env, name) : NULL;
-
-        if (graph == NULL) {
-            json_decref(context);
-            return ngx_http_maestro_send_error(r,
-                       NGX_HTTP_UNPROCESSABLE_ENTITY, "unknown_workflow",
-                       name ? "no workflow named \"%s\""
-                            : "no default workflow is configured%s",
-                       name ? name : "");
-        }
-
-    } else if (json_is_object(wf)) {
-        graph = mst_graph_parse(wf, (mst_agent_exists_pt) NULL, NULL, err,
-                                sizeof(err));
-
-        if (graph != NULL) {
-            /* agents are checked here: the graph came from the client */
-            size_t  i;
-
-            for (i = 0; i < mst_graph_node_count(graph); i++) {
-                const mst_node_t *n = mst_graph_node_at(graph, i);
-
-                if (mst_run_agent(&mmcf->env, n->agent) == NULL) {
-                    snprintf(err, sizeof(err),
-                             "node \"%s\": unknown agent \"%s\"", n->name,
-                             n->agent);
-                    mst_graph_free(graph);
-                    graph = NULL;
-                    break;
-                }
-            }
-        }
-
-        if (graph == NULL) {
-            json_decref(context);
-            return ngx_http_maestro_send_error(r,
-                       NGX_HTTP_UNPROCESSABLE_ENTITY, "invalid_graph", "%s",
-                       err);
-        }
-
-        name = mst_graph_name(graph);
-
-    } else {
-        json_decref(context);
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field",
-                                           "\"workflow\" must be a name or "
-                                           "a graph object");
-    }
-
-    if (!ngx_http_maestro_run_can_accept(mmcf)) {
-        if (json_is_object(wf)) {
-            mst_graph_free(graph);
-        }
-        json_decref(context);
-        return ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "queue_full",
-                                           "%ui workflows are active on this "
-                                           "worker (maestro_queue_size)",
-                                           mmcf->nactive);
-    }
-
-    cr = ngx_calloc(sizeof(ngx_http_maestro_create_t), r->connection->log);
-    if (cr == NULL) {
-        if (json_is_object(wf)) {
-            mst_graph_free(graph);
-        }
-        json_decref(context);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cr->r = r;
-    cr->mmcf = mmcf;
-    cr->graph = graph;
-    cr->graph_owned = json_is_object(wf);
-    cr->workflow = (char *) name;
-    cr->prompt = (char *) json_string_value(prompt);
-    cr->user_id = json_is_string(user) ? (char *) json_string_value(user)
-                                       : NULL;
-    cr->context = context;
-    cr->body = json_incref(body);
-    cr->stream = stream;
-
-    if (ngx_http_maestro_io_post(mmcf, ngx_http_maestro_create_thread,
-                                 ngx_http_maestro_create_done, cr)
-        != NGX_OK)
-    {
-        if (cr->graph_owned) {
-            mst_graph_free(graph);
-        }
-        json_decref(context);
-        json_decref(cr->body);
-        ngx_free(cr);
-        return ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "queue_full",
-                                           "the io thread pool queue is "
-                                           "full");
-    }
-
-    return NGX_DONE;
 }
 
 
 static void
 ngx_http_maestro_body_handler(ngx_http_request_t *r)
 {
-    json_t                       *body;
-    ngx_int_t                     rc;
-    ngx_str_t                     raw;
-    json_error_t                  jerr;
-    ngx_http_maestro_loc_conf_t  *mlcf;
+    json_t                           *body;
+    ngx_int_t                         rc;
+    ngx_str_t                         raw;
+    json_error_t                      jerr;
+    ngx_http_maestro_submit_t        *sb;
+    ngx_http_maestro_loc_conf_t      *mlcf;
+    ngx_http_maestro_submit_error_t   e;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
 
@@ -1433,16 +1138,31 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
         goto done;
     }
 
-    rc = ngx_http_maestro_create(r,  body,
-                                 ngx_http_get_module_ctx(r,
-                                     ngx_http_maestro_module)
-                                 == (void *) 2);
+    sb = ngx_http_maestro_submit_new(ngx_http_maestro_mmcf(r), body, NULL,
+                                     r->connection->log, &e);
     json_decref(body);
 
-    if (rc == NGX_DONE) {
-        /* create_done finalizes */
-        return;
+    if (sb == NULL) {
+        rc = ngx_http_maestro_send_error(r, e.status, e.code, "%s",
+                                         e.message);
+        goto done;
     }
+
+    sb->done = ngx_http_maestro_submitted;
+    sb->data = r;
+    sb->stream = ngx_http_get_module_ctx(r, ngx_http_maestro_module)
+                 == (void *) 2;
+
+    if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
+        ngx_http_maestro_submit_finish(sb);
+        rc = ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "queue_full",
+                                         "the io thread pool queue is full");
+        goto done;
+    }
+
+    /* ngx_http_maestro_submitted() finalizes */
+    return;
 
 done:
 
