@@ -58,6 +58,10 @@ static ngx_int_t ngx_http_maestro_agents(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_monitor(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_wf_ws(ngx_http_request_t *r,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_user_ws(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_agent_logs(ngx_http_request_t *r,
     ngx_str_t *arg);
 static void ngx_http_maestro_body_handler(ngx_http_request_t *r);
@@ -83,6 +87,10 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_checkpoints, "GET" },
     { "/workflows/", "/events", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_wf_events, "GET" },
+    { "/workflows/", "/ws", NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_wf_ws, "GET" },
+    { "/ws/", "", NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_user_ws, "GET" },
     { "/workflows/", "", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_wf_get, "GET" },
     { "/stream/workflow", NULL, NGX_HTTP_MAESTRO_POST,
@@ -748,6 +756,41 @@ ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
     sid.len = MST_ID_LEN;
 
     return ngx_http_maestro_sse_start(r, &sid, last);
+}
+
+
+/* GET /api/v1/workflows/{id}/ws: one workflow over WebSocket */
+static ngx_int_t
+ngx_http_maestro_wf_ws(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    return ngx_http_maestro_ws_start(r, arg, NULL);
+}
+
+
+/* GET /api/v1/ws/{user_id}: a user's session over WebSocket */
+static ngx_int_t
+ngx_http_maestro_user_ws(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    u_char     *dst, *src;
+    ngx_str_t   user;
+
+    user.data = ngx_pnalloc(r->pool, arg->len + 1);
+    if (user.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    dst = user.data;
+    src = arg->data;
+    ngx_unescape_uri(&dst, &src, arg->len, 0);
+    user.len = dst - user.data;
+
+    if (!mst_utf8_valid((char *) user.data, user.len)) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "the user id is not UTF-8");
+    }
+
+    return ngx_http_maestro_ws_start(r, NULL, &user);
 }
 
 

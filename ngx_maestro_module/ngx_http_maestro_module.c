@@ -160,6 +160,20 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, agent_log_keep),
       NULL },
 
+    { ngx_string("maestro_ws_max_message"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, ws_max_message),
+      NULL },
+
+    { ngx_string("maestro_ws_ping"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, ws_ping),
+      NULL },
+
     { ngx_string("maestro_llm_provider"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_maestro_llm_provider,
@@ -298,6 +312,8 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->flush_interval = NGX_CONF_UNSET_MSEC;
     mmcf->heartbeat = NGX_CONF_UNSET_MSEC;
     mmcf->agent_log_keep = NGX_CONF_UNSET_UINT;
+    mmcf->ws_max_message = NGX_CONF_UNSET_SIZE;
+    mmcf->ws_ping = NGX_CONF_UNSET_MSEC;
     mmcf->llm_timeout = NGX_CONF_UNSET_MSEC;
     mmcf->llm_retries = NGX_CONF_UNSET_UINT;
 
@@ -351,6 +367,8 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mmcf->flush_interval, 20);
     ngx_conf_init_msec_value(mmcf->heartbeat, 15000);
     ngx_conf_init_uint_value(mmcf->agent_log_keep, 1000);
+    ngx_conf_init_size_value(mmcf->ws_max_message, 1024 * 1024);
+    ngx_conf_init_msec_value(mmcf->ws_ping, 30000);
     ngx_conf_init_msec_value(mmcf->llm_timeout, 60000);
     ngx_conf_init_uint_value(mmcf->llm_retries, 2);
 

@@ -67,6 +67,8 @@ typedef struct {
     ngx_msec_t                   flush_interval;/* event batching */
     ngx_msec_t                   heartbeat;     /* SSE comments */
     ngx_uint_t                   agent_log_keep;
+    size_t                       ws_max_message;
+    ngx_msec_t                   ws_ping;
 
     /* LLM provider (one in P0; the gateway replaces this) */
     ngx_str_t                    llm_url;
@@ -90,6 +92,7 @@ typedef struct {
     ngx_uint_t                   nactive;       /* this worker */
     ngx_queue_t                  active;        /* of _wf_t */
     ngx_queue_t                  subscribers;   /* of SSE subscribers */
+    ngx_queue_t                  ws_conns;      /* of WebSocket connections */
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;
     ngx_atomic_uint_t            seen_generation;
@@ -166,6 +169,12 @@ ngx_int_t ngx_http_maestro_sse_start_feed(ngx_http_request_t *r,
 void ngx_http_maestro_sse_wakeup(ngx_http_maestro_main_conf_t *mmcf);
 void ngx_http_maestro_sse_shutdown(ngx_http_maestro_main_conf_t *mmcf);
 uint64_t ngx_http_maestro_sse_last_event_id(ngx_http_request_t *r);
+
+/* ngx_http_maestro_ws.c */
+ngx_int_t ngx_http_maestro_ws_start(ngx_http_request_t *r,
+    ngx_str_t *workflow_id, ngx_str_t *user_id);
+void ngx_http_maestro_ws_wakeup(ngx_http_maestro_main_conf_t *mmcf);
+void ngx_http_maestro_ws_shutdown(ngx_http_maestro_main_conf_t *mmcf);
 
 /* ngx_http_maestro_run.c: the per-worker scheduler */
 ngx_int_t ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,

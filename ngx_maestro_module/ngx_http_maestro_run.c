@@ -236,6 +236,7 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
 
     ngx_queue_init(&mmcf->active);
     ngx_queue_init(&mmcf->subscribers);
+    ngx_queue_init(&mmcf->ws_conns);
 
     mmcf->seen_generation = mmcf->sh->generation;
 
@@ -885,6 +886,7 @@ ngx_http_maestro_poll(ngx_event_t *ev)
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         /* subscribers reconnect to a new worker with Last-Event-ID */
         ngx_http_maestro_sse_shutdown(mmcf);
+        ngx_http_maestro_ws_shutdown(mmcf);
         return;
     }
 
@@ -893,6 +895,7 @@ ngx_http_maestro_poll(ngx_event_t *ev)
     if (gen != mmcf->seen_generation) {
         mmcf->seen_generation = gen;
         ngx_http_maestro_sse_wakeup(mmcf);
+        ngx_http_maestro_ws_wakeup(mmcf);
     }
 
     ngx_add_timer(ev, mmcf->poll_interval);

@@ -1,0 +1,1266 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * WebSocket (RFC 6455) endpoints:
+ *
+ *   /api/v1/workflows/{id}/ws   one workflow's events
+ *   /api/v1/ws/{user_id}        a user's session: submit prompts, act on
+ *                               workflows, receive all of that user's
+ *                               workflows' events
+ *
+ * The handshake is answered here (101 and Sec-WebSocket-Accept); after it
+ * the connection is driven by libwslay's event API, which does the
+ * framing (masking, fragmentation, control frames between fragments,
+ * ping/pong, the close handshake, the message size limit) and leaves I/O
+ * to nginx: its callbacks read and write the connection without blocking.
+ * Text messages are checked for UTF-8 once reassembled (close 1007);
+ * binary ones are refused (1003).
+ *
+ * Events come from the same LMDB event logs as SSE: a connection holds
+ * subscriptions (workflow id, last event id) and a pump queues the events
+ * after them, woken by the same poll as SSE. A session also follows the
+ * feed, so a workflow of its user submitted on any worker (or connection)
+ * is subscribed to as soon as it exists. The pump stops while too much is
+ * queued for a slow client, and the events wait in LMDB.
+ *
+ * Lifetime: the state is malloc()ed and counted (io tasks in flight hold
+ * references), because nginx may free the request while a submission or
+ * a cancel is being stored; the request's pool cleanup detaches it.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_sha1.h>
+#include <wslay/wslay.h>
+
+#include "ngx_http_maestro_module.h"
+#include "mst_feed.h"
+
+
+#define NGX_HTTP_MAESTRO_WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define NGX_HTTP_MAESTRO_WS_MAX_SUBS   64
+#define NGX_HTTP_MAESTRO_WS_MAX_QUEUED (512 * 1024)
+#define NGX_HTTP_MAESTRO_WS_BATCH      256
+
+
+typedef struct {
+    char                            id[MST_ID_LEN + 1];
+    uint64_t                        last;
+    unsigned                        finished:1;
+} ngx_http_maestro_ws_sub_t;
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    ngx_http_request_t             *r;          /* NULL once detached */
+    ngx_http_maestro_main_conf_t   *mmcf;
+    wslay_event_context_ptr         ctx;
+    u_char                         *pre;        /* bytes read with the */
+    u_char                         *pre_last;   /* handshake */
+    ngx_http_maestro_ws_sub_t       subs[NGX_HTTP_MAESTRO_WS_MAX_SUBS];
+    ngx_uint_t                      nsubs;
+    char                            user[129];
+    uint64_t                        feed_last;
+    ngx_event_t                     ping;
+    ngx_msec_t                      last_seen;
+    ngx_uint_t                      refs;
+    unsigned                        session:1;
+    unsigned                        closed:1;
+} ngx_http_maestro_ws_t;
+
+
+typedef struct {
+    ngx_http_maestro_ws_t          *ws;
+    char                            id[MST_ID_LEN + 1];
+    json_t                         *rec;
+    int                             final;
+    int                             rc;
+    char                            err[MST_ERRLEN];
+} ngx_http_maestro_ws_cancel_t;
+
+
+static ngx_int_t ngx_http_maestro_ws_handshake(ngx_http_request_t *r);
+static void ngx_http_maestro_ws_read(ngx_http_request_t *r);
+static void ngx_http_maestro_ws_write(ngx_http_request_t *r);
+static void ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_close(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_cleanup(void *data);
+static void ngx_http_maestro_ws_release(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_ping(ngx_event_t *ev);
+static void ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws,
+    const char *text, size_t len);
+static void ngx_http_maestro_ws_send(ngx_http_maestro_ws_t *ws,
+    json_t *msg);
+static void ngx_http_maestro_ws_error(ngx_http_maestro_ws_t *ws,
+    const char *code, const char *fmt, ...);
+
+
+/* wslay callbacks: non-blocking I/O on the nginx connection */
+
+static ssize_t
+ngx_http_maestro_ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf,
+    size_t len, int flags, void *user_data)
+{
+    ngx_http_maestro_ws_t  *ws = user_data;
+
+    size_t             n;
+    ssize_t            rc;
+    ngx_connection_t  *c;
+
+    if (ws->pre < ws->pre_last) {
+        n = ngx_min(len, (size_t) (ws->pre_last - ws->pre));
+        ngx_memcpy(buf, ws->pre, n);
+        ws->pre += n;
+        return (ssize_t) n;
+    }
+
+    c = ws->r->connection;
+
+    rc = c->recv(c, buf, len);
+
+    if (rc == NGX_AGAIN) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    if (rc == 0 || rc == NGX_ERROR) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    ws->last_seen = ngx_current_msec;
+
+    return rc;
+}
+
+
+static ssize_t
+ngx_http_maestro_ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
+    size_t len, int flags, void *user_data)
+{
+    ngx_http_maestro_ws_t  *ws = user_data;
+
+    ssize_t            rc;
+    ngx_connection_t  *c;
+
+    c = ws->r->connection;
+
+    rc = c->send(c, (u_char *) data, len);
+
+    if (rc == NGX_AGAIN || rc == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    if (rc == NGX_ERROR) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_maestro_ws_msg_cb(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_msg_recv_arg *arg, void *user_data)
+{
+    ngx_http_maestro_ws_t  *ws = user_data;
+
+    switch (arg->opcode) {
+
+    case WSLAY_TEXT_FRAME:
+
+        /* checked once the fragments are joined: a character may span
+           two fragments */
+        if (!mst_utf8_valid((const char *) arg->msg, arg->msg_length)) {
+            ngx_log_error(NGX_LOG_INFO, ws->r->connection->log, 0,
+                          "maestro: ws: invalid UTF-8 in a text message");
+            wslay_event_queue_close(ctx,
+                                    WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA,
+                                    (const uint8_t *) "invalid UTF-8", 13);
+            return;
+        }
+
+        ngx_http_maestro_ws_message(ws, (const char *) arg->msg,
+                                    arg->msg_length);
+        return;
+
+    case WSLAY_BINARY_FRAME:
+        wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
+                                (const uint8_t *) "text messages only", 18);
+        return;
+
+    default:
+        /* ping, pong and close are answered by wslay */
+        return;
+    }
+}
+
+
+static const struct wslay_event_callbacks  ngx_http_maestro_ws_callbacks = {
+    ngx_http_maestro_ws_recv_cb,
+    ngx_http_maestro_ws_send_cb,
+    NULL,                                   /* genmask: clients only */
+    NULL,                                   /* on_frame_recv_start */
+    NULL,                                   /* on_frame_recv_chunk */
+    NULL,                                   /* on_frame_recv_end */
+    ngx_http_maestro_ws_msg_cb
+};
+
+
+/* the handshake */
+
+static ngx_table_elt_t *
+ngx_http_maestro_ws_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* whether a comma-separated header value has token (any case) */
+static ngx_uint_t
+ngx_http_maestro_ws_has_token(ngx_table_elt_t *h, const char *token)
+{
+    u_char  *p, *end, *start;
+    size_t   len;
+
+    if (h == NULL) {
+        return 0;
+    }
+
+    len = ngx_strlen(token);
+    p = h->value.data;
+    end = p + h->value.len;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+
+        if ((size_t) (p - start) == len
+            && ngx_strncasecmp(start, (u_char *) token, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_ws_bad(ngx_http_request_t *r, const char *why)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h != NULL) {
+        h->hash = 1;
+        ngx_str_set(&h->key, "Sec-WebSocket-Version");
+        ngx_str_set(&h->value, "13");
+    }
+
+    return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "bad_handshake", "%s", why);
+}
+
+
+static ngx_int_t
+ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
+{
+    u_char            hash[20], *accept;
+    ngx_str_t         src, dst;
+    ngx_sha1_t        sha1;
+    ngx_table_elt_t  *key, *version, *h;
+
+    if (r->method != NGX_HTTP_GET) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "method_not_allowed", "use GET");
+    }
+
+    if (r->http_version != NGX_HTTP_VERSION_11) {
+        return ngx_http_maestro_ws_bad(r, "WebSocket needs HTTP/1.1");
+    }
+
+    if (!ngx_http_maestro_ws_has_token(
+            ngx_http_maestro_ws_header(r, "Upgrade"), "websocket")
+        || !ngx_http_maestro_ws_has_token(
+            ngx_http_maestro_ws_header(r, "Connection"), "upgrade"))
+    {
+        return ngx_http_maestro_ws_bad(r, "not a WebSocket upgrade request");
+    }
+
+    version = ngx_http_maestro_ws_header(r, "Sec-WebSocket-Version");
+
+    if (version == NULL || version->value.len != 2
+        || ngx_strncmp(version->value.data, "13", 2) != 0)
+    {
+        return ngx_http_maestro_ws_bad(r, "Sec-WebSocket-Version must be 13");
+    }
+
+    key = ngx_http_maestro_ws_header(r, "Sec-WebSocket-Key");
+
+    /* base64 of 16 bytes */
+    if (key == NULL || key->value.len != 24) {
+        return ngx_http_maestro_ws_bad(r, "bad Sec-WebSocket-Key");
+    }
+
+    dst.data = hash;
+    if (ngx_decode_base64(&dst, &key->value) != NGX_OK || dst.len != 16) {
+        return ngx_http_maestro_ws_bad(r, "bad Sec-WebSocket-Key");
+    }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, key->value.data, key->value.len);
+    ngx_sha1_update(&sha1, NGX_HTTP_MAESTRO_WS_GUID,
+                    sizeof(NGX_HTTP_MAESTRO_WS_GUID) - 1);
+    ngx_sha1_final(hash, &sha1);
+
+    accept = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
+    if (accept == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    src.data = hash;
+    src.len = 20;
+    dst.data = accept;
+    ngx_encode_base64(&dst, &src);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Upgrade");
+    ngx_str_set(&h->value, "websocket");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Sec-WebSocket-Accept");
+    h->value = dst;
+
+    /* the header filter adds "Connection: upgrade" for 101 */
+
+    return NGX_OK;
+}
+
+
+/* a subscription (workflow id, after last) */
+static ngx_int_t
+ngx_http_maestro_ws_subscribe(ngx_http_maestro_ws_t *ws, const char *id,
+    uint64_t last)
+{
+    ngx_uint_t                  i;
+    ngx_http_maestro_ws_sub_t  *sub;
+
+    for (i = 0; i < ws->nsubs; i++) {
+        if (ngx_strcmp(ws->subs[i].id, id) == 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    /* finished subscriptions make room */
+    for (i = 0; i < ws->nsubs; i++) {
+        if (ws->subs[i].finished) {
+            ws->subs[i] = ws->subs[--ws->nsubs];
+            break;
+        }
+    }
+
+    if (ws->nsubs == NGX_HTTP_MAESTRO_WS_MAX_SUBS) {
+        return NGX_ERROR;
+    }
+
+    sub = &ws->subs[ws->nsubs++];
+    ngx_memzero(sub, sizeof(ngx_http_maestro_ws_sub_t));
+    ngx_memcpy(sub->id, id, MST_ID_LEN);
+    sub->last = last;
+
+    return NGX_OK;
+}
+
+
+/* a session starts with the user's workflows that are still running */
+static void
+ngx_http_maestro_ws_session_start(ngx_http_maestro_ws_t *ws)
+{
+    char              next[MST_ID_LEN + 1];
+    size_t            i;
+    json_t           *items, *rec;
+    const char       *status;
+    mst_txn_t        *txn;
+    mst_wf_filter_t   f;
+
+    if (mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
+        return;
+    }
+
+    (void) mst_feed_last(txn, &ws->feed_last);
+
+    ngx_memzero(&f, sizeof(mst_wf_filter_t));
+    f.user_id = ws->user;
+    f.limit = NGX_HTTP_MAESTRO_WS_MAX_SUBS / 2;
+
+    if (mst_store_wf_list(txn, &f, &items, next) == MST_OK) {
+        json_array_foreach(items, i, rec) {
+            status = json_string_value(json_object_get(rec, "status"));
+
+            if (status != NULL
+                && (ngx_strcmp(status, "queued") == 0
+                    || ngx_strcmp(status, "running") == 0))
+            {
+                (void) ngx_http_maestro_ws_subscribe(ws,
+                    json_string_value(json_object_get(rec, "id")), 0);
+            }
+        }
+
+        json_decref(items);
+    }
+
+    mst_txn_abort(txn);
+}
+
+
+ngx_int_t
+ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
+    ngx_str_t *user_id)
+{
+    char                           id[MST_ID_LEN + 1];
+    json_t                        *rec;
+    uint64_t                       last;
+    ngx_int_t                      rc;
+    mst_txn_t                     *txn;
+    ngx_connection_t              *c;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_maestro_ws_t         *ws;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+    c = r->connection;
+
+    /* what to follow, checked before the upgrade so errors are HTTP */
+
+    last = 0;
+
+    if (workflow_id != NULL) {
+        if (!mst_id_valid((char *) workflow_id->data, workflow_id->len)) {
+            return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
+                                               "not_found",
+                                               "no such workflow");
+        }
+
+        ngx_memcpy(id, workflow_id->data, MST_ID_LEN);
+        id[MST_ID_LEN] = '\0';
+
+        if (mst_txn_begin(mmcf->env.store, 1, &txn) != MST_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = mst_store_wf_get(txn, id, &rec);
+        mst_txn_abort(txn);
+
+        if (rc != MST_OK) {
+            return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
+                                               "not_found",
+                                               "no such workflow");
+        }
+
+        json_decref(rec);
+
+        last = ngx_http_maestro_sse_last_event_id(r);
+        if (last == (uint64_t) -1) {
+            return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                               "invalid_field",
+                                               "last_event_id must be a "
+                                               "number");
+        }
+
+    } else if (user_id->len == 0 || user_id->len > 128) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
+                                           "not_found",
+                                           "a user id of 1..128 characters "
+                                           "is required");
+    }
+
+    rc = ngx_http_maestro_ws_handshake(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ws = ngx_calloc(sizeof(ngx_http_maestro_ws_t), c->log);
+    if (ws == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_free(ws);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (wslay_event_context_server_init(&ws->ctx,
+                                        &ngx_http_maestro_ws_callbacks, ws)
+        != 0)
+    {
+        ngx_free(ws);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws->r = r;
+    ws->mmcf = mmcf;
+    ws->refs = 1;
+    ws->last_seen = ngx_current_msec;
+
+    cln->handler = ngx_http_maestro_ws_cleanup;
+    cln->data = ws;
+
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, mmcf->ws_max_message);
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* frames the client sent right behind its handshake */
+    if (r->header_in->pos < r->header_in->last) {
+        ws->pre = r->header_in->pos;
+        ws->pre_last = r->header_in->last;
+    }
+
+    c->log->action = "serving a WebSocket";
+
+    r->read_event_handler = ngx_http_maestro_ws_read;
+    r->write_event_handler = ngx_http_maestro_ws_write;
+    r->main->count++;
+
+    ngx_queue_insert_tail(&mmcf->ws_conns, &ws->queue);
+
+    if (workflow_id != NULL) {
+        (void) ngx_http_maestro_ws_subscribe(ws, id, last);
+
+    } else {
+        ngx_memcpy(ws->user, user_id->data, user_id->len);
+        ws->session = 1;
+        ngx_http_maestro_ws_session_start(ws);
+    }
+
+    ws->ping.handler = ngx_http_maestro_ws_ping;
+    ws->ping.data = ws;
+    ws->ping.log = c->log;
+    ws->ping.cancelable = 1;
+    ngx_add_timer(&ws->ping, mmcf->ws_ping);
+
+    ngx_http_maestro_ws_pump(ws);
+    ngx_http_maestro_ws_io(ws);
+
+    return NGX_DONE;
+}
+
+
+/* I/O */
+
+static void
+ngx_http_maestro_ws_read(ngx_http_request_t *r)
+{
+    ngx_http_maestro_ws_t  *ws;
+    ngx_pool_cleanup_t     *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_maestro_ws_cleanup) {
+            ws = cln->data;
+            if (!ws->closed) {
+                ngx_http_maestro_ws_io(ws);
+            }
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_maestro_ws_write(ngx_http_request_t *r)
+{
+    ngx_http_maestro_ws_read(r);
+}
+
+
+/* read what is there, write what is queued, refill, re-arm */
+static void
+ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->r->connection;
+
+    if (wslay_event_recv(ws->ctx) != 0) {
+        ngx_http_maestro_ws_close(ws);
+        return;
+    }
+
+    /* room again after a slow client drained: more events */
+    if (wslay_event_get_queued_msg_length(ws->ctx)
+        < NGX_HTTP_MAESTRO_WS_MAX_QUEUED / 2)
+    {
+        ngx_http_maestro_ws_pump(ws);
+    }
+
+    if (wslay_event_send(ws->ctx) != 0) {
+        ngx_http_maestro_ws_close(ws);
+        return;
+    }
+
+    if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
+    {
+        /* the close handshake is done */
+        ngx_http_maestro_ws_close(ws);
+        return;
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK
+        || ngx_handle_write_event(c->write, 0) != NGX_OK)
+    {
+        ngx_http_maestro_ws_close(ws);
+    }
+}
+
+
+static void
+ngx_http_maestro_ws_close(ngx_http_maestro_ws_t *ws)
+{
+    ngx_http_request_t  *r;
+
+    if (ws->closed) {
+        return;
+    }
+
+    r = ws->r;
+
+    /* the cleanup handler detaches ws; the request goes with the socket */
+    ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+}
+
+
+/* the request is going: detach (io tasks may still hold references) */
+static void
+ngx_http_maestro_ws_cleanup(void *data)
+{
+    ngx_http_maestro_ws_t  *ws = data;
+
+    if (ws->ping.timer_set) {
+        ngx_del_timer(&ws->ping);
+    }
+
+    ngx_queue_remove(&ws->queue);
+
+    wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+    ws->closed = 1;
+    ws->r = NULL;
+
+    ngx_http_maestro_ws_release(ws);
+}
+
+
+static void
+ngx_http_maestro_ws_release(ngx_http_maestro_ws_t *ws)
+{
+    if (--ws->refs == 0) {
+        ngx_free(ws);
+    }
+}
+
+
+static void
+ngx_http_maestro_ws_ping(ngx_event_t *ev)
+{
+    ngx_http_maestro_ws_t  *ws = ev->data;
+
+    struct wslay_event_msg  msg;
+
+    if (ws->closed) {
+        return;
+    }
+
+    if (ngx_current_msec - ws->last_seen >= 2 * ws->mmcf->ws_ping) {
+        /* no pong, no message: the peer is gone */
+        wslay_event_queue_close(ws->ctx, WSLAY_CODE_GOING_AWAY,
+                                (const uint8_t *) "idle timeout", 12);
+
+    } else {
+        ngx_memzero(&msg, sizeof(struct wslay_event_msg));
+        msg.opcode = WSLAY_PING;
+        msg.msg = (const uint8_t *) "maestro";
+        msg.msg_length = 7;
+        wslay_event_queue_msg(ws->ctx, &msg);
+    }
+
+    ngx_add_timer(ev, ws->mmcf->ws_ping);
+
+    ngx_http_maestro_ws_io(ws);
+}
+
+
+/* outbound: events as JSON messages */
+
+typedef struct {
+    ngx_http_maestro_ws_t      *ws;
+    ngx_http_maestro_ws_sub_t  *sub;
+    size_t                      n;
+} ngx_http_maestro_ws_pump_t;
+
+
+/* runs inside the read transaction: data points into the map */
+static int
+ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
+    size_t len, void *arg)
+{
+    ngx_http_maestro_ws_pump_t  *wp = arg;
+
+    u_char                  *buf, *p;
+    size_t                   size;
+    struct wslay_event_msg   msg;
+
+    wp->n++;
+
+    size = sizeof("{\"type\":\"\",\"workflow_id\":\"\",\"event_id\":,"
+                  "\"data\":}") - 1
+           + ngx_strlen(name) + MST_ID_LEN + NGX_INT64_LEN + len;
+
+    buf = ngx_alloc(size, ngx_cycle->log);
+    if (buf == NULL) {
+        return 1;
+    }
+
+    p = ngx_sprintf(buf, "{\"type\":\"%s\",\"workflow_id\":\"%s\","
+                    "\"event_id\":%uL,\"data\":", name, wp->sub->id, seq);
+    p = ngx_cpymem(p, data, len);
+    *p++ = '}';
+
+    ngx_memzero(&msg, sizeof(struct wslay_event_msg));
+    msg.opcode = WSLAY_TEXT_FRAME;
+    msg.msg = buf;
+    msg.msg_length = p - buf;
+
+    /* wslay copies the message */
+    (void) wslay_event_queue_msg(wp->ws->ctx, &msg);
+    ngx_free(buf);
+
+    wp->sub->last = seq;
+
+    if (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0) {
+        wp->sub->finished = 1;
+        return 1;
+    }
+
+    return wslay_event_get_queued_msg_length(wp->ws->ctx)
+           >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED;
+}
+
+
+/* a session learns of its user's new workflows from the feed */
+static int
+ngx_http_maestro_ws_feed(uint64_t seq, const char *name, const char *data,
+    size_t len, void *arg)
+{
+    ngx_http_maestro_ws_t  *ws = arg;
+
+    json_t      *j;
+    const char  *user, *id, *status;
+
+    ws->feed_last = seq;
+
+    j = json_loadb(data, len, 0, NULL);
+    if (j == NULL) {
+        return 0;
+    }
+
+    user = json_string_value(json_object_get(j, "user_id"));
+    id = json_string_value(json_object_get(j, "id"));
+    status = json_string_value(json_object_get(j, "status"));
+
+    if (user != NULL && id != NULL && status != NULL
+        && ngx_strcmp(user, ws->user) == 0
+        && ngx_strcmp(status, "queued") == 0)
+    {
+        (void) ngx_http_maestro_ws_subscribe(ws, id, 0);
+    }
+
+    json_decref(j);
+
+    return 0;
+}
+
+
+static void
+ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
+{
+    ngx_uint_t                  i;
+    mst_txn_t                  *txn;
+    ngx_http_maestro_ws_pump_t  wp;
+
+    if (ws->closed
+        || wslay_event_get_queued_msg_length(ws->ctx)
+           >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
+    {
+        return;
+    }
+
+    if (mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
+        return;
+    }
+
+    if (ws->session) {
+        (void) mst_feed_range(txn, ws->feed_last, 0,
+                              ngx_http_maestro_ws_feed, ws);
+    }
+
+    wp.ws = ws;
+
+    for (i = 0; i < ws->nsubs; i++) {
+        if (ws->subs[i].finished) {
+            continue;
+        }
+
+        wp.sub = &ws->subs[i];
+
+        do {
+            wp.n = 0;
+            (void) mst_store_event_range(txn, wp.sub->id, wp.sub->last,
+                                         NGX_HTTP_MAESTRO_WS_BATCH,
+                                         ngx_http_maestro_ws_event, &wp);
+        } while (wp.n == NGX_HTTP_MAESTRO_WS_BATCH && !wp.sub->finished
+                 && wslay_event_get_queued_msg_length(ws->ctx)
+                    < NGX_HTTP_MAESTRO_WS_MAX_QUEUED);
+
+        if (wslay_event_get_queued_msg_length(ws->ctx)
+            >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
+        {
+            break;
+        }
+    }
+
+    mst_txn_abort(txn);
+}
+
+
+void
+ngx_http_maestro_ws_wakeup(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_queue_t            *q, *next;
+    ngx_http_maestro_ws_t  *ws;
+
+    for (q = ngx_queue_head(&mmcf->ws_conns);
+         q != ngx_queue_sentinel(&mmcf->ws_conns);
+         q = next)
+    {
+        /* the I/O may close (and unlink) this connection */
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_maestro_ws_t, queue);
+
+        ngx_http_maestro_ws_pump(ws);
+        ngx_http_maestro_ws_io(ws);
+    }
+}
+
+
+void
+ngx_http_maestro_ws_shutdown(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_queue_t            *q, *next;
+    ngx_http_maestro_ws_t  *ws;
+
+    for (q = ngx_queue_head(&mmcf->ws_conns);
+         q != ngx_queue_sentinel(&mmcf->ws_conns);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_maestro_ws_t, queue);
+
+        /* clients resubscribe with their last event ids elsewhere */
+        wslay_event_queue_close(ws->ctx, WSLAY_CODE_GOING_AWAY,
+                                (const uint8_t *) "server restart", 14);
+        (void) wslay_event_send(ws->ctx);
+        ngx_http_maestro_ws_close(ws);
+    }
+}
+
+
+static void
+ngx_http_maestro_ws_send(ngx_http_maestro_ws_t *ws, json_t *msg)
+{
+    char                    *text;
+    struct wslay_event_msg   m;
+
+    if (msg == NULL || ws->closed) {
+        json_decref(msg);
+        return;
+    }
+
+    text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+
+    if (text == NULL) {
+        return;
+    }
+
+    ngx_memzero(&m, sizeof(struct wslay_event_msg));
+    m.opcode = WSLAY_TEXT_FRAME;
+    m.msg = (const uint8_t *) text;
+    m.msg_length = ngx_strlen(text);
+
+    (void) wslay_event_queue_msg(ws->ctx, &m);
+    free(text);
+}
+
+
+/* a malformed message gets an error message; the connection stays */
+static void
+ngx_http_maestro_ws_error(ngx_http_maestro_ws_t *ws, const char *code,
+    const char *fmt, ...)
+{
+    char     msg[512];
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, args);
+    va_end(args);
+
+    if (!mst_utf8_valid(msg, ngx_strlen(msg))) {
+        ngx_cpystrn((u_char *) msg, (u_char *) "invalid message",
+                    sizeof(msg));
+    }
+
+    ngx_http_maestro_ws_send(ws, json_pack("{s:s, s:s, s:s}", "type",
+                                           "error", "code", code,
+                                           "message", msg));
+}
+
+
+/* prompt_submission: the same submission as POST /api/v1/workflows */
+
+static void
+ngx_http_maestro_ws_submitted(ngx_http_maestro_submit_t *sb)
+{
+    ngx_http_maestro_ws_t  *ws = sb->data;
+
+    if (!ws->closed) {
+        if (sb->rc != MST_OK) {
+            ngx_http_maestro_ws_error(ws, sb->rc == MST_MAPFULL
+                                          ? "store_full" : "store_error",
+                                      "cannot store workflow: %s",
+                                      mst_strerror(sb->rc));
+
+        } else {
+            (void) ngx_http_maestro_ws_subscribe(ws, sb->id, 0);
+
+            ngx_http_maestro_ws_send(ws,
+                json_pack("{s:s, s:s, s:b, s:s, s:s}",
+                          "type", "action_result",
+                          "action", "prompt_submission",
+                          "ok", 1,
+                          "workflow_id", sb->id,
+                          "status", "queued"));
+
+            ngx_http_maestro_ws_pump(ws);
+            ngx_http_maestro_ws_io(ws);
+        }
+    }
+
+    ngx_http_maestro_submit_finish(sb);
+    ngx_http_maestro_ws_release(ws);
+}
+
+
+static void
+ngx_http_maestro_ws_submit(ngx_http_maestro_ws_t *ws, json_t *m)
+{
+    ngx_http_maestro_submit_t        *sb;
+    ngx_http_maestro_submit_error_t   e;
+
+    sb = ngx_http_maestro_submit_new(ws->mmcf, m,
+                                     ws->session ? ws->user : NULL,
+                                     ws->r->connection->log, &e);
+    if (sb == NULL) {
+        ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
+        return;
+    }
+
+    sb->done = ngx_http_maestro_ws_submitted;
+    sb->data = ws;
+
+    if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
+        ngx_http_maestro_submit_finish(sb);
+        ngx_http_maestro_ws_error(ws, "queue_full",
+                                  "the io thread pool queue is full");
+        return;
+    }
+
+    ws->refs++;
+}
+
+
+/* agent_action cancel */
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_ws_cancel_thread(void *arg)
+{
+    ngx_http_maestro_ws_cancel_t  *wc = arg;
+
+    wc->rc = mst_run_cancel(&wc->ws->mmcf->env, wc->id,
+                            ngx_http_maestro_run_alive, &wc->rec,
+                            &wc->final, wc->err, sizeof(wc->err));
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_ws_cancel_done(void *arg, ngx_int_t trc)
+{
+    ngx_http_maestro_ws_cancel_t  *wc = arg;
+
+    ngx_http_maestro_ws_t  *ws;
+
+    ws = wc->ws;
+
+    if (!ws->closed) {
+        if (trc != NGX_OK || (wc->rc != MST_OK && wc->rc != MST_EXISTS)) {
+            ngx_http_maestro_ws_error(ws, wc->rc == MST_NOTFOUND
+                                          ? "not_found" : "store_error",
+                                      "%s", wc->err);
+
+        } else {
+            ngx_http_maestro_ws_send(ws,
+                json_pack("{s:s, s:s, s:b, s:s, s:O}",
+                          "type", "action_result",
+                          "action", "cancel",
+                          "ok", wc->rc == MST_OK,
+                          "workflow_id", wc->id,
+                          "status", json_object_get(wc->rec, "status")
+                                    ? json_object_get(wc->rec, "status")
+                                    : json_null()));
+        }
+
+        ngx_http_maestro_ws_io(ws);
+    }
+
+    json_decref(wc->rec);
+    ngx_free(wc);
+    ngx_http_maestro_ws_release(ws);
+}
+
+
+static void
+ngx_http_maestro_ws_action(ngx_http_maestro_ws_t *ws, json_t *m)
+{
+    const char                    *id, *action;
+    ngx_http_maestro_ws_cancel_t  *wc;
+
+    id = json_string_value(json_object_get(m, "workflow_id"));
+    action = json_string_value(json_object_get(m, "action"));
+
+    if (id == NULL || !mst_id_valid(id, ngx_strlen(id))) {
+        ngx_http_maestro_ws_error(ws, "invalid_field",
+                                  "\"workflow_id\" must be a workflow id");
+        return;
+    }
+
+    if (action == NULL) {
+        ngx_http_maestro_ws_error(ws, "missing_field",
+                                  "\"action\" is required");
+        return;
+    }
+
+    if (ngx_strcmp(action, "approve") == 0
+        || ngx_strcmp(action, "resume") == 0
+        || ngx_strcmp(action, "feedback") == 0)
+    {
+        /* human-in-the-loop steps do not exist yet: say so */
+        ngx_http_maestro_ws_error(ws, "unsupported_action",
+                                  "\"%s\" needs a workflow step that waits "
+                                  "for a human, which Maestro does not "
+                                  "have yet", action);
+        return;
+    }
+
+    if (ngx_strcmp(action, "cancel") != 0) {
+        ngx_http_maestro_ws_error(ws, "invalid_field",
+                                  "\"action\" must be cancel, approve, "
+                                  "resume or feedback");
+        return;
+    }
+
+    wc = ngx_calloc(sizeof(ngx_http_maestro_ws_cancel_t),
+                    ws->r->connection->log);
+    if (wc == NULL) {
+        return;
+    }
+
+    wc->ws = ws;
+    ngx_memcpy(wc->id, id, MST_ID_LEN);
+
+    if (ngx_http_maestro_io_post(ws->mmcf, ngx_http_maestro_ws_cancel_thread,
+                                 ngx_http_maestro_ws_cancel_done, wc)
+        != NGX_OK)
+    {
+        ngx_free(wc);
+        ngx_http_maestro_ws_error(ws, "queue_full",
+                                  "the io thread pool queue is full");
+        return;
+    }
+
+    ws->refs++;
+}
+
+
+static ngx_uint_t
+ngx_http_maestro_ws_exists(ngx_http_maestro_ws_t *ws, const char *id)
+{
+    int         rc;
+    json_t     *rec;
+    mst_txn_t  *txn;
+
+    if (mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
+        return 0;
+    }
+
+    rc = mst_store_wf_get(txn, id, &rec);
+    mst_txn_abort(txn);
+
+    if (rc == MST_OK) {
+        json_decref(rec);
+    }
+
+    return rc == MST_OK;
+}
+
+
+static void
+ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws, const char *text,
+    size_t len)
+{
+    json_t        *m, *v;
+    uint64_t       last;
+    const char    *type, *id;
+    json_error_t   jerr;
+
+    m = json_loadb(text, len, 0, &jerr);
+
+    if (!json_is_object(m)) {
+        ngx_http_maestro_ws_error(ws, "invalid_json",
+                                  m ? "a message is a JSON object"
+                                    : "line %d column %d: %s",
+                                  jerr.line, jerr.column, jerr.text);
+        json_decref(m);
+        return;
+    }
+
+    type = json_string_value(json_object_get(m, "type"));
+
+    if (type == NULL) {
+        ngx_http_maestro_ws_error(ws, "missing_field",
+                                  "\"type\" is required");
+
+    } else if (ngx_strcmp(type, "prompt_submission") == 0) {
+        ngx_http_maestro_ws_submit(ws, m);
+
+    } else if (ngx_strcmp(type, "agent_action") == 0) {
+        ngx_http_maestro_ws_action(ws, m);
+
+    } else if (ngx_strcmp(type, "subscribe") == 0) {
+        id = json_string_value(json_object_get(m, "workflow_id"));
+        v = json_object_get(m, "last_event_id");
+        last = json_is_integer(v) && json_integer_value(v) > 0
+               ? (uint64_t) json_integer_value(v) : 0;
+
+        if (id == NULL || !mst_id_valid(id, ngx_strlen(id))
+            || (v != NULL && !json_is_integer(v)))
+        {
+            ngx_http_maestro_ws_error(ws, "invalid_field",
+                                      "subscribe needs a \"workflow_id\" "
+                                      "and an integer \"last_event_id\"");
+
+        } else if (!ngx_http_maestro_ws_exists(ws, id)) {
+            ngx_http_maestro_ws_error(ws, "not_found",
+                                      "no workflow \"%s\"", id);
+
+        } else {
+            switch (ngx_http_maestro_ws_subscribe(ws, id, last)) {
+            case NGX_ERROR:
+                ngx_http_maestro_ws_error(ws, "too_many_subscriptions",
+                                          "at most %d workflows per "
+                                          "connection",
+                                          NGX_HTTP_MAESTRO_WS_MAX_SUBS);
+                break;
+            default:
+                ngx_http_maestro_ws_send(ws,
+                    json_pack("{s:s, s:s, s:b, s:s}",
+                              "type", "action_result",
+                              "action", "subscribe",
+                              "ok", 1,
+                              "workflow_id", id));
+                ngx_http_maestro_ws_pump(ws);
+            }
+        }
+
+    } else {
+        ngx_http_maestro_ws_error(ws, "invalid_field",
+                                  "unknown message type \"%s\"", type);
+    }
+
+    json_decref(m);
+}
