@@ -394,7 +394,6 @@ ngx_http_maestro_wf_view(json_t *rec)
         return NULL;
     }
 
-    json_object_del(v, "graph");
     json_object_del(v, "inline");
     json_object_del(v, "owner");
     json_object_del(v, "epoch");

@@ -109,6 +109,7 @@ static void ngx_http_maestro_step_timeout(ngx_event_t *ev);
 static void ngx_http_maestro_retry_handler(ngx_event_t *ev);
 static void ngx_http_maestro_housekeeping(ngx_event_t *ev);
 static void ngx_http_maestro_poll(ngx_event_t *ev);
+static void ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf);
 
 
 static ngx_cycle_t  *ngx_http_maestro_cycle;
@@ -414,6 +415,9 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
     ngx_log_t  *log;
 
     log = ngx_http_maestro_cycle->log;
+
+    /* what this commit wrote reaches this worker's subscribers now */
+    ngx_http_maestro_run_wake(wf->mmcf);
 
     if (rc != MST_OK) {
         if (rc == MST_CONFLICT) {
@@ -876,11 +880,30 @@ failed:
 }
 
 
+/*
+ * Runs in the event loop: subscribers pump when anything was committed
+ * since they last looked. Called after each of this worker's own commits
+ * (no wait for the poll) and by the poll timer (other workers' commits).
+ */
+static void
+ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_atomic_uint_t  gen;
+
+    gen = mmcf->sh->generation;
+
+    if (gen != mmcf->seen_generation) {
+        mmcf->seen_generation = gen;
+        ngx_http_maestro_sse_wakeup(mmcf);
+        ngx_http_maestro_ws_wakeup(mmcf);
+    }
+}
+
+
 /* runs in the event loop: cross-worker wake-up of subscribers */
 static void
 ngx_http_maestro_poll(ngx_event_t *ev)
 {
-    ngx_atomic_uint_t              gen;
     ngx_http_maestro_main_conf_t  *mmcf = ev->data;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
@@ -890,13 +913,7 @@ ngx_http_maestro_poll(ngx_event_t *ev)
         return;
     }
 
-    gen = mmcf->sh->generation;
-
-    if (gen != mmcf->seen_generation) {
-        mmcf->seen_generation = gen;
-        ngx_http_maestro_sse_wakeup(mmcf);
-        ngx_http_maestro_ws_wakeup(mmcf);
-    }
+    ngx_http_maestro_run_wake(mmcf);
 
     ngx_add_timer(ev, mmcf->poll_interval);
 }

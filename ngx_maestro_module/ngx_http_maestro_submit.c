@@ -269,25 +269,18 @@ ngx_http_maestro_submit_thread(void *arg)
 {
     ngx_http_maestro_submit_t  *sb = arg;
 
-    sb->rc = mst_run_create(&sb->mmcf->env, sb->graph, sb->workflow,
+    /* stored and claimed at once: the worker that accepted it runs it */
+    sb->rc = mst_run_submit(&sb->mmcf->env, sb->graph, sb->workflow,
                             sb->prompt, sb->context,
                             sb->has_user ? sb->user_id : NULL, sb->id,
-                            &sb->rec, sb->err, sizeof(sb->err));
+                            &sb->rec, &sb->next, sb->err, sizeof(sb->err));
+    sb->claim_rc = sb->rc;
 
     if (sb->graph_owned) {
         mst_graph_free(sb->graph);
         sb->graph = NULL;
         sb->graph_owned = 0;
     }
-
-    if (sb->rc != MST_OK) {
-        return;
-    }
-
-    /* the worker that accepted it runs it */
-    sb->claim_rc = mst_run_claim(&sb->mmcf->env, sb->id, 0,
-                                 ngx_http_maestro_run_alive, &sb->next,
-                                 NULL, 0);
 }
 
 

@@ -143,6 +143,40 @@ mst_run_log(mst_run_env_t *env, int level, const char *fmt, ...)
 }
 
 
+/*
+ * Inline graphs (sent with a request) are kept apart from the record,
+ * which every step rewrites: in the "kv" namespace below, which no agent
+ * name can reach (agent names have no dot).
+ */
+#define MST_RUN_GRAPHS  "maestro.graphs"
+
+
+static int
+mst_run_graph_load(mst_run_tx_t *tx, json_t **def, char *err,
+    size_t errlen)
+{
+    int     rc;
+    char   *text;
+    size_t  len;
+
+    rc = mst_store_kv_get(tx->txn, MST_RUN_GRAPHS, tx->id, &text, &len);
+    if (rc != MST_OK) {
+        return mst_err(err, errlen, rc, "workflow \"%s\" graph: %s", tx->id,
+                       mst_strerror(rc));
+    }
+
+    *def = json_loadb(text, len, 0, NULL);
+    free(text);
+
+    if (*def == NULL) {
+        return mst_err(err, errlen, MST_EINVAL,
+                       "workflow \"%s\": stored graph is not JSON", tx->id);
+    }
+
+    return MST_OK;
+}
+
+
 /* transaction frame */
 
 static int
@@ -185,9 +219,16 @@ mst_run_tx_begin(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,
     }
 
     if (tx->graph == NULL) {
-        def = json_object_get(tx->rec, "graph");
+        rc = mst_run_graph_load(tx, &def, err, errlen);
+        if (rc != MST_OK) {
+            mst_run_tx_abort(tx);
+            return rc;
+        }
+
         tx->graph = mst_graph_parse(def, mst_run_agent_exists, env, err,
                                     errlen);
+        json_decref(def);
+
         if (tx->graph == NULL) {
             mst_run_tx_abort(tx);
             return MST_EINVAL;
@@ -846,12 +887,15 @@ mst_run_step_error(mst_run_tx_t *tx, const char *node, int index,
 }
 
 
-int
-mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
+/* the record and first checkpoint; with next, claimed at once */
+static int
+mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     const char *workflow_name, const char *prompt, json_t *context,
-    const char *user_id, char *id, json_t **rec, char *err, size_t errlen)
+    const char *user_id, char *id, json_t **rec, mst_run_next_t *next,
+    char *err, size_t errlen)
 {
-    int            rc;
+    int            rc, inl;
+    char          *text;
     size_t         i;
     int64_t        now;
     json_t        *input, *cp;
@@ -864,6 +908,7 @@ mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
 
     mst_id_new(id);
     now = mst_now_ms();
+    inl = (mst_run_graph(env, workflow_name) != graph);
 
     input = json_pack("{s:s, s:o}", "prompt", prompt, "context",
                       context ? json_incref(context) : json_array());
@@ -883,13 +928,12 @@ mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
     }
 
     tx.cp = cp;
-    tx.rec = json_pack("{s:s, s:s, s:O, s:b, s:s, s:s?, s:I, s:n, s:n,"
+    tx.rec = json_pack("{s:s, s:s, s:b, s:s, s:s?, s:I, s:n, s:n,"
                        " s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:{},"
                        " s:{s:i, s:i, s:i}, s:n, s:n, s:b}",
                        "id", id,
                        "workflow", workflow_name,
-                       "graph", mst_graph_json(graph),
-                       "inline", mst_run_graph(env, workflow_name) != graph,
+                       "inline", inl,
                        "status", "queued",
                        "user_id", user_id,
                        "created_at", (json_int_t) now,
@@ -921,6 +965,20 @@ mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
         return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
 
+    if (inl) {
+        text = json_dumps(mst_graph_json(graph), JSON_COMPACT);
+        rc = text ? mst_store_kv_put(tx.txn, MST_RUN_GRAPHS, id, text,
+                                     strlen(text))
+                  : MST_ENOMEM;
+        free(text);
+
+        if (rc != MST_OK) {
+            tx.graph = NULL;
+            mst_run_tx_abort(&tx);
+            return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+        }
+    }
+
     /* every node starts idle, so a UI can draw the graph at once */
     for (i = 0; i < mst_graph_node_count(graph); i++) {
         mst_run_agent_entry(&tx, mst_graph_node_at(graph, i)->name);
@@ -931,17 +989,63 @@ mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
     tx.cp_dirty = 1;
     tx.seq = 0;
 
+    if (next != NULL) {
+        /* the accepting process runs it: claimed in this transaction */
+        memset(next, 0, sizeof(mst_run_next_t));
+        next->epoch = 1;
+
+        json_object_set_new(tx.rec, "owner", json_integer(env->pid));
+        json_object_set_new(tx.rec, "epoch", json_integer(1));
+        json_object_set_new(tx.rec, "lease_until",
+                            json_integer(now + env->lease_ms));
+        json_object_set_new(tx.rec, "status", json_string("running"));
+        json_object_set_new(tx.rec, "started_at", json_integer(now));
+        mst_run_wf_update(&tx);
+
+        rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
+        if (rc != MST_OK) {
+            mst_run_next_free(next);
+            tx.graph = NULL;
+            mst_run_tx_abort(&tx);
+            return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+        }
+    }
+
     *rec = json_incref(tx.rec);
     tx.graph = NULL;        /* borrowed: not freed by release */
 
     rc = mst_run_tx_commit(&tx);
     if (rc != MST_OK) {
+        if (next != NULL) {
+            mst_run_next_free(next);
+        }
         json_decref(*rec);
         *rec = NULL;
         return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
 
     return MST_OK;
+}
+
+
+int
+mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
+    const char *workflow_name, const char *prompt, json_t *context,
+    const char *user_id, char *id, json_t **rec, char *err, size_t errlen)
+{
+    return mst_run_new(env, graph, workflow_name, prompt, context, user_id,
+                       id, rec, NULL, err, errlen);
+}
+
+
+int
+mst_run_submit(mst_run_env_t *env, const mst_graph_t *graph,
+    const char *workflow_name, const char *prompt, json_t *context,
+    const char *user_id, char *id, json_t **rec, mst_run_next_t *next,
+    char *err, size_t errlen)
+{
+    return mst_run_new(env, graph, workflow_name, prompt, context, user_id,
+                       id, rec, next, err, errlen);
 }
 
 

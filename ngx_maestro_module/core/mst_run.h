@@ -99,6 +99,15 @@ int mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
     const char *user_id, char *id, json_t **rec, char *err, size_t errlen);
 
 /*
+ * mst_run_create() and mst_run_claim() in one transaction: the process
+ * that accepts a workflow runs it; next gets its first steps.
+ */
+int mst_run_submit(mst_run_env_t *env, const mst_graph_t *graph,
+    const char *workflow_name, const char *prompt, json_t *context,
+    const char *user_id, char *id, json_t **rec, mst_run_next_t *next,
+    char *err, size_t errlen);
+
+/*
  * Take ownership of a queued workflow, or of a running one whose owner is
  * dead (alive() says no), is this process but not running it here
  * (force_own), or whose lease expired. Recovers interrupted steps and
