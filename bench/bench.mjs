@@ -1,0 +1,485 @@
+// Maestro benchmarks: orchestration overhead vs LangGraph.js, and GET /healthz
+// vs nginx's own `return 200`. Run by bench/run.sh (make bench); see
+// bench/README.md for what each number means.
+//
+// Everything here is bounded: every child process has a timeout, nginx
+// listens on 127.0.0.1 only, and every nginx started here is stopped (by its
+// own master pid) before this script exits, even on error.
+
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..');
+const BUILD = path.resolve(process.env.BUILD || path.join(REPO, 'build'));
+const NGINX = process.env.NGINX || '/usr/sbin/nginx';
+const WFLOAD = path.join(BUILD, 'bench/wfload');
+const PEERS = path.join(BUILD, 'peers');
+const RESULTS = path.join(HERE, 'results');
+
+// sizes (override with env for a quick run: BENCH_QUICK=1)
+const QUICK = !!process.env.BENCH_QUICK;
+const N_TPUT = +(process.env.BENCH_N || (QUICK ? 300 : 2000));
+const N_TPUT_SYNC = +(process.env.BENCH_N_SYNC || (QUICK ? 100 : 500));
+const N_LAT = +(process.env.BENCH_N_LAT || (QUICK ? 50 : 200));
+const N_SSE = +(process.env.BENCH_N_SSE || (QUICK ? 20 : 50));
+const CONC = +(process.env.BENCH_CONC || 32);
+const N_LG = +(process.env.BENCH_N_LG || (QUICK ? 300 : 2000));
+const WRK_DUR = process.env.BENCH_WRK_DURATION || (QUICK ? '3s' : '10s');
+const WRK_RUNS = +(process.env.BENCH_WRK_RUNS || 3);
+
+const started = [];          // nginx masters started here
+const out = [];              // report lines
+
+function say(line = '') {
+    out.push(line);
+    process.stdout.write(line + '\n');
+}
+function note(line) {       // progress, not part of the report
+    process.stderr.write(`# ${line}\n`);
+}
+
+// ---- nginx launcher -----------------------------------------------------
+
+const SEQ5 = {
+    name: 'bench5',
+    entry: 'n1',
+    max_steps: 10,
+    nodes: Object.fromEntries([1, 2, 3, 4, 5].map((i) => [`n${i}`,
+        { agent: 'noop' }])),
+    edges: [
+        { from: 'n1', to: 'n2' }, { from: 'n2', to: 'n3' },
+        { from: 'n3', to: 'n4' }, { from: 'n4', to: 'n5' },
+        { from: 'n5', to: '$end' },
+    ],
+};
+
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.on('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+            const { port } = s.address();
+            s.close(() => resolve(port));
+        });
+    });
+}
+
+function confText(prefix, port, sync) {
+    const user = process.getuid && process.getuid() === 0
+        ? 'user root root;' : '';
+    return `load_module ${BUILD}/ngx_http_maestro_module.so;
+${user}
+daemon off;
+master_process on;
+worker_processes 2;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+
+thread_pool maestro threads=4 max_queue=65536;
+thread_pool maestro_io threads=2 max_queue=65536;
+
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path ${prefix}/tmp/body;
+    proxy_temp_path ${prefix}/tmp/proxy;
+    fastcgi_temp_path ${prefix}/tmp/fastcgi;
+    uwsgi_temp_path ${prefix}/tmp/uwsgi;
+    scgi_temp_path ${prefix}/tmp/scgi;
+
+    maestro_store_path ${prefix}/store;
+    maestro_store_size 1g;
+    maestro_store_sync ${sync ? 'on' : 'off'};
+    maestro_plugins_dir ${BUILD}/fixtures;
+    maestro_agent noop plugin=noop.so;
+    maestro_workflow bench5 ${prefix}/bench5.json;
+    maestro_queue_size 4096;
+
+    server {
+        listen 127.0.0.1:${port};
+
+        location /api/ {
+            maestro_api;
+            client_max_body_size 0;
+        }
+        location = /healthz {
+            maestro_api;
+        }
+        location = /ok {
+            default_type application/json;
+            return 200 '{"status":"ok"}';
+        }
+    }
+}
+`;
+}
+
+function sleep(ms) {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+async function get(port, p) {
+    try {
+        const r = await fetch(`http://127.0.0.1:${port}${p}`,
+                              { signal: AbortSignal.timeout(1000) });
+        return { status: r.status, text: await r.text() };
+    } catch {
+        return { status: 0, text: '' };
+    }
+}
+
+async function startNginx(label, { sync }) {
+    const prefix = fs.mkdtempSync(path.join(os.tmpdir(), `maestro-bench-${label}-`));
+    fs.mkdirSync(path.join(prefix, 'logs'));
+    fs.mkdirSync(path.join(prefix, 'tmp'));
+    fs.mkdirSync(path.join(prefix, 'store'));
+    fs.writeFileSync(path.join(prefix, 'bench5.json'), JSON.stringify(SEQ5));
+    const port = await freePort();
+    const conf = path.join(prefix, 'nginx.conf');
+    fs.writeFileSync(conf, confText(prefix, port, sync));
+
+    const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf],
+                        { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+    const srv = { label, prefix, port, child, exited, pid: child.pid };
+    started.push(srv);
+
+    const t0 = Date.now();
+    for (;;) {
+        if (child.exitCode !== null) {
+            throw new Error(`nginx exited at start: ${stderr}\n`
+                + readTail(path.join(prefix, 'logs/error.log')));
+        }
+        const r = await get(port, '/healthz');
+        if (r.status === 200) break;
+        if (Date.now() - t0 > 10000) throw new Error('nginx did not answer /healthz');
+        await sleep(50);
+    }
+    // wait until both workers exist
+    for (let i = 0; i < 100; i++) {
+        srv.workers = workerPids(child.pid);
+        if (srv.workers.length >= 2) break;
+        await sleep(50);
+    }
+    return srv;
+}
+
+function workerPids(master) {
+    try {
+        return fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8')
+            .trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+        return [];
+    }
+}
+
+function readTail(file, n = 20) {
+    try {
+        return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
+    } catch {
+        return '';
+    }
+}
+
+async function stopNginx(srv) {
+    if (srv.child.exitCode !== null || srv.child.signalCode !== null) return;
+    srv.child.kill('SIGQUIT');              // graceful, our master only
+    const t = setTimeout(() => {                // stuck: our master, then its workers
+        srv.child.kill('SIGKILL');
+        for (const w of srv.workers || []) {
+            try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
+        }
+    }, 5000);
+    await srv.exited;
+    clearTimeout(t);
+    const bad = (readTail(path.join(srv.prefix, 'logs/error.log'), 2000)
+        .match(/\[(alert|crit|emerg)\].*/g) || []);
+    if (bad.length) {
+        note(`error.log of ${srv.label} has ${bad.length} alert/crit lines, e.g. ${bad[0]}`);
+        srv.bad = bad;
+    }
+    if (!process.env.BENCH_KEEP) fs.rmSync(srv.prefix, { recursive: true, force: true });
+    else note(`kept ${srv.prefix}`);
+}
+
+function stopAllSync() {
+    for (const s of started) {
+        if (s.child.exitCode === null && s.child.signalCode === null) {
+            // fast shutdown: the master stops its own workers
+            try { s.child.kill('SIGTERM'); } catch { /* gone */ }
+        }
+    }
+}
+process.on('exit', stopAllSync);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => { stopAllSync(); process.exit(130); });
+}
+
+// ---- runners --------------------------------------------------------------
+
+function runJson(cmd, args, { timeoutMs, cwd } = {}) {
+    const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs,
+                                     maxBuffer: 64 << 20 });
+    if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+    const lines = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{'));
+    const objs = lines.map((l) => JSON.parse(l));
+    const err = objs.find((o) => o.error);
+    if (err || r.status !== 0) {
+        throw new Error(`${path.basename(cmd)} ${args.join(' ')}: `
+            + `${err ? err.error : `exit ${r.status}`} ${r.stderr || ''}`);
+    }
+    return objs;
+}
+
+function wfload(srv, mode, n, extra = []) {
+    const [o] = runJson(WFLOAD, ['-m', mode, '-p', String(srv.port), '-n', String(n),
+                                 '-P', srv.workers.join(','), '-t', '150', ...extra],
+                        { timeoutMs: 160000 });
+    return o;
+}
+
+function langgraph(conc) {
+    const args = ['langgraph-bench.mjs', 'seq', String(N_LG), 'memory'];
+    if (conc > 1) args.push(String(conc));
+    const objs = runJson('node', args, { cwd: PEERS, timeoutMs: 180000 });
+    const seq = objs.find((o) => o.graph === 'seq5');
+    const base = objs.find((o) => o.graph === 'plain-js-baseline');
+    if (!seq) throw new Error('langgraph-bench.mjs printed no seq5 line');
+    return { ...seq, plain_js_per_run_us: base ? base.per_run_us : null };
+}
+
+function parseWrk(text) {
+    const rps = +(/Requests\/sec:\s+([\d.]+)/.exec(text) || [])[1];
+    const toUs = (v, unit) => +v * ({ us: 1, ms: 1e3, s: 1e6 }[unit]);
+    const pct = {};
+    for (const m of text.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$/gm)) {
+        pct[m[1]] = toUs(m[2], m[3]);
+    }
+    const non2xx = +((/Non-2xx or 3xx responses:\s+(\d+)/.exec(text) || [])[1] || 0);
+    const errs = /Socket errors:.*/.exec(text);
+    return { rps, p50: pct['50'], p99: pct['99'], non2xx, errs: errs ? errs[0] : '' };
+}
+
+function wrk(port, p) {
+    const r = spawnSync('wrk', ['-t2', '-c50', `-d${WRK_DUR}`, '--latency',
+                                `http://127.0.0.1:${port}${p}`],
+                        { encoding: 'utf8', timeout: 60000 });
+    if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+    return parseWrk(r.stdout);
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v)
+    ? 'n/a' : Number(v).toFixed(d));
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+function table(head, rows) {
+    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+    say('  ' + head.map((h, i) => (i ? lpad(h, w[i]) : pad(h, w[i]))).join('  '));
+    say('  ' + w.map((n) => '-'.repeat(n)).join('  '));
+    for (const r of rows) {
+        say('  ' + r.map((c, i) => (i ? lpad(c, w[i]) : pad(c, w[i]))).join('  '));
+    }
+}
+
+// ---- the benchmarks ---------------------------------------------------------
+
+async function orchestration() {
+    const res = {};
+
+    note('orchestration: maestro_store_sync off');
+    let srv = await startNginx('nosync', { sync: false });
+    try {
+        wfload(srv, 'latency', 20);                         // warm-up
+        res.lat = wfload(srv, 'latency', N_LAT);
+        res.sse = wfload(srv, 'sse', N_SSE);
+        wfload(srv, 'throughput', 200, ['-c', String(CONC)]); // warm-up
+        res.tput = wfload(srv, 'throughput', N_TPUT, ['-c', String(CONC)]);
+    } finally {
+        await stopNginx(srv);
+    }
+    res.badNoSync = srv.bad;
+
+    note('orchestration: maestro_store_sync on');
+    srv = await startNginx('sync', { sync: true });
+    try {
+        wfload(srv, 'latency', 10);
+        res.latSync = wfload(srv, 'latency', Math.min(N_LAT, 100));
+        res.tputSync = wfload(srv, 'throughput', N_TPUT_SYNC, ['-c', String(CONC)]);
+    } finally {
+        await stopNginx(srv);
+    }
+    res.badSync = srv.bad;
+
+    note(`LangGraph.js: seq ${N_LG} memory (concurrency 1, then ${CONC})`);
+    try {
+        res.lg = langgraph(1);
+        res.lgConc = langgraph(CONC);
+    } catch (e) {
+        res.lgError = e.message.split('\n')[0];
+    }
+    return res;
+}
+
+async function healthz() {
+    note(`healthz: wrk -t2 -c50 -d${WRK_DUR} x${WRK_RUNS}, alternating`);
+    const srv = await startNginx('healthz', { sync: false });
+    const runs = { '/healthz': [], '/ok': [] };
+    try {
+        for (const p of ['/healthz', '/ok']) {              // body check
+            const r = await get(srv.port, p);
+            if (r.status !== 200) throw new Error(`GET ${p} -> ${r.status}`);
+            runs[p].body = r.text.length;
+        }
+        spawnSync('wrk', ['-t2', '-c50', '-d1s', `http://127.0.0.1:${srv.port}/healthz`],
+                  { timeout: 10000 });                       // warm-up
+        for (let i = 0; i < WRK_RUNS; i++) {
+            for (const p of i % 2 ? ['/ok', '/healthz'] : ['/healthz', '/ok']) {
+                runs[p].push(wrk(srv.port, p));
+            }
+        }
+    } finally {
+        await stopNginx(srv);
+    }
+    const summary = {};
+    for (const [p, rs] of Object.entries(runs)) {
+        const mid = median(rs.map((r) => r.rps));
+        const at = rs.find((r) => r.rps === mid);
+        summary[p] = { rps: mid, all: rs.map((r) => r.rps), p50: at.p50, p99: at.p99,
+                       non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+                       errs: rs.map((r) => r.errs).filter(Boolean), body: rs.body };
+    }
+    summary.bad = srv.bad;
+    return summary;
+}
+
+function machine() {
+    const v = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
+    const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1];
+    let git = '';
+    try {
+        git = execFileSync('git', ['-C', REPO, 'log', '-1', '--format=%h %s'],
+                           { encoding: 'utf8' }).trim();
+    } catch { /* not a repository */ }
+    return {
+        date: new Date().toISOString(),
+        nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length,
+        cpu, mem: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+        kernel: os.release(),
+        load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+        nginx: (v.stderr || v.stdout).trim().replace(/^nginx version: /, ''),
+        node: process.version,
+        wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0],
+        git,
+    };
+}
+
+async function main() {
+    const m = machine();
+    const t0 = Date.now();
+    say('Maestro benchmarks');
+    say(`  date ${m.date}   nproc ${m.nproc}   cpu ${m.cpu}   mem ${m.mem}`);
+    say(`  nginx ${m.nginx}   node ${m.node}   kernel ${m.kernel}   load avg at start ${m.load}`);
+    say(`  ${m.wrk}`);
+    say(`  tree ${m.git}${QUICK ? '   (BENCH_QUICK: reduced sizes)' : ''}`);
+    say('  nginx: worker_processes 2, thread_pool maestro threads=4, '
+        + 'maestro_io threads=2, access_log off; client and server share the CPUs');
+    say();
+
+    const o = await orchestration();
+    const h = await healthz();
+
+    say('1) Orchestration overhead: 5-step sequential workflow of the noop agent');
+    say('   (n1 -> n2 -> n3 -> n4 -> n5, every step checkpointed in LMDB), '
+        + `submitted over HTTP by bench/wfload (C)`);
+    say();
+    const tp = o.tput, ts = o.tputSync;
+    const lgUs = o.lg ? o.lg.per_node_us : NaN;
+    const lgcUs = o.lgConc ? o.lgConc.per_node_us : NaN;
+    const rows = [
+        [`Maestro, sync off, ${tp.n} wf, ${tp.conc} conns`, f(tp.wps), f(tp.per_step_us),
+         f(lgUs / tp.per_step_us, 2) + 'x'],
+        [`Maestro, sync on (fsync), ${ts.n} wf, ${ts.conc} conns`, f(ts.wps),
+         f(ts.per_step_us), f(lgUs / ts.per_step_us, 2) + 'x'],
+        [`Maestro, sync off, latency p50 / 5 (sequential)`, f(1e6 / o.lat.p50_us),
+         f(o.lat.per_step_p50_us), f(lgUs / o.lat.per_step_p50_us, 2) + 'x'],
+        [`Maestro, sync on,  latency p50 / 5 (sequential)`, f(1e6 / o.latSync.p50_us),
+         f(o.latSync.per_step_p50_us), f(lgUs / o.latSync.per_step_p50_us, 2) + 'x'],
+        [`Maestro, sync off, SSE stream latency p50 / 5`, f(1e6 / o.sse.p50_us),
+         f(o.sse.per_step_p50_us), f(lgUs / o.sse.per_step_p50_us, 2) + 'x'],
+    ];
+    if (o.lg) {
+        rows.push([`LangGraph.js MemorySaver, ${o.lg.runs} runs, conc 1 (baseline)`,
+                   f(o.lg.workflows_per_s), f(lgUs), '1.00x']);
+        rows.push([`LangGraph.js MemorySaver, ${o.lgConc.runs} runs, conc ${o.lgConc.concurrency}`,
+                   f(o.lgConc.workflows_per_s), f(lgcUs), f(lgUs / lgcUs, 2) + 'x']);
+    } else {
+        rows.push(['LangGraph.js', 'n/a', 'n/a', `(${o.lgError})`]);
+    }
+    table(['system', 'workflows/s', 'us/step', 'ratio LG/this'], rows);
+    say();
+    say(`   ratio = LangGraph.js per-node time (concurrency 1) / this row's per-step time;`);
+    say('   > 1 means Maestro spends less wall time per step. Issue target: >= 50x.');
+    say(`   Throughput (sync off): wall ${f(tp.wall_ms)} ms (submit phase ${f(tp.submit_ms)} ms),`
+        + ` 503 retries ${tp.retries_503}, not complete ${tp.not_complete}`);
+    say(`     server CPU ${f(tp.server_cpu_ms)} ms = ${f(tp.server_cpu_per_step_us)} us CPU per step`
+        + ` (2 workers + pool threads); client CPU ${f(tp.client_cpu_ms)} ms`
+        + ` (${f(100 * tp.client_cpu_ms / tp.wall_ms)}% of one core)`);
+    say(`   Throughput (sync on): wall ${f(ts.wall_ms)} ms, server CPU ${f(ts.server_cpu_per_step_us)}`
+        + ` us/step, client CPU ${f(100 * ts.client_cpu_ms / ts.wall_ms)}% of one core,`
+        + ` not complete ${ts.not_complete}`);
+    say(`   Latency (sync off, ${o.lat.n} sequential): p50 ${f(o.lat.p50_us)} us, p90 ${f(o.lat.p90_us)},`
+        + ` p99 ${f(o.lat.p99_us)}, min ${f(o.lat.min_us)};`
+        + ` server timings.total_ms p50 ${f(o.lat.server_total_ms_p50)};`
+        + ` ${f(o.lat.polls_per_run)} GETs per run`);
+    say(`   Latency (sync on, ${o.latSync.n} sequential): p50 ${f(o.latSync.p50_us)} us,`
+        + ` p99 ${f(o.latSync.p99_us)}`);
+    say(`   SSE (${o.sse.n} sequential POST /api/v1/stream/workflow to "done"): p50 ${f(o.sse.p50_us)} us,`
+        + ` p99 ${f(o.sse.p99_us)} (wake-up of subscribers follows maestro_poll_interval)`);
+    if (o.lg) {
+        say(`   LangGraph.js: in-process, no HTTP, in-memory checkpointer; plain-JS floor`
+            + ` for the same 5 calls is ~${f(o.lg.plain_js_per_run_us, 2)} us per run.`);
+    }
+    say();
+
+    say('2) GET /healthz (maestro_api) vs location = /ok { return 200 ... } (same nginx, same config)');
+    say(`   wrk -t2 -c50 -d${WRK_DUR} --latency, ${WRK_RUNS} runs each, alternating; median run`);
+    say();
+    const hz = h['/healthz'], ok = h['/ok'];
+    table(['endpoint', 'req/s', 'p50 us', 'p99 us', 'runs (req/s)', 'ratio'], [
+        ['nginx return 200 /ok (baseline)', f(ok.rps, 0), f(ok.p50, 0), f(ok.p99, 0),
+         ok.all.map((x) => f(x, 0)).join(' '), '1.00'],
+        ['maestro GET /healthz', f(hz.rps, 0), f(hz.p50, 0), f(hz.p99, 0),
+         hz.all.map((x) => f(x, 0)).join(' '), f(hz.rps / ok.rps, 2)],
+    ]);
+    say('   ratio = req/s of the row / req/s of the baseline (1.00 = as fast as nginx alone)');
+    if (hz.non2xx || ok.non2xx) say(`   non-2xx: /healthz ${hz.non2xx}, /ok ${ok.non2xx}`);
+    for (const e of [...hz.errs, ...ok.errs]) say(`   wrk: ${e}`);
+    for (const b of [o.badNoSync, o.badSync, h.bad].filter(Boolean)) {
+        say(`   WARNING error.log: ${b.length} alert/crit lines, e.g. ${b[0]}`);
+    }
+    say();
+    say(`total bench time ${f((Date.now() - t0) / 1000)} s`);
+
+    fs.mkdirSync(RESULTS, { recursive: true });
+    fs.writeFileSync(path.join(RESULTS, 'latest.txt'), out.join('\n') + '\n');
+    fs.writeFileSync(path.join(RESULTS, 'latest.json'),
+                     JSON.stringify({ machine: m, orchestration: o, healthz: h }, null, 2) + '\n');
+}
+
+main().catch(async (e) => {
+    process.stderr.write(`bench failed: ${e.stack || e}\n`);
+    for (const s of started) {
+        try { await stopNginx(s); } catch { /* best effort */ }
+    }
+    process.exit(1);
+});
