@@ -16,7 +16,9 @@
 #include "mst_host.h"
 
 
-#define NGX_HTTP_MAESTRO_SHM_SIZE  (64 * 1024)
+/* the notification ring and counters, with the slab allocator's room */
+#define NGX_HTTP_MAESTRO_SHM_SIZE                                           \
+    (sizeof(ngx_http_maestro_shctx_t) + 64 * 1024)
 
 
 static void *ngx_http_maestro_create_main_conf(ngx_conf_t *cf);

@@ -21,6 +21,17 @@
 #define NGX_HTTP_MAESTRO_UNPROCESSABLE 422
 
 
+#define NGX_HTTP_MAESTRO_RING_SIZE  16384
+
+
+/* a notification: this workflow has new events (ngx_http_maestro_watch.c) */
+typedef struct {
+    ngx_atomic_t                 seq;           /* position + 1; 0: being
+                                                   written */
+    u_char                       id[MST_ID_LEN];
+} ngx_http_maestro_ring_slot_t;
+
+
 /* shared memory: cross-worker wake-up and counters */
 typedef struct {
     ngx_atomic_t                 generation;    /* bumped on every commit
@@ -28,7 +39,28 @@ typedef struct {
     ngx_atomic_t                 active;        /* workflows running, all
                                                    workers */
     ngx_atomic_t                 submitted;
+    ngx_atomic_t                 ring_head;
+    ngx_http_maestro_ring_slot_t ring[NGX_HTTP_MAESTRO_RING_SIZE];
 } ngx_http_maestro_shctx_t;
+
+
+/* the watchers of one workflow on this worker */
+typedef struct {
+    ngx_rbtree_node_t            node;          /* key: crc32 of the id */
+    u_char                       id[MST_ID_LEN];
+    ngx_queue_t                  watchers;
+    unsigned                     waking:1;
+} ngx_http_maestro_watch_node_t;
+
+
+typedef struct ngx_http_maestro_watch_s  ngx_http_maestro_watch_t;
+
+struct ngx_http_maestro_watch_s {
+    ngx_queue_t                     queue;
+    ngx_http_maestro_watch_node_t  *node;
+    void                          (*wake)(ngx_http_maestro_watch_t *w);
+    void                           *data;
+};
 
 
 typedef struct {
@@ -91,8 +123,13 @@ typedef struct {
     mst_llm_t                   *llm;
     ngx_uint_t                   nactive;       /* this worker */
     ngx_queue_t                  active;        /* of _wf_t */
-    ngx_queue_t                  subscribers;   /* of SSE subscribers */
-    ngx_queue_t                  ws_conns;      /* of WebSocket connections */
+    ngx_queue_t                  subscribers;   /* SSE streams */
+    ngx_queue_t                  feed_sse;      /* those of the feed */
+    ngx_queue_t                  ws_conns;      /* WebSocket connections */
+    ngx_queue_t                  feed_ws;       /* those of the feed */
+    ngx_rbtree_t                 watch_tree;    /* workflow id -> watchers */
+    ngx_rbtree_node_t            watch_sentinel;
+    ngx_atomic_uint_t            ring_tail;
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;
     ngx_atomic_uint_t            seen_generation;
@@ -169,6 +206,17 @@ ngx_int_t ngx_http_maestro_sse_start_feed(ngx_http_request_t *r,
 void ngx_http_maestro_sse_wakeup(ngx_http_maestro_main_conf_t *mmcf);
 void ngx_http_maestro_sse_shutdown(ngx_http_maestro_main_conf_t *mmcf);
 uint64_t ngx_http_maestro_sse_last_event_id(ngx_http_request_t *r);
+
+/* ngx_http_maestro_watch.c */
+void ngx_http_maestro_watch_init(ngx_http_maestro_main_conf_t *mmcf);
+void ngx_http_maestro_watch_notify(ngx_http_maestro_shctx_t *sh,
+    const char *id);
+ngx_uint_t ngx_http_maestro_watch_drain(ngx_http_maestro_main_conf_t *mmcf);
+void ngx_http_maestro_watch_add(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_watch_t *w, const char *id);
+void ngx_http_maestro_watch_del(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_watch_t *w);
+void ngx_http_maestro_watch_wake_all(ngx_http_maestro_main_conf_t *mmcf);
 
 /* ngx_http_maestro_ws.c */
 ngx_int_t ngx_http_maestro_ws_start(ngx_http_request_t *r,

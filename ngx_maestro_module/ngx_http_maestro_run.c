@@ -133,7 +133,7 @@ ngx_http_maestro_notify(void *arg, const char *id, uint64_t last)
 {
     ngx_http_maestro_main_conf_t  *mmcf = arg;
 
-    (void) ngx_atomic_fetch_add(&mmcf->sh->generation, 1);
+    ngx_http_maestro_watch_notify(mmcf->sh, id);
 }
 
 
@@ -237,9 +237,12 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
 
     ngx_queue_init(&mmcf->active);
     ngx_queue_init(&mmcf->subscribers);
+    ngx_queue_init(&mmcf->feed_sse);
     ngx_queue_init(&mmcf->ws_conns);
+    ngx_queue_init(&mmcf->feed_ws);
 
     mmcf->seen_generation = mmcf->sh->generation;
+    ngx_http_maestro_watch_init(mmcf);
 
     /*
      * Not cancelable: a worker that is shutting down gracefully waits for
@@ -894,6 +897,11 @@ ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf)
 
     if (gen != mmcf->seen_generation) {
         mmcf->seen_generation = gen;
+
+        /* the streams of the workflows that got events */
+        (void) ngx_http_maestro_watch_drain(mmcf);
+
+        /* and those that follow the feed of all workflows */
         ngx_http_maestro_sse_wakeup(mmcf);
         ngx_http_maestro_ws_wakeup(mmcf);
     }

@@ -35,7 +35,9 @@
 
 
 typedef struct {
-    ngx_queue_t                     queue;
+    ngx_queue_t                     queue;      /* all streams */
+    ngx_queue_t                     fqueue;     /* streams of the feed */
+    ngx_http_maestro_watch_t        watch;      /* its workflow's events */
     ngx_http_request_t             *r;
     ngx_http_maestro_main_conf_t   *mmcf;
     char                            id[MST_ID_LEN + 1];
@@ -60,6 +62,7 @@ static void ngx_http_maestro_sse_write_handler(ngx_http_request_t *r);
 static void ngx_http_maestro_sse_heartbeat(ngx_event_t *ev);
 static void ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse);
 static void ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse);
+static void ngx_http_maestro_sse_wake(ngx_http_maestro_watch_t *w);
 
 
 static ngx_str_t  ngx_http_maestro_sse_type = ngx_string("text/event-stream");
@@ -252,6 +255,15 @@ ngx_http_maestro_sse_begin(ngx_http_request_t *r,
 
     ngx_queue_insert_tail(&mmcf->subscribers, &sse->queue);
 
+    if (sse->feed) {
+        ngx_queue_insert_tail(&mmcf->feed_sse, &sse->fqueue);
+
+    } else {
+        sse->watch.wake = ngx_http_maestro_sse_wake;
+        sse->watch.data = sse;
+        ngx_http_maestro_watch_add(mmcf, &sse->watch, sse->id);
+    }
+
     /* a closed connection ends the request (and so the subscription) */
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_maestro_sse_write_handler;
@@ -316,19 +328,41 @@ ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse)
 }
 
 
+/* out of every list: the stream is ending */
 static void
-ngx_http_maestro_sse_cleanup(void *data)
+ngx_http_maestro_sse_unlink(ngx_http_maestro_sse_t *sse)
 {
-    ngx_http_maestro_sse_t  *sse = data;
-
     if (sse->heartbeat.timer_set) {
         ngx_del_timer(&sse->heartbeat);
     }
 
-    if (!sse->closed) {
-        ngx_queue_remove(&sse->queue);
-        sse->closed = 1;
+    if (sse->closed) {
+        return;
     }
+
+    sse->closed = 1;
+    ngx_queue_remove(&sse->queue);
+
+    if (sse->feed) {
+        ngx_queue_remove(&sse->fqueue);
+
+    } else {
+        ngx_http_maestro_watch_del(sse->mmcf, &sse->watch);
+    }
+}
+
+
+static void
+ngx_http_maestro_sse_cleanup(void *data)
+{
+    ngx_http_maestro_sse_unlink(data);
+}
+
+
+static void
+ngx_http_maestro_sse_wake(ngx_http_maestro_watch_t *w)
+{
+    ngx_http_maestro_sse_pump(w->data);
 }
 
 
@@ -600,12 +634,7 @@ ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse)
 
     r = sse->r;
 
-    ngx_queue_remove(&sse->queue);
-    sse->closed = 1;
-
-    if (sse->heartbeat.timer_set) {
-        ngx_del_timer(&sse->heartbeat);
-    }
+    ngx_http_maestro_sse_unlink(sse);
 
     rc = ngx_http_send_special(r, NGX_HTTP_LAST);
 
@@ -679,19 +708,20 @@ ngx_http_maestro_sse_heartbeat(ngx_event_t *ev)
 }
 
 
+/* the monitor streams (workflows' own streams wake through the watch) */
 void
 ngx_http_maestro_sse_wakeup(ngx_http_maestro_main_conf_t *mmcf)
 {
     ngx_queue_t             *q, *next;
     ngx_http_maestro_sse_t  *sse;
 
-    for (q = ngx_queue_head(&mmcf->subscribers);
-         q != ngx_queue_sentinel(&mmcf->subscribers);
+    for (q = ngx_queue_head(&mmcf->feed_sse);
+         q != ngx_queue_sentinel(&mmcf->feed_sse);
          q = next)
     {
         /* the pump may finish (and unlink) this subscriber */
         next = ngx_queue_next(q);
-        sse = ngx_queue_data(q, ngx_http_maestro_sse_t, queue);
+        sse = ngx_queue_data(q, ngx_http_maestro_sse_t, fqueue);
 
         ngx_http_maestro_sse_pump(sse);
     }

@@ -51,19 +51,21 @@
 typedef struct {
     char                            id[MST_ID_LEN + 1];
     uint64_t                        last;
+    ngx_http_maestro_watch_t        watch;
+    unsigned                        used:1;
     unsigned                        finished:1;
 } ngx_http_maestro_ws_sub_t;
 
 
 typedef struct {
-    ngx_queue_t                     queue;
+    ngx_queue_t                     queue;      /* all connections */
+    ngx_queue_t                     fqueue;     /* sessions: the feed */
     ngx_http_request_t             *r;          /* NULL once detached */
     ngx_http_maestro_main_conf_t   *mmcf;
     wslay_event_context_ptr         ctx;
     u_char                         *pre;        /* bytes read with the */
     u_char                         *pre_last;   /* handshake */
     ngx_http_maestro_ws_sub_t       subs[NGX_HTTP_MAESTRO_WS_MAX_SUBS];
-    ngx_uint_t                      nsubs;
     char                            user[129];
     uint64_t                        feed_last;
     ngx_event_t                     ping;
@@ -395,36 +397,59 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
 }
 
 
-/* a subscription (workflow id, after last) */
+static void
+ngx_http_maestro_ws_sub_wake(ngx_http_maestro_watch_t *w)
+{
+    ngx_http_maestro_ws_t  *ws = w->data;
+
+    ngx_http_maestro_ws_pump(ws);
+    ngx_http_maestro_ws_io(ws);
+}
+
+
+/*
+ * A subscription (workflow id, after last). Slots are reused in place:
+ * each holds a watch linked into the worker's index.
+ */
 static ngx_int_t
 ngx_http_maestro_ws_subscribe(ngx_http_maestro_ws_t *ws, const char *id,
     uint64_t last)
 {
     ngx_uint_t                  i;
-    ngx_http_maestro_ws_sub_t  *sub;
+    ngx_http_maestro_ws_sub_t  *sub, *free;
 
-    for (i = 0; i < ws->nsubs; i++) {
-        if (ngx_strcmp(ws->subs[i].id, id) == 0) {
+    free = NULL;
+
+    for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
+        sub = &ws->subs[i];
+
+        if (sub->used && ngx_strcmp(sub->id, id) == 0) {
             return NGX_DECLINED;
         }
-    }
 
-    /* finished subscriptions make room */
-    for (i = 0; i < ws->nsubs; i++) {
-        if (ws->subs[i].finished) {
-            ws->subs[i] = ws->subs[--ws->nsubs];
-            break;
+        if (free == NULL && (!sub->used || sub->finished)) {
+            free = sub;
         }
     }
 
-    if (ws->nsubs == NGX_HTTP_MAESTRO_WS_MAX_SUBS) {
+    if (free == NULL) {
         return NGX_ERROR;
     }
 
-    sub = &ws->subs[ws->nsubs++];
+    sub = free;
+
+    if (sub->used) {
+        ngx_http_maestro_watch_del(ws->mmcf, &sub->watch);
+    }
+
     ngx_memzero(sub, sizeof(ngx_http_maestro_ws_sub_t));
     ngx_memcpy(sub->id, id, MST_ID_LEN);
     sub->last = last;
+    sub->used = 1;
+
+    sub->watch.wake = ngx_http_maestro_ws_sub_wake;
+    sub->watch.data = ws;
+    ngx_http_maestro_watch_add(ws->mmcf, &sub->watch, sub->id);
 
     return NGX_OK;
 }
@@ -595,6 +620,7 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
     } else {
         ngx_memcpy(ws->user, user_id->data, user_id->len);
         ws->session = 1;
+        ngx_queue_insert_tail(&mmcf->feed_ws, &ws->fqueue);
         ngx_http_maestro_ws_session_start(ws);
     }
 
@@ -700,11 +726,24 @@ ngx_http_maestro_ws_cleanup(void *data)
 {
     ngx_http_maestro_ws_t  *ws = data;
 
+    ngx_uint_t  i;
+
     if (ws->ping.timer_set) {
         ngx_del_timer(&ws->ping);
     }
 
     ngx_queue_remove(&ws->queue);
+
+    if (ws->session) {
+        ngx_queue_remove(&ws->fqueue);
+    }
+
+    for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
+        if (ws->subs[i].used) {
+            ngx_http_maestro_watch_del(ws->mmcf, &ws->subs[i].watch);
+            ws->subs[i].used = 0;
+        }
+    }
 
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
@@ -870,8 +909,8 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
 
     wp.ws = ws;
 
-    for (i = 0; i < ws->nsubs; i++) {
-        if (ws->subs[i].finished) {
+    for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
+        if (!ws->subs[i].used || ws->subs[i].finished) {
             continue;
         }
 
@@ -897,19 +936,20 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
 }
 
 
+/* the sessions follow the feed (subscriptions wake through the watch) */
 void
 ngx_http_maestro_ws_wakeup(ngx_http_maestro_main_conf_t *mmcf)
 {
     ngx_queue_t            *q, *next;
     ngx_http_maestro_ws_t  *ws;
 
-    for (q = ngx_queue_head(&mmcf->ws_conns);
-         q != ngx_queue_sentinel(&mmcf->ws_conns);
+    for (q = ngx_queue_head(&mmcf->feed_ws);
+         q != ngx_queue_sentinel(&mmcf->feed_ws);
          q = next)
     {
         /* the I/O may close (and unlink) this connection */
         next = ngx_queue_next(q);
-        ws = ngx_queue_data(q, ngx_http_maestro_ws_t, queue);
+        ws = ngx_queue_data(q, ngx_http_maestro_ws_t, fqueue);
 
         ngx_http_maestro_ws_pump(ws);
         ngx_http_maestro_ws_io(ws);
