@@ -845,6 +845,11 @@ ngx_http_maestro_monitor(ngx_http_request_t *r, ngx_str_t *arg)
         }
     }
 
+    if (r->headers_in.upgrade != NULL) {
+        /* the same stream over WebSocket */
+        return ngx_http_maestro_ws_start_monitor(r, last, &status, &user);
+    }
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -221,6 +221,8 @@ void ngx_http_maestro_watch_wake_all(ngx_http_maestro_main_conf_t *mmcf);
 /* ngx_http_maestro_ws.c */
 ngx_int_t ngx_http_maestro_ws_start(ngx_http_request_t *r,
     ngx_str_t *workflow_id, ngx_str_t *user_id);
+ngx_int_t ngx_http_maestro_ws_start_monitor(ngx_http_request_t *r,
+    uint64_t last, ngx_str_t *status, ngx_str_t *user);
 void ngx_http_maestro_ws_wakeup(ngx_http_maestro_main_conf_t *mmcf);
 void ngx_http_maestro_ws_shutdown(ngx_http_maestro_main_conf_t *mmcf);
 

@@ -67,11 +67,13 @@ typedef struct {
     u_char                         *pre_last;   /* handshake */
     ngx_http_maestro_ws_sub_t       subs[NGX_HTTP_MAESTRO_WS_MAX_SUBS];
     char                            user[129];
+    char                            status[16]; /* monitor filter */
     uint64_t                        feed_last;
     ngx_event_t                     ping;
     ngx_msec_t                      last_seen;
     ngx_uint_t                      refs;
     unsigned                        session:1;
+    unsigned                        monitor:1;
     unsigned                        closed:1;
 } ngx_http_maestro_ws_t;
 
@@ -87,6 +89,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_maestro_ws_handshake(ngx_http_request_t *r);
+static ngx_http_maestro_ws_t *ngx_http_maestro_ws_accept(
+    ngx_http_request_t *r, ngx_int_t *rc);
 static void ngx_http_maestro_ws_read(ngx_http_request_t *r);
 static void ngx_http_maestro_ws_write(ngx_http_request_t *r);
 static void ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws);
@@ -496,6 +500,94 @@ ngx_http_maestro_ws_session_start(ngx_http_maestro_ws_t *ws)
 }
 
 
+/*
+ * The upgrade: handshake, the connection's state, and the hand-over of
+ * the connection from nginx's HTTP machinery to wslay. NULL and *rc set
+ * when it fails (before the 101, *rc is an HTTP answer).
+ */
+static ngx_http_maestro_ws_t *
+ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    ngx_connection_t              *c;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_maestro_ws_t         *ws;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+    c = r->connection;
+
+    *rc = ngx_http_maestro_ws_handshake(r);
+    if (*rc != NGX_OK) {
+        return NULL;
+    }
+
+    *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    ws = ngx_calloc(sizeof(ngx_http_maestro_ws_t), c->log);
+    if (ws == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_free(ws);
+        return NULL;
+    }
+
+    if (wslay_event_context_server_init(&ws->ctx,
+                                        &ngx_http_maestro_ws_callbacks, ws)
+        != 0)
+    {
+        ngx_free(ws);
+        return NULL;
+    }
+
+    ws->r = r;
+    ws->mmcf = mmcf;
+    ws->refs = 1;
+    ws->last_seen = ngx_current_msec;
+
+    /* linked before anything can fail: the cleanup unlinks */
+    ngx_queue_insert_tail(&mmcf->ws_conns, &ws->queue);
+
+    cln->handler = ngx_http_maestro_ws_cleanup;
+    cln->data = ws;
+
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, mmcf->ws_max_message);
+
+    ws->ping.handler = ngx_http_maestro_ws_ping;
+    ws->ping.data = ws;
+    ws->ping.log = c->log;
+    ws->ping.cancelable = 1;
+
+    *rc = ngx_http_send_header(r);
+    if (*rc == NGX_ERROR || *rc > NGX_OK) {
+        return NULL;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        *rc = NGX_ERROR;
+        return NULL;
+    }
+
+    /* frames the client sent right behind its handshake */
+    if (r->header_in->pos < r->header_in->last) {
+        ws->pre = r->header_in->pos;
+        ws->pre_last = r->header_in->last;
+    }
+
+    c->log->action = "serving a WebSocket";
+
+    r->read_event_handler = ngx_http_maestro_ws_read;
+    r->write_event_handler = ngx_http_maestro_ws_write;
+    r->main->count++;
+
+    ngx_add_timer(&ws->ping, mmcf->ws_ping);
+
+    return ws;
+}
+
+
 ngx_int_t
 ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
     ngx_str_t *user_id)
@@ -505,13 +597,10 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
     uint64_t                       last;
     ngx_int_t                      rc;
     mst_txn_t                     *txn;
-    ngx_connection_t              *c;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_maestro_ws_t         *ws;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
-    c = r->connection;
 
     /* what to follow, checked before the upgrade so errors are HTTP */
 
@@ -557,62 +646,10 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
                                            "is required");
     }
 
-    rc = ngx_http_maestro_ws_handshake(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ws = ngx_calloc(sizeof(ngx_http_maestro_ws_t), c->log);
+    ws = ngx_http_maestro_ws_accept(r, &rc);
     if (ws == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        ngx_free(ws);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (wslay_event_context_server_init(&ws->ctx,
-                                        &ngx_http_maestro_ws_callbacks, ws)
-        != 0)
-    {
-        ngx_free(ws);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ws->r = r;
-    ws->mmcf = mmcf;
-    ws->refs = 1;
-    ws->last_seen = ngx_current_msec;
-
-    cln->handler = ngx_http_maestro_ws_cleanup;
-    cln->data = ws;
-
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, mmcf->ws_max_message);
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK) {
         return rc;
     }
-
-    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    /* frames the client sent right behind its handshake */
-    if (r->header_in->pos < r->header_in->last) {
-        ws->pre = r->header_in->pos;
-        ws->pre_last = r->header_in->last;
-    }
-
-    c->log->action = "serving a WebSocket";
-
-    r->read_event_handler = ngx_http_maestro_ws_read;
-    r->write_event_handler = ngx_http_maestro_ws_write;
-    r->main->count++;
-
-    ngx_queue_insert_tail(&mmcf->ws_conns, &ws->queue);
 
     if (workflow_id != NULL) {
         (void) ngx_http_maestro_ws_subscribe(ws, id, last);
@@ -624,11 +661,41 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
         ngx_http_maestro_ws_session_start(ws);
     }
 
-    ws->ping.handler = ngx_http_maestro_ws_ping;
-    ws->ping.data = ws;
-    ws->ping.log = c->log;
-    ws->ping.cancelable = 1;
-    ngx_add_timer(&ws->ping, mmcf->ws_ping);
+    ngx_http_maestro_ws_pump(ws);
+    ngx_http_maestro_ws_io(ws);
+
+    return NGX_DONE;
+}
+
+
+/* the monitor over WebSocket: /api/v1/events with an upgrade */
+ngx_int_t
+ngx_http_maestro_ws_start_monitor(ngx_http_request_t *r, uint64_t last,
+    ngx_str_t *status, ngx_str_t *user)
+{
+    ngx_int_t                      rc;
+    ngx_http_maestro_ws_t         *ws;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+
+    if (status->len >= sizeof(ws->status) || user->len >= sizeof(ws->user)) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "status or user_id is too long");
+    }
+
+    ws = ngx_http_maestro_ws_accept(r, &rc);
+    if (ws == NULL) {
+        return rc;
+    }
+
+    ws->monitor = 1;
+    ws->feed_last = last;
+    ngx_memcpy(ws->status, status->data, status->len);
+    ngx_memcpy(ws->user, user->data, user->len);
+
+    ngx_queue_insert_tail(&mmcf->feed_ws, &ws->fqueue);
 
     ngx_http_maestro_ws_pump(ws);
     ngx_http_maestro_ws_io(ws);
@@ -734,7 +801,7 @@ ngx_http_maestro_ws_cleanup(void *data)
 
     ngx_queue_remove(&ws->queue);
 
-    if (ws->session) {
+    if (ws->session || ws->monitor) {
         ngx_queue_remove(&ws->fqueue);
     }
 
@@ -871,6 +938,26 @@ ngx_http_maestro_ws_feed(uint64_t seq, const char *name, const char *data,
     id = json_string_value(json_object_get(j, "id"));
     status = json_string_value(json_object_get(j, "status"));
 
+    if (ws->monitor) {
+        if ((ws->user[0] == '\0'
+             || (user != NULL && ngx_strcmp(user, ws->user) == 0))
+            && (ws->status[0] == '\0'
+                || (status != NULL && ngx_strcmp(status, ws->status) == 0)))
+        {
+            ngx_http_maestro_ws_send(ws,
+                json_pack("{s:s, s:I, s:s?, s:O}",
+                          "type", name,
+                          "feed_id", (json_int_t) seq,
+                          "workflow_id", id,
+                          "data", j));
+        }
+
+        json_decref(j);
+
+        return wslay_event_get_queued_msg_length(ws->ctx)
+               >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED;
+    }
+
     if (user != NULL && id != NULL && status != NULL
         && ngx_strcmp(user, ws->user) == 0
         && ngx_strcmp(status, "queued") == 0)
@@ -902,7 +989,7 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
         return;
     }
 
-    if (ws->session) {
+    if (ws->session || ws->monitor) {
         (void) mst_feed_range(txn, ws->feed_last, 0,
                               ngx_http_maestro_ws_feed, ws);
     }
