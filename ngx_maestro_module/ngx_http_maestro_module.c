@@ -176,6 +176,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, ws_ping),
       NULL },
 
+    { ngx_string("maestro_event_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, event_retention),
+      NULL },
+
     { ngx_string("maestro_llm_provider"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_maestro_llm_provider,
@@ -316,6 +323,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->agent_log_keep = NGX_CONF_UNSET_UINT;
     mmcf->ws_max_message = NGX_CONF_UNSET_SIZE;
     mmcf->ws_ping = NGX_CONF_UNSET_MSEC;
+    mmcf->event_retention = NGX_CONF_UNSET_MSEC;
     mmcf->llm_timeout = NGX_CONF_UNSET_MSEC;
     mmcf->llm_retries = NGX_CONF_UNSET_UINT;
 
@@ -371,6 +379,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mmcf->agent_log_keep, 1000);
     ngx_conf_init_size_value(mmcf->ws_max_message, 1024 * 1024);
     ngx_conf_init_msec_value(mmcf->ws_ping, 30000);
+    ngx_conf_init_msec_value(mmcf->event_retention, 0);
     ngx_conf_init_msec_value(mmcf->llm_timeout, 60000);
     ngx_conf_init_uint_value(mmcf->llm_retries, 2);
 

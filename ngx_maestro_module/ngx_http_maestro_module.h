@@ -19,6 +19,7 @@
 
 #define NGX_HTTP_MAESTRO_API_PREFIX    "/api/v1"
 #define NGX_HTTP_MAESTRO_UNPROCESSABLE 422
+#define NGX_HTTP_MAESTRO_GONE          410
 
 
 #define NGX_HTTP_MAESTRO_RING_SIZE  16384
@@ -101,6 +102,7 @@ typedef struct {
     ngx_uint_t                   agent_log_keep;
     size_t                       ws_max_message;
     ngx_msec_t                   ws_ping;
+    ngx_msec_t                   event_retention;   /* 0: with the record */
 
     /* LLM provider (one in P0; the gateway replaces this) */
     ngx_str_t                    llm_url;
@@ -130,6 +132,7 @@ typedef struct {
     ngx_rbtree_t                 watch_tree;    /* workflow id -> watchers */
     ngx_rbtree_node_t            watch_sentinel;
     ngx_atomic_uint_t            ring_tail;
+    char                         prune_cursor[MST_ID_LEN + 1];
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;
     ngx_atomic_uint_t            seen_generation;

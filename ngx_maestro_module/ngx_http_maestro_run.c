@@ -95,6 +95,8 @@ typedef struct {
     json_t                         *lost;
     ngx_http_maestro_claim_t       *claims;
     size_t                          nclaims;
+    size_t                          pruned;
+    unsigned                        prune:1;
 } ngx_http_maestro_hk_t;
 
 
@@ -706,6 +708,12 @@ ngx_http_maestro_hk_thread(void *arg)
     (void) mst_run_renew(env, (const char *const *) hk->ids, hk->epochs,
                          hk->n, ngx_http_maestro_hk_lost, hk);
 
+    if (hk->prune) {
+        /* one worker does it, a slice at a time */
+        (void) mst_run_prune(env, (int64_t) hk->mmcf->event_retention, 500,
+                             hk->mmcf->prune_cursor, &hk->pruned);
+    }
+
     if (hk->capacity == 0) {
         return;
     }
@@ -777,6 +785,12 @@ ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
         }
     }
 
+    if (hk->pruned) {
+        ngx_log_error(NGX_LOG_INFO, ngx_http_maestro_cycle->log, 0,
+                      "maestro: dropped the event logs of %uz finished "
+                      "workflows (maestro_event_retention)", hk->pruned);
+    }
+
     for (i = 0; i < hk->nclaims; i++) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_http_maestro_cycle->log, 0,
                       "maestro: claimed workflow \"%s\"", hk->claims[i].id);
@@ -826,6 +840,7 @@ ngx_http_maestro_housekeeping(ngx_event_t *ev)
 
     hk->mmcf = mmcf;
     hk->lost = json_array();
+    hk->prune = (mmcf->event_retention > 0 && ngx_worker == 0);
     hk->capacity = ngx_http_maestro_run_can_accept(mmcf)
                    ? mmcf->queue_size - mmcf->nactive : 0;
 

@@ -629,6 +629,15 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
                                                "no such workflow");
         }
 
+        if (json_is_true(json_object_get(rec, "events_pruned"))) {
+            json_decref(rec);
+            return ngx_http_maestro_send_error(r, NGX_HTTP_MAESTRO_GONE,
+                                               "events_expired",
+                                               "the events of this workflow "
+                                               "were dropped "
+                                               "(maestro_event_retention)");
+        }
+
         json_decref(rec);
 
         last = ngx_http_maestro_sse_last_event_id(r);
@@ -1294,12 +1303,14 @@ ngx_http_maestro_ws_action(ngx_http_maestro_ws_t *ws, json_t *m)
 }
 
 
+/* 1: it exists and has its events; 0: no such workflow; 2: pruned */
 static ngx_uint_t
 ngx_http_maestro_ws_exists(ngx_http_maestro_ws_t *ws, const char *id)
 {
-    int         rc;
-    json_t     *rec;
-    mst_txn_t  *txn;
+    int          rc;
+    json_t      *rec;
+    mst_txn_t   *txn;
+    ngx_uint_t   found;
 
     if (mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
         return 0;
@@ -1308,11 +1319,14 @@ ngx_http_maestro_ws_exists(ngx_http_maestro_ws_t *ws, const char *id)
     rc = mst_store_wf_get(txn, id, &rec);
     mst_txn_abort(txn);
 
-    if (rc == MST_OK) {
-        json_decref(rec);
+    if (rc != MST_OK) {
+        return 0;
     }
 
-    return rc == MST_OK;
+    found = json_is_true(json_object_get(rec, "events_pruned")) ? 2 : 1;
+    json_decref(rec);
+
+    return found;
 }
 
 
@@ -1322,6 +1336,7 @@ ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws, const char *text,
 {
     json_t        *m, *v;
     uint64_t       last;
+    ngx_uint_t     found;
     const char    *type, *id;
     json_error_t   jerr;
 
@@ -1361,9 +1376,16 @@ ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws, const char *text,
                                       "subscribe needs a \"workflow_id\" "
                                       "and an integer \"last_event_id\"");
 
-        } else if (!ngx_http_maestro_ws_exists(ws, id)) {
-            ngx_http_maestro_ws_error(ws, "not_found",
-                                      "no workflow \"%s\"", id);
+        } else if ((found = ngx_http_maestro_ws_exists(ws, id)) != 1) {
+            if (found == 0) {
+                ngx_http_maestro_ws_error(ws, "not_found",
+                                          "no workflow \"%s\"", id);
+            } else {
+                ngx_http_maestro_ws_error(ws, "events_expired",
+                                          "the events of \"%s\" were "
+                                          "dropped "
+                                          "(maestro_event_retention)", id);
+            }
 
         } else {
             switch (ngx_http_maestro_ws_subscribe(ws, id, last)) {

@@ -180,6 +180,16 @@ int mst_run_release(mst_run_env_t *env, const char *id, uint64_t epoch);
 int mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
     const char *const *mine, size_t nmine, size_t max, json_t **ids);
 
+/*
+ * Event retention (maestro_event_retention): drop the event logs of
+ * workflows finished more than ttl_ms ago, looking at most at max records
+ * after cursor (MST_ID_LEN + 1 buffer, "" to start; updated, "" when the
+ * scan wrapped). The records and checkpoints stay; the record says
+ * "events_pruned". *pruned: how many logs were dropped.
+ */
+int mst_run_prune(mst_run_env_t *env, int64_t ttl_ms, size_t max,
+    char *cursor, size_t *pruned);
+
 /* whether cancellation was requested (a read transaction) */
 int mst_run_cancel_requested(mst_run_env_t *env, const char *id);
 

@@ -623,6 +623,91 @@ mst_store_wf_delete(mst_txn_t *txn, const char *id)
 }
 
 
+int
+mst_store_event_delete(mst_txn_t *txn, const char *id)
+{
+    unsigned char  first[MST_STORE_SEQ_KEY_LEN];
+
+    if (txn->readonly || !mst_store_id_ok(id)) {
+        return MST_EINVAL;
+    }
+
+    mst_store_seq_key(first, id, 0);
+
+    return mst_store_del_prefix(txn, txn->store->ev, first, MST_ID_LEN);
+}
+
+
+int
+mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
+    mst_wf_scan_pt cb, void *arg)
+{
+    int          rc, stop;
+    char         id[MST_ID_LEN + 1];
+    size_t       n;
+    json_t      *rec;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    if (cb == NULL) {
+        return MST_EINVAL;
+    }
+
+    rc = mdb_cursor_open(txn->txn, txn->store->wf, &cur);
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    if (cursor != NULL && cursor[0] != '\0') {
+        k.mv_size = strlen(cursor);
+        k.mv_data = (void *) cursor;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+        /* strictly after the cursor */
+        if (rc == MDB_SUCCESS && k.mv_size == strlen(cursor)
+            && memcmp(k.mv_data, cursor, k.mv_size) == 0)
+        {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+
+    } else {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+
+    stop = 0;
+
+    for (n = 0;
+         rc == MDB_SUCCESS && !stop && n < max;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size != MST_ID_LEN) {
+            continue;
+        }
+
+        n++;
+
+        rec = mst_store_parse(&v, 0);
+        if (rec == NULL) {
+            continue;
+        }
+
+        memcpy(id, k.mv_data, MST_ID_LEN);
+        id[MST_ID_LEN] = '\0';
+
+        stop = cb(id, rec, arg);
+        json_decref(rec);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return mst_store_rc(rc);
+    }
+
+    return MST_OK;
+}
+
+
 /* ---- checkpoints ------------------------------------------------------ */
 
 

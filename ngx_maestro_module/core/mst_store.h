@@ -128,4 +128,14 @@ int mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
 /* delete a workflow with its checkpoints and events (retention) */
 int mst_store_wf_delete(mst_txn_t *txn, const char *id);
 
+/* delete a workflow's events only (maestro_event_retention) */
+int mst_store_event_delete(mst_txn_t *txn, const char *id);
+
+/*
+ * Records in id (creation) order, oldest first, starting after cursor
+ * ("" or NULL: from the first); at most max. cb as for scan_active.
+ */
+int mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
+    mst_wf_scan_pt cb, void *arg);
+
 #endif /* _MST_STORE_H_INCLUDED_ */
