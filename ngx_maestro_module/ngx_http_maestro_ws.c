@@ -88,7 +88,8 @@ typedef struct {
 } ngx_http_maestro_ws_cancel_t;
 
 
-static ngx_int_t ngx_http_maestro_ws_handshake(ngx_http_request_t *r);
+static ngx_int_t ngx_http_maestro_ws_handshake(ngx_http_request_t *r,
+    ngx_int_t *rc);
 static ngx_http_maestro_ws_t *ngx_http_maestro_ws_accept(
     ngx_http_request_t *r, ngx_int_t *rc);
 static void ngx_http_maestro_ws_read(ngx_http_request_t *r);
@@ -309,8 +310,12 @@ ngx_http_maestro_ws_bad(ngx_http_request_t *r, const char *why)
 }
 
 
+/*
+ * NGX_OK: a valid upgrade, the 101 headers are set. Else the request was
+ * answered with an error and *rc is what that answer returned.
+ */
 static ngx_int_t
-ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
+ngx_http_maestro_ws_handshake(ngx_http_request_t *r, ngx_int_t *rc)
 {
     u_char            hash[20], *accept;
     ngx_str_t         src, dst;
@@ -318,12 +323,14 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
     ngx_table_elt_t  *key, *version, *h;
 
     if (r->method != NGX_HTTP_GET) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_ALLOWED,
+        *rc = ngx_http_maestro_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                            "method_not_allowed", "use GET");
+        return NGX_DECLINED;
     }
 
     if (r->http_version != NGX_HTTP_VERSION_11) {
-        return ngx_http_maestro_ws_bad(r, "WebSocket needs HTTP/1.1");
+        *rc = ngx_http_maestro_ws_bad(r, "WebSocket needs HTTP/1.1");
+        return NGX_DECLINED;
     }
 
     if (!ngx_http_maestro_ws_has_token(
@@ -331,7 +338,8 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
         || !ngx_http_maestro_ws_has_token(
             ngx_http_maestro_ws_header(r, "Connection"), "upgrade"))
     {
-        return ngx_http_maestro_ws_bad(r, "not a WebSocket upgrade request");
+        *rc = ngx_http_maestro_ws_bad(r, "not a WebSocket upgrade request");
+        return NGX_DECLINED;
     }
 
     version = ngx_http_maestro_ws_header(r, "Sec-WebSocket-Version");
@@ -339,19 +347,22 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
     if (version == NULL || version->value.len != 2
         || ngx_strncmp(version->value.data, "13", 2) != 0)
     {
-        return ngx_http_maestro_ws_bad(r, "Sec-WebSocket-Version must be 13");
+        *rc = ngx_http_maestro_ws_bad(r, "Sec-WebSocket-Version must be 13");
+        return NGX_DECLINED;
     }
 
     key = ngx_http_maestro_ws_header(r, "Sec-WebSocket-Key");
 
     /* base64 of 16 bytes */
     if (key == NULL || key->value.len != 24) {
-        return ngx_http_maestro_ws_bad(r, "bad Sec-WebSocket-Key");
+        *rc = ngx_http_maestro_ws_bad(r, "bad Sec-WebSocket-Key");
+        return NGX_DECLINED;
     }
 
     dst.data = hash;
     if (ngx_decode_base64(&dst, &key->value) != NGX_OK || dst.len != 16) {
-        return ngx_http_maestro_ws_bad(r, "bad Sec-WebSocket-Key");
+        *rc = ngx_http_maestro_ws_bad(r, "bad Sec-WebSocket-Key");
+        return NGX_DECLINED;
     }
 
     ngx_sha1_init(&sha1);
@@ -362,7 +373,8 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
 
     accept = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
     if (accept == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     src.data = hash;
@@ -371,7 +383,8 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
     ngx_encode_base64(&dst, &src);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
@@ -381,7 +394,8 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
     h->hash = 1;
     ngx_str_set(&h->key, "Upgrade");
@@ -389,7 +403,8 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r)
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
     h->hash = 1;
     ngx_str_set(&h->key, "Sec-WebSocket-Accept");
@@ -516,8 +531,7 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
     c = r->connection;
 
-    *rc = ngx_http_maestro_ws_handshake(r);
-    if (*rc != NGX_OK) {
+    if (ngx_http_maestro_ws_handshake(r, rc) != NGX_OK) {
         return NULL;
     }
 
