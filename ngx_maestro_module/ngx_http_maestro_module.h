@@ -157,7 +157,8 @@ typedef void (*ngx_http_maestro_submit_pt)(ngx_http_maestro_submit_t *sb);
 struct ngx_http_maestro_submit_s {
     ngx_http_maestro_main_conf_t   *mmcf;
     mst_graph_t                    *graph;
-    char                           *workflow;
+    char                            workflow[128];  /* a copy: an inline
+                                                       graph is freed first */
     char                           *prompt;
     char                            user_id[129];
     json_t                         *context;

@@ -248,7 +248,8 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
     sb->mmcf = mmcf;
     sb->graph = graph;
     sb->graph_owned = json_is_object(wf);
-    sb->workflow = (char *) name;
+    ngx_cpystrn((u_char *) sb->workflow, (u_char *) name,
+                sizeof(sb->workflow));
     sb->prompt = (char *) json_string_value(prompt);
     sb->context = context;
     sb->body = json_incref(body);
