@@ -626,6 +626,7 @@ static void
 ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse)
 {
     ngx_int_t            rc;
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     if (sse->closed) {
@@ -633,12 +634,16 @@ ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse)
     }
 
     r = sse->r;
+    c = r->connection;
 
     ngx_http_maestro_sse_unlink(sse);
 
     rc = ngx_http_send_special(r, NGX_HTTP_LAST);
 
     ngx_http_finalize_request(r, rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
+
+    /* called from timers too: run what the finalization posted */
+    ngx_http_run_posted_requests(c);
 }
 
 

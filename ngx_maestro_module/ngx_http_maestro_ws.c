@@ -75,6 +75,8 @@ typedef struct {
     unsigned                        session:1;
     unsigned                        monitor:1;
     unsigned                        closed:1;
+    unsigned                        hangup:1;   /* the peer went, or I/O
+                                                   failed */
 } ngx_http_maestro_ws_t;
 
 
@@ -96,6 +98,7 @@ static void ngx_http_maestro_ws_read(ngx_http_request_t *r);
 static void ngx_http_maestro_ws_write(ngx_http_request_t *r);
 static void ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_close(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_violation(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_cleanup(void *data);
 static void ngx_http_maestro_ws_release(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws);
@@ -137,6 +140,7 @@ ngx_http_maestro_ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf,
     }
 
     if (rc == 0 || rc == NGX_ERROR) {
+        ws->hangup = 1;
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
@@ -166,11 +170,26 @@ ngx_http_maestro_ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
     }
 
     if (rc == NGX_ERROR) {
+        ws->hangup = 1;
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
 
     return rc;
+}
+
+
+/*
+ * RFC 6455 5.5.1: a close frame's body, when there is one, starts with
+ * a two-byte code; wslay answers a one-byte body with an empty close.
+ */
+static void
+ngx_http_maestro_ws_frame_cb(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data)
+{
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->payload_length == 1) {
+        wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+    }
 }
 
 
@@ -215,7 +234,7 @@ static const struct wslay_event_callbacks  ngx_http_maestro_ws_callbacks = {
     ngx_http_maestro_ws_recv_cb,
     ngx_http_maestro_ws_send_cb,
     NULL,                                   /* genmask: clients only */
-    NULL,                                   /* on_frame_recv_start */
+    ngx_http_maestro_ws_frame_cb,           /* on_frame_recv_start */
     NULL,                                   /* on_frame_recv_chunk */
     NULL,                                   /* on_frame_recv_end */
     ngx_http_maestro_ws_msg_cb
@@ -763,7 +782,7 @@ ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
     c = ws->r->connection;
 
     if (wslay_event_recv(ws->ctx) != 0) {
-        ngx_http_maestro_ws_close(ws);
+        ngx_http_maestro_ws_violation(ws);
         return;
     }
 
@@ -794,9 +813,33 @@ ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
 }
 
 
+/*
+ * wslay gave up on the peer's frames (a control frame over 125 bytes or
+ * fragmented, ...) without a close code: RFC 6455 7.1.7 and 7.4.1 want a
+ * close with 1002 before the TCP close, unless the peer is gone.
+ */
+static void
+ngx_http_maestro_ws_violation(ngx_http_maestro_ws_t *ws)
+{
+    static u_char      close1002[] = { 0x88, 0x02, 0x03, 0xea };
+    ngx_connection_t  *c;
+
+    c = ws->r->connection;
+
+    if (!ws->hangup && !wslay_event_get_close_sent(ws->ctx)) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "maestro: ws: protocol error from the client");
+        (void) c->send(c, close1002, sizeof(close1002));
+    }
+
+    ngx_http_maestro_ws_close(ws);
+}
+
+
 static void
 ngx_http_maestro_ws_close(ngx_http_maestro_ws_t *ws)
 {
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     if (ws->closed) {
@@ -804,9 +847,16 @@ ngx_http_maestro_ws_close(ngx_http_maestro_ws_t *ws)
     }
 
     r = ws->r;
+    c = r->connection;
 
     /* the cleanup handler detaches ws; the request goes with the socket */
     ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+
+    /*
+     * From a timer (pings, wake-ups) no connection event will run what
+     * the termination posted: run it now.
+     */
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -861,6 +911,12 @@ ngx_http_maestro_ws_ping(ngx_event_t *ev)
     struct wslay_event_msg  msg;
 
     if (ws->closed) {
+        return;
+    }
+
+    if (wslay_event_get_close_sent(ws->ctx)) {
+        /* a whole interval without the peer's close: no more waiting */
+        ngx_http_maestro_ws_close(ws);
         return;
     }
 

@@ -565,7 +565,7 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
     char                task[96];
     size_t              n, i, total;
     json_t             *input, *entry;
-    int64_t             now;
+    int64_t             now, wait;
     mst_step_t          ready[MST_RUN_MAX_READY];
     mst_run_step_t     *rs;
     const mst_agent_t  *agent;
@@ -591,7 +591,15 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
         entry = mst_run_frontier_step(tx->cp, ready[i].node->name,
                                       ready[i].index);
         if (entry != NULL && mst_run_int(entry, "retry_at") > now) {
-            /* still backing off: its own timer begins it */
+            /*
+             * Still backing off: the caller's timer begins it. The timer
+             * may have fired a little early (clocks differ), so say when
+             * to come back.
+             */
+            wait = mst_run_int(entry, "retry_at") - now;
+            if (next->retry_in_ms == 0 || wait < next->retry_in_ms) {
+                next->retry_in_ms = wait;
+            }
             continue;
         }
 
