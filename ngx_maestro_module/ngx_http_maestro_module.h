@@ -132,6 +132,7 @@ typedef struct {
     ngx_rbtree_t                 watch_tree;    /* workflow id -> watchers */
     ngx_rbtree_node_t            watch_sentinel;
     ngx_atomic_uint_t            ring_tail;
+    ngx_uint_t                   wake_epoch;    /* one per wake-up */
     char                         prune_cursor[MST_ID_LEN + 1];
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;

@@ -912,6 +912,7 @@ ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf)
 
     if (gen != mmcf->seen_generation) {
         mmcf->seen_generation = gen;
+        mmcf->wake_epoch++;
 
         /* the streams of the workflows that got events */
         (void) ngx_http_maestro_watch_drain(mmcf);

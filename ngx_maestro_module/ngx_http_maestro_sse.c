@@ -63,6 +63,7 @@ static void ngx_http_maestro_sse_heartbeat(ngx_event_t *ev);
 static void ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse);
 static void ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse);
 static void ngx_http_maestro_sse_wake(ngx_http_maestro_watch_t *w);
+static ngx_int_t ngx_http_maestro_sse_send(ngx_http_maestro_sse_t *sse);
 
 
 static ngx_str_t  ngx_http_maestro_sse_type = ngx_string("text/event-stream");
@@ -422,7 +423,143 @@ typedef struct {
     ngx_http_maestro_sse_t   *sse;
     ngx_int_t                 rc;
     size_t                    n;        /* entries read */
+    ngx_uint_t                fill;     /* into the shared cache too */
 } ngx_http_maestro_sse_ctx_t;
+
+
+/*
+ * The events of one workflow formatted once per wake-up: the first of its
+ * streams to pump reads them from LMDB and keeps the text here; the other
+ * streams that were at the same place copy it (the usual fan-out: many
+ * watchers of one workflow, all caught up) instead of each running its
+ * own read transaction and formatting. Valid only for the wake-up it was
+ * built in: events committed after it wake everyone again.
+ */
+typedef struct {
+    char                      id[MST_ID_LEN + 1];
+    uint64_t                  from;     /* events after this */
+    uint64_t                  to;       /* up to this one */
+    ngx_uint_t                epoch;
+    u_char                   *text;
+    size_t                    len;
+    size_t                    cap;
+    uint64_t                 *seqs;     /* seq of event i ... */
+    size_t                   *offs;     /* ... and where it starts */
+    size_t                    n;
+    size_t                    ncap;
+    unsigned                  valid:1;
+    unsigned                  final:1;
+} ngx_http_maestro_sse_cache_t;
+
+
+static ngx_http_maestro_sse_cache_t  ngx_http_maestro_sse_cache;
+
+
+static void
+ngx_http_maestro_sse_cache_add(uint64_t seq, const u_char *p, size_t len,
+    ngx_uint_t final)
+{
+    u_char                        *text;
+    size_t                        *offs;
+    uint64_t                      *seqs;
+    ngx_http_maestro_sse_cache_t  *c = &ngx_http_maestro_sse_cache;
+
+    if (c->len + len > c->cap) {
+        text = ngx_alloc(ngx_max(c->cap * 2, c->len + len + 4096),
+                         ngx_cycle->log);
+        if (text == NULL) {
+            c->valid = 0;
+            c->epoch = (ngx_uint_t) -1;
+            return;
+        }
+        ngx_memcpy(text, c->text, c->len);
+        ngx_free(c->text);
+        c->text = text;
+        c->cap = ngx_max(c->cap * 2, c->len + len + 4096);
+    }
+
+    if (c->n == c->ncap) {
+        seqs = ngx_alloc((c->ncap + 64) * sizeof(uint64_t), ngx_cycle->log);
+        offs = ngx_alloc((c->ncap + 64) * sizeof(size_t), ngx_cycle->log);
+        if (seqs == NULL || offs == NULL) {
+            ngx_free(seqs);
+            ngx_free(offs);
+            c->valid = 0;
+            c->epoch = (ngx_uint_t) -1;
+            return;
+        }
+        ngx_memcpy(seqs, c->seqs, c->n * sizeof(uint64_t));
+        ngx_memcpy(offs, c->offs, c->n * sizeof(size_t));
+        ngx_free(c->seqs);
+        ngx_free(c->offs);
+        c->seqs = seqs;
+        c->offs = offs;
+        c->ncap += 64;
+    }
+
+    c->seqs[c->n] = seq;
+    c->offs[c->n] = c->len;
+    c->n++;
+
+    ngx_memcpy(c->text + c->len, p, len);
+    c->len += len;
+    c->to = seq;
+    c->final = final;
+}
+
+
+/*
+ * Serves a stream from the cache when it can. NGX_OK: served (or nothing
+ * new this wake-up); NGX_DECLINED: read LMDB.
+ */
+static ngx_int_t
+ngx_http_maestro_sse_from_cache(ngx_http_maestro_sse_t *sse)
+{
+    u_char                        *p, *end;
+    size_t                         i, len;
+    ngx_buf_t                     *b;
+    ngx_http_maestro_sse_cache_t  *c = &ngx_http_maestro_sse_cache;
+
+    if (!c->valid || c->epoch != sse->mmcf->wake_epoch
+        || ngx_strcmp(c->id, sse->id) != 0
+        || sse->last < c->from)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (sse->last >= c->to) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < c->n && c->seqs[i] <= sse->last; i++) { /* void */ }
+
+    /* in buffer-sized pieces: those are recycled, larger ones are not */
+
+    p = c->text + c->offs[i];
+    end = c->text + c->len;
+
+    while (p < end) {
+        len = ngx_min((size_t) (end - p), NGX_HTTP_MAESTRO_SSE_BUF);
+
+        b = ngx_http_maestro_sse_buf(sse, len);
+        if (b == NULL) {
+            return NGX_DECLINED;
+        }
+
+        len = ngx_min(len, (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, p, len);
+        p += len;
+    }
+
+    sse->last = c->to;
+    sse->finished = c->final;
+
+    if (ngx_http_maestro_sse_send(sse) == NGX_ERROR || sse->finished) {
+        ngx_http_maestro_sse_finish(sse);
+    }
+
+    return NGX_OK;
+}
 
 
 /* the monitor's ?status= and ?user_id= filters on a feed entry */
@@ -470,8 +607,10 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
 {
     ngx_http_maestro_sse_ctx_t  *sc = arg;
 
-    size_t      need, nlen;
-    ngx_buf_t  *b;
+    u_char      *start;
+    size_t       need, nlen;
+    ngx_buf_t   *b;
+    ngx_uint_t   final;
 
     sc->n++;
 
@@ -490,6 +629,8 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
         return 1;
     }
 
+    start = b->last;
+
     b->last = ngx_sprintf(b->last, "id: %uL\nevent: %s\ndata: ", seq, name);
     b->last = ngx_cpymem(b->last, data, len);
     *b->last++ = '\n';
@@ -497,9 +638,15 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
 
     sc->sse->last = seq;
 
-    if (!sc->sse->feed
-        && (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0))
-    {
+    final = !sc->sse->feed
+            && (ngx_strcmp(name, "done") == 0
+                || ngx_strcmp(name, "error") == 0);
+
+    if (sc->fill) {
+        ngx_http_maestro_sse_cache_add(seq, start, b->last - start, final);
+    }
+
+    if (final) {
         sc->sse->finished = 1;
         return 1;
     }
@@ -555,10 +702,11 @@ ngx_http_maestro_sse_busy(ngx_http_maestro_sse_t *sse)
 static void
 ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
 {
-    int                          rc;
-    mst_txn_t                   *txn;
-    ngx_http_request_t          *r;
-    ngx_http_maestro_sse_ctx_t   sc;
+    int                            rc;
+    mst_txn_t                     *txn;
+    ngx_http_request_t            *r;
+    ngx_http_maestro_sse_ctx_t     sc;
+    ngx_http_maestro_sse_cache_t  *c;
 
     r = sse->r;
 
@@ -575,6 +723,10 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
             return;
         }
 
+        if (!sse->feed && ngx_http_maestro_sse_from_cache(sse) == NGX_OK) {
+            return;
+        }
+
         rc = mst_txn_begin(sse->mmcf->env.store, 1, &txn);
         if (rc != MST_OK) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -585,6 +737,21 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
         sc.sse = sse;
         sc.rc = NGX_OK;
         sc.n = 0;
+        sc.fill = 0;
+
+        if (!sse->feed) {
+            /* this read becomes the cache of this wake-up */
+            c = &ngx_http_maestro_sse_cache;
+            ngx_memcpy(c->id, sse->id, MST_ID_LEN + 1);
+            c->from = sse->last;
+            c->to = sse->last;
+            c->epoch = sse->mmcf->wake_epoch;
+            c->len = 0;
+            c->n = 0;
+            c->final = 0;
+            c->valid = 0;
+            sc.fill = 1;
+        }
 
         if (sse->feed) {
             rc = mst_feed_range(txn, sse->last, NGX_HTTP_MAESTRO_SSE_BATCH,
@@ -595,6 +762,14 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
                                        ngx_http_maestro_sse_event, &sc);
         }
         mst_txn_abort(txn);
+
+        /* complete up to the end of the log as of now: shareable */
+        if (sc.fill && sc.rc == NGX_OK && rc == MST_OK
+            && sc.n < NGX_HTTP_MAESTRO_SSE_BATCH
+            && ngx_http_maestro_sse_cache.epoch == sse->mmcf->wake_epoch)
+        {
+            ngx_http_maestro_sse_cache.valid = 1;
+        }
 
         if (sc.rc != NGX_OK || (rc != MST_OK && rc != MST_NOTFOUND)) {
             ngx_http_maestro_sse_finish(sse);
