@@ -146,6 +146,10 @@ ngx_http_maestro_route(ngx_http_request_t *r)
         return ngx_http_maestro_health(r, NULL);
     }
 
+    if (r->uri.len > 4 && ngx_strncmp(r->uri.data, "/v1/", 4) == 0) {
+        return ngx_http_maestro_openai_handler(r);
+    }
+
     plen = sizeof(NGX_HTTP_MAESTRO_API_PREFIX) - 1;
 
     if (r->uri.len < plen
@@ -1012,8 +1016,9 @@ ngx_http_maestro_wf_create(ngx_http_request_t *r, ngx_str_t *arg)
 
 
 /* the whole body in one buffer (it may have gone to a temp file) */
-static ngx_int_t
-ngx_http_maestro_body(ngx_http_request_t *r, ngx_str_t *body, size_t max)
+ngx_int_t
+ngx_http_maestro_request_body(ngx_http_request_t *r, ngx_str_t *body,
+    size_t max)
 {
     u_char       *p;
     size_t        len;
@@ -1148,7 +1153,7 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
 
-    rc = ngx_http_maestro_body(r, &raw, mlcf->max_body);
+    rc = ngx_http_maestro_request_body(r, &raw, mlcf->max_body);
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_maestro_send_error(r,

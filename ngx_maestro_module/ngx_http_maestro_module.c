@@ -313,6 +313,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
      *     mmcf->agents = NULL;
      */
 
+    mmcf->created = ngx_time();
     mmcf->store_size = NGX_CONF_UNSET;
     mmcf->store_sync = NGX_CONF_UNSET;
     mmcf->queue_size = NGX_CONF_UNSET_UINT;

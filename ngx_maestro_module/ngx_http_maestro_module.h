@@ -79,6 +79,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                   enabled;       /* any maestro_api */
+    time_t                       created;       /* of this configuration */
 
     ngx_str_t                    store_path;
     off_t                        store_size;
@@ -202,6 +203,12 @@ ngx_int_t ngx_http_maestro_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
 ngx_int_t ngx_http_maestro_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+/* the whole request body in one buffer; NGX_DECLINED when over max */
+ngx_int_t ngx_http_maestro_request_body(ngx_http_request_t *r,
+    ngx_str_t *body, size_t max);
+
+/* ngx_http_maestro_openai.c: /v1/models, /v1/chat/completions */
+ngx_int_t ngx_http_maestro_openai_handler(ngx_http_request_t *r);
 
 /* ngx_http_maestro_sse.c */
 ngx_int_t ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
