@@ -58,6 +58,8 @@ static ngx_int_t ngx_http_maestro_agents(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_monitor(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_analyze_post(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_ws(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_user_ws(ngx_http_request_t *r,
@@ -97,6 +99,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_create, "POST" },
     { "/agents", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_agents, "GET" },
+    { "/analyze", NULL, NGX_HTTP_MAESTRO_POST,
+      ngx_http_maestro_analyze_post, "POST" },
     { "/events", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_monitor, "GET" },
     { "/agents/", "/logs", NGX_HTTP_MAESTRO_GET,
@@ -989,7 +993,7 @@ ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t stream)
     }
 
     /* the flag tells the body handler which endpoint this is */
-    ngx_http_set_ctx(r, stream ? (void *) 2 : (void *) 1,
+    ngx_http_set_ctx(r, (void *) (uintptr_t) (stream + 1),
                      ngx_http_maestro_module);
 
     rc = ngx_http_read_client_request_body(r, ngx_http_maestro_body_handler);
@@ -999,6 +1003,13 @@ ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t stream)
     }
 
     return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_analyze_post(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    return ngx_http_maestro_read_body(r, 3);
 }
 
 
@@ -1075,6 +1086,82 @@ ngx_http_maestro_request_body(ngx_http_request_t *r, ngx_str_t *body,
 }
 
 
+/* X-Maestro-Route and X-Maestro-Complexity: what routing decided */
+static void
+ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
+    const char *complexity)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h != NULL) {
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Maestro-Route");
+        h->value.len = ngx_strlen(route);
+        h->value.data = ngx_pnalloc(r->pool, h->value.len);
+        if (h->value.data == NULL) {
+            h->hash = 0;
+        } else {
+            ngx_memcpy(h->value.data, route, h->value.len);
+        }
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h != NULL) {
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Maestro-Complexity");
+        h->value.data = (u_char *) complexity;
+        h->value.len = ngx_strlen(complexity);
+    }
+}
+
+
+/* POST /api/v1/analyze {prompt}: the route a submission would take */
+static ngx_int_t
+ngx_http_maestro_analyze(ngx_http_request_t *r, json_t *body)
+{
+    json_t                        *prompt, *out;
+    const char                    *route;
+    mst_analysis_t                 a;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_maestro_mmcf(r);
+    prompt = json_object_get(body, "prompt");
+
+    if (prompt == NULL) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "missing_field",
+                                           "\"prompt\" is required");
+    }
+
+    if (!json_is_string(prompt)) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "\"prompt\" must be a string");
+    }
+
+    mst_analyze(mmcf->intents, json_string_value(prompt),
+                json_string_length(prompt), &a);
+
+    route = a.route ? a.route : (const char *) mmcf->default_workflow.data;
+
+    out = mst_analysis_json(&a);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(out, "route", route ? json_pack("{s:s}", "workflow",
+                                                        route)
+                                            : json_null());
+
+    if (route != NULL) {
+        ngx_http_maestro_route_headers(r, route, a.complexity);
+    }
+
+    return ngx_http_maestro_send_json(r, NGX_HTTP_OK, out);
+}
+
+
 /* runs in the event loop: the answer to POST /workflows or /stream */
 static void
 ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
@@ -1110,6 +1197,10 @@ ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
 
         rc = ngx_http_maestro_sse_start(r, &id, 0);
         goto done;
+    }
+
+    if (sb->routed) {
+        ngx_http_maestro_route_headers(r, sb->workflow, sb->complexity);
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -1196,6 +1287,12 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
         rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_json",
                                          "body must be a JSON object");
+        goto done;
+    }
+
+    if (ngx_http_get_module_ctx(r, ngx_http_maestro_module) == (void *) 4) {
+        rc = ngx_http_maestro_analyze(r, body);
+        json_decref(body);
         goto done;
     }
 

@@ -34,6 +34,8 @@ static char *ngx_http_maestro_workflow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_maestro_llm_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_maestro_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_maestro_conf_cleanup(void *data);
@@ -181,6 +183,20 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_maestro_main_conf_t, event_retention),
+      NULL },
+
+    { ngx_string("maestro_intent"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_maestro_intent,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_intent_route"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_maestro_intent,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      1,
       NULL },
 
     { ngx_string("maestro_llm_provider"),
@@ -332,7 +348,10 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
                                      sizeof(ngx_http_maestro_agent_conf_t));
     mmcf->workflow_confs = ngx_array_create(cf->pool, 4,
                                      sizeof(ngx_http_maestro_workflow_conf_t));
-    if (mmcf->agent_confs == NULL || mmcf->workflow_confs == NULL) {
+    if (mmcf->agent_confs == NULL || mmcf->workflow_confs == NULL
+        || ngx_array_init(&mmcf->intent_routes, cf->pool, 4,
+                          sizeof(ngx_str_t)) != NGX_OK)
+    {
         return NULL;
     }
 
@@ -552,6 +571,26 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
+    /* every intent route names a workflow */
+    for (i = 0; i < mmcf->intent_routes.nelts; i++) {
+        ngx_str_t  *r = ((ngx_str_t *) mmcf->intent_routes.elts) + i;
+
+        for (j = 0; j < mmcf->ngraphs; j++) {
+            if (ngx_strcmp(mst_graph_name(mmcf->graphs[j]), r->data) == 0
+                || ngx_strcmp(wc[j].name.data, r->data) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == mmcf->ngraphs) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "maestro_intent_route: no workflow named "
+                               "\"%V\" (maestro_workflow)", r);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (!mmcf->enabled) {
         return NGX_CONF_OK;
     }
@@ -591,6 +630,9 @@ ngx_http_maestro_conf_cleanup(void *data)
     for (i = 0; i < mmcf->ngraphs; i++) {
         mst_graph_free(mmcf->graphs[i]);
     }
+
+    mst_intents_free(mmcf->intents);
+    mmcf->intents = NULL;
 
     for (i = 0; i < mmcf->nagents; i++) {
         mst_agent_unload(&mmcf->agents[i]);
@@ -833,6 +875,59 @@ ngx_http_maestro_workflow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_conf_full_name(cf->cycle, &wc->file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * maestro_intent NAME PATTERN...;  maestro_intent_route NAME WORKFLOW;
+ * Patterns compile now (PCRE2, JIT), so nginx -t reports a bad one.
+ */
+static char *
+ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_main_conf_t *mmcf = conf;
+
+    char        err[MST_ERRLEN];
+    ngx_str_t  *value, *route;
+    ngx_uint_t  i;
+
+    value = cf->args->elts;
+
+    if (mmcf->intents == NULL) {
+        mmcf->intents = mst_intents_new();
+        if (mmcf->intents == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cmd->offset == 1) {
+        if (mst_intents_route(mmcf->intents, (char *) value[1].data,
+                              (char *) value[2].data, err, sizeof(err))
+            != MST_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        route = ngx_array_push(&mmcf->intent_routes);
+        if (route == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        *route = value[2];
+
+        return NGX_CONF_OK;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (mst_intents_add(mmcf->intents, (char *) value[1].data,
+                            (char *) value[i].data, err, sizeof(err))
+            != MST_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "mst_run.h"
+#include "mst_intent.h"
 
 
 #define NGX_HTTP_MAESTRO_API_PREFIX    "/api/v1"
@@ -89,6 +90,8 @@ typedef struct {
     ngx_array_t                 *agent_confs;   /* of _agent_conf_t */
     ngx_array_t                 *workflow_confs;/* of _workflow_conf_t */
     ngx_str_t                    default_workflow;
+    mst_intents_t               *intents;       /* maestro_intent */
+    ngx_array_t                  intent_routes; /* their workflows */
 
     ngx_str_t                    pool_name;     /* steps */
     ngx_str_t                    io_pool_name;  /* store writes */
@@ -176,9 +179,12 @@ struct ngx_http_maestro_submit_s {
 
     ngx_http_maestro_submit_pt      done;       /* in the event loop */
     void                           *data;       /* the front end's */
+    const char                     *complexity; /* when routed "auto" */
+    const char                     *intent;
     unsigned                        graph_owned:1;
     unsigned                        has_user:1;
     unsigned                        stream:1;
+    unsigned                        routed:1;
 };
 
 typedef struct {

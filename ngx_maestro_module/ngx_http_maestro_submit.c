@@ -114,6 +114,8 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
 {
     char                        err[MST_ERRLEN];
     size_t                      i;
+    ngx_uint_t                  routed;
+    mst_analysis_t              analysis;
     json_t                     *prompt, *wf, *user, *context;
     const char                 *why, *name;
     mst_graph_t                *graph;
@@ -165,11 +167,24 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
 
     wf = json_object_get(body, "workflow");
     graph = NULL;
+    routed = 0;
+
+    if (json_is_string(wf) && ngx_strcmp(json_string_value(wf), "auto") == 0
+        && mst_run_graph(&mmcf->env, "auto") == NULL)
+    {
+        /* routed by intent (maestro_intent_route), else the default */
+        mst_analyze(mmcf->intents, json_string_value(prompt),
+                    json_string_length(prompt), &analysis);
+        routed = 1;
+        wf = NULL;
+    }
 
     if (wf == NULL || json_is_null(wf) || json_is_string(wf)) {
         name = wf && json_is_string(wf)
                ? json_string_value(wf)
-               : (char *) mmcf->default_workflow.data;
+               : (routed && analysis.route)
+                 ? analysis.route
+                 : (char *) mmcf->default_workflow.data;
 
         graph = name ? mst_run_graph(&mmcf->env, name) : NULL;
 
@@ -253,6 +268,13 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
     sb->prompt = (char *) json_string_value(prompt);
     sb->context = context;
     sb->body = json_incref(body);
+
+    if (routed) {
+        /* static strings, or the analyzer's (it outlives requests) */
+        sb->routed = 1;
+        sb->intent = analysis.intent;
+        sb->complexity = analysis.complexity;
+    }
 
     if (user_id != NULL) {
         ngx_cpystrn((u_char *) sb->user_id, (u_char *) user_id,
