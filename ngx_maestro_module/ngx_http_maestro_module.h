@@ -244,6 +244,13 @@ ngx_int_t ngx_http_maestro_ws_start_monitor(ngx_http_request_t *r,
 void ngx_http_maestro_ws_wakeup(ngx_http_maestro_main_conf_t *mmcf);
 void ngx_http_maestro_ws_shutdown(ngx_http_maestro_main_conf_t *mmcf);
 
+/* ngx_http_maestro_ws_deflate.c: permessage-deflate */
+ngx_str_t *ngx_http_maestro_ws_deflate_offer(ngx_table_elt_t *h);
+ngx_int_t ngx_http_maestro_ws_deflate(const u_char *in, size_t len,
+    u_char **out, size_t *outlen);
+ngx_int_t ngx_http_maestro_ws_inflate(const u_char *in, size_t len,
+    size_t max, u_char **out, size_t *outlen);
+
 /* ngx_http_maestro_run.c: the per-worker scheduler */
 ngx_int_t ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_main_conf_t *mmcf);

@@ -77,6 +77,7 @@ typedef struct {
     unsigned                        closed:1;
     unsigned                        hangup:1;   /* the peer went, or I/O
                                                    failed */
+    unsigned                        deflate:1;  /* permessage-deflate */
 } ngx_http_maestro_ws_t;
 
 
@@ -199,9 +200,44 @@ ngx_http_maestro_ws_msg_cb(wslay_event_context_ptr ctx,
 {
     ngx_http_maestro_ws_t  *ws = user_data;
 
+    u_char     *text;
+    size_t      len;
+    ngx_int_t   rc;
+
     switch (arg->opcode) {
 
     case WSLAY_TEXT_FRAME:
+
+        if (wslay_get_rsv1(arg->rsv)) {
+            /* permessage-deflate (only allowed once negotiated) */
+            rc = ngx_http_maestro_ws_inflate(arg->msg, arg->msg_length,
+                                             ws->mmcf->ws_max_message,
+                                             &text, &len);
+            if (rc == NGX_DECLINED) {
+                wslay_event_queue_close(ctx, WSLAY_CODE_MESSAGE_TOO_BIG,
+                                        NULL, 0);
+                return;
+            }
+
+            if (rc != NGX_OK) {
+                wslay_event_queue_close(ctx,
+                                        WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA,
+                                        (const uint8_t *) "bad deflate", 11);
+                return;
+            }
+
+            if (!mst_utf8_valid((const char *) text, len)) {
+                ngx_free(text);
+                wslay_event_queue_close(ctx,
+                                        WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA,
+                                        (const uint8_t *) "invalid UTF-8", 13);
+                return;
+            }
+
+            ngx_http_maestro_ws_message(ws, (const char *) text, len);
+            ngx_free(text);
+            return;
+        }
 
         /* checked once the fragments are joined: a character may span
            two fragments */
@@ -542,6 +578,8 @@ ngx_http_maestro_ws_session_start(ngx_http_maestro_ws_t *ws)
 static ngx_http_maestro_ws_t *
 ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
 {
+    ngx_str_t                     *answer;
+    ngx_table_elt_t               *h;
     ngx_connection_t              *c;
     ngx_pool_cleanup_t            *cln;
     ngx_http_maestro_ws_t         *ws;
@@ -592,6 +630,20 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
     ws->ping.data = ws;
     ws->ping.log = c->log;
     ws->ping.cancelable = 1;
+
+    answer = ngx_http_maestro_ws_deflate_offer(
+                 ngx_http_maestro_ws_header(r, "Sec-WebSocket-Extensions"));
+
+    if (answer != NULL) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h != NULL) {
+            h->hash = 1;
+            ngx_str_set(&h->key, "Sec-WebSocket-Extensions");
+            h->value = *answer;
+            ws->deflate = 1;
+            wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
+        }
+    }
 
     *rc = ngx_http_send_header(r);
     if (*rc == NGX_ERROR || *rc > NGX_OK) {
@@ -939,6 +991,37 @@ ngx_http_maestro_ws_ping(ngx_event_t *ev)
 }
 
 
+/* a text message, compressed when that was agreed and pays */
+static void
+ngx_http_maestro_ws_queue_text(ngx_http_maestro_ws_t *ws, const u_char *text,
+    size_t len)
+{
+    u_char                  *z;
+    size_t                   zlen;
+    struct wslay_event_msg   msg;
+
+    ngx_memzero(&msg, sizeof(struct wslay_event_msg));
+    msg.opcode = WSLAY_TEXT_FRAME;
+
+    if (ws->deflate
+        && ngx_http_maestro_ws_deflate(text, len, &z, &zlen) == NGX_OK)
+    {
+        msg.msg = z;
+        msg.msg_length = zlen;
+
+        /* wslay copies the message */
+        (void) wslay_event_queue_msg_ex(ws->ctx, &msg, WSLAY_RSV1_BIT);
+        ngx_free(z);
+        return;
+    }
+
+    msg.msg = text;
+    msg.msg_length = len;
+
+    (void) wslay_event_queue_msg(ws->ctx, &msg);
+}
+
+
 /* outbound: events as JSON messages */
 
 typedef struct {
@@ -955,9 +1038,8 @@ ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
 {
     ngx_http_maestro_ws_pump_t  *wp = arg;
 
-    u_char                  *buf, *p;
-    size_t                   size;
-    struct wslay_event_msg   msg;
+    u_char  *buf, *p;
+    size_t   size;
 
     wp->n++;
 
@@ -975,13 +1057,7 @@ ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
     p = ngx_cpymem(p, data, len);
     *p++ = '}';
 
-    ngx_memzero(&msg, sizeof(struct wslay_event_msg));
-    msg.opcode = WSLAY_TEXT_FRAME;
-    msg.msg = buf;
-    msg.msg_length = p - buf;
-
-    /* wslay copies the message */
-    (void) wslay_event_queue_msg(wp->ws->ctx, &msg);
+    ngx_http_maestro_ws_queue_text(wp->ws, buf, p - buf);
     ngx_free(buf);
 
     wp->sub->last = seq;
@@ -1148,8 +1224,7 @@ ngx_http_maestro_ws_shutdown(ngx_http_maestro_main_conf_t *mmcf)
 static void
 ngx_http_maestro_ws_send(ngx_http_maestro_ws_t *ws, json_t *msg)
 {
-    char                    *text;
-    struct wslay_event_msg   m;
+    char  *text;
 
     if (msg == NULL || ws->closed) {
         json_decref(msg);
@@ -1163,12 +1238,7 @@ ngx_http_maestro_ws_send(ngx_http_maestro_ws_t *ws, json_t *msg)
         return;
     }
 
-    ngx_memzero(&m, sizeof(struct wslay_event_msg));
-    m.opcode = WSLAY_TEXT_FRAME;
-    m.msg = (const uint8_t *) text;
-    m.msg_length = ngx_strlen(text);
-
-    (void) wslay_event_queue_msg(ws->ctx, &m);
+    ngx_http_maestro_ws_queue_text(ws, (u_char *) text, ngx_strlen(text));
     free(text);
 }
 
