@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # make bench: orchestration overhead (vs LangGraph.js) and GET /healthz
-# (vs nginx return 200). Prints a table and writes bench/results/latest.txt.
-# Bounded: the whole run is killed after BENCH_TIMEOUT seconds (default 600).
-# Env: BENCH_QUICK=1 (small sizes), BENCH_N, BENCH_N_SYNC, BENCH_N_LAT,
-# BENCH_N_SSE, BENCH_CONC, BENCH_N_LG, BENCH_WRK_DURATION, BENCH_WRK_RUNS,
-# BENCH_KEEP=1 (keep the nginx prefixes), NGINX, BUILD, MAESTRO_PEERS.
+# (vs nginx return 200), then SSE / WebSocket fan-out (vs nchan). Prints the
+# tables and writes bench/results/latest.txt.
+# Bounded: bench.mjs is killed after BENCH_TIMEOUT seconds (default 600),
+# fanout.mjs after BENCH_FANOUT_TIMEOUT (default 420).
+# Env: BENCH_ONLY=orchestration|fanout (one of the two), BENCH_QUICK=1 (small
+# sizes), BENCH_N, BENCH_N_SYNC, BENCH_N_LAT, BENCH_N_SSE, BENCH_CONC,
+# BENCH_N_LG, BENCH_WRK_DURATION, BENCH_WRK_RUNS, BENCH_FANOUT_* (see
+# bench/README.md), BENCH_KEEP=1 (keep the nginx prefixes), NGINX, BUILD,
+# MAESTRO_PEERS.
 
 set -euo pipefail
 
@@ -13,19 +17,56 @@ BUILD=${BUILD:-build}
 PEERS_SRC=${MAESTRO_PEERS:-/work/shared/peers}
 export BUILD
 
-for f in "$BUILD/ngx_http_maestro_module.so" "$BUILD/fixtures/noop.so"; do
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+    ""|orchestration|fanout) ;;
+    *) echo "bench: BENCH_ONLY=$ONLY: use orchestration or fanout" >&2; exit 1 ;;
+esac
+
+for f in "$BUILD/ngx_http_maestro_module.so" "$BUILD/fixtures/noop.so" \
+         "$BUILD/fixtures/sleep.so" "$BUILD/fixtures/fail.so"; do
     [ -f "$f" ] || { echo "bench: $f is missing (run make first)" >&2; exit 1; }
 done
+command -v node >/dev/null || { echo "bench: node is required" >&2; exit 1; }
+mkdir -p "$BUILD/bench"
+
+# fan-out: the nchan peer, the C load client, file descriptors for 10k
+# subscribers (the hard limit if 65536 is refused)
+if [ "$ONLY" != orchestration ]; then
+    if [ ! -f /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+        echo "bench: installing libnginx-mod-nchan" >&2
+        apt-get install -y libnginx-mod-nchan >/dev/null 2>&1 \
+            || { apt-get update >/dev/null 2>&1 \
+                 && apt-get install -y libnginx-mod-nchan >/dev/null; } \
+            || echo "bench: nchan could not be installed; it is skipped" >&2
+    fi
+    if [ ! -x "$BUILD/bench/fanload" ] \
+       || [ bench/fanload.c -nt "$BUILD/bench/fanload" ]
+    then
+        ${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
+            -Wno-unused-parameter -Werror -o "$BUILD/bench/fanload" \
+            bench/fanload.c
+    fi
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+fi
+
+run_fanout() {
+    timeout --kill-after=10 "${BENCH_FANOUT_TIMEOUT:-420}" \
+        node bench/fanout.mjs
+}
+
+if [ "$ONLY" = fanout ]; then
+    run_fanout
+    exit $?
+fi
 
 if ! command -v wrk >/dev/null; then
     echo "bench: installing wrk" >&2
     apt-get install -y wrk >/dev/null 2>&1 \
         || { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null; }
 fi
-command -v node >/dev/null || { echo "bench: node is required" >&2; exit 1; }
 
 # the load client
-mkdir -p "$BUILD/bench"
 if [ ! -x "$BUILD/bench/wfload" ] || [ bench/wfload.c -nt "$BUILD/bench/wfload" ]
 then
     ${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
@@ -48,4 +89,9 @@ if [ ! -d "$BUILD/peers/node_modules/@langchain/langgraph" ]; then
     fi
 fi
 
-exec timeout --kill-after=10 "${BENCH_TIMEOUT:-600}" node bench/bench.mjs
+rc=0
+timeout --kill-after=10 "${BENCH_TIMEOUT:-600}" node bench/bench.mjs || rc=$?
+if [ "$ONLY" != orchestration ]; then
+    run_fanout || rc=$?
+fi
+exit $rc

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential nginx-core nginx-dev liblmdb-dev lmdb-utils
       libjansson-dev libcurl4-openssl-dev libpcre2-dev libssl-dev zlib1g-dev
-      libwslay-dev zlib1g-dev
+      libwslay-dev
       libcmocka-dev valgrind curl rsync nodejs npm)
 
 missing=()
