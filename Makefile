@@ -34,11 +34,11 @@ CORE_OBJ    := $(CORE_SRC:$(CORE_DIR)/%.c=$(BUILD)/core/%.o)
 
 MODULE_SO   := $(BUILD)/ngx_http_maestro_module.so
 
-.PHONY: all deps module plugins fixtures unit run test bench clean
+.PHONY: all deps module plugins fixtures ui unit run test bench clean
 # core objects are shared by every unit test: keep them
 .SECONDARY:
 
-all: deps module plugins fixtures
+all: deps module plugins fixtures ui
 
 deps: $(BUILD)/.deps
 $(BUILD)/.deps: scripts/deps.sh
@@ -84,6 +84,22 @@ $(BUILD)/fixtures/%.so: tests/fixtures/plugins/%.c plugins/include/maestro_plugi
 	$(CC) $(CFLAGS) -shared -fvisibility=hidden -Iplugins/include \
 	    -o $@ $< -ljansson
 
+# --- the web UI (html/ -> html/dist, served by nginx) -----------------------
+
+UI_SRC      := $(shell find html/src html/public html/sw html/index.html \
+                 html/vite.config.ts html/tsconfig.json html/package.json \
+                 -type f 2>/dev/null)
+
+ui: html/dist/index.html
+
+html/node_modules/.installed: html/package.json html/package-lock.json \
+        $(BUILD)/.deps
+	cd html && npm ci --no-audit --no-fund
+	@touch $@
+
+html/dist/index.html: html/node_modules/.installed $(UI_SRC)
+	cd html && npm run build
+
 # --- unit tests (core under ASan/LSan) --------------------------------------
 
 $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDR)
@@ -109,4 +125,4 @@ bench: all
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) html/dist

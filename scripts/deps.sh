@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(build-essential nginx-core nginx-dev liblmdb-dev lmdb-utils
       libjansson-dev libcurl4-openssl-dev libpcre2-dev libssl-dev zlib1g-dev
       libwslay-dev
-      libcmocka-dev valgrind curl rsync nodejs npm)
+      libcmocka-dev valgrind curl rsync nodejs npm
+      chromium fonts-nanum)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,10 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-mkdir -p var/logs var/tmp var/data
-if [ ! -f html/dist/index.html ]; then
-    mkdir -p html/dist
-fi
+mkdir -p var/logs var/tmp
 
 /usr/sbin/nginx -p "$root/var/" -c "$root/conf/maestro.conf" -t -q
 echo "Maestro on http://127.0.0.1:8080/ (Ctrl-C stops it)"

@@ -10,7 +10,8 @@
 #
 # Environment: MST_BUILD (default build), NODE (default node),
 # MST_SKIP_UNIT=1 / MST_SKIP_INTEGRATION=1 to run one half,
-# MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files.
+# MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files,
+# MST_SKIP_UI=1 to leave out the web UI's Vitest and e2e runs.
 
 set -u
 set -o pipefail
@@ -161,8 +162,45 @@ run_integration() {
 }
 
 
+# --- the web UI: Vitest, then end-to-end in headless Chromium ----------------
+
+run_ui_unit() {
+    local out rc p f
+
+    [ -d html/node_modules ] || { log "# no html/node_modules: make ui"; \
+                                  failed=$((failed + 1)); return; }
+
+    log "# ui: vitest"
+    out=$(mktemp)
+    (cd html && npx vitest run --reporter=default 2>&1) | tee -a "$LOG" \
+        | tee "$out"
+    rc=${PIPESTATUS[0]}
+
+    # "Tests  2 failed | 37 passed (39)" or "Tests  39 passed (39)"
+    p=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^ *Tests ' | tail -1 \
+        | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+    f=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^ *Tests ' | tail -1 \
+        | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+
+    if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+        log "not ok - vitest exited with status $rc"
+        failed=$((failed + 1))
+    fi
+
+    rm -f "$out"
+}
+
+
 [ "${MST_SKIP_UNIT:-0}" = 1 ] || run_unit
 [ "${MST_SKIP_INTEGRATION:-0}" = 1 ] || run_integration
+
+if [ "${MST_SKIP_UI:-0}" != 1 ] && [ -z "${MST_TEST_FILES:-}" ]; then
+    run_ui_unit
+    MST_TEST_FILES=tests/e2e/ run_integration
+fi
 
 log "$passed passed, $failed failed"
 

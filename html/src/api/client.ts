@@ -1,0 +1,74 @@
+import type { AgentInfo, AgentLogEntry, SubmitBody, WorkflowList,
+              WorkflowRecord } from './types';
+
+export const API = '/api/v1';
+
+export class ApiError extends Error {
+  status: number;
+  code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown,
+                          signal?: AbortSignal): Promise<T> {
+  const init: RequestInit = { method, signal,
+                              headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { ...init.headers, 'Content-Type': 'application/json' };
+  }
+  const res = await fetch(API + path, init);
+  let json: unknown = null;
+  try {
+    json = await res.json();
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) {
+    const err = (json as { error?: { code?: string; message?: string } })
+      ?.error;
+    throw new ApiError(res.status, err?.code ?? 'http_error',
+                       err?.message ?? `HTTP ${res.status}`);
+  }
+  return json as T;
+}
+
+export function submitWorkflow(body: SubmitBody): Promise<{ id: string;
+                                                          status: string }> {
+  return request('POST', '/workflows', body);
+}
+
+export function getWorkflow(id: string, signal?: AbortSignal):
+  Promise<WorkflowRecord> {
+  return request('GET', `/workflows/${encodeURIComponent(id)}`, undefined,
+                 signal);
+}
+
+export function listWorkflows(limit = 50, signal?: AbortSignal):
+  Promise<WorkflowList> {
+  return request('GET', `/workflows?limit=${limit}`, undefined, signal);
+}
+
+export function cancelWorkflow(id: string): Promise<unknown> {
+  return request('POST', `/workflows/${encodeURIComponent(id)}/cancel`, {});
+}
+
+export function listAgents(signal?: AbortSignal):
+  Promise<{ items: AgentInfo[] }> {
+  return request('GET', '/agents', undefined, signal);
+}
+
+export function agentLogs(name: string, limit = 100, signal?: AbortSignal):
+  Promise<{ agent: string; items: AgentLogEntry[] }> {
+  return request('GET', `/agents/${encodeURIComponent(name)}/logs`
+                 + `?limit=${limit}`, undefined, signal);
+}
+
+export function eventsUrl(id: string): string {
+  return `${API}/workflows/${encodeURIComponent(id)}/events`;
+}

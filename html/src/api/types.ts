@@ -1,0 +1,125 @@
+export type WorkflowStatus = 'queued' | 'running' | 'complete' | 'failed'
+  | 'cancelled';
+export type AgentStatusName = 'idle' | 'planning' | 'executing' | 'waiting'
+  | 'complete' | 'error';
+
+export interface AgentMetrics {
+  tokens: number;
+  execution_ms: number;
+  memory_bytes: number;
+}
+
+export interface AgentState {
+  name: string;
+  agent: string;
+  status: AgentStatusName;
+  progress: number;
+  current_task: string | null;
+  metrics: AgentMetrics;
+  attempts: number;
+}
+
+export interface WorkflowRecord {
+  id: string;
+  workflow: string;
+  status: WorkflowStatus;
+  progress: number;
+  user_id: string | null;
+  prompt?: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  agents: Record<string, AgentState>;
+  result?: string | null;
+  error?: string | null;
+  tokens?: { prompt: number; completion: number; total: number };
+  timings?: { queued_ms: number; run_ms: number; total_ms: number };
+  last_event_id?: number;
+}
+
+export interface WorkflowList {
+  items: WorkflowRecord[];
+  next_cursor: string | null;
+}
+
+export interface ContextFile {
+  name: string;
+  content: string;
+}
+
+export interface SubmitBody {
+  prompt: string;
+  workflow?: string;
+  user_id?: string;
+  context?: ContextFile[];
+}
+
+export interface AgentInfo {
+  name: string;
+  plugin: string;
+  version: string;
+  description: string;
+  capabilities: string[];
+}
+
+export interface AgentLogEntry {
+  timestamp: number;
+  level: string;
+  agent: string;
+  node?: string;
+  workflow_id?: string;
+  message: string;
+}
+
+/* SSE payloads */
+export interface WorkflowUpdateData {
+  id: string;
+  name: string;
+  status: WorkflowStatus;
+  progress: number;
+  started_at: number | null;
+}
+
+export interface AgentStatusData extends AgentState {
+  id: string;
+}
+
+export interface LogEntryData {
+  timestamp: number;
+  level: string;
+  agent: string;
+  node?: string;
+  message: string;
+}
+
+export interface TokenData {
+  agent: string;
+  node?: string;
+  text: string;
+}
+
+export interface DoneData {
+  id: string;
+  status: 'complete' | 'cancelled';
+  result: string | null;
+}
+
+export interface ErrorData {
+  id: string;
+  status: 'failed';
+  error: string;
+}
+
+export type LiveEvent =
+  | { id: number; type: 'workflow_update'; data: WorkflowUpdateData }
+  | { id: number; type: 'agent_status'; data: AgentStatusData }
+  | { id: number; type: 'log_entry'; data: LogEntryData }
+  | { id: number; type: 'token'; data: TokenData }
+  | { id: number; type: 'done'; data: DoneData }
+  | { id: number; type: 'error'; data: ErrorData };
+
+export type LiveEventType = LiveEvent['type'];
+export const LIVE_EVENT_TYPES: LiveEventType[] = [
+  'workflow_update', 'agent_status', 'log_entry', 'token', 'done', 'error',
+];

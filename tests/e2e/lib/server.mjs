@@ -1,0 +1,182 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * A real nginx with the Maestro module that also serves the built UI
+ * (html/dist) the way production does: SPA fallback, long-lived hashed
+ * assets, gzip. The configuration comes from the integration harness's
+ * buildConf(); unlike startMaestro() the prefix and port are kept across
+ * stop()/start() so a test can restart the server and the browser
+ * reconnects to the same origin and store.
+ */
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+    REPO, NGINX, buildConf, childPids, freePort, mkPrefix, sleep,
+} from '../../integration/lib/harness.mjs';
+
+export const DIST = path.join(REPO, 'html/dist');
+
+const running = new Set();
+
+process.on('exit', () => {
+    for (const s of running) {
+        s.killSync();
+    }
+});
+
+/* The UI's locations; what the lead puts in conf/maestro.conf too. */
+export function uiServerLines(dist = DIST) {
+    return [
+        '        gzip on;',
+        '        gzip_types text/css application/javascript '
+            + 'application/json application/manifest+json image/svg+xml;',
+        '        location / {',
+        `            root ${dist};`,
+        '            try_files $uri /index.html;',
+        '            add_header Cache-Control "no-cache";',
+        '        }',
+        '        location /assets/ {',
+        `            root ${dist};`,
+        '            try_files $uri =404;',
+        '            add_header Cache-Control '
+            + '"public, max-age=31536000, immutable";',
+        '        }',
+        '        location = /sw.js {',
+        `            root ${dist};`,
+        '            add_header Cache-Control "no-cache";',
+        '        }',
+    ];
+}
+
+export const UI_TYPES = [
+    '    types {',
+    '        text/html html;',
+    '        text/css css;',
+    '        application/javascript js mjs;',
+    '        application/json json;',
+    '        application/manifest+json webmanifest;',
+    '        image/svg+xml svg;',
+    '        image/png png;',
+    '    }',
+    '    default_type application/octet-stream;',
+];
+
+async function healthz(base) {
+    try {
+        const r = await fetch(`${base}/healthz`,
+                              { signal: AbortSignal.timeout(1000) });
+        await r.arrayBuffer();
+        return r.status;
+    } catch {
+        return 0;
+    }
+}
+
+/*
+ * opts: buildConf() options (agents, workflows, defaultWorkflow, ...), plus
+ * port (default: a free one). Returns {base, port, prefix, start(), stop(),
+ * restart(), killSync()}; start() has already been called.
+ */
+export async function startUiServer(opts = {}) {
+    const prefix = opts.prefix || mkPrefix('maestro-e2e');
+    const port = opts.port || await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const conf = buildConf({
+        ...opts,
+        http: [...UI_TYPES, ...(opts.http ? [].concat(opts.http) : [])],
+        server: [...uiServerLines(), ...(opts.server
+                                         ? [].concat(opts.server) : [])],
+    }, prefix, port);
+
+    fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+    fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+    const confPath = path.join(prefix, 'nginx.conf');
+    fs.writeFileSync(confPath, conf);
+
+    let child = null;
+    let exitP = null;
+    let out = '';
+
+    const s = {
+        base, port, prefix, confPath,
+        output: () => out,
+        errorLog: () => {
+            try {
+                return fs.readFileSync(path.join(prefix, 'logs/error.log'),
+                                       'utf8');
+            } catch {
+                return '';
+            }
+        },
+
+        async start() {
+            child = spawn(NGINX, ['-p', prefix + '/', '-c', confPath,
+                                  '-e', path.join(prefix, 'logs/error.log')],
+                          { stdio: ['ignore', 'pipe', 'pipe'] });
+            child.stdout.on('data', (d) => { out += d; });
+            child.stderr.on('data', (d) => { out += d; });
+            let exited = false;
+            exitP = new Promise((resolve) => {
+                child.on('exit', () => { exited = true; resolve(); });
+                child.on('error', () => { exited = true; resolve(); });
+            });
+            running.add(s);
+            const deadline = Date.now() + 10000;
+            while (await healthz(base) !== 200) {
+                if (exited || Date.now() > deadline) {
+                    s.killSync();
+                    throw new Error(`nginx did not start on ${base}\n${out}`);
+                }
+                await sleep(50);
+            }
+        },
+
+        /* SIGTERM: a fast shutdown that drops open SSE connections */
+        async stop() {
+            if (!child || child.exitCode !== null) {
+                running.delete(s);
+                return;
+            }
+            const workers = childPids(child.pid);
+            child.kill('SIGTERM');
+            const t = setTimeout(() => s.killSync(), 5000);
+            await exitP;
+            clearTimeout(t);
+            for (const w of workers) {
+                try {
+                    process.kill(w, 'SIGKILL');
+                } catch {
+                    /* gone */
+                }
+            }
+            running.delete(s);
+        },
+
+        async restart() {
+            await s.stop();
+            await s.start();
+        },
+
+        killSync() {
+            if (!child || child.exitCode !== null) {
+                return;
+            }
+            const workers = childPids(child.pid);
+            for (const p of [child.pid, ...workers]) {
+                try {
+                    process.kill(p, 'SIGKILL');
+                } catch {
+                    /* gone */
+                }
+            }
+        },
+    };
+
+    await s.start();
+    return s;
+}
