@@ -50,6 +50,8 @@ static ngx_int_t ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_events(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_wf_graph(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_cancel(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_create(ngx_http_request_t *r,
@@ -87,6 +89,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_cancel, "POST" },
     { "/workflows/", "/checkpoints", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_wf_checkpoints, "GET" },
+    { "/workflows/", "/graph", NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_wf_graph, "GET" },
     { "/workflows/", "/events", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_wf_events, "GET" },
     { "/workflows/", "/ws", NGX_HTTP_MAESTRO_GET,
@@ -724,6 +728,40 @@ ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r, ngx_str_t *arg)
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
         json_pack("{s:s, s:o}", "id", id, "items", list));
+}
+
+
+/* GET /api/v1/workflows/{id}/graph: the graph it runs (for drawing) */
+static ngx_int_t
+ngx_http_maestro_wf_graph(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    int                            rc;
+    char                           id[MST_ID_LEN + 1];
+    json_t                        *rec, *def, *out;
+    const char                    *name;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    if (rc != MST_OK) {
+        return ngx_http_maestro_store_error(r, rc, "workflow");
+    }
+
+    mmcf = ngx_http_maestro_mmcf(r);
+    name = json_string_value(json_object_get(rec, "workflow"));
+
+    def = NULL;
+    rc = mst_run_graph_def(&mmcf->env, id, rec, &def);
+
+    if (rc != MST_OK) {
+        json_decref(rec);
+        return ngx_http_maestro_store_error(r, rc, "graph");
+    }
+
+    out = json_pack("{s:s, s:s?, s:o}", "id", id, "workflow", name,
+                    "graph", def);
+    json_decref(rec);
+
+    return ngx_http_maestro_send_json(r, NGX_HTTP_OK, out);
 }
 
 

@@ -177,6 +177,39 @@ mst_run_graph_load(mst_run_tx_t *tx, json_t **def, char *err,
 }
 
 
+int
+mst_run_graph_def(mst_run_env_t *env, const char *id, json_t *rec,
+    json_t **def)
+{
+    int           rc;
+    const char   *name;
+    mst_graph_t  *g;
+    mst_run_tx_t  tx;
+
+    name = mst_run_str(rec, "workflow");
+    g = (name != NULL && !json_is_true(json_object_get(rec, "inline")))
+        ? mst_run_graph(env, name) : NULL;
+
+    if (g != NULL) {
+        *def = json_deep_copy(mst_graph_json(g));
+        return *def ? MST_OK : MST_ENOMEM;
+    }
+
+    memset(&tx, 0, sizeof(mst_run_tx_t));
+    tx.id = id;
+
+    rc = mst_txn_begin(env->store, 1, &tx.txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    rc = mst_run_graph_load(&tx, def, NULL, 0);
+    mst_txn_abort(tx.txn);
+
+    return rc;
+}
+
+
 /* transaction frame */
 
 static int

@@ -190,6 +190,10 @@ int mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
 int mst_run_prune(mst_run_env_t *env, int64_t ttl_ms, size_t max,
     char *cursor, size_t *pruned);
 
+/* the definition of the graph a workflow runs (rec: its record) */
+int mst_run_graph_def(mst_run_env_t *env, const char *id, json_t *rec,
+    json_t **def);
+
 /* whether cancellation was requested (a read transaction) */
 int mst_run_cancel_requested(mst_run_env_t *env, const char *id);
 

@@ -320,6 +320,26 @@ describe('REST API', () => {
         assert.equal(s.events[s.events.length - 1].event, 'error');
     });
 
+    test('GET /workflows/{id}/graph: the graph it runs', async () => {
+        const w = await submit(m.base, { prompt: 'graph', workflow: ECHO2 });
+        let r = await api(m.base, 'GET', `/api/v1/workflows/${w.id}/graph`);
+        assert.equal(r.status, 200);
+        assert.equal(r.json.id, w.id);
+        assert.deepEqual(r.json.graph, ECHO2);
+
+        const d = await submit(m.base, { prompt: 'named' });
+        r = await api(m.base, 'GET', `/api/v1/workflows/${d.id}/graph`);
+        assert.equal(r.status, 200);
+        assert.equal(r.json.workflow, 'default');
+        assert.deepEqual(Object.keys(r.json.graph.nodes).sort(),
+                         ['llm', 'planner', 'reviewer']);
+        assert.ok(r.json.graph.edges.length >= 3);
+
+        r = await api(m.base, 'GET',
+                      '/api/v1/workflows/wf_00000000000000000000/graph');
+        assert.equal(r.status, 404);
+    });
+
     test('cancel a complete workflow -> 409 already_finished', async () => {
         const w = await submit(m.base, { prompt: 'quick', workflow: ECHO2 });
         await waitStatus(m.base, w.id, 'complete', 15000);
