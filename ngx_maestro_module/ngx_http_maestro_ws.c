@@ -65,7 +65,8 @@ typedef struct {
     wslay_event_context_ptr         ctx;
     u_char                         *pre;        /* bytes read with the */
     u_char                         *pre_last;   /* handshake */
-    ngx_http_maestro_ws_sub_t       subs[NGX_HTTP_MAESTRO_WS_MAX_SUBS];
+    /* allocated as needed: most connections follow one workflow */
+    ngx_http_maestro_ws_sub_t      *subs[NGX_HTTP_MAESTRO_WS_MAX_SUBS];
     char                            user[129];
     char                            status[16]; /* monitor filter */
     uint64_t                        feed_last;
@@ -489,28 +490,39 @@ static ngx_int_t
 ngx_http_maestro_ws_subscribe(ngx_http_maestro_ws_t *ws, const char *id,
     uint64_t last)
 {
-    ngx_uint_t                  i;
-    ngx_http_maestro_ws_sub_t  *sub, *free;
+    ngx_uint_t                  i, slot;
+    ngx_http_maestro_ws_sub_t  *sub;
 
-    free = NULL;
+    slot = NGX_HTTP_MAESTRO_WS_MAX_SUBS;
 
     for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
-        sub = &ws->subs[i];
+        sub = ws->subs[i];
 
-        if (sub->used && ngx_strcmp(sub->id, id) == 0) {
+        if (sub != NULL && sub->used && ngx_strcmp(sub->id, id) == 0) {
             return NGX_DECLINED;
         }
 
-        if (free == NULL && (!sub->used || sub->finished)) {
-            free = sub;
+        if (slot == NGX_HTTP_MAESTRO_WS_MAX_SUBS
+            && (sub == NULL || !sub->used || sub->finished))
+        {
+            slot = i;
         }
     }
 
-    if (free == NULL) {
+    if (slot == NGX_HTTP_MAESTRO_WS_MAX_SUBS) {
         return NGX_ERROR;
     }
 
-    sub = free;
+    sub = ws->subs[slot];
+
+    if (sub == NULL) {
+        sub = ngx_alloc(sizeof(ngx_http_maestro_ws_sub_t), ngx_cycle->log);
+        if (sub == NULL) {
+            return NGX_ERROR;
+        }
+        sub->used = 0;
+        ws->subs[slot] = sub;
+    }
 
     if (sub->used) {
         ngx_http_maestro_watch_del(ws->mmcf, &sub->watch);
@@ -931,10 +943,16 @@ ngx_http_maestro_ws_cleanup(void *data)
     }
 
     for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
-        if (ws->subs[i].used) {
-            ngx_http_maestro_watch_del(ws->mmcf, &ws->subs[i].watch);
-            ws->subs[i].used = 0;
+        if (ws->subs[i] == NULL) {
+            continue;
         }
+
+        if (ws->subs[i]->used) {
+            ngx_http_maestro_watch_del(ws->mmcf, &ws->subs[i]->watch);
+        }
+
+        ngx_free(ws->subs[i]);
+        ws->subs[i] = NULL;
     }
 
     wslay_event_context_free(ws->ctx);
@@ -1152,11 +1170,13 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
     wp.ws = ws;
 
     for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
-        if (!ws->subs[i].used || ws->subs[i].finished) {
+        if (ws->subs[i] == NULL || !ws->subs[i]->used
+            || ws->subs[i]->finished)
+        {
             continue;
         }
 
-        wp.sub = &ws->subs[i];
+        wp.sub = ws->subs[i];
 
         do {
             wp.n = 0;
