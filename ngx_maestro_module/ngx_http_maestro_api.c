@@ -793,7 +793,8 @@ ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
 
     if (json_is_true(json_object_get(rec, "events_pruned"))) {
         json_decref(rec);
-        return ngx_http_maestro_send_error(r, NGX_HTTP_MAESTRO_GONE, "events_expired",
+        return ngx_http_maestro_send_error(r, NGX_HTTP_MAESTRO_GONE,
+                                           "events_expired",
                                            "the events of this workflow were "
                                            "dropped (maestro_event_retention)"
                                            "; its record and checkpoints "

@@ -1,0 +1,324 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * The ownership side of mst_run (see mst_run.h): leases renewed by their
+ * owner, released on a graceful exit, orphans found for another process to
+ * claim; plus the retention of old event logs and the cancellation flag
+ * that running steps poll. Each function is one transaction, on a pool
+ * thread; none needs the engine.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mst_run.h"
+
+
+static int64_t
+mst_lease_int(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+
+static const char *
+mst_lease_str(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+
+int
+mst_run_renew(mst_run_env_t *env, const char *const *ids,
+    const uint64_t *epochs, size_t n, void (*lost)(const char *id, void *arg),
+    void *arg)
+{
+    int         rc;
+    size_t      i;
+    int64_t     until;
+    json_t     *rec;
+    mst_txn_t  *txn;
+
+    if (n == 0) {
+        return MST_OK;
+    }
+
+    rc = mst_txn_begin(env->store, 0, &txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    until = mst_now_ms() + env->lease_ms;
+
+    for (i = 0; i < n; i++) {
+        if (mst_store_wf_get(txn, ids[i], &rec) != MST_OK) {
+            lost(ids[i], arg);
+            continue;
+        }
+
+        if (mst_lease_int(rec, "owner") != env->pid
+            || (uint64_t) mst_lease_int(rec, "epoch") != epochs[i])
+        {
+            json_decref(rec);
+            lost(ids[i], arg);
+            continue;
+        }
+
+        json_object_set_new(rec, "lease_until", json_integer(until));
+        rc = mst_store_wf_put(txn, ids[i], rec);
+        json_decref(rec);
+
+        if (rc != MST_OK) {
+            mst_txn_abort(txn);
+            return rc;
+        }
+    }
+
+    return mst_txn_commit(txn);
+}
+
+
+int
+mst_run_release(mst_run_env_t *env, const char *id, uint64_t epoch)
+{
+    int         rc;
+    json_t     *rec;
+    mst_txn_t  *txn;
+
+    rc = mst_txn_begin(env->store, 0, &txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    rc = mst_store_wf_get(txn, id, &rec);
+    if (rc != MST_OK) {
+        mst_txn_abort(txn);
+        return rc;
+    }
+
+    if (mst_lease_int(rec, "owner") != env->pid
+        || (uint64_t) mst_lease_int(rec, "epoch") != epoch)
+    {
+        json_decref(rec);
+        mst_txn_abort(txn);
+        return MST_CONFLICT;
+    }
+
+    json_object_set_new(rec, "owner", json_integer(0));
+    json_object_set_new(rec, "lease_until", json_integer(0));
+
+    rc = mst_store_wf_put(txn, id, rec);
+    json_decref(rec);
+
+    if (rc != MST_OK) {
+        mst_txn_abort(txn);
+        return rc;
+    }
+
+    return mst_txn_commit(txn);
+}
+
+
+typedef struct {
+    mst_run_env_t       *env;
+    mst_run_alive_pt     alive;
+    const char *const   *mine;
+    size_t               nmine;
+    size_t               max;
+    int64_t              now;
+    json_t              *ids;
+} mst_run_orphan_ctx_t;
+
+
+static int
+mst_run_orphan_cb(const char *id, json_t *rec, void *arg)
+{
+    mst_run_orphan_ctx_t  *oc = arg;
+    long                   owner;
+    size_t                 i;
+
+    owner = (long) mst_lease_int(rec, "owner");
+
+    for (i = 0; i < oc->nmine; i++) {
+        if (strcmp(oc->mine[i], id) == 0) {
+            return 0;
+        }
+    }
+
+    /*
+     * A live owner's lease is respected, ours too: this process may be
+     * adopting the workflow right now (a claim on another io thread whose
+     * result the event loop has not seen yet). One we dropped after an
+     * error comes back when its lease expires.
+     */
+
+    if (owner != 0
+        && mst_lease_int(rec, "lease_until") > oc->now
+        && (owner == oc->env->pid || oc->alive(owner)))
+    {
+        return 0;
+    }
+
+    json_array_append_new(oc->ids, json_string(id));
+
+    return json_array_size(oc->ids) >= oc->max;
+}
+
+
+int
+mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
+    const char *const *mine, size_t nmine, size_t max, json_t **ids)
+{
+    int                    rc;
+    mst_txn_t             *txn;
+    mst_run_orphan_ctx_t   oc;
+
+    *ids = json_array();
+    if (max == 0) {
+        return MST_OK;
+    }
+
+    rc = mst_txn_begin(env->store, 1, &txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    oc.env = env;
+    oc.alive = alive;
+    oc.mine = mine;
+    oc.nmine = nmine;
+    oc.max = max;
+    oc.now = mst_now_ms();
+    oc.ids = *ids;
+
+    rc = mst_store_wf_scan_active(txn, mst_run_orphan_cb, &oc);
+    mst_txn_abort(txn);
+
+    return rc;
+}
+
+
+typedef struct {
+    int64_t      before;        /* finished before this: pruned */
+    json_t      *ids;
+    char        *cursor;
+    size_t       seen;
+} mst_run_prune_ctx_t;
+
+
+static int
+mst_run_prune_cb(const char *id, json_t *rec, void *arg)
+{
+    mst_run_prune_ctx_t  *pc = arg;
+
+    const char  *status;
+    int64_t      finished;
+
+    memcpy(pc->cursor, id, MST_ID_LEN + 1);
+    pc->seen++;
+
+    status = mst_lease_str(rec, "status");
+    finished = mst_lease_int(rec, "finished_at");
+
+    if (status != NULL
+        && strcmp(status, "queued") != 0 && strcmp(status, "running") != 0
+        && finished > 0 && finished < pc->before
+        && !json_is_true(json_object_get(rec, "events_pruned")))
+    {
+        json_array_append_new(pc->ids, json_string(id));
+    }
+
+    return 0;
+}
+
+
+int
+mst_run_prune(mst_run_env_t *env, int64_t ttl_ms, size_t max, char *cursor,
+    size_t *pruned)
+{
+    int                   rc;
+    size_t                i;
+    json_t               *rec, *v;
+    mst_txn_t            *txn;
+    const char           *id;
+    mst_run_prune_ctx_t   pc;
+
+    *pruned = 0;
+
+    rc = mst_txn_begin(env->store, 0, &txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    pc.before = mst_now_ms() - ttl_ms;
+    pc.ids = json_array();
+    pc.cursor = cursor;
+    pc.seen = 0;
+
+    rc = mst_store_wf_scan(txn, cursor, max, mst_run_prune_cb, &pc);
+
+    if (rc == MST_OK && pc.seen < max) {
+        cursor[0] = '\0';      /* the end: next time from the start */
+    }
+
+    json_array_foreach(pc.ids, i, v) {
+        if (rc != MST_OK) {
+            break;
+        }
+
+        id = json_string_value(v);
+
+        rc = mst_store_wf_get(txn, id, &rec);
+        if (rc != MST_OK) {
+            break;
+        }
+
+        rc = mst_store_event_delete(txn, id);
+
+        if (rc == MST_OK) {
+            json_object_set_new(rec, "events_pruned", json_true());
+            rc = mst_store_wf_put(txn, id, rec);
+        }
+
+        json_decref(rec);
+        (*pruned)++;
+    }
+
+    json_decref(pc.ids);
+
+    if (rc != MST_OK) {
+        mst_txn_abort(txn);
+        *pruned = 0;
+        return rc;
+    }
+
+    return mst_txn_commit(txn);
+}
+
+
+int
+mst_run_cancel_requested(mst_run_env_t *env, const char *id)
+{
+    int         yes;
+    json_t     *rec;
+    mst_txn_t  *txn;
+
+    if (mst_txn_begin(env->store, 1, &txn) != MST_OK) {
+        return 0;
+    }
+
+    yes = 0;
+
+    if (mst_store_wf_get(txn, id, &rec) == MST_OK) {
+        yes = json_is_true(json_object_get(rec, "cancel_requested"));
+        json_decref(rec);
+    }
+
+    mst_txn_abort(txn);
+
+    return yes;
+}
