@@ -236,6 +236,35 @@ void ngx_http_maestro_watch_del(ngx_http_maestro_main_conf_t *mmcf,
     ngx_http_maestro_watch_t *w);
 void ngx_http_maestro_watch_wake_all(ngx_http_maestro_main_conf_t *mmcf);
 
+/* ngx_http_maestro_cache.c: events formatted once per wake-up */
+
+typedef struct {
+    char                         id[MST_ID_LEN + 1];
+    uint64_t                     from;      /* events after this ... */
+    uint64_t                     to;        /* ... up to this one */
+    ngx_uint_t                   epoch;     /* the wake-up */
+    u_char                      *text;      /* messages back to back */
+    size_t                       len;
+    size_t                       cap;
+    uint64_t                    *seqs;      /* message i's id ... */
+    size_t                      *offs;      /* ... and its offset;
+                                               offs[n] is the end */
+    size_t                       n;
+    size_t                       ncap;
+    unsigned                     valid:1;
+    unsigned                     final:1;   /* ends with done / error */
+} ngx_http_maestro_cache_t;
+
+void ngx_http_maestro_cache_reset(ngx_http_maestro_cache_t *c,
+    const char *id, uint64_t from, ngx_uint_t epoch);
+void ngx_http_maestro_cache_add(ngx_http_maestro_cache_t *c, uint64_t seq,
+    const u_char *p, size_t len, ngx_uint_t final);
+void ngx_http_maestro_cache_done(ngx_http_maestro_cache_t *c);
+/* NGX_OK: *first is the first message after last; NGX_DONE: nothing new
+   this wake-up; NGX_DECLINED: read LMDB */
+ngx_int_t ngx_http_maestro_cache_find(ngx_http_maestro_cache_t *c,
+    const char *id, uint64_t last, ngx_uint_t epoch, size_t *first);
+
 /* ngx_http_maestro_ws.c */
 ngx_int_t ngx_http_maestro_ws_start(ngx_http_request_t *r,
     ngx_str_t *workflow_id, ngx_str_t *user_id);

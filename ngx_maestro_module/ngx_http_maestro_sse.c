@@ -66,6 +66,10 @@ static void ngx_http_maestro_sse_wake(ngx_http_maestro_watch_t *w);
 static ngx_int_t ngx_http_maestro_sse_send(ngx_http_maestro_sse_t *sse);
 
 
+/* the events of a workflow formatted once per wake-up for its streams */
+static ngx_http_maestro_cache_t  ngx_http_maestro_sse_cache;
+
+
 static ngx_str_t  ngx_http_maestro_sse_type = ngx_string("text/event-stream");
 static ngx_str_t  ngx_http_maestro_sse_retry = ngx_string("retry: 2000\n\n");
 
@@ -428,110 +432,23 @@ typedef struct {
 
 
 /*
- * The events of one workflow formatted once per wake-up: the first of its
- * streams to pump reads them from LMDB and keeps the text here; the other
- * streams that were at the same place copy it (the usual fan-out: many
- * watchers of one workflow, all caught up) instead of each running its
- * own read transaction and formatting. Valid only for the wake-up it was
- * built in: events committed after it wake everyone again.
- */
-typedef struct {
-    char                      id[MST_ID_LEN + 1];
-    uint64_t                  from;     /* events after this */
-    uint64_t                  to;       /* up to this one */
-    ngx_uint_t                epoch;
-    u_char                   *text;
-    size_t                    len;
-    size_t                    cap;
-    uint64_t                 *seqs;     /* seq of event i ... */
-    size_t                   *offs;     /* ... and where it starts */
-    size_t                    n;
-    size_t                    ncap;
-    unsigned                  valid:1;
-    unsigned                  final:1;
-} ngx_http_maestro_sse_cache_t;
-
-
-static ngx_http_maestro_sse_cache_t  ngx_http_maestro_sse_cache;
-
-
-static void
-ngx_http_maestro_sse_cache_add(uint64_t seq, const u_char *p, size_t len,
-    ngx_uint_t final)
-{
-    u_char                        *text;
-    size_t                        *offs;
-    uint64_t                      *seqs;
-    ngx_http_maestro_sse_cache_t  *c = &ngx_http_maestro_sse_cache;
-
-    if (c->len + len > c->cap) {
-        text = ngx_alloc(ngx_max(c->cap * 2, c->len + len + 4096),
-                         ngx_cycle->log);
-        if (text == NULL) {
-            c->valid = 0;
-            c->epoch = (ngx_uint_t) -1;
-            return;
-        }
-        ngx_memcpy(text, c->text, c->len);
-        ngx_free(c->text);
-        c->text = text;
-        c->cap = ngx_max(c->cap * 2, c->len + len + 4096);
-    }
-
-    if (c->n == c->ncap) {
-        seqs = ngx_alloc((c->ncap + 64) * sizeof(uint64_t), ngx_cycle->log);
-        offs = ngx_alloc((c->ncap + 64) * sizeof(size_t), ngx_cycle->log);
-        if (seqs == NULL || offs == NULL) {
-            ngx_free(seqs);
-            ngx_free(offs);
-            c->valid = 0;
-            c->epoch = (ngx_uint_t) -1;
-            return;
-        }
-        ngx_memcpy(seqs, c->seqs, c->n * sizeof(uint64_t));
-        ngx_memcpy(offs, c->offs, c->n * sizeof(size_t));
-        ngx_free(c->seqs);
-        ngx_free(c->offs);
-        c->seqs = seqs;
-        c->offs = offs;
-        c->ncap += 64;
-    }
-
-    c->seqs[c->n] = seq;
-    c->offs[c->n] = c->len;
-    c->n++;
-
-    ngx_memcpy(c->text + c->len, p, len);
-    c->len += len;
-    c->to = seq;
-    c->final = final;
-}
-
-
-/*
  * Serves a stream from the cache when it can. NGX_OK: served (or nothing
  * new this wake-up); NGX_DECLINED: read LMDB.
  */
 static ngx_int_t
 ngx_http_maestro_sse_from_cache(ngx_http_maestro_sse_t *sse)
 {
-    u_char                        *p, *end;
-    size_t                         i, len;
-    ngx_buf_t                     *b;
-    ngx_http_maestro_sse_cache_t  *c = &ngx_http_maestro_sse_cache;
+    u_char                    *p, *end;
+    size_t                     i, len;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_http_maestro_cache_t  *c = &ngx_http_maestro_sse_cache;
 
-    if (!c->valid || c->epoch != sse->mmcf->wake_epoch
-        || ngx_strcmp(c->id, sse->id) != 0
-        || sse->last < c->from)
-    {
-        return NGX_DECLINED;
+    rc = ngx_http_maestro_cache_find(c, sse->id, sse->last,
+                                     sse->mmcf->wake_epoch, &i);
+    if (rc != NGX_OK) {
+        return rc == NGX_DONE ? NGX_OK : NGX_DECLINED;
     }
-
-    if (sse->last >= c->to) {
-        return NGX_OK;
-    }
-
-    for (i = 0; i < c->n && c->seqs[i] <= sse->last; i++) { /* void */ }
 
     /* in buffer-sized pieces: those are recycled, larger ones are not */
 
@@ -643,7 +560,8 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
                 || ngx_strcmp(name, "error") == 0);
 
     if (sc->fill) {
-        ngx_http_maestro_sse_cache_add(seq, start, b->last - start, final);
+        ngx_http_maestro_cache_add(&ngx_http_maestro_sse_cache, seq, start,
+                                   b->last - start, final);
     }
 
     if (final) {
@@ -702,11 +620,10 @@ ngx_http_maestro_sse_busy(ngx_http_maestro_sse_t *sse)
 static void
 ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
 {
-    int                            rc;
-    mst_txn_t                     *txn;
-    ngx_http_request_t            *r;
-    ngx_http_maestro_sse_ctx_t     sc;
-    ngx_http_maestro_sse_cache_t  *c;
+    int                          rc;
+    mst_txn_t                   *txn;
+    ngx_http_request_t          *r;
+    ngx_http_maestro_sse_ctx_t   sc;
 
     r = sse->r;
 
@@ -741,15 +658,9 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
 
         if (!sse->feed) {
             /* this read becomes the cache of this wake-up */
-            c = &ngx_http_maestro_sse_cache;
-            ngx_memcpy(c->id, sse->id, MST_ID_LEN + 1);
-            c->from = sse->last;
-            c->to = sse->last;
-            c->epoch = sse->mmcf->wake_epoch;
-            c->len = 0;
-            c->n = 0;
-            c->final = 0;
-            c->valid = 0;
+            ngx_http_maestro_cache_reset(&ngx_http_maestro_sse_cache,
+                                         sse->id, sse->last,
+                                         sse->mmcf->wake_epoch);
             sc.fill = 1;
         }
 
@@ -765,10 +676,9 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
 
         /* complete up to the end of the log as of now: shareable */
         if (sc.fill && sc.rc == NGX_OK && rc == MST_OK
-            && sc.n < NGX_HTTP_MAESTRO_SSE_BATCH
-            && ngx_http_maestro_sse_cache.epoch == sse->mmcf->wake_epoch)
+            && sc.n < NGX_HTTP_MAESTRO_SSE_BATCH)
         {
-            ngx_http_maestro_sse_cache.valid = 1;
+            ngx_http_maestro_cache_done(&ngx_http_maestro_sse_cache);
         }
 
         if (sc.rc != NGX_OK || (rc != MST_OK && rc != MST_NOTFOUND)) {

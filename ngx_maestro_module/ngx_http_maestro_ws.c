@@ -1046,7 +1046,13 @@ typedef struct {
     ngx_http_maestro_ws_t      *ws;
     ngx_http_maestro_ws_sub_t  *sub;
     size_t                      n;
+    ngx_uint_t                  fill;   /* into the shared cache too */
+    ngx_uint_t                  full;   /* stopped: too much queued */
 } ngx_http_maestro_ws_pump_t;
+
+
+/* a workflow's messages formatted once per wake-up for its sockets */
+static ngx_http_maestro_cache_t  ngx_http_maestro_ws_cache;
 
 
 /* runs inside the read transaction: data points into the map */
@@ -1056,8 +1062,9 @@ ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
 {
     ngx_http_maestro_ws_pump_t  *wp = arg;
 
-    u_char  *buf, *p;
-    size_t   size;
+    u_char      *buf, *p;
+    size_t       size;
+    ngx_uint_t   final;
 
     wp->n++;
 
@@ -1076,17 +1083,31 @@ ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
     *p++ = '}';
 
     ngx_http_maestro_ws_queue_text(wp->ws, buf, p - buf);
+
+    final = (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0);
+
+    if (wp->fill) {
+        ngx_http_maestro_cache_add(&ngx_http_maestro_ws_cache, seq, buf,
+                                   p - buf, final);
+    }
+
     ngx_free(buf);
 
     wp->sub->last = seq;
 
-    if (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0) {
+    if (final) {
         wp->sub->finished = 1;
         return 1;
     }
 
-    return wslay_event_get_queued_msg_length(wp->ws->ctx)
-           >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED;
+    if (wslay_event_get_queued_msg_length(wp->ws->ctx)
+        >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
+    {
+        wp->full = 1;
+        return 1;
+    }
+
+    return 0;
 }
 
 
@@ -1147,8 +1168,11 @@ ngx_http_maestro_ws_feed(uint64_t seq, const char *name, const char *data,
 static void
 ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
 {
-    ngx_uint_t                  i;
+    size_t                      k;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, epoch;
     mst_txn_t                  *txn;
+    ngx_http_maestro_cache_t   *c;
     ngx_http_maestro_ws_pump_t  wp;
 
     if (ws->closed
@@ -1158,16 +1182,20 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
         return;
     }
 
-    if (mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
-        return;
-    }
+    txn = NULL;
 
     if (ws->session || ws->monitor) {
+        if (mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
+            return;
+        }
+
         (void) mst_feed_range(txn, ws->feed_last, 0,
                               ngx_http_maestro_ws_feed, ws);
     }
 
     wp.ws = ws;
+    c = &ngx_http_maestro_ws_cache;
+    epoch = ws->mmcf->wake_epoch;
 
     for (i = 0; i < NGX_HTTP_MAESTRO_WS_MAX_SUBS; i++) {
         if (ws->subs[i] == NULL || !ws->subs[i]->used
@@ -1178,11 +1206,60 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
 
         wp.sub = ws->subs[i];
 
+        /* what another socket of this workflow read in this wake-up */
+
+        rc = ngx_http_maestro_cache_find(c, wp.sub->id, wp.sub->last, epoch,
+                                         &k);
+        if (rc == NGX_DONE) {
+            continue;
+        }
+
+        if (rc == NGX_OK) {
+            for ( /* void */ ;
+                 k < c->n
+                 && wslay_event_get_queued_msg_length(ws->ctx)
+                    < NGX_HTTP_MAESTRO_WS_MAX_QUEUED;
+                 k++)
+            {
+                ngx_http_maestro_ws_queue_text(ws, c->text + c->offs[k],
+                                               c->offs[k + 1] - c->offs[k]);
+                wp.sub->last = c->seqs[k];
+            }
+
+            if (k == c->n && c->final) {
+                wp.sub->finished = 1;
+            }
+
+            continue;
+        }
+
+        if (txn == NULL
+            && mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK)
+        {
+            return;
+        }
+
+        /* the first batch becomes the cache of this wake-up */
+        ngx_http_maestro_cache_reset(c, wp.sub->id, wp.sub->last, epoch);
+        wp.fill = 1;
+        wp.full = 0;
+
         do {
             wp.n = 0;
             (void) mst_store_event_range(txn, wp.sub->id, wp.sub->last,
                                          NGX_HTTP_MAESTRO_WS_BATCH,
                                          ngx_http_maestro_ws_event, &wp);
+
+            /* shareable when it reached the end of the log (or the
+               final event), not when the socket's queue stopped it */
+            if (wp.fill && !wp.full
+                && (wp.n < NGX_HTTP_MAESTRO_WS_BATCH || wp.sub->finished))
+            {
+                ngx_http_maestro_cache_done(c);
+            }
+
+            wp.fill = 0;
+
         } while (wp.n == NGX_HTTP_MAESTRO_WS_BATCH && !wp.sub->finished
                  && wslay_event_get_queued_msg_length(ws->ctx)
                     < NGX_HTTP_MAESTRO_WS_MAX_QUEUED);
@@ -1194,7 +1271,9 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
         }
     }
 
-    mst_txn_abort(txn);
+    if (txn != NULL) {
+        mst_txn_abort(txn);
+    }
 }
 
 
