@@ -11,8 +11,6 @@ import { ROUTES, pathOf, useRoute, type Route } from './router';
 import { useNotifications } from './notifications';
 import { useUserId } from './user';
 import { PromptScreen } from './screens/PromptScreen';
-import { MonitorScreen } from './screens/MonitorScreen';
-import { AgentsScreen } from './screens/AgentsScreen';
 import { formatClock } from './components/format';
 
 function useMedia(query: string): boolean {
@@ -27,7 +25,33 @@ function useMedia(query: string): boolean {
   return match;
 }
 
+/* the screens but Prompt load on first visit (the service worker
+   precaches every chunk, so they open offline); Monitor and Agents are
+   fetched ahead once the page is idle */
 const MetricsScreen = lazy(() => import('./screens/MetricsScreen'));
+const loadMonitor = () => import('./screens/MonitorScreen');
+const loadAgents = () => import('./screens/AgentsScreen');
+const MonitorScreen = lazy(() => loadMonitor()
+  .then((m) => ({ default: m.MonitorScreen })));
+const AgentsScreen = lazy(() => loadAgents()
+  .then((m) => ({ default: m.AgentsScreen })));
+
+function prefetchScreens(): () => void {
+  const run = () => {
+    loadMonitor().catch(() => {});
+    loadAgents().catch(() => {});
+  };
+  const w = window as Window & {
+    requestIdleCallback?: (fn: () => void, o?: { timeout: number }) => number;
+    cancelIdleCallback?: (id: number) => void;
+  };
+  if (w.requestIdleCallback) {
+    const h = w.requestIdleCallback(run, { timeout: 3000 });
+    return () => w.cancelIdleCallback?.(h);
+  }
+  const h = setTimeout(run, 1500);
+  return () => clearTimeout(h);
+}
 
 const ICONS = { prompt: Chat, monitor: Flow, metrics: Analytics,
                 agents: Bot } as const;
@@ -49,6 +73,8 @@ export function App() {
   const wide = useMedia('(min-width: 66rem)');
   const unread = notes.filter((n) => !n.read).length;
 
+  useEffect(() => prefetchScreens(), []);
+
   useEffect(() => {
     const on = () => setOnline(true);
     const off = () => setOnline(false);
@@ -67,8 +93,29 @@ export function App() {
       first.current = false;
       return;
     }
-    const h = document.getElementById('main-heading');
-    h?.focus();
+    /* a lazily loaded screen brings its heading a moment later (the
+       previous screen's may still be there, hidden: it takes no focus) */
+    const focusHeading = () => {
+      const h = document.querySelector<HTMLElement>(
+        `[data-screen="${route}"] #main-heading`);
+      h?.focus();
+      return h !== null;
+    };
+    if (focusHeading()) {
+      return undefined;
+    }
+    const mo = new MutationObserver(() => {
+      if (focusHeading()) {
+        mo.disconnect();
+      }
+    });
+    mo.observe(document.getElementById('main-content') ?? document.body,
+               { childList: true, subtree: true });
+    const stop = setTimeout(() => mo.disconnect(), 10000);
+    return () => {
+      mo.disconnect();
+      clearTimeout(stop);
+    };
   }, [route, t]);
 
   useEffect(() => {
@@ -203,12 +250,16 @@ export function App() {
     <Content id="main-content" className="mst-content" tabIndex={-1}>
       {!online && <p className="mst-offline" role="status">
         {t('header.offline')}</p>}
-      {route === 'prompt' && <PromptScreen />}
-      {route === 'monitor' && <MonitorScreen />}
-      {route === 'metrics' && <Suspense fallback={
+      {route === 'prompt' && <div data-screen="prompt"><PromptScreen /></div>}
+      {route !== 'prompt' && <Suspense fallback={
         <Loading withOverlay={false} description={t('common.loading')} />}>
-        <MetricsScreen /></Suspense>}
-      {route === 'agents' && <AgentsScreen />}
+        {route === 'monitor' && <div data-screen="monitor">
+          <MonitorScreen /></div>}
+        {route === 'metrics' && <div data-screen="metrics">
+          <MetricsScreen /></div>}
+        {route === 'agents' && <div data-screen="agents">
+          <AgentsScreen /></div>}
+      </Suspense>}
     </Content>
   </Theme>;
 }

@@ -136,18 +136,47 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
             }
         });
 
+        /* the complexity tag, intent and route are the server's */
+        const analyzed = [];
+        const onReq = (r) => {
+            if (r.url().endsWith('/api/v1/analyze')) {
+                analyzed.push(JSON.parse(r.postData()).prompt);
+            }
+        };
+        page.on('request', onReq);
+        await page.fill('#prompt', 'Why does this fail?\n```\nlocation / '
+                        + '{ proxy_pass http://up; }\n```');
+        await page.waitForSelector('.mst-complexity[data-source="server"] '
+                                   + '[data-complexity="complex"]');
+        await page.waitForSelector('[data-route-name="default"]');
+        assert.match(await page.textContent('.mst-complexity'),
+                     /Route: default/);
+        assert.match(await page.textContent('[data-intent]'), /^Intent: \S/);
+        assert.ok(analyzed.some((p) => p.includes('```')), `${analyzed}`);
+        page.off('request', onReq);
+
         await page.fill('#prompt', 'First list the parts of nginx, then '
                         + 'explain what an upstream is.');
-        await page.waitForSelector('[data-complexity="complex"]');
+        await page.waitForSelector('.mst-complexity[data-source="server"] '
+                                   + '[data-complexity="complex"]');
         await page.setInputFiles('input[type=file]', {
             name: 'notes.md', mimeType: 'text/markdown',
             buffer: Buffer.from('# Notes\nnginx has workers.\n'),
         });
         await page.waitForSelector('text=notes.md');
 
+        const sockets = [];
+        const onWs = (ws) => sockets.push(ws.url());
+        page.on('websocket', onWs);
         await slowRun(fake);
         await page.click('button[type=submit]');
         await page.waitForSelector('text=Processing');
+        /* the live events come over a WebSocket */
+        await page.waitForSelector('[data-connection="open"]'
+                                   + '[data-transport="websocket"]');
+        assert.ok(sockets.some((u) => /\/api\/v1\/workflows\/wf_[0-9a-f]+\/ws/
+            .test(u)), `sockets ${sockets}`);
+        page.off('websocket', onWs);
         await page.waitForSelector('#answer[data-final="true"]',
                                    { timeout: 90000 });
 
@@ -177,6 +206,16 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
 
         const answer = await page.textContent('#answer');
         assert.match(answer, /Echo:/);
+        assert.equal(await page.getAttribute('[data-connection]',
+                                             'data-transport'), 'websocket');
+        /* the graph is the definition: planner -> llm -> reviewer, the
+           review loop back to llm */
+        assert.equal(await page.getAttribute('.mst-graph',
+                                             'data-graph-source'),
+                     'definition');
+        assert.deepEqual(await page.locator('path.mst-graph__edge')
+            .evaluateAll((es) => es.map((e) => e.getAttribute('data-edge'))),
+                         ['planner->llm', 'llm->reviewer', 'reviewer->llm']);
         await page.waitForSelector('text=Complete');
         firstId = (await page.evaluate(() =>
             sessionStorage.getItem('maestro.current')));
@@ -238,6 +277,82 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
         await page.waitForSelector('#agent-log li');
         assert.match(await page.textContent('#agent-log'), /llm/);
         await screenshot(page, 'agents');
+    });
+
+    test('a fan-out graph: the monitor follows it live and draws it',
+         async () => {
+        await gotoRoute(page, srv.base, 'monitor');
+        /* the monitor feed (SSE) is open: new rows come without polling */
+        await page.waitForSelector('[data-feed="live"]');
+        const graph = {
+            name: 'fan', entry: 'a',
+            nodes: { a: { agent: 'echo' },
+                     b: { agent: 'sleep', config: { ms: 2500 } },
+                     c: { agent: 'sleep', config: { ms: 2500 } },
+                     d: { agent: 'echo' } },
+            edges: [{ from: 'a', to: 'b' }, { from: 'a', to: 'c' },
+                    { from: 'b', to: 'd' }, { from: 'c', to: 'd' },
+                    { from: 'd', to: '$end' }],
+        };
+        const sub = await api(srv.base, 'POST', '/api/v1/workflows',
+                              { prompt: 'fan out', workflow: graph });
+        assert.equal(sub.status, 202, JSON.stringify(sub.json));
+        const id = sub.json.id;
+        const t0 = Date.now();
+        const row = page.locator(`tr[data-workflow-id="${id}"]`);
+        /* the safety-net poll is 15 s while the feed is live */
+        await row.waitFor({ timeout: 8000 });
+        const appeared = Date.now() - t0;
+        assert.ok(appeared < 8000, `row after ${appeared} ms`);
+        await row.locator('button').click();
+        await page.waitForSelector('.mst-graph[data-graph-source='
+                                   + '"definition"] g.mst-graph__node');
+        assert.equal(await page.locator('g.mst-graph__node').count(), 4);
+        assert.equal(await page.locator('path.mst-graph__edge').count(), 4);
+        assert.deepEqual(await page.locator('path.mst-graph__edge')
+            .evaluateAll((es) => es.map((e) => e.getAttribute('data-edge'))),
+                         ['a->b', 'a->c', 'b->d', 'c->d']);
+        assert.equal(await page.locator('circle.mst-graph__end').count(), 1);
+        /* fan-out: b and c side by side in one layer, a before, d after
+           (once the nodes have moved from any inferred layout) */
+        await page.waitForFunction(() => {
+            const x = (n) => document.querySelector(
+                `g.mst-graph__node[data-node="${n}"]`)
+                ?.getBoundingClientRect().x;
+            return x('b') !== undefined && x('b') === x('c');
+        }, null, { timeout: 5000 }).catch(() => {});
+        const xy = await page.locator('g.mst-graph__node').evaluateAll(
+            (gs) => Object.fromEntries(gs.map((g) => {
+                const r = g.getBoundingClientRect();
+                return [g.getAttribute('data-node'),
+                        [Math.round(r.x), Math.round(r.y)]];
+            })));
+        assert.equal(xy.b[0], xy.c[0], JSON.stringify(xy));
+        assert.notEqual(xy.b[1], xy.c[1], JSON.stringify(xy));
+        assert.ok(xy.a[0] < xy.b[0] && xy.b[0] < xy.d[0], JSON.stringify(xy));
+        /* the branches run in parallel */
+        await page.waitForFunction(() => ['b', 'c'].every((n) =>
+            document.querySelector(`g.mst-graph__node[data-node="${n}"]`)
+                ?.getAttribute('data-status') === 'executing'),
+                                   null, { timeout: 10000 });
+        await page.waitForSelector('[data-connection][data-transport='
+                                   + '"websocket"]');
+        await screenshot(page, 'monitor-fanout');
+        /* the row turns complete from the feed */
+        await waitFor(async () => /Complete/.test(await row.textContent()),
+                      15000, 100, 'the fan-out row completes');
+        await page.waitForSelector('g.mst-graph__node[data-node="d"]'
+                                   + '[data-status="complete"]');
+
+        /* the Flow Sankey: the same 4 edges */
+        await page.click('a[data-route="metrics"]');
+        await page.waitForSelector('[role="tab"]');
+        await page.getByRole('tab').nth(4).click();
+        await page.selectOption('#flow-workflow', id);
+        await waitFor(async () => await page.locator(
+            '.mst-sankey__link').count() === 4, 10000, 100,
+                      'four Sankey links');
+        await screenshot(page, 'metrics-flow-fanout');
     });
 
     test('theme and language switch, and persist', async () => {
@@ -306,6 +421,10 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
         assert.ok(f.outline || f.shadow, `visible focus ${JSON.stringify(f)}`);
         await kb.keyboard.press('Enter');
         await kb.waitForURL(/\/monitor$/);
+        /* the screen may still be loading (a lazy chunk) */
+        await kb.waitForFunction(() =>
+            document.activeElement?.id === 'main-heading', null,
+                                 { timeout: 5000 }).catch(() => {});
         f = await focused();
         assert.equal(f.id, 'main-heading', 'focus moved to the new heading');
 
@@ -417,17 +536,21 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
                 streams.push(r.url());
             }
         });
+        p.on('websocket', (ws) => streams.push(ws.url()));
         await gotoRoute(p, srv.base, 'prompt');
         /* the service worker controls the page from now on */
         await p.evaluate(() => navigator.serviceWorker.ready);
 
         await p.fill('#prompt', 'Explain the nginx event loop in detail, '
                      + 'with examples of timers and sockets.');
+        await p.waitForSelector('.mst-complexity[data-source="server"] '
+                                + '[data-route-name="default"]');
         await fake.control(['slow_stream:120', 'slow_stream:120',
                             'slow_stream:120', 'slow_stream:120',
                             'slow_stream:120', 'slow_stream:120']);
         await p.click('button[type=submit]');
-        await p.waitForSelector('[data-connection="open"]');
+        await p.waitForSelector('[data-connection="open"]'
+                                + '[data-transport="websocket"]');
         await waitFor(async () => (await p.textContent('#answer'))
             .includes('Echo'), 30000, 50, 'some tokens');
         const id = await p.evaluate(() =>
@@ -452,8 +575,13 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
         const seen = await p.evaluate(() => window.__seen);
         assert.ok(seen.connection.includes('reconnecting'),
                   `connection states ${seen.connection}`);
-        assert.ok(streams.some((u) => /last_event_id=\d+/.test(u)),
+        assert.ok(streams.some((u) => /\/ws\?last_event_id=\d+/.test(u)),
                   `resumed with last_event_id: ${streams.join(' ')}`);
+        /* still a WebSocket after the restart (no SSE fallback) */
+        assert.equal(await p.getAttribute('[data-connection]',
+                                          'data-transport'), 'websocket');
+        assert.ok(!streams.some((u) => /\/workflows\/wf_[0-9a-f]+\/events/
+            .test(u)), streams.join(' '));
 
         const rec = await api(srv.base, 'GET', `/api/v1/workflows/${id}`);
         assert.equal(rec.json.status, 'complete');

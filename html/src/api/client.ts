@@ -1,4 +1,5 @@
-import type { AgentInfo, AgentLogEntry, SubmitBody, WorkflowList,
+import type { AgentInfo, AgentLogEntry, AnalyzeResult, SubmitBody,
+              WorkflowGraphResponse, WorkflowList,
               WorkflowRecord } from './types';
 
 export const API = '/api/v1';
@@ -72,3 +73,19 @@ export function agentLogs(name: string, limit = 100, signal?: AbortSignal):
 export function eventsUrl(id: string): string {
   return `${API}/workflows/${encodeURIComponent(id)}/events`;
 }
+
+/* the definition of the graph a workflow runs (nodes and edges) */
+export function getWorkflowGraph(id: string, signal?: AbortSignal):
+  Promise<WorkflowGraphResponse> {
+  return request('GET', `/workflows/${encodeURIComponent(id)}/graph`,
+                 undefined, signal);
+}
+
+/* the server's intent, complexity and route for a prompt */
+export function analyzePrompt(prompt: string, signal?: AbortSignal):
+  Promise<AnalyzeResult> {
+  return request('POST', '/analyze', { prompt }, signal);
+}
+
+/* the monitor feed of every workflow's workflow_update events (SSE) */
+export const FEED_URL = `${API}/events`;

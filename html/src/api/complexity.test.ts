@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { analyzeLocal, countWords, getComplexity,
-         hasMultiStep } from './complexity';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { jsonResponse } from '../test/render';
+import { analyzeLocal, countWords, getComplexity, hasMultiStep,
+         resetAnalyzeMemory } from './complexity';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`)
   .join(' ');
@@ -33,8 +34,51 @@ describe('complexity heuristic', () => {
     expect(analyzeLocal('- a thing\n- another thing').level).toBe('complex');
   });
 
-  it('getComplexity is the async switch point', async () => {
+});
+
+describe('getComplexity: the server, else local', () => {
+  beforeEach(() => resetAnalyzeMemory());
+  afterEach(() => vi.unstubAllGlobals());
+
+  const ANSWER = { intent: 'code', complexity: 'complex',
+                   route: { workflow: 'coder' }, matched: 'fix',
+                   signals: { words: 6, code_blocks: 1, steps: 0 } };
+
+  it('takes the server answer', async () => {
+    const f = vi.fn(async () => jsonResponse(ANSWER));
+    vi.stubGlobal('fetch', f);
+    await expect(getComplexity('Fix this:\n```\nx\n```')).resolves
+      .toEqual({ level: 'complex', words: 6, codeBlock: true,
+                 multiStep: false, source: 'server', intent: 'code',
+                 route: 'coder' });
+    expect(f).toHaveBeenCalledWith('/api/v1/analyze', expect.objectContaining({
+      method: 'POST', body: JSON.stringify({
+        prompt: 'Fix this:\n```\nx\n```' }) }));
+  });
+
+  it('falls back on failure or nonsense; an empty prompt stays local',
+     async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => { throw new TypeError('net'); }));
     await expect(getComplexity('hello')).resolves.toMatchObject({
-      level: 'simple', words: 1 });
+      level: 'simple', words: 1, source: 'local' });
+    vi.stubGlobal('fetch', vi.fn(async () => jsonResponse({ complexity: 'x' })));
+    await expect(getComplexity('hello')).resolves.toMatchObject({
+      source: 'local' });
+    const f = vi.fn(async () => jsonResponse(ANSWER));
+    vi.stubGlobal('fetch', f);
+    await expect(getComplexity('  ')).resolves.toMatchObject({
+      source: 'local', words: 0 });
+    expect(f).not.toHaveBeenCalled();
+  });
+
+  it('a server without the endpoint is not asked again', async () => {
+    const f = vi.fn(async () => jsonResponse({ error: {
+      code: 'not_found', message: 'no' } }, 404));
+    vi.stubGlobal('fetch', f);
+    await expect(getComplexity('a')).resolves.toMatchObject({
+      source: 'local' });
+    await expect(getComplexity('b')).resolves.toMatchObject({
+      source: 'local' });
+    expect(f).toHaveBeenCalledTimes(1);
   });
 });

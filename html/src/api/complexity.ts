@@ -1,8 +1,11 @@
 /*
- * Prompt complexity. The server's POST /api/v1/analyze does not exist yet,
- * so getComplexity() applies the same heuristic locally; when the endpoint
- * lands, only getComplexity() changes (fetch it, fall back to local).
+ * Prompt complexity. The server's POST /api/v1/analyze is the answer
+ * (complexity, intent, route); analyzeLocal() applies the same rules in the
+ * browser, as the instant value while the request is in flight or when it
+ * fails. getComplexity() asks the server and falls back to local.
  */
+
+import { analyzePrompt, ApiError } from './client';
 
 export type Complexity = 'simple' | 'moderate' | 'complex';
 
@@ -11,6 +14,9 @@ export interface ComplexityResult {
   words: number;
   codeBlock: boolean;
   multiStep: boolean;
+  source: 'server' | 'local';
+  intent?: string;
+  route?: string;
 }
 
 const LIST_LINE = /^\s*(?:\d+[.)]|[-*•]|step\s+\d+[:.)]?)\s+\S/gim;
@@ -42,10 +48,57 @@ export function analyzeLocal(text: string): ComplexityResult {
   } else if (words > 50) {
     level = 'moderate';
   }
-  return { level, words, codeBlock, multiStep };
+  return { level, words, codeBlock, multiStep, source: 'local' };
 }
 
-/* The one function to switch to POST /api/v1/analyze later. */
-export async function getComplexity(text: string): Promise<ComplexityResult> {
-  return analyzeLocal(text);
+const LEVELS: Complexity[] = ['simple', 'moderate', 'complex'];
+
+/* a server without the endpoint (404/405) is not asked again */
+let analyzeMissing = false;
+
+export function resetAnalyzeMemory(): void {
+  analyzeMissing = false;
+}
+
+/* POST /api/v1/analyze; throws when it fails or answers nonsense */
+export async function analyzeServer(text: string, signal?: AbortSignal):
+  Promise<ComplexityResult> {
+  if (analyzeMissing) {
+    throw new Error('analyze unavailable');
+  }
+  let r;
+  try {
+    r = await analyzePrompt(text, signal);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 405)) {
+      analyzeMissing = true;
+    }
+    throw e;
+  }
+  if (!r || !LEVELS.includes(r.complexity)) {
+    throw new Error('bad analyze answer');
+  }
+  return {
+    level: r.complexity,
+    words: Number(r.signals?.words ?? countWords(text)),
+    codeBlock: Number(r.signals?.code_blocks ?? 0) > 0,
+    multiStep: Number(r.signals?.steps ?? 0) >= 2,
+    source: 'server',
+    intent: typeof r.intent === 'string' ? r.intent : undefined,
+    route: typeof r.route?.workflow === 'string' ? r.route.workflow
+      : undefined,
+  };
+}
+
+/* the server's answer, else the local one */
+export async function getComplexity(text: string, signal?: AbortSignal):
+  Promise<ComplexityResult> {
+  if (!text.trim()) {
+    return analyzeLocal(text);
+  }
+  try {
+    return await analyzeServer(text, signal);
+  } catch {
+    return analyzeLocal(text);
+  }
 }

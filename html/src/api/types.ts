@@ -72,6 +72,40 @@ export interface AgentLogEntry {
   message: string;
 }
 
+export interface AnalyzeResult {
+  intent: string;
+  complexity: 'simple' | 'moderate' | 'complex';
+  route: { workflow: string };
+  matched?: string | null;
+  signals: { words: number; code_blocks: number; steps: number };
+}
+
+export interface GraphNodeDef {
+  agent: string;
+  foreach?: string;
+  [key: string]: unknown;
+}
+
+export interface GraphEdgeDef {
+  from: string;
+  to: string;
+  when?: unknown;
+  else?: boolean;
+}
+
+export interface GraphDef {
+  name?: string;
+  entry?: string;
+  nodes: Record<string, GraphNodeDef>;
+  edges: GraphEdgeDef[];
+}
+
+export interface WorkflowGraphResponse {
+  id: string;
+  workflow: string;
+  graph: GraphDef;
+}
+
 /* SSE payloads */
 export interface WorkflowUpdateData {
   id: string;
@@ -79,6 +113,7 @@ export interface WorkflowUpdateData {
   status: WorkflowStatus;
   progress: number;
   started_at: number | null;
+  user_id?: string | null;
 }
 
 export interface AgentStatusData extends AgentState {

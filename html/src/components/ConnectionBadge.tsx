@@ -1,11 +1,15 @@
 import { useI18n } from '../i18n';
-import type { ConnectionState } from '../live/transport';
+import type { ConnectionState, TransportKind } from '../live/transport';
 
-export function ConnectionBadge({ state }: { state: ConnectionState }) {
+export function ConnectionBadge({ state, transport = null }:
+  { state: ConnectionState; transport?: TransportKind | null }) {
   const { t } = useI18n();
   return <span className={`mst-conn mst-conn--${state}`}
-               data-connection={state} role="status">
+               data-connection={state}
+               data-transport={transport ?? undefined} role="status">
     <span className="mst-conn__dot" aria-hidden="true" />
     {t(`conn.${state}`)}
+    {transport && state !== 'idle' && <span className="mst-conn__via">
+      {' · '}{t(`conn.transport.${transport}`)}</span>}
   </span>;
 }

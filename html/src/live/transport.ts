@@ -1,44 +1,71 @@
 /*
- * Live event transport. Today: Server-Sent Events on
- * /api/v1/workflows/{id}/events. A WebSocket transport can be added behind
- * the same LiveTransport interface (openLive() picks one).
+ * Live event transport for one workflow. openLive() prefers a WebSocket
+ * (/api/v1/workflows/{id}/ws) and falls back to Server-Sent Events
+ * (/api/v1/workflows/{id}/events); both carry the same events with the same
+ * ids, so one session object owns the last seen id, the dedup and the
+ * reconnect backoff, and a "connector" per kind only opens the socket.
  *
- * Reconnect: the browser's EventSource reconnects by itself with
- * Last-Event-ID, but gives up for good on an HTTP error (e.g. 502 while
- * nginx restarts) and keeps no backoff. So on any connection error this
- * module closes the EventSource and opens a new one itself, after an
- * exponential backoff with jitter, with ?last_event_id=<last seen id>: the
- * server resumes strictly after it. Events at or below the last seen id are
- * dropped, so a replay never delivers one twice. The stream is over after
- * the final "done" or "error" event.
+ * Reconnect: on any connection loss (a WebSocket close, e.g. 1001 when a
+ * worker shuts down, or an EventSource error) the session waits an
+ * exponential backoff with jitter and reconnects with ?last_event_id=<last
+ * seen id>: the server resumes strictly after it. Events at or below the
+ * last seen id are dropped, so a replay never delivers one twice. The
+ * stream is over after the final "done" or "error" event (with data).
+ *
+ * Fallback: a WebSocket that closes before it ever opened, in a page where
+ * no WebSocket has opened yet, is taken for a proxy that refuses upgrades:
+ * the session switches to SSE at once. If SSE then opens, the page
+ * remembers it and later sessions start on SSE. Once a WebSocket has opened
+ * in the page, a failed reconnect (server down) retries the WebSocket.
  *
  * Note: the server's final event is named "error", like EventSource's own
- * connection error; the server's one is a MessageEvent with data.
+ * connection error and the WebSocket's {"type": "error", "code"} message
+ * for an unusable client message; only the final one has data.
  */
 
-import { LIVE_EVENT_TYPES, type LiveEvent } from '../api/types';
+import { LIVE_EVENT_TYPES, type LiveEvent, type LiveEventType }
+  from '../api/types';
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting'
   | 'closed';
+export type TransportKind = 'websocket' | 'sse';
 
 export interface LiveHandlers {
   onEvent: (ev: LiveEvent) => void;
   onState?: (state: ConnectionState) => void;
+  onTransport?: (kind: TransportKind) => void;
 }
 
 export interface LiveTransport {
   close: () => void;
   lastEventId: () => number;
+  kind: () => TransportKind;
 }
 
 export interface SseOptions {
   lastEventId?: number;
   EventSourceImpl?: typeof EventSource;
+  WebSocketImpl?: typeof WebSocket;
+  /* 'sse': never try a WebSocket */
+  prefer?: TransportKind;
   minDelayMs?: number;
   maxDelayMs?: number;
   random?: () => number;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
+}
+
+export type LiveOptions = SseOptions;
+
+/* what this page learnt about WebSockets */
+let wsMemory: 'unknown' | 'works' | 'refused' = 'unknown';
+
+export function resetTransportMemory(): void {
+  wsMemory = 'unknown';
+}
+
+export function transportMemory(): typeof wsMemory {
+  return wsMemory;
 }
 
 /* the wait before reconnect attempt n (0-based): min * 2^n, capped,
@@ -57,26 +84,177 @@ export function withLastEventId(url: string, id: number): string {
   return `${url}${sep}last_event_id=${id}`;
 }
 
-export function openSse(url: string, handlers: LiveHandlers,
-                        opts: SseOptions = {}): LiveTransport {
-  const ES = opts.EventSourceImpl ?? EventSource;
+/* an absolute ws:// or wss:// URL for a path on this origin */
+export function wsUrl(path: string, loc: { protocol: string; host: string }
+                        = window.location): string {
+  if (/^wss?:/.test(path)) {
+    return path;
+  }
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${path}`;
+}
+
+const TYPES = new Set<string>(LIVE_EVENT_TYPES);
+
+/*
+ * A WebSocket text message as a live event, or null for anything else
+ * (action_result, a protocol {"type": "error", "code"} message, another
+ * workflow's event, bad JSON).
+ */
+export function parseWsMessage(text: unknown, workflowId?: string):
+  LiveEvent | null {
+  if (typeof text !== 'string') {
+    return null;
+  }
+  let m: { type?: unknown; event_id?: unknown; data?: unknown;
+           workflow_id?: unknown };
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!m || typeof m !== 'object' || typeof m.type !== 'string'
+      || !TYPES.has(m.type) || m.data === null
+      || typeof m.data !== 'object') {
+    return null;
+  }
+  if (workflowId && m.workflow_id !== undefined
+      && m.workflow_id !== workflowId) {
+    return null;
+  }
+  const id = Number(m.event_id);
+  return { id: Number.isFinite(id) && id > 0 ? id : 0,
+           type: m.type as LiveEventType, data: m.data } as LiveEvent;
+}
+
+interface Session {
+  /* an event arrived; false once the session is over */
+  deliver: (type: LiveEventType, id: number, data: unknown) => void;
+  opened: () => void;
+  /* the connection is gone (before it opened: neverOpened) */
+  lost: (neverOpened: boolean) => void;
+  isClosed: () => boolean;
+}
+
+type Connector = (lastId: number, s: Session) => { close: () => void };
+
+function sseConnector(url: string, ES: typeof EventSource): Connector {
+  return (lastId, s) => {
+    const source = new ES(withLastEventId(url, lastId));
+    let opened = false;
+    source.onopen = () => {
+      opened = true;
+      s.opened();
+    };
+    for (const type of LIVE_EVENT_TYPES) {
+      source.addEventListener(type, (e: Event) => {
+        const me = e as MessageEvent<string>;
+        if (s.isClosed()) {
+          return;
+        }
+        if (type === 'error'
+            && (typeof me.data !== 'string' || me.data === '')) {
+          s.lost(!opened);      /* EventSource's connection error */
+          return;
+        }
+        let data: unknown;
+        try {
+          data = JSON.parse(me.data);
+        } catch {
+          return;
+        }
+        s.deliver(type, Number(me.lastEventId), data);
+      });
+    }
+    return { close: () => source.close() };
+  };
+}
+
+function wsConnector(url: string, WS: typeof WebSocket,
+                     workflowId?: string): Connector {
+  return (lastId, s) => {
+    let ws: WebSocket;
+    let opened = false;
+    let done = false;
+    try {
+      ws = new WS(withLastEventId(url, lastId));
+    } catch {
+      /* e.g. a bad URL or a CSP refusing ws: */
+      queueMicrotask(() => s.lost(true));
+      return { close: () => {} };
+    }
+    ws.onopen = () => {
+      opened = true;
+      s.opened();
+    };
+    ws.onmessage = (e: MessageEvent) => {
+      if (s.isClosed()) {
+        return;
+      }
+      const ev = parseWsMessage(e.data, workflowId);
+      if (ev) {
+        s.deliver(ev.type, ev.id, ev.data);
+      }
+    };
+    /* an error is always followed by a close */
+    ws.onclose = () => {
+      if (!done) {
+        done = true;
+        s.lost(!opened);
+      }
+    };
+    return {
+      close: () => {
+        done = true;
+        ws.onopen = null;
+        ws.onmessage = null;
+        ws.onclose = null;
+        try {
+          ws.close(1000);
+        } catch {
+          /* already closing */
+        }
+      },
+    };
+  };
+}
+
+interface Endpoints {
+  sse: string;
+  ws?: string;
+  workflowId?: string;
+}
+
+function openSession(ep: Endpoints, handlers: LiveHandlers,
+                     opts: LiveOptions): LiveTransport {
+  const ES = opts.EventSourceImpl
+    ?? (typeof EventSource !== 'undefined' ? EventSource : undefined);
+  const WS = opts.WebSocketImpl
+    ?? (typeof WebSocket !== 'undefined' ? WebSocket : undefined);
   const minDelay = opts.minDelayMs ?? 500;
   const maxDelay = opts.maxDelayMs ?? 10000;
   const setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
   const clearTimer = opts.clearTimer
     ?? ((t) => clearTimeout(t as ReturnType<typeof setTimeout>));
-  let lastId = opts.lastEventId ?? 0;
-  let es: EventSource | null = null;
+  const initialId = opts.lastEventId ?? 0;
+  let kind: TransportKind = ep.ws && WS && opts.prefer !== 'sse'
+    && (wsMemory !== 'refused' || !ES) ? 'websocket' : 'sse';
+  let lastId = initialId;
+  let conn: { close: () => void } | null = null;
   let timer: unknown = null;
   let attempt = 0;
   let closed = false;
+  let fellBack = false;
 
   const setState = (s: ConnectionState) => handlers.onState?.(s);
 
+  const drop = () => {
+    conn?.close();
+    conn = null;
+  };
+
   const finish = () => {
     closed = true;
-    es?.close();
-    es = null;
+    drop();
     if (timer !== null) {
       clearTimer(timer);
       timer = null;
@@ -84,8 +262,7 @@ export function openSse(url: string, handlers: LiveHandlers,
   };
 
   const scheduleReconnect = () => {
-    es?.close();
-    es = null;
+    drop();
     if (closed || timer !== null) {
       return;
     }
@@ -97,50 +274,66 @@ export function openSse(url: string, handlers: LiveHandlers,
     }, delay);
   };
 
-  const onMessage = (type: LiveEvent['type']) => (e: Event) => {
-    const me = e as MessageEvent<string>;
-    if (closed) {
-      return;
-    }
-    if (type === 'error' && (typeof me.data !== 'string' || me.data === '')) {
-      scheduleReconnect();
-      return;
-    }
-    const id = Number(me.lastEventId);
-    if (Number.isFinite(id) && id > 0) {
-      if (id <= lastId) {
-        return;              /* already delivered */
+  const session: Session = {
+    isClosed: () => closed,
+    opened: () => {
+      if (closed) {
+        return;
       }
-      lastId = id;
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(me.data);
-    } catch {
-      return;
-    }
-    handlers.onEvent({ id, type, data } as LiveEvent);
-    if (type === 'done' || type === 'error') {
-      finish();
-      setState('closed');
-    }
+      attempt = 0;
+      if (kind === 'websocket') {
+        wsMemory = 'works';
+      } else if (fellBack && wsMemory === 'unknown') {
+        wsMemory = 'refused';
+      }
+      setState('open');
+    },
+    lost: (neverOpened) => {
+      if (closed) {
+        return;
+      }
+      if (kind === 'websocket' && neverOpened && wsMemory !== 'works'
+          && ES) {
+        /* no WebSocket got through yet: try SSE at once */
+        drop();
+        kind = 'sse';
+        fellBack = true;
+        connect();
+        return;
+      }
+      scheduleReconnect();
+    },
+    deliver: (type, id, data) => {
+      if (closed) {
+        return;
+      }
+      if (Number.isFinite(id) && id > 0) {
+        if (id <= lastId) {
+          return;              /* already delivered */
+        }
+        lastId = id;
+      }
+      handlers.onEvent({ id: Number.isFinite(id) ? id : 0, type,
+                         data } as LiveEvent);
+      if (type === 'done' || type === 'error') {
+        finish();
+        setState('closed');
+      }
+    },
   };
 
   function connect() {
     if (closed) {
       return;
     }
-    setState(attempt === 0 && lastId === (opts.lastEventId ?? 0)
+    setState(attempt === 0 && lastId === initialId
       ? 'connecting' : 'reconnecting');
-    const source = new ES(withLastEventId(url, lastId));
-    es = source;
-    source.onopen = () => {
-      attempt = 0;
-      setState('open');
-    };
-    for (const type of LIVE_EVENT_TYPES) {
-      source.addEventListener(type, onMessage(type));
-    }
+    handlers.onTransport?.(kind);
+    const connector = kind === 'websocket'
+      ? wsConnector(wsUrl(ep.ws as string), WS as typeof WebSocket,
+                    ep.workflowId)
+      : sseConnector(ep.sse, ES as typeof EventSource);
+    conn = connector(lastId, session);
   }
 
   connect();
@@ -152,11 +345,23 @@ export function openSse(url: string, handlers: LiveHandlers,
       }
     },
     lastEventId: () => lastId,
+    kind: () => kind,
   };
 }
 
-/* The transport in use; a WebSocket one would be chosen here. */
-export function openLive(url: string, handlers: LiveHandlers,
-                         opts: SseOptions = {}): LiveTransport {
-  return openSse(url, handlers, opts);
+/* Server-Sent Events only, on any URL. */
+export function openSse(url: string, handlers: LiveHandlers,
+                        opts: SseOptions = {}): LiveTransport {
+  return openSession({ sse: url }, handlers, { ...opts, prefer: 'sse' });
+}
+
+export function workflowEndpoints(id: string): Endpoints {
+  const base = `/api/v1/workflows/${encodeURIComponent(id)}`;
+  return { sse: `${base}/events`, ws: `${base}/ws`, workflowId: id };
+}
+
+/* One workflow's events: WebSocket first, SSE as the fallback. */
+export function openLive(id: string, handlers: LiveHandlers,
+                         opts: LiveOptions = {}): LiveTransport {
+  return openSession(workflowEndpoints(id), handlers, opts);
 }

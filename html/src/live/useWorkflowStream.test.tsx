@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, waitFor } from '@testing-library/react';
 import { FakeEventSource, asES } from '../test/fakeEventSource';
+import { FakeWebSocket, asWS } from '../test/fakeWebSocket';
+import { jsonResponse } from '../test/render';
+import { resetTransportMemory } from './transport';
 import { useWorkflowStream } from './useWorkflowStream';
 
 const record = {
@@ -12,45 +15,81 @@ const record = {
                        metrics: { tokens: 0, execution_ms: 0,
                                   memory_bytes: 0 }, attempts: 0 } },
 };
+const graph = { id: record.id, workflow: 'default', graph: {
+  name: 'default', entry: 'planner', nodes: { planner: { agent: 'planner' } },
+  edges: [{ from: 'planner', to: '$end' }] } };
+
+const opts = { EventSourceImpl: asES, WebSocketImpl: asWS };
 
 describe('useWorkflowStream', () => {
+  let graphOk: boolean;
+
   beforeEach(() => {
     FakeEventSource.reset();
-    vi.stubGlobal('fetch', vi.fn(async () => new Response(
-      JSON.stringify(record), { status: 200,
-                                headers: { 'Content-Type':
-                                           'application/json' } })));
+    FakeWebSocket.reset();
+    resetTransportMemory();
+    graphOk = true;
+    vi.stubGlobal('fetch', vi.fn(async (url: string) => {
+      if (url.endsWith('/graph')) {
+        return graphOk ? jsonResponse(graph)
+          : jsonResponse({ error: { code: 'x', message: 'x' } }, 500);
+      }
+      return jsonResponse(record);
+    }));
   });
   afterEach(() => vi.unstubAllGlobals());
 
   it('does nothing without an id', () => {
-    const { result } = renderHook(() => useWorkflowStream(null,
-      { EventSourceImpl: asES }));
+    const { result } = renderHook(() => useWorkflowStream(null, opts));
     expect(result.current.id).toBeNull();
     expect(FakeEventSource.instances).toHaveLength(0);
+    expect(FakeWebSocket.instances).toHaveLength(0);
   });
 
-  it('loads the record, follows the events, closes on unmount', async () => {
+  it('loads record and graph, follows the WebSocket, closes on unmount',
+     async () => {
     const { result, unmount } = renderHook(() => useWorkflowStream(
-      record.id, { EventSourceImpl: asES }));
+      record.id, opts));
     await waitFor(() => expect(result.current.nodes).toEqual(['planner']));
+    await waitFor(() => expect(result.current.graph).toEqual(graph.graph));
     expect(fetch).toHaveBeenCalledWith(`/api/v1/workflows/${record.id}`,
                                        expect.anything());
-    const es = FakeEventSource.last();
-    expect(es.url).toBe(`/api/v1/workflows/${record.id}/events`);
+    expect(fetch).toHaveBeenCalledWith(
+      `/api/v1/workflows/${record.id}/graph`, expect.anything());
+    const ws = FakeWebSocket.last();
+    expect(ws.url).toBe(`ws://localhost:3000/api/v1/workflows/${record.id}`
+                        + '/ws');
+    expect(result.current.transport).toBe('websocket');
     act(() => {
-      es.open();
-      es.emit('agent_status', 1, { id: 'planner', name: 'planner',
+      ws.open();
+      ws.emit('agent_status', 1, { id: 'planner', name: 'planner',
         agent: 'planner', status: 'planning', progress: 50,
         current_task: 'thinking',
         metrics: { tokens: 3, execution_ms: 1, memory_bytes: 0 },
-        attempts: 1 });
-      es.emit('token', 2, { agent: 'llm', text: 'Hi' });
+        attempts: 1 }, record.id);
+      ws.emit('token', 2, { agent: 'llm', text: 'Hi' }, record.id);
     });
     expect(result.current.connection).toBe('open');
     expect(result.current.agents.planner.status).toBe('planning');
     expect(result.current.answer).toBe('Hi');
     unmount();
-    expect(es.closed).toBe(true);
+    expect(ws.closedWith).toBe(1000);
+  });
+
+  it('a failed graph request leaves the graph to inference; SSE fallback',
+     async () => {
+    graphOk = false;
+    const { result } = renderHook(() => useWorkflowStream(record.id, opts));
+    await waitFor(() => expect(result.current.nodes).toEqual(['planner']));
+    expect(result.current.graph).toBeNull();
+    act(() => FakeWebSocket.last().drop(1006));
+    expect(result.current.transport).toBe('sse');
+    const es = FakeEventSource.last();
+    expect(es.url).toBe(`/api/v1/workflows/${record.id}/events`);
+    act(() => {
+      es.open();
+      es.emit('token', 1, { agent: 'llm', text: 'Yo' });
+    });
+    expect(result.current.answer).toBe('Yo');
   });
 });

@@ -1,20 +1,68 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { listWorkflows } from '../api/client';
-import type { WorkflowRecord } from '../api/types';
+import { FEED_URL, listWorkflows } from '../api/client';
+import type { WorkflowRecord, WorkflowUpdateData } from '../api/types';
+import { backoffDelay } from './transport';
 
 export interface WorkflowsState {
   items: WorkflowRecord[];
   loading: boolean;
   error: string | null;
   refresh: () => void;
+  live: boolean;              /* the monitor feed is open */
 }
 
-/* GET /api/v1/workflows?limit=N, on demand and every intervalMs (0: off) */
-export function useWorkflows(limit: number, intervalMs = 0): WorkflowsState {
+export interface WorkflowsOptions {
+  /* follow GET /api/v1/events (SSE) for live updates */
+  feed?: boolean;
+  /* the poll interval while the feed is open (a safety net) */
+  feedIntervalMs?: number;
+  EventSourceImpl?: typeof EventSource;
+}
+
+/*
+ * A workflow_update of the monitor feed applied to the list: the row's
+ * status, progress and start move; unknown: the id is not in the list
+ * (a new workflow: the caller reloads the list).
+ */
+export function applyUpdate(items: WorkflowRecord[],
+                            d: Partial<WorkflowUpdateData>):
+  { items: WorkflowRecord[]; unknown: boolean } {
+  const i = d && typeof d.id === 'string'
+    ? items.findIndex((w) => w.id === d.id) : -1;
+  if (i < 0) {
+    return { items, unknown: Boolean(d && typeof d.id === 'string') };
+  }
+  const w = items[i];
+  const next: WorkflowRecord = {
+    ...w,
+    status: d.status ?? w.status,
+    progress: typeof d.progress === 'number' ? d.progress : w.progress,
+    started_at: d.started_at ?? w.started_at,
+    workflow: d.name ?? w.workflow,
+  };
+  if (next.status === w.status && next.progress === w.progress
+      && next.started_at === w.started_at && next.workflow === w.workflow) {
+    return { items, unknown: false };
+  }
+  const out = items.slice();
+  out[i] = next;
+  return { items: out, unknown: false };
+}
+
+/*
+ * GET /api/v1/workflows?limit=N, on demand and every intervalMs (0: off);
+ * with opts.feed, also the live monitor feed GET /api/v1/events, and then
+ * the poll slows down to opts.feedIntervalMs while the feed is open.
+ */
+export function useWorkflows(limit: number, intervalMs = 0,
+                             opts: WorkflowsOptions = {}): WorkflowsState {
   const [items, setItems] = useState<WorkflowRecord[]>([]);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState(false);
   const ctrl = useRef<AbortController | null>(null);
+  const itemsRef = useRef<WorkflowRecord[]>([]);
+  itemsRef.current = items;
 
   const refresh = useCallback(() => {
     ctrl.current?.abort();
@@ -43,15 +91,97 @@ export function useWorkflows(limit: number, intervalMs = 0): WorkflowsState {
     return () => ctrl.current?.abort();
   }, [refresh]);
 
+  const feed = Boolean(opts.feed);
+  const ES = opts.EventSourceImpl
+    ?? (typeof EventSource !== 'undefined' ? EventSource : undefined);
+
   useEffect(() => {
-    if (!intervalMs) {
+    if (!feed || !ES) {
       return undefined;
     }
-    const timer = setInterval(refresh, intervalMs);
-    return () => clearInterval(timer);
-  }, [refresh, intervalMs]);
+    let es: EventSource | null = null;
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let reload: ReturnType<typeof setTimeout> | null = null;
+    let attempt = 0;
+    let lost = false;
+    let stopped = false;
+    /* a new workflow: reload the list once the burst is over */
+    const reloadSoon = () => {
+      if (reload === null) {
+        reload = setTimeout(() => {
+          reload = null;
+          refresh();
+        }, 300);
+      }
+    };
+    const connect = () => {
+      if (stopped) {
+        return;
+      }
+      const src = new ES(FEED_URL);
+      es = src;
+      src.onopen = () => {
+        attempt = 0;
+        setLive(true);
+        if (lost) {
+          lost = false;
+          refresh();          /* what happened while it was down */
+        }
+      };
+      src.addEventListener('workflow_update', (e: Event) => {
+        let d: Partial<WorkflowUpdateData>;
+        try {
+          d = JSON.parse((e as MessageEvent<string>).data);
+        } catch {
+          return;
+        }
+        const r = applyUpdate(itemsRef.current, d);
+        if (r.unknown) {
+          reloadSoon();
+        } else if (r.items !== itemsRef.current) {
+          itemsRef.current = r.items;
+          setItems(r.items);
+        }
+      });
+      src.onerror = () => {
+        src.close();
+        es = null;
+        lost = true;
+        setLive(false);
+        if (!stopped && retry === null) {
+          retry = setTimeout(() => {
+            retry = null;
+            connect();
+          }, backoffDelay(attempt++, 1000, 15000));
+        }
+      };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      es?.close();
+      if (retry !== null) {
+        clearTimeout(retry);
+      }
+      if (reload !== null) {
+        clearTimeout(reload);
+      }
+      setLive(false);
+    };
+  }, [feed, ES, refresh]);
 
-  return { items, loading, error, refresh };
+  const every = live && opts.feedIntervalMs ? opts.feedIntervalMs
+    : intervalMs;
+
+  useEffect(() => {
+    if (!every) {
+      return undefined;
+    }
+    const timer = setInterval(refresh, every);
+    return () => clearInterval(timer);
+  }, [refresh, every]);
+
+  return { items, loading, error, refresh, live };
 }
 
 export function countByState(items: WorkflowRecord[]):

@@ -4,9 +4,10 @@
  * (GET /api/v1/workflows/{id}) for the node list; events then move it.
  */
 
-import type { AgentState, AgentStatusName, LiveEvent, LogEntryData,
-              WorkflowRecord, WorkflowStatus } from '../api/types';
-import type { ConnectionState } from './transport';
+import type { AgentState, AgentStatusName, GraphDef, LiveEvent,
+              LogEntryData, WorkflowRecord,
+              WorkflowStatus } from '../api/types';
+import type { ConnectionState, TransportKind } from './transport';
 
 export const LOG_LIMIT = 100;
 export const AGENT_LOG_LIMIT = 5;
@@ -35,20 +36,24 @@ export interface LiveWorkflow {
   error: string | null;
   lastEventId: number;
   connection: ConnectionState;
+  transport: TransportKind | null;
+  graph: GraphDef | null;       /* the definition, when it loaded */
 }
 
 export type Action =
   | { type: 'reset'; id: string | null }
   | { type: 'record'; record: WorkflowRecord }
   | { type: 'event'; event: LiveEvent }
-  | { type: 'connection'; state: ConnectionState };
+  | { type: 'connection'; state: ConnectionState }
+  | { type: 'transport'; kind: TransportKind }
+  | { type: 'graph'; id: string; graph: GraphDef };
 
 export function initialState(id: string | null = null): LiveWorkflow {
   return {
     id, workflow: null, status: null, progress: 0, startedAt: null,
     agents: {}, nodes: [], firstActive: [], activations: [], logs: [],
     agentLogs: {}, answer: '', result: null, error: null, lastEventId: 0,
-    connection: 'idle',
+    connection: 'idle', transport: null, graph: null,
   };
 }
 
@@ -115,6 +120,16 @@ export function reduce(state: LiveWorkflow, action: Action): LiveWorkflow {
 
   case 'connection':
     return { ...state, connection: action.state };
+
+  case 'transport':
+    return { ...state, transport: action.kind };
+
+  case 'graph':
+    if (state.id !== action.id || !action.graph
+        || typeof action.graph.nodes !== 'object') {
+      return state;
+    }
+    return { ...state, graph: action.graph };
 
   case 'record': {
     const r = action.record;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { flowGraph, heatmap, responseTrend, throughput, tokenSplit,
+import { graphModel } from '../live/graphModel';
+import { flowFromModel, flowGraph, heatmap, responseTrend, throughput, tokenSplit,
          tokensByAgent } from './compute';
 import type { WorkflowRecord } from '../api/types';
 
@@ -67,5 +68,34 @@ describe('metrics from workflow records', () => {
       { source: 2, target: 3, value: 20 }]);
     expect(flowGraph([{ node: 'x', startTokens: 0, tokens: 0 }]).nodes)
       .toEqual([]);
+  });
+
+  it('flows along the real edges: fan-out, fan-in, loops left out', () => {
+    const fan = graphModel({ entry: 'a',
+      nodes: { a: { agent: 'echo' }, b: { agent: 'sleep' },
+               c: { agent: 'sleep' }, d: { agent: 'echo' } },
+      edges: [{ from: 'a', to: 'b' }, { from: 'a', to: 'c' },
+              { from: 'b', to: 'd' }, { from: 'c', to: 'd' },
+              { from: 'd', to: '$end' }] });
+    const f = flowFromModel(fan, { b: a('sleep', 30), d: a('echo', 5) });
+    expect(f.nodes.map((n) => n.key)).toEqual(['a', 'b', 'c', 'd']);
+    expect(f.links).toEqual([
+      { source: 0, target: 1, value: 30 },
+      { source: 0, target: 2, value: 1 },
+      { source: 1, target: 3, value: 5 },
+      { source: 2, target: 3, value: 5 }]);
+
+    const loop = graphModel({ entry: 'p',
+      nodes: { p: { agent: 'planner' }, l: { agent: 'llm' },
+               r: { agent: 'reviewer' } },
+      edges: [{ from: 'p', to: 'l' }, { from: 'l', to: 'r' },
+              { from: 'r', to: 'l', when: {} },
+              { from: 'r', to: '$end', else: true }] });
+    const g = flowFromModel(loop, {});
+    expect(g.links.map((l) => [l.source, l.target])).toEqual([[0, 1],
+                                                              [1, 2]]);
+    expect(flowFromModel(graphModel({ nodes: { x: { agent: 'x' } },
+                                      edges: [] }), {}))
+      .toEqual({ nodes: [], links: [] });
   });
 });

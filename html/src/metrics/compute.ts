@@ -1,5 +1,6 @@
-import type { WorkflowRecord } from '../api/types';
+import type { AgentState, WorkflowRecord } from '../api/types';
 import type { Activation } from '../live/workflowState';
+import type { GraphModel } from '../live/graphModel';
 
 export interface TrendPoint { t: number; label: string; ms: number;
                               id: string }
@@ -132,4 +133,27 @@ export function flowGraph(acts: Activation[]): FlowGraph {
                  value: Math.max(1, acts[i].tokens) });
   }
   return { nodes: links.length ? nodes : [], links };
+}
+
+/*
+ * The same flow along the workflow graph's real edges: one Sankey node per
+ * graph node that has a forward edge, one link per forward edge (loops are
+ * left out: a Sankey is acyclic), its value the tokens of the target node,
+ * at least 1. A fan-out is one node feeding several links.
+ */
+export function flowFromModel(model: GraphModel,
+                              agents: Record<string, AgentState>):
+  FlowGraph {
+  const fwd = model.edges.filter((e) => !e.back && e.from !== e.to);
+  const used = model.nodes.filter((n) => fwd.some((e) => e.from === n
+                                                  || e.to === n));
+  const index = new Map(used.map((n, i) => [n, i]));
+  return {
+    nodes: used.map((n) => ({ key: n, label: n })),
+    links: fwd.map((e) => ({
+      source: index.get(e.from) as number,
+      target: index.get(e.to) as number,
+      value: Math.max(1, agents[e.to]?.metrics?.tokens ?? 0),
+    })),
+  };
 }

@@ -7,7 +7,8 @@ import { Bar, BarChart, CartesianGrid, Cell, Legend, Line, LineChart, Pie,
 import { useI18n } from '../i18n';
 import { useWorkflows } from '../live/useWorkflows';
 import { useWorkflowStream } from '../live/useWorkflowStream';
-import { flowGraph, heatmap, responseTrend, throughput, tokenSplit,
+import { modelOf } from '../live/graphModel';
+import { flowFromModel, flowGraph, heatmap, responseTrend, throughput, tokenSplit,
          tokensByAgent, type HeatMetric } from '../metrics/compute';
 import { SankeyFlow } from '../components/SankeyFlow';
 import { formatClock } from '../components/format';
@@ -87,7 +88,12 @@ function Flow({ items }: { items: ReturnType<typeof useWorkflows>['items'] }) {
   const [picked, setPicked] = useState<string | null>(null);
   const id = picked ?? items[0]?.id ?? null;
   const live = useWorkflowStream(id);
-  const flow = useMemo(() => flowGraph(live.activations), [live.activations]);
+  /* the graph's real edges; without its definition, the order they ran */
+  const flow = useMemo(() => (live.graph
+    ? flowFromModel(modelOf(live), live.agents)
+    : flowGraph(live.activations)),
+  // eslint-disable-next-line
+  [live.graph, live.nodes, live.agents, live.activations]);
   if (!items.length) {
     return <NoData />;
   }

@@ -16,8 +16,10 @@ export function MonitorScreen() {
   const { t, formatTime } = useI18n();
   const [limit, setLimit] = useState(50);
   const [auto, setAuto] = useState(true);
-  const { items, loading, error, refresh } = useWorkflows(limit,
-                                                          auto ? 3000 : 0);
+  /* live: the monitor feed (SSE), with a slow poll as a safety net;
+     the fast poll only while the feed is down */
+  const { items, loading, error, refresh, live: feedLive } = useWorkflows(
+    limit, auto ? 3000 : 0, { feed: auto, feedIntervalMs: 15000 });
   const [selected, setSelected] = useState<string | null>(null);
   const live = useWorkflowStream(selected);
   const counts = countByState(items);
@@ -67,6 +69,12 @@ export function MonitorScreen() {
                aria-label={t('monitor.table')}>
               <Toggle id="auto-refresh" size="sm" labelText={t('monitor.auto')}
                       toggled={auto} onToggle={(v: boolean) => setAuto(v)} />
+              {auto && <span className={`mst-conn mst-conn--${feedLive
+                ? 'open' : 'connecting'}`} data-feed={feedLive ? 'live'
+                : 'polling'}>
+                <span className="mst-conn__dot" aria-hidden="true" />
+                {t(feedLive ? 'monitor.live' : 'monitor.polling')}
+              </span>}
               <Select id="rows-limit" labelText={t('monitor.limit')} inline
                       size="sm" value={String(limit)}
                       onChange={(e) => setLimit(Number(e.target.value))}>
@@ -139,7 +147,7 @@ export function MonitorScreen() {
         <h2 className="mst-h2" id="selected-title">
           {t('monitor.selected', { id: selected })}
         </h2>
-        <ConnectionBadge state={live.connection} />
+        <ConnectionBadge state={live.connection} transport={live.transport} />
       </div>
       <WorkflowGraph state={live} />
       <AgentTiles state={live} />

@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, screen, waitFor } from '@testing-library/react';
 import { FakeEventSource } from '../test/fakeEventSource';
+import { FakeWebSocket } from '../test/fakeWebSocket';
 import { jsonResponse, renderApp } from '../test/render';
+import { resetTransportMemory } from '../live/transport';
+import { resetAnalyzeMemory } from '../api/complexity';
 import { PromptScreen } from './PromptScreen';
 
 const ID = 'wf_0123456789abcdef0123';
@@ -11,9 +14,26 @@ describe('PromptScreen', () => {
 
   beforeEach(() => {
     FakeEventSource.reset();
+    FakeWebSocket.reset();
+    resetTransportMemory();
+    resetAnalyzeMemory();
     posted = null;
     vi.stubGlobal('EventSource', FakeEventSource);
+    vi.stubGlobal('WebSocket', FakeWebSocket);
     vi.stubGlobal('fetch', vi.fn(async (url: string, init?: RequestInit) => {
+      if (url === '/api/v1/analyze') {
+        const { prompt } = JSON.parse(String(init?.body));
+        const code = prompt.includes('```');
+        return jsonResponse({ intent: code ? 'code' : 'general',
+          complexity: code ? 'complex' : 'simple',
+          route: { workflow: code ? 'coder' : 'default' },
+          signals: { words: 3, code_blocks: code ? 1 : 0, steps: 0 } });
+      }
+      if (url.endsWith('/graph')) {
+        return jsonResponse({ id: ID, workflow: 'default', graph: {
+          entry: 'llm', nodes: { llm: { agent: 'llm' } },
+          edges: [{ from: 'llm', to: '$end' }] } });
+      }
       if (init?.method === 'POST') {
         posted = JSON.parse(String(init.body));
         return jsonResponse({ id: ID, status: 'queued' }, 202);
@@ -33,7 +53,30 @@ describe('PromptScreen', () => {
     const box = screen.getByLabelText('Your request');
     expect(screen.getByText('Simple')).toBeTruthy();
     fireEvent.change(box, { target: { value: '1. plan\n2. build' } });
-    await waitFor(() => expect(screen.getByText('Complex')).toBeTruthy());
+    /* the local heuristic at once */
+    expect(screen.getByText('Complex')).toBeTruthy();
+  });
+
+  it('the tag, intent and route come from the server', async () => {
+    const { container } = renderApp(<PromptScreen />);
+    fireEvent.change(screen.getByLabelText('Your request'),
+                     { target: { value: 'Fix:\n```\nx\n```' } });
+    await waitFor(() => expect(container.querySelector(
+      '[data-complexity="complex"][data-source="server"]')).toBeTruthy());
+    expect(container.querySelector('[data-intent]')?.textContent)
+      .toBe('Intent: code');
+    expect(container.querySelector('[data-route-name]')?.textContent)
+      .toBe('Route: coder');
+  });
+
+  it('shows intent and route in Korean', async () => {
+    const { container } = renderApp(<PromptScreen />, 'ko');
+    fireEvent.change(screen.getByLabelText('요청 내용'),
+                     { target: { value: 'hello' } });
+    await waitFor(() => expect(container.querySelector(
+      '[data-route-name="default"]')?.textContent).toBe('경로: default'));
+    expect(container.querySelector('[data-intent]')?.textContent)
+      .toBe('의도: general');
   });
 
   it('refuses an empty prompt', async () => {
@@ -56,10 +99,15 @@ describe('PromptScreen', () => {
     await waitFor(() => expect(posted).toEqual({
       prompt: 'Say hi', context: [{ name: 'notes.md', content: '# notes' }],
     }));
-    await waitFor(() => expect(FakeEventSource.instances.length)
+    await waitFor(() => expect(FakeWebSocket.instances.length)
       .toBeGreaterThan(0));
-    const es = FakeEventSource.last();
-    expect(es.url).toBe(`/api/v1/workflows/${ID}/events`);
+    const ws = FakeWebSocket.last();
+    expect(ws.url).toBe(`ws://localhost:3000/api/v1/workflows/${ID}/ws`);
+    const es = {
+      open: () => ws.open(),
+      emit: (type: string, id: number, data: unknown) =>
+        ws.emit(type, id, data, ID),
+    };
     act(() => {
       es.open();
       es.emit('workflow_update', 1, { id: ID, name: 'default',
@@ -72,6 +120,9 @@ describe('PromptScreen', () => {
       es.emit('token', 4, { agent: 'llm', text: 'onerror=alert(1)>' });
     });
     expect(screen.getByText('Processing')).toBeTruthy();
+    expect(container.querySelector('[data-connection="open"]')
+      ?.getAttribute('data-transport')).toBe('websocket');
+    expect(screen.getByText('· WebSocket', { exact: false })).toBeTruthy();
     const answer = container.querySelector('#answer') as HTMLElement;
     expect(answer.textContent).toBe('Hello <img src=x onerror=alert(1)>');
     expect(answer.querySelector('img')).toBeNull();
@@ -83,7 +134,8 @@ describe('PromptScreen', () => {
     });
     expect(answer.textContent).toBe('Hello.');
     expect(screen.getByText(`Workflow ${ID} finished.`)).toBeTruthy();
-    expect(es.closed).toBe(true);
+    expect(ws.closedWith).toBe(1000);
+    expect(FakeEventSource.instances).toHaveLength(0);
   });
 
   it('Clear empties the form', async () => {

@@ -222,7 +222,8 @@ export function PromptScreen() {
     <section className="mst-section" aria-labelledby="answer-title">
       <div className="mst-section__head">
         <h2 className="mst-h2" id="answer-title">{t('prompt.answer')}</h2>
-        {live.id && <ConnectionBadge state={live.connection} />}
+        {live.id && <ConnectionBadge state={live.connection}
+                                     transport={live.transport} />}
       </div>
       <div className="mst-answer" id="answer" tabIndex={0}
            aria-labelledby="answer-title" aria-busy={running}
