@@ -219,6 +219,7 @@ ngx_int_t ngx_http_maestro_openai_handler(ngx_http_request_t *r);
 /* ngx_http_maestro_sse.c */
 ngx_int_t ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
     uint64_t last_event_id);
+ngx_int_t ngx_http_maestro_sse_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_maestro_sse_start_feed(ngx_http_request_t *r,
     uint64_t last_event_id, ngx_str_t *status, ngx_str_t *user);
 void ngx_http_maestro_sse_wakeup(ngx_http_maestro_main_conf_t *mmcf);

@@ -477,34 +477,13 @@ static ngx_int_t
 ngx_http_maestro_oai_start_stream(ngx_http_maestro_oai_t *oai)
 {
     ngx_int_t            rc;
-    ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
     r = oai->r;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    ngx_http_clear_content_length(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_maestro_sse_headers(r) != NGX_OK) {
         return NGX_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
-
-    r->gzip_tested = 1;
-    r->gzip_ok = 0;
 
     rc = ngx_http_send_header(r);
     if (rc == NGX_ERROR || rc > NGX_OK) {

@@ -143,6 +143,43 @@ static ngx_int_t ngx_http_maestro_sse_begin(ngx_http_request_t *r,
     ngx_http_maestro_sse_t *sse);
 
 
+/* the headers of an event stream (also the OpenAI facade's) */
+ngx_int_t
+ngx_http_maestro_sse_headers(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type = ngx_http_maestro_sse_type;
+    r->headers_out.content_type_len = ngx_http_maestro_sse_type.len;
+    r->headers_out.content_length_n = -1;
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    /* no gzip or other buffering filter may hold events back */
+    r->gzip_tested = 1;
+    r->gzip_ok = 0;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_maestro_sse_start(ngx_http_request_t *r, ngx_str_t *id,
     uint64_t last_event_id)
@@ -189,7 +226,6 @@ ngx_http_maestro_sse_begin(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_chain_t                    out;
-    ngx_table_elt_t               *h;
     ngx_pool_cleanup_t            *cln;
     ngx_http_maestro_main_conf_t  *mmcf;
 
@@ -204,32 +240,9 @@ ngx_http_maestro_sse_begin(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_type = ngx_http_maestro_sse_type;
-    r->headers_out.content_type_len = ngx_http_maestro_sse_type.len;
-    r->headers_out.content_length_n = -1;
-    ngx_http_clear_content_length(r);
-    ngx_http_clear_accept_ranges(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_maestro_sse_headers(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
-
-    /* no gzip or other buffering filter may hold events back */
-    r->gzip_tested = 1;
-    r->gzip_ok = 0;
 
     rc = ngx_http_send_header(r);
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {

@@ -878,6 +878,31 @@ mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
 }
 
 
+/* a transaction on a workflow this process owns at this epoch */
+static int
+mst_run_tx_owned(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,
+    uint64_t epoch, mst_run_next_t *next, char *err, size_t errlen)
+{
+    int  rc;
+
+    memset(next, 0, sizeof(mst_run_next_t));
+    next->epoch = epoch;
+
+    rc = mst_run_tx_begin(env, tx, id, err, errlen);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    rc = mst_run_fence(tx, epoch);
+    if (rc != MST_OK) {
+        mst_run_tx_abort(tx);
+        return mst_err(err, errlen, rc, "workflow \"%s\": lease lost", id);
+    }
+
+    return MST_OK;
+}
+
+
 /* the end of every step-moving transaction: next steps, then commit */
 static int
 mst_run_settle(mst_run_tx_t *tx, int er, mst_run_next_t *next, char *err,
@@ -1174,18 +1199,9 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
     int           rc;
     mst_run_tx_t  tx;
 
-    memset(next, 0, sizeof(mst_run_next_t));
-    next->epoch = epoch;
-
-    rc = mst_run_tx_begin(env, &tx, id, err, errlen);
+    rc = mst_run_tx_owned(env, &tx, id, epoch, next, err, errlen);
     if (rc != MST_OK) {
         return rc;
-    }
-
-    rc = mst_run_fence(&tx, epoch);
-    if (rc != MST_OK) {
-        mst_run_tx_abort(&tx);
-        return mst_err(err, errlen, rc, "workflow \"%s\": lease lost", id);
     }
 
     return mst_run_settle(&tx, MST_ENGINE_CONTINUE, next, err, errlen);
@@ -1444,18 +1460,9 @@ mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
     int           rc, er;
     mst_run_tx_t  tx;
 
-    memset(next, 0, sizeof(mst_run_next_t));
-    next->epoch = epoch;
-
-    rc = mst_run_tx_begin(env, &tx, id, err, errlen);
+    rc = mst_run_tx_owned(env, &tx, id, epoch, next, err, errlen);
     if (rc != MST_OK) {
         return rc;
-    }
-
-    rc = mst_run_fence(&tx, epoch);
-    if (rc != MST_OK) {
-        mst_run_tx_abort(&tx);
-        return mst_err(err, errlen, rc, "workflow \"%s\": lease lost", id);
     }
 
     er = mst_engine_fail(tx.graph, tx.cp, node, index, error, retryable);
