@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_maestro_agents(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_monitor(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_providers(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_analyze_post(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_ws(ngx_http_request_t *r,
@@ -103,6 +105,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_create, "POST" },
     { "/agents", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_agents, "GET" },
+    { "/providers", NULL, NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_providers, "GET" },
     { "/analyze", NULL, NGX_HTTP_MAESTRO_POST,
       ngx_http_maestro_analyze_post, "POST" },
     { "/events", NULL, NGX_HTTP_MAESTRO_GET,
@@ -516,8 +520,8 @@ ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
                   "workflows", "active", (json_int_t) mmcf->sh->active,
                                "worker_active", (json_int_t) mmcf->nactive,
                   "agents", (int) mmcf->nagents,
-                  "llm", mst_llm_online(mmcf->llm) ? "online"
-                                                   : "offline"));
+                  "llm", mst_gateway_online(mmcf->gw) ? "online"
+                                                      : "offline"));
 }
 
 
@@ -911,6 +915,20 @@ ngx_http_maestro_monitor(ngx_http_request_t *r, ngx_str_t *arg)
     }
 
     return ngx_http_maestro_sse_start_feed(r, last, &status, &user);
+}
+
+
+/* GET /api/v1/providers: the gateway's providers and their breakers */
+static ngx_int_t
+ngx_http_maestro_providers(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_maestro_mmcf(r);
+
+    return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
+        json_pack("{s:o, s:b}", "items", mst_gateway_status(mmcf->gw),
+                  "offline", !mst_gateway_online(mmcf->gw)));
 }
 
 

@@ -36,6 +36,8 @@ static char *ngx_http_maestro_llm_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_maestro_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_maestro_conf_cleanup(void *data);
@@ -199,6 +201,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       1,
       NULL },
 
+    { ngx_string("maestro_llm_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_maestro_llm_breaker,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("maestro_llm_provider"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_maestro_llm_provider,
@@ -325,7 +334,6 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
      *     mmcf->store_path = { 0, NULL };
      *     mmcf->plugins_dir = { 0, NULL };
      *     mmcf->default_workflow = { 0, NULL };
-     *     mmcf->llm_url = { 0, NULL };
      *     mmcf->agents = NULL;
      */
 
@@ -341,8 +349,8 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->ws_max_message = NGX_CONF_UNSET_SIZE;
     mmcf->ws_ping = NGX_CONF_UNSET_MSEC;
     mmcf->event_retention = NGX_CONF_UNSET_MSEC;
-    mmcf->llm_timeout = NGX_CONF_UNSET_MSEC;
-    mmcf->llm_retries = NGX_CONF_UNSET_UINT;
+    mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
+    mmcf->breaker_recovery = NGX_CONF_UNSET_MSEC;
 
     mmcf->agent_confs = ngx_array_create(cf->pool, 8,
                                      sizeof(ngx_http_maestro_agent_conf_t));
@@ -350,7 +358,10 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
                                      sizeof(ngx_http_maestro_workflow_conf_t));
     if (mmcf->agent_confs == NULL || mmcf->workflow_confs == NULL
         || ngx_array_init(&mmcf->intent_routes, cf->pool, 4,
-                          sizeof(ngx_str_t)) != NGX_OK)
+                          sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&mmcf->providers, cf->pool, 2,
+                          sizeof(ngx_http_maestro_provider_conf_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -400,8 +411,8 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mmcf->ws_max_message, 1024 * 1024);
     ngx_conf_init_msec_value(mmcf->ws_ping, 30000);
     ngx_conf_init_msec_value(mmcf->event_retention, 0);
-    ngx_conf_init_msec_value(mmcf->llm_timeout, 60000);
-    ngx_conf_init_uint_value(mmcf->llm_retries, 2);
+    ngx_conf_init_uint_value(mmcf->breaker_failures, 5);
+    ngx_conf_init_msec_value(mmcf->breaker_recovery, 60000);
 
     if (mmcf->store_path.data == NULL) {
         ngx_str_set(&mmcf->store_path, "maestro_store");
@@ -881,6 +892,53 @@ ngx_http_maestro_workflow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* maestro_llm_breaker failures=N recovery=TIME */
+static char *
+ngx_http_maestro_llm_breaker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_main_conf_t *mmcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n == NGX_ERROR || n < 1) {
+                goto invalid;
+            }
+            mmcf->breaker_failures = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "recovery=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n < 1) {
+                goto invalid;
+            }
+            mmcf->breaker_recovery = (ngx_msec_t) n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
 /*
  * maestro_intent NAME PATTERN...;  maestro_intent_route NAME WORKFLOW;
  * Patterns compile now (PCRE2, JIT), so nginx -t reports a bad one.
@@ -935,8 +993,10 @@ ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * maestro_llm_provider URL [model=NAME] [api_key_env=VAR]
- *     [api_key_file=PATH] [timeout=TIME] [retries=N]
+ * maestro_llm_provider URL [name=NAME] [model=NAME] [priority=N]
+ *     [weight=N] [api_key_env=VAR] [api_key_file=PATH] [timeout=TIME]
+ *     [retries=N]
+ * May repeat: the gateway tries providers by priority, then weight.
  */
 static char *
 ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -944,16 +1004,21 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_maestro_main_conf_t *mmcf = conf;
 
-    char        *env;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
-
-    if (mmcf->llm_url.data != NULL) {
-        return "is duplicate";
-    }
+    u_char                            *p;
+    char                              *env;
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_http_maestro_provider_conf_t  *pc;
 
     value = cf->args->elts;
+
+    if (mmcf->providers.nelts == MST_GATEWAY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d maestro_llm_provider",
+                           MST_GATEWAY_MAX);
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_strncmp(value[1].data, "http://", 7) != 0
         && ngx_strncmp(value[1].data, "https://", 8) != 0)
@@ -963,13 +1028,55 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    mmcf->llm_url = value[1];
+    pc = ngx_array_push(&mmcf->providers);
+    if (pc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(pc, sizeof(ngx_http_maestro_provider_conf_t));
+    pc->url = value[1];
+    pc->timeout = 60000;
+    pc->retries = 2;
+    pc->weight = 1;
+
+    /* a default name: provider1, provider2, ... */
+    p = ngx_pnalloc(cf->pool, sizeof("provider") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    pc->name.data = p;
+    pc->name.len = ngx_sprintf(p, "provider%ui%Z", mmcf->providers.nelts)
+                   - p - 1;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            pc->name.data = value[i].data + 5;
+            pc->name.len = value[i].len - 5;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "model=", 6) == 0) {
-            mmcf->llm_model.data = value[i].data + 6;
-            mmcf->llm_model.len = value[i].len - 6;
+            pc->model.data = value[i].data + 6;
+            pc->model.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "priority=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+            pc->priority = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "weight=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n == NGX_ERROR || n < 1 || n > 1000) {
+                goto invalid;
+            }
+            pc->weight = (ngx_uint_t) n;
             continue;
         }
 
@@ -983,14 +1090,13 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
                 return NGX_CONF_ERROR;
             }
             s.len = ngx_strlen(env);
-            s.data = (u_char *) env;
-            mmcf->llm_key.len = s.len;
-            mmcf->llm_key.data = ngx_pnalloc(cf->pool, s.len + 1);
-            if (mmcf->llm_key.data == NULL) {
+            pc->key.len = s.len;
+            pc->key.data = ngx_pnalloc(cf->pool, s.len + 1);
+            if (pc->key.data == NULL) {
                 return NGX_CONF_ERROR;
             }
-            ngx_memcpy(mmcf->llm_key.data, s.data, s.len);
-            mmcf->llm_key.data[s.len] = '\0';
+            ngx_memcpy(pc->key.data, env, s.len);
+            pc->key.data[s.len] = '\0';
             continue;
         }
 
@@ -998,17 +1104,16 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 13;
             s.len = value[i].len - 13;
 
-            if (ngx_http_maestro_read_file(cf, &s, &mmcf->llm_key)
-                != NGX_CONF_OK)
+            if (ngx_http_maestro_read_file(cf, &s, &pc->key) != NGX_CONF_OK)
             {
                 return NGX_CONF_ERROR;
             }
 
-            while (mmcf->llm_key.len
-                   && (mmcf->llm_key.data[mmcf->llm_key.len - 1] == '\n'
-                       || mmcf->llm_key.data[mmcf->llm_key.len - 1] == '\r'))
+            while (pc->key.len
+                   && (pc->key.data[pc->key.len - 1] == '\n'
+                       || pc->key.data[pc->key.len - 1] == '\r'))
             {
-                mmcf->llm_key.data[--mmcf->llm_key.len] = '\0';
+                pc->key.data[--pc->key.len] = '\0';
             }
             continue;
         }
@@ -1020,7 +1125,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             if (n == NGX_ERROR) {
                 goto invalid;
             }
-            mmcf->llm_timeout = (ngx_msec_t) n;
+            pc->timeout = (ngx_msec_t) n;
             continue;
         }
 
@@ -1029,7 +1134,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             if (n == NGX_ERROR || n > 10) {
                 goto invalid;
             }
-            mmcf->llm_retries = (ngx_uint_t) n;
+            pc->retries = (ngx_uint_t) n;
             continue;
         }
 

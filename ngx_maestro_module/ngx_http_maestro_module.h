@@ -42,6 +42,7 @@ typedef struct {
                                                    workers */
     ngx_atomic_t                 submitted;
     ngx_atomic_t                 ring_head;
+    mst_breaker_t                breakers[MST_GATEWAY_MAX];
     ngx_http_maestro_ring_slot_t ring[NGX_HTTP_MAESTRO_RING_SIZE];
 } ngx_http_maestro_shctx_t;
 
@@ -79,6 +80,18 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    url;
+    ngx_str_t                    model;
+    ngx_str_t                    key;           /* resolved secret */
+    ngx_msec_t                   timeout;
+    ngx_uint_t                   retries;
+    ngx_int_t                    priority;
+    ngx_uint_t                   weight;
+} ngx_http_maestro_provider_conf_t;
+
+
+typedef struct {
     ngx_flag_t                   enabled;       /* any maestro_api */
     time_t                       created;       /* of this configuration */
 
@@ -108,12 +121,10 @@ typedef struct {
     ngx_msec_t                   ws_ping;
     ngx_msec_t                   event_retention;   /* 0: with the record */
 
-    /* LLM provider (one in P0; the gateway replaces this) */
-    ngx_str_t                    llm_url;
-    ngx_str_t                    llm_model;
-    ngx_str_t                    llm_key;       /* resolved secret */
-    ngx_msec_t                   llm_timeout;
-    ngx_uint_t                   llm_retries;
+    /* LLM providers (maestro_llm_provider), tried by the gateway */
+    ngx_array_t                  providers;     /* of _provider_conf_t */
+    ngx_uint_t                   breaker_failures;
+    ngx_msec_t                   breaker_recovery;
 
     /* built at configuration time, in the master */
     mst_agent_t                 *agents;
@@ -126,7 +137,7 @@ typedef struct {
 
     /* per worker, after fork */
     mst_run_env_t                env;
-    mst_llm_t                   *llm;
+    mst_gateway_t               *gw;
     ngx_uint_t                   nactive;       /* this worker */
     ngx_queue_t                  active;        /* of _wf_t */
     ngx_queue_t                  subscribers;   /* SSE streams */

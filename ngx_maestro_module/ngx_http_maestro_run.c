@@ -161,9 +161,12 @@ ngx_int_t
 ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_main_conf_t *mmcf)
 {
-    char                 err[MST_ERRLEN];
-    mst_store_conf_t     sc;
-    mst_llm_provider_t   provider;
+    char                               err[MST_ERRLEN];
+    ngx_uint_t                         i, n;
+    mst_store_conf_t                   sc;
+    mst_breaker_conf_t                 bc;
+    mst_gateway_provider_t             providers[MST_GATEWAY_MAX];
+    ngx_http_maestro_provider_conf_t  *pc;
 
     ngx_http_maestro_cycle = cycle;
 
@@ -199,31 +202,38 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     /* a worker killed with kill -9 leaves its reader slots behind */
     mst_store_reader_check(mmcf->env.store);
 
-    if (mmcf->llm_url.data != NULL) {
-        ngx_memzero(&provider, sizeof(mst_llm_provider_t));
-        provider.name = "default";
-        provider.base_url = (char *) mmcf->llm_url.data;
-        provider.api_key = mmcf->llm_key.len ? (char *) mmcf->llm_key.data
-                                             : NULL;
-        provider.model = mmcf->llm_model.len ? (char *) mmcf->llm_model.data
-                                             : NULL;
-        provider.connect_timeout_ms = 5000;
-        provider.timeout_ms = (long) mmcf->llm_timeout;
-        provider.max_retries = (int) mmcf->llm_retries;
-        provider.backoff_ms = 250;
+    /* the LLM gateway: breakers in shared memory, one set for all */
 
-        mmcf->llm = mst_llm_create(&provider, err, sizeof(err));
+    n = mmcf->providers.nelts;
+    pc = mmcf->providers.elts;
 
-    } else {
-        mmcf->llm = mst_llm_create(NULL, err, sizeof(err));
+    for (i = 0; i < n; i++) {
+        ngx_memzero(&providers[i], sizeof(mst_gateway_provider_t));
+        providers[i].provider.name = (char *) pc[i].name.data;
+        providers[i].provider.base_url = (char *) pc[i].url.data;
+        providers[i].provider.api_key = pc[i].key.len
+                                        ? (char *) pc[i].key.data : NULL;
+        providers[i].provider.model = pc[i].model.len
+                                      ? (char *) pc[i].model.data : NULL;
+        providers[i].provider.connect_timeout_ms = 5000;
+        providers[i].provider.timeout_ms = (long) pc[i].timeout;
+        providers[i].provider.max_retries = (int) pc[i].retries;
+        providers[i].provider.backoff_ms = 250;
+        providers[i].priority = (int) pc[i].priority;
+        providers[i].weight = (int) pc[i].weight;
     }
 
-    if (mmcf->llm == NULL) {
+    bc.failures = mmcf->breaker_failures;
+    bc.recovery_ms = (int64_t) mmcf->breaker_recovery;
+
+    mmcf->gw = mst_gateway_create(providers, n, &bc, mmcf->sh->breakers,
+                                  err, sizeof(err));
+    if (mmcf->gw == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "maestro: %s", err);
         return NGX_ERROR;
     }
 
-    mmcf->env.llm = mmcf->llm;
+    mmcf->env.gw = mmcf->gw;
     mmcf->env.agents = mmcf->agents;
     mmcf->env.nagents = mmcf->nagents;
     mmcf->env.graphs = mmcf->graphs;
@@ -273,9 +283,9 @@ ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
 {
     /* thread pools were joined before (core module exits first) */
 
-    if (mmcf->llm != NULL) {
-        mst_llm_free(mmcf->llm);
-        mmcf->llm = NULL;
+    if (mmcf->gw != NULL) {
+        mst_gateway_free(mmcf->gw);
+        mmcf->gw = NULL;
     }
 
     if (mmcf->env.store != NULL) {

@@ -470,6 +470,7 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     int                  rc;
     char                 err[MST_ERRLEN];
     json_t              *req, *resp, *usage;
+    const char          *used;
     mst_llm_call_t       call;
     mst_host_llm_arg_t   la;
 
@@ -497,7 +498,13 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     call.deadline = ctx->deadline;
 
     err[0] = '\0';
-    rc = mst_llm_chat(ctx->env->llm, req, &call, &resp, err, sizeof(err));
+    if (ctx->env->gw != NULL) {
+        rc = mst_gateway_chat(ctx->env->gw, req, &call, &resp, &used, err,
+                              sizeof(err));
+    } else {
+        rc = mst_llm_chat(ctx->env->llm, req, &call, &resp, err,
+                          sizeof(err));
+    }
     json_decref(req);
 
     if (rc != MST_OK) {
@@ -721,7 +728,12 @@ mst_host_free(void *p)
 static int
 mst_host_llm_online(maestro_ctx_t *ctx)
 {
-    return ctx != NULL && mst_llm_online(ctx->env->llm);
+    if (ctx == NULL) {
+        return 0;
+    }
+
+    return ctx->env->gw ? mst_gateway_online(ctx->env->gw)
+                        : mst_llm_online(ctx->env->llm);
 }
 
 

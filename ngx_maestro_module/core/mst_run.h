@@ -37,11 +37,13 @@
 #include "mst_engine.h"
 #include "mst_plugin.h"
 #include "mst_llm.h"
+#include "mst_gateway.h"
 
 /* what the runner needs from its process; set up once per process */
 typedef struct {
     mst_store_t        *store;
-    mst_llm_t          *llm;
+    mst_llm_t          *llm;            /* used when gw is NULL */
+    mst_gateway_t      *gw;             /* the providers, in order */
     mst_agent_t        *agents;         /* configured agents */
     size_t              nagents;
     mst_graph_t       **graphs;         /* configured named graphs */

@@ -1,0 +1,385 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/* DESIGN: see mst_gateway.h */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "mst_gateway.h"
+
+
+typedef struct {
+    mst_gateway_provider_t   conf;
+    char                    *name;
+    char                    *base_url;
+    mst_llm_t               *llm;
+    mst_breaker_t           *breaker;
+} mst_gateway_member_t;
+
+
+struct mst_gateway_s {
+    mst_gateway_member_t     members[MST_GATEWAY_MAX];
+    size_t                   n;
+    mst_breaker_conf_t       bc;
+    mst_breaker_t           *own;       /* when the caller gave none */
+    mst_llm_t               *offline;
+};
+
+
+typedef struct {
+    mst_llm_chunk_pt         on_chunk;
+    void                    *arg;
+    size_t                   delivered;
+} mst_gateway_stream_t;
+
+
+mst_gateway_t *
+mst_gateway_create(const mst_gateway_provider_t *providers, size_t n,
+    const mst_breaker_conf_t *bc, mst_breaker_t *breakers, char *err,
+    size_t errlen)
+{
+    size_t          i;
+    mst_gateway_t  *gw;
+
+    if (n > MST_GATEWAY_MAX) {
+        mst_err(err, errlen, MST_EINVAL, "at most %d providers",
+                MST_GATEWAY_MAX);
+        return NULL;
+    }
+
+    gw = calloc(1, sizeof(mst_gateway_t));
+    if (gw == NULL) {
+        mst_err(err, errlen, MST_ENOMEM, "out of memory");
+        return NULL;
+    }
+
+    gw->bc.failures = (bc && bc->failures) ? bc->failures : 5;
+    gw->bc.recovery_ms = (bc && bc->recovery_ms) ? bc->recovery_ms : 60000;
+
+    if (breakers == NULL && n > 0) {
+        gw->own = calloc(n, sizeof(mst_breaker_t));
+        if (gw->own == NULL) {
+            free(gw);
+            mst_err(err, errlen, MST_ENOMEM, "out of memory");
+            return NULL;
+        }
+        breakers = gw->own;
+    }
+
+    gw->offline = mst_llm_create(NULL, err, errlen);
+    if (gw->offline == NULL) {
+        mst_gateway_free(gw);
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        mst_gateway_member_t  *m = &gw->members[i];
+
+        m->conf = providers[i];
+        m->name = strdup(providers[i].provider.name
+                         ? providers[i].provider.name : "default");
+        m->base_url = strdup(providers[i].provider.base_url
+                             ? providers[i].provider.base_url : "");
+        m->breaker = &breakers[i];
+
+        if (m->conf.weight < 1) {
+            m->conf.weight = 1;
+        }
+
+        m->llm = mst_llm_create(&providers[i].provider, err, errlen);
+        gw->n++;
+
+        if (m->name == NULL || m->base_url == NULL || m->llm == NULL) {
+            mst_gateway_free(gw);
+            return NULL;
+        }
+    }
+
+    return gw;
+}
+
+
+void
+mst_gateway_free(mst_gateway_t *gw)
+{
+    size_t  i;
+
+    if (gw == NULL) {
+        return;
+    }
+
+    for (i = 0; i < gw->n; i++) {
+        mst_llm_free(gw->members[i].llm);
+        free(gw->members[i].name);
+        free(gw->members[i].base_url);
+    }
+
+    mst_llm_free(gw->offline);
+    free(gw->own);
+    free(gw);
+}
+
+
+int
+mst_gateway_online(const mst_gateway_t *gw)
+{
+    return gw != NULL && gw->n > 0;
+}
+
+
+/*
+ * May this provider take a request now? Open breakers refuse until their
+ * recovery time; then one caller wins the half-open probe.
+ */
+static int
+mst_gateway_admit(mst_gateway_t *gw, mst_breaker_t *b, int64_t now)
+{
+    uint64_t  state;
+
+    state = __atomic_load_n(&b->state, __ATOMIC_ACQUIRE);
+
+    if (state == MST_BREAKER_CLOSED) {
+        return 1;
+    }
+
+    if (state == MST_BREAKER_OPEN) {
+        if (now - (int64_t) __atomic_load_n(&b->opened_at, __ATOMIC_ACQUIRE)
+            < gw->bc.recovery_ms)
+        {
+            return 0;
+        }
+
+        /* recovery time is over: half-open */
+        (void) __sync_bool_compare_and_swap(&b->state, MST_BREAKER_OPEN,
+                                            MST_BREAKER_HALF_OPEN);
+    }
+
+    /* half-open: a single probe at a time */
+    return __sync_bool_compare_and_swap(&b->probing, 0, 1);
+}
+
+
+static void
+mst_gateway_result(mst_gateway_t *gw, mst_breaker_t *b, int ok,
+    int64_t latency)
+{
+    uint64_t  f, ewma;
+
+    __atomic_add_fetch(&b->requests, 1, __ATOMIC_RELAXED);
+
+    if (ok) {
+        ewma = __atomic_load_n(&b->ewma_ms, __ATOMIC_RELAXED);
+        ewma = ewma ? (ewma * 7 + (uint64_t) latency) / 8
+                    : (uint64_t) latency;
+        __atomic_store_n(&b->ewma_ms, ewma, __ATOMIC_RELAXED);
+
+        __atomic_store_n(&b->failures, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->state, MST_BREAKER_CLOSED, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->probing, 0, __ATOMIC_RELEASE);
+        return;
+    }
+
+    __atomic_add_fetch(&b->errors, 1, __ATOMIC_RELAXED);
+
+    f = __atomic_add_fetch(&b->failures, 1, __ATOMIC_ACQ_REL);
+
+    if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == MST_BREAKER_HALF_OPEN
+        || f >= gw->bc.failures)
+    {
+        __atomic_store_n(&b->opened_at, (uint64_t) mst_mono_ms(),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&b->state, MST_BREAKER_OPEN, __ATOMIC_RELEASE);
+    }
+
+    __atomic_store_n(&b->probing, 0, __ATOMIC_RELEASE);
+}
+
+
+static int
+mst_gateway_chunk(const char *text, size_t len, void *arg)
+{
+    mst_gateway_stream_t  *gs = arg;
+
+    gs->delivered += len;
+
+    return gs->on_chunk(text, len, gs->arg);
+}
+
+
+/* the members in the order to try: priority, then weighted random */
+static size_t
+mst_gateway_order(mst_gateway_t *gw, size_t *order)
+{
+    size_t    i, j, k, n, total, pick;
+    uint32_t  rnd;
+    int       done[MST_GATEWAY_MAX];
+
+    memset(done, 0, sizeof(done));
+    n = 0;
+
+    while (n < gw->n) {
+        /* the lowest priority still left */
+        k = gw->n;
+        for (i = 0; i < gw->n; i++) {
+            if (!done[i] && (k == gw->n
+                || gw->members[i].conf.priority
+                   < gw->members[k].conf.priority))
+            {
+                k = i;
+            }
+        }
+
+        /* a weighted draw among the members of that priority */
+        total = 0;
+        for (i = 0; i < gw->n; i++) {
+            if (!done[i] && gw->members[i].conf.priority
+                            == gw->members[k].conf.priority)
+            {
+                total += (size_t) gw->members[i].conf.weight;
+            }
+        }
+
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+            rnd = (uint32_t) mst_mono_ms();
+        }
+
+        pick = rnd % total;
+
+        for (j = 0; j < gw->n; j++) {
+            if (done[j] || gw->members[j].conf.priority
+                           != gw->members[k].conf.priority)
+            {
+                continue;
+            }
+
+            if (pick < (size_t) gw->members[j].conf.weight) {
+                break;
+            }
+
+            pick -= (size_t) gw->members[j].conf.weight;
+        }
+
+        done[j] = 1;
+        order[n++] = j;
+    }
+
+    return n;
+}
+
+
+int
+mst_gateway_chat(mst_gateway_t *gw, json_t *request,
+    const mst_llm_call_t *call, json_t **response, const char **used,
+    char *err, size_t errlen)
+{
+    int                    rc, tried;
+    char                   last[MST_ERRLEN];
+    size_t                 i, n, order[MST_GATEWAY_MAX];
+    int64_t                t0;
+    mst_llm_call_t         c;
+    mst_gateway_member_t  *m;
+    mst_gateway_stream_t   gs;
+
+    *used = NULL;
+
+    if (gw->n == 0) {
+        return mst_llm_chat(gw->offline, request, call, response, err,
+                            errlen);
+    }
+
+    n = mst_gateway_order(gw, order);
+    tried = 0;
+    last[0] = '\0';
+
+    for (i = 0; i < n; i++) {
+        m = &gw->members[order[i]];
+
+        if (!mst_gateway_admit(gw, m->breaker, mst_mono_ms())) {
+            continue;
+        }
+
+        tried++;
+
+        c = *call;
+        gs.on_chunk = call->on_chunk;
+        gs.arg = call->chunk_arg;
+        gs.delivered = 0;
+
+        if (call->on_chunk != NULL) {
+            c.on_chunk = mst_gateway_chunk;
+            c.chunk_arg = &gs;
+        }
+
+        t0 = mst_mono_ms();
+        rc = mst_llm_chat(m->llm, request, &c, response, err, errlen);
+
+        if (rc == MST_OK) {
+            mst_gateway_result(gw, m->breaker, 1, mst_mono_ms() - t0);
+            *used = m->name;
+            return MST_OK;
+        }
+
+        if (rc == MST_ECANCELLED || rc == MST_EINVAL) {
+            /* the caller's doing, not the provider's */
+            __atomic_store_n(&m->breaker->probing, 0, __ATOMIC_RELEASE);
+            return rc;
+        }
+
+        mst_gateway_result(gw, m->breaker, 0, 0);
+
+        snprintf(last, sizeof(last), "%s: %s", m->name, err);
+
+        if (gs.delivered > 0) {
+            /* part of the answer is out: no silent switch */
+            return mst_err(err, errlen, rc, "%s", last);
+        }
+
+        if (call->deadline && mst_mono_ms() >= call->deadline) {
+            return mst_err(err, errlen, MST_ETIMEDOUT, "%s", last);
+        }
+    }
+
+    if (tried == 0) {
+        return mst_err(err, errlen, MST_EUPSTREAM,
+                       "every provider's circuit breaker is open");
+    }
+
+    return mst_err(err, errlen, MST_EUPSTREAM, "all providers failed; "
+                   "last: %s", last);
+}
+
+
+json_t *
+mst_gateway_status(const mst_gateway_t *gw)
+{
+    size_t                       i;
+    json_t                      *out;
+    const mst_gateway_member_t  *m;
+
+    static const char  *states[] = { "closed", "open", "half_open" };
+
+    out = json_array();
+
+    for (i = 0; gw != NULL && i < gw->n; i++) {
+        m = &gw->members[i];
+
+        json_array_append_new(out, json_pack(
+            "{s:s, s:s, s:i, s:i, s:{s:s, s:I, s:I}, s:I, s:I, s:I}",
+            "name", m->name,
+            "base_url", m->base_url,
+            "priority", m->conf.priority,
+            "weight", m->conf.weight,
+            "breaker",
+              "state", states[m->breaker->state <= 2 ? m->breaker->state : 0],
+              "failures", (json_int_t) m->breaker->failures,
+              "opened_at", (json_int_t) m->breaker->opened_at,
+            "requests", (json_int_t) m->breaker->requests,
+            "errors", (json_int_t) m->breaker->errors,
+            "latency_ms", (json_int_t) m->breaker->ewma_ms));
+    }
+
+    return out;
+}

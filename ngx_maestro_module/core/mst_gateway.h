@@ -1,0 +1,85 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * The LLM gateway in front of several OpenAI-compatible providers: every
+ * LLM call of the host goes through mst_gateway_chat(), which picks a
+ * provider, and falls back to the next one when a provider fails.
+ *
+ *  - Order: by priority (lower first); among equal priorities, a
+ *    weighted random choice, so load spreads by weight.
+ *  - Circuit breaker per provider: closed; open after `failures`
+ *    consecutive failures (nothing is sent to it); half-open after
+ *    `recovery_ms`, when exactly one probe request may go; the probe's
+ *    success closes it, its failure opens it again. The breakers live in
+ *    memory the caller gives (nginx puts them in shared memory, so every
+ *    worker sees the same state) and change with atomic operations only.
+ *  - Fallback: on a provider failure (connect error, timeout, 429, 5xx,
+ *    malformed answer) the next provider is tried, unless the answer had
+ *    started streaming: text already delivered cannot be taken back, so
+ *    a stream broken mid-way is an error, never a silent switch.
+ *    Cancellation and the caller's deadline end the chain.
+ *  - Retries with backoff inside one provider are mst_llm's.
+ *
+ * With no provider, the offline provider answers (mst_llm with NULL).
+ */
+
+#ifndef _MST_GATEWAY_H_INCLUDED_
+#define _MST_GATEWAY_H_INCLUDED_
+
+#include "mst_llm.h"
+
+#define MST_GATEWAY_MAX  16
+
+typedef struct mst_gateway_s  mst_gateway_t;
+
+/* one provider's breaker: lives in shared memory; all fields atomic */
+typedef struct {
+    volatile uint64_t     state;        /* MST_BREAKER_* */
+    volatile uint64_t     failures;     /* consecutive */
+    volatile uint64_t     opened_at;    /* ms */
+    volatile uint64_t     probing;      /* a half-open probe is out */
+    volatile uint64_t     requests;
+    volatile uint64_t     errors;
+    volatile uint64_t     ewma_ms;      /* latency, EWMA (1/8) */
+} mst_breaker_t;
+
+#define MST_BREAKER_CLOSED     0
+#define MST_BREAKER_OPEN       1
+#define MST_BREAKER_HALF_OPEN  2
+
+typedef struct {
+    mst_llm_provider_t    provider;
+    int                   priority;     /* lower first */
+    int                   weight;       /* >= 1 */
+} mst_gateway_provider_t;
+
+typedef struct {
+    uint64_t              failures;     /* to open: default 5 */
+    int64_t               recovery_ms;  /* open -> half-open: 60000 */
+} mst_breaker_conf_t;
+
+/*
+ * n may be 0 (offline). breakers: n slots the caller keeps (zeroed
+ * once, shared between processes), or NULL for private ones.
+ */
+mst_gateway_t *mst_gateway_create(const mst_gateway_provider_t *providers,
+    size_t n, const mst_breaker_conf_t *bc, mst_breaker_t *breakers,
+    char *err, size_t errlen);
+void mst_gateway_free(mst_gateway_t *gw);
+
+int mst_gateway_online(const mst_gateway_t *gw);
+
+/* as mst_llm_chat(); *used: the provider that answered, or NULL */
+int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
+    const mst_llm_call_t *call, json_t **response, const char **used,
+    char *err, size_t errlen);
+
+/* [{"name", "base_url", "priority", "weight", "breaker": {"state",
+   "failures", "opened_at"}, "requests", "errors", "latency_ms"}] */
+json_t *mst_gateway_status(const mst_gateway_t *gw);
+
+#endif /* _MST_GATEWAY_H_INCLUDED_ */

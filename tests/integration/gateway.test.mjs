@@ -1,0 +1,113 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * The LLM gateway in the module: two providers by priority, fallback
+ * when the first fails, its circuit breaker opening (shared by the
+ * workers) and shown by GET /api/v1/providers, and maestro_llm_breaker.
+ */
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+    startMaestro, startFakeOpenAI, api, submit, waitStatus, chain, nginxT,
+} from './lib/harness.mjs';
+
+
+describe('LLM gateway', () => {
+    let m, a, b;
+
+    before(async () => {
+        a = await startFakeOpenAI();
+        b = await startFakeOpenAI();
+        m = await startMaestro({
+            workers: 2,
+            http: [
+                `maestro_llm_provider ${a.url} name=primary priority=0 `
+                    + 'model=fake-a retries=0 timeout=5s;',
+                `maestro_llm_provider ${b.url} name=backup priority=1 `
+                    + 'model=fake-b retries=0 timeout=5s;',
+                'maestro_llm_breaker failures=2 recovery=60s;',
+            ],
+        });
+    });
+
+    after(async () => {
+        try {
+            m?.assertCleanLog();
+        } finally {
+            await m?.stop();
+            await a?.stop();
+            await b?.stop();
+        }
+    });
+
+    async function runLlm(prompt) {
+        const w = await submit(m.base, {
+            prompt, workflow: chain(['l', 'llm']) });
+        return waitStatus(m.base, w.id, ['complete', 'failed'], 15000);
+    }
+
+    test('providers are listed with closed breakers', async () => {
+        const r = await api(m.base, 'GET', '/api/v1/providers');
+        assert.equal(r.status, 200);
+        assert.equal(r.json.offline, false);
+        assert.deepEqual(r.json.items.map((p) => [p.name, p.priority,
+                                                  p.breaker.state]),
+                         [['primary', 0, 'closed'], ['backup', 1, 'closed']]);
+
+        const h = await api(m.base, 'GET', '/healthz');
+        assert.equal(h.json.llm, 'online');
+    });
+
+    test('the primary answers; when it fails the backup does', async () => {
+        const a0 = (await a.stats()).requests;
+        const b0 = (await b.stats()).requests;
+        let wf = await runLlm('first question');
+        assert.equal(wf.status, 'complete');
+        assert.equal((await a.stats()).requests, a0 + 1, 'primary answered');
+        assert.equal((await b.stats()).requests, b0, 'backup not asked');
+
+        const aBefore = (await a.stats()).requests;
+        const bBefore = (await b.stats()).requests;
+
+        await a.control(['500']);
+        wf = await runLlm('second question');
+        assert.equal(wf.status, 'complete');
+        assert.equal((await b.stats()).requests, bBefore + 1,
+                     'the backup answered');
+        assert.equal((await a.stats()).requests, aBefore + 1,
+                     'the primary was tried once');
+    });
+
+    test('two failures open the primary\'s breaker for every worker',
+         async () => {
+        await a.control(['500', '500']);
+        await runLlm('third');
+        await runLlm('fourth');
+
+        const r = await api(m.base, 'GET', '/api/v1/providers');
+        const primary = r.json.items.find((p) => p.name === 'primary');
+        assert.equal(primary.breaker.state, 'open');
+        assert.ok(primary.errors >= 2);
+
+        /* open: not asked at all, whichever worker runs the step */
+        const aBefore = (await a.stats()).requests;
+        for (let i = 0; i < 4; i++) {
+            const wf = await runLlm(`open ${i}`);
+            assert.equal(wf.status, 'complete');
+        }
+        assert.equal((await a.stats()).requests, aBefore);
+    });
+});
+
+
+describe('LLM gateway: nginx -t', () => {
+    test('a bad breaker parameter', async () => {
+        const r = await nginxT({ http: ['maestro_llm_breaker failures=0 '
+                                        + 'recovery=1s;'] });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /invalid parameter "failures=0"/);
+    });
+});

@@ -1,0 +1,414 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * mst_gateway: priority and weight, fallback to the next provider, the
+ * circuit breaker (closed -> open -> half-open probe -> closed), no
+ * fallback once a stream has delivered text, offline with no provider.
+ * Two fake OpenAI servers (tests/fixtures/fake-openai.mjs) over real
+ * sockets.
+ */
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <curl/curl.h>
+
+#include "mst_test.h"
+#include "mst_gateway.h"
+
+
+#define TG_SCRIPT  "tests/fixtures/fake-openai.mjs"
+
+
+typedef struct {
+    pid_t   pid;
+    int     in;
+    int     out;
+    char    url[64];        /* http://127.0.0.1:PORT */
+    char    base[80];       /* .../v1 */
+} tg_fake_t;
+
+
+static tg_fake_t  tg_a, tg_b;
+
+
+static int
+tg_fake_start(tg_fake_t *f)
+{
+    int            in[2], out[2], port;
+    char           line[128];
+    size_t         n;
+    ssize_t        r;
+    struct pollfd  pfd;
+
+    if (pipe(in) != 0 || pipe(out) != 0) {
+        return -1;
+    }
+
+    f->pid = fork();
+    if (f->pid < 0) {
+        return -1;
+    }
+
+    if (f->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execlp("node", "node", TG_SCRIPT, "--port", "0", (char *) NULL);
+        _exit(127);
+    }
+
+    close(in[0]);
+    close(out[1]);
+    f->in = in[1];
+    f->out = out[0];
+    fcntl(f->in, F_SETFD, FD_CLOEXEC);
+    fcntl(f->out, F_SETFD, FD_CLOEXEC);
+
+    n = 0;
+    while (n < sizeof(line) - 1 && memchr(line, '\n', n) == NULL) {
+        pfd.fd = f->out;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, 10000) <= 0) {
+            return -1;
+        }
+        r = read(f->out, line + n, sizeof(line) - 1 - n);
+        if (r <= 0) {
+            return -1;
+        }
+        n += r;
+    }
+
+    line[n] = '\0';
+    if (sscanf(line, "LISTENING %d", &port) != 1) {
+        return -1;
+    }
+
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", port);
+    snprintf(f->base, sizeof(f->base), "%s/v1", f->url);
+
+    return 0;
+}
+
+
+static void
+tg_fake_stop(tg_fake_t *f)
+{
+    close(f->in);
+    kill(f->pid, SIGTERM);
+    waitpid(f->pid, NULL, 0);
+    close(f->out);
+}
+
+
+static size_t
+tg_sink(char *p, size_t size, size_t n, void *arg)
+{
+    size_t  *len = arg;
+
+    *len += size * n;
+    return size * n;
+}
+
+
+static long
+tg_fake_post(tg_fake_t *f, const char *path, const char *body)
+{
+    char      url[200];
+    long      code;
+    size_t    len;
+    CURL     *curl;
+
+    snprintf(url, sizeof(url), "%s%s", f->url, path);
+
+    len = 0;
+    curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, tg_sink);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &len);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    assert_int_equal(curl_easy_perform(curl), CURLE_OK);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(curl);
+
+    return code;
+}
+
+
+static void
+tg_faults(tg_fake_t *f, const char *faults)
+{
+    char  body[256];
+
+    snprintf(body, sizeof(body), "{\"faults\": %s}", faults);
+    assert_int_equal(tg_fake_post(f, "/__control", body), 200);
+}
+
+
+static int
+tg_setup(void **state)
+{
+    if (mst_llm_global_init() != MST_OK
+        || tg_fake_start(&tg_a) != 0 || tg_fake_start(&tg_b) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+tg_teardown(void **state)
+{
+    tg_fake_stop(&tg_a);
+    tg_fake_stop(&tg_b);
+    curl_global_cleanup();
+    return 0;
+}
+
+
+static int
+tg_reset(void **state)
+{
+    tg_fake_post(&tg_a, "/__reset", "{}");
+    tg_fake_post(&tg_b, "/__reset", "{}");
+    return 0;
+}
+
+
+/* a and b: a first (priority 0), b second */
+static mst_gateway_t *
+tg_gateway(mst_breaker_t *breakers, uint64_t failures, int64_t recovery)
+{
+    char                     err[MST_ERRLEN];
+    mst_gateway_t           *gw;
+    mst_breaker_conf_t       bc;
+    mst_gateway_provider_t   p[2];
+
+    memset(p, 0, sizeof(p));
+
+    p[0].provider.name = "a";
+    p[0].provider.base_url = tg_a.base;
+    p[0].provider.model = "fake-a";
+    p[0].provider.timeout_ms = 3000;
+    p[0].provider.max_retries = 0;
+    p[0].priority = 0;
+    p[0].weight = 1;
+
+    p[1] = p[0];
+    p[1].provider.name = "b";
+    p[1].provider.base_url = tg_b.base;
+    p[1].provider.model = "fake-b";
+    p[1].priority = 1;
+
+    bc.failures = failures;
+    bc.recovery_ms = recovery;
+
+    gw = mst_gateway_create(p, 2, &bc, breakers, err, sizeof(err));
+    assert_non_null(gw);
+
+    return gw;
+}
+
+
+static int
+tg_chat(mst_gateway_t *gw, const char **used, mst_llm_chunk_pt cb,
+    void *arg)
+{
+    int              rc;
+    char             err[MST_ERRLEN];
+    json_t          *req, *resp;
+    mst_llm_call_t   call;
+
+    memset(&call, 0, sizeof(call));
+    call.on_chunk = cb;
+    call.chunk_arg = arg;
+    call.deadline = mst_mono_ms() + 10000;
+
+    req = json_pack("{s:[{s:s, s:s}]}", "messages", "role", "user",
+                    "content", "hello gateway, a longer question");
+
+    resp = NULL;
+    rc = mst_gateway_chat(gw, req, &call, &resp, used, err, sizeof(err));
+
+    json_decref(req);
+    json_decref(resp);
+
+    return rc;
+}
+
+
+static void
+test_priority_and_fallback(void **state)
+{
+    const char     *used;
+    mst_breaker_t   br[2];
+    mst_gateway_t  *gw;
+
+    memset(br, 0, sizeof(br));
+    gw = tg_gateway(br, 5, 60000);
+
+    assert_true(mst_gateway_online(gw));
+
+    /* a answers first */
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "a");
+
+    /* a fails: b answers, transparently */
+    tg_faults(&tg_a, "[\"500\"]");
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "b");
+    assert_int_equal(br[0].failures, 1);
+    assert_int_equal(br[0].state, MST_BREAKER_CLOSED);
+
+    /* a success resets the count */
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "a");
+    assert_int_equal(br[0].failures, 0);
+
+    /* both fail: an error naming the last */
+    tg_faults(&tg_a, "[\"503\"]");
+    tg_faults(&tg_b, "[\"500\"]");
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_EUPSTREAM);
+    assert_null(used);
+
+    mst_gateway_free(gw);
+}
+
+
+static void
+test_breaker(void **state)
+{
+    json_t         *st;
+    const char     *used;
+    mst_breaker_t   br[2];
+    mst_gateway_t  *gw;
+
+    memset(br, 0, sizeof(br));
+    gw = tg_gateway(br, 2, 300);
+
+    /* two failures open a's breaker */
+    tg_faults(&tg_a, "[\"500\", \"500\"]");
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "b");
+    assert_int_equal(br[0].state, MST_BREAKER_OPEN);
+
+    /* open: a is not asked at all (its queue is empty: it would answer) */
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "b");
+
+    st = mst_gateway_status(gw);
+    assert_string_equal(json_string_value(mst_json_path(st,
+                        "0.breaker.state")), "open");
+    assert_int_equal(json_integer_value(mst_json_path(st, "0.errors")), 2);
+    json_decref(st);
+
+    /* after the recovery time one probe goes; a failing probe reopens */
+    usleep(350 * 1000);
+    tg_faults(&tg_a, "[\"500\"]");
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "b");
+    assert_int_equal(br[0].state, MST_BREAKER_OPEN);
+
+    /* a good probe closes it */
+    usleep(350 * 1000);
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "a");
+    assert_int_equal(br[0].state, MST_BREAKER_CLOSED);
+    assert_int_equal(br[0].probing, 0);
+
+    mst_gateway_free(gw);
+}
+
+
+static int
+tg_count(const char *text, size_t len, void *arg)
+{
+    size_t  *n = arg;
+
+    *n += len;
+    return 0;
+}
+
+
+static void
+test_no_fallback_mid_stream(void **state)
+{
+    size_t          got;
+    const char     *used;
+    mst_breaker_t   br[2];
+    mst_gateway_t  *gw;
+
+    memset(br, 0, sizeof(br));
+    gw = tg_gateway(br, 5, 60000);
+
+    /* broken before the first byte: b takes over, streaming */
+    got = 0;
+    tg_faults(&tg_a, "[\"reset\"]");
+    assert_int_equal(tg_chat(gw, &used, tg_count, &got), MST_OK);
+    assert_string_equal(used, "b");
+    assert_true(got > 0);
+
+    /* broken after text went out: an error, not a switch to b */
+    got = 0;
+    tg_faults(&tg_a, "[\"reset_mid_stream\"]");
+    assert_int_equal(tg_chat(gw, &used, tg_count, &got), MST_EUPSTREAM);
+    assert_null(used);
+    assert_true(got > 0);
+
+    mst_gateway_free(gw);
+}
+
+
+static void
+test_offline(void **state)
+{
+    char            err[MST_ERRLEN];
+    json_t         *req, *resp;
+    const char     *used;
+    mst_gateway_t  *gw;
+    mst_llm_call_t  call;
+
+    gw = mst_gateway_create(NULL, 0, NULL, NULL, err, sizeof(err));
+    assert_non_null(gw);
+    assert_false(mst_gateway_online(gw));
+
+    memset(&call, 0, sizeof(call));
+    req = json_pack("{s:[{s:s, s:s}]}", "messages", "role", "user",
+                    "content", "What is the offline provider?");
+
+    assert_int_equal(mst_gateway_chat(gw, req, &call, &resp, &used, err,
+                                      sizeof(err)), MST_OK);
+    assert_string_equal(json_string_value(json_object_get(resp, "model")),
+                        "maestro-offline");
+
+    json_decref(req);
+    json_decref(resp);
+
+    resp = mst_gateway_status(gw);
+    assert_int_equal(json_array_size(resp), 0);
+    json_decref(resp);
+
+    mst_gateway_free(gw);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test_setup(test_priority_and_fallback, tg_reset),
+        cmocka_unit_test_setup(test_breaker, tg_reset),
+        cmocka_unit_test_setup(test_no_fallback_mid_stream, tg_reset),
+        cmocka_unit_test(test_offline),
+    };
+
+    return cmocka_run_group_tests(tests, tg_setup, tg_teardown);
+}
