@@ -14,7 +14,7 @@ CORE_DIR    := ngx_maestro_module/core
 CORE_SRC    := $(wildcard $(CORE_DIR)/*.c)
 CORE_HDR    := $(wildcard $(CORE_DIR)/*.h) plugins/include/maestro_plugin.h
 GLUE_SRC    := $(wildcard ngx_maestro_module/*.c ngx_maestro_module/*.h)
-LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -ldl -lpthread -lm
+LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl -lpthread -lm
 
 WARN        := -Wall -Wextra -Wno-unused-parameter -Wpointer-arith -Werror
 CFLAGS      ?= -O2 -g

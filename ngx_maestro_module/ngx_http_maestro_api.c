@@ -1354,7 +1354,7 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
     }
 
     sb = ngx_http_maestro_submit_new(ngx_http_maestro_mmcf(r), body, NULL,
-                                     r->connection->log, &e);
+                                     mlcf->guard, r->connection->log, &e);
     json_decref(body);
 
     if (sb == NULL) {

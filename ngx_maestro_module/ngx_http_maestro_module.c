@@ -38,6 +38,8 @@ static char *ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_maestro_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_maestro_conf_cleanup(void *data);
@@ -59,6 +61,27 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_maestro_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("maestro_guard_deny"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_maestro_guard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_guard_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_maestro_guard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("maestro_guard_redact"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_maestro_guard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      2,
       NULL },
 
     { ngx_string("maestro_store_path"),
@@ -678,6 +701,11 @@ ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_maestro_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    /* a level with any maestro_guard_* has its own guard; else inherits */
+    if (conf->guard == NULL) {
+        conf->guard = prev->guard;
+    }
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
 
     return NGX_CONF_OK;
@@ -886,6 +914,74 @@ ngx_http_maestro_workflow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_conf_full_name(cf->cycle, &wc->file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_maestro_guard_cleanup(void *data)
+{
+    mst_guard_free(data);
+}
+
+
+/*
+ * maestro_guard_deny PATTERN...; maestro_guard_allow PATTERN...;
+ * maestro_guard_redact on|off;
+ */
+static char *
+ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_loc_conf_t *mlcf = conf;
+
+    char                 err[MST_ERRLEN];
+    ngx_str_t           *value;
+    ngx_uint_t           i;
+    ngx_pool_cleanup_t  *cln;
+
+    value = cf->args->elts;
+
+    if (mlcf->guard == NULL) {
+        mlcf->guard = mst_guard_new();
+        if (mlcf->guard == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            mst_guard_free(mlcf->guard);
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_maestro_guard_cleanup;
+        cln->data = mlcf->guard;
+    }
+
+    if (cmd->offset == 2) {
+        if (ngx_strcmp(value[1].data, "on") == 0) {
+            mst_guard_redact(mlcf->guard, 1);
+        } else if (ngx_strcmp(value[1].data, "off") == 0) {
+            mst_guard_redact(mlcf->guard, 0);
+        } else {
+            return "must be \"on\" or \"off\"";
+        }
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if ((cmd->offset == 0
+             ? mst_guard_deny(mlcf->guard, (char *) value[i].data, err,
+                              sizeof(err))
+             : mst_guard_allow(mlcf->guard, (char *) value[i].data, err,
+                               sizeof(err)))
+            != MST_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: %s", &cmd->name,
+                               err);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

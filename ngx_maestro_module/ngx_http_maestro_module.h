@@ -16,6 +16,7 @@
 
 #include "mst_run.h"
 #include "mst_intent.h"
+#include "mst_guard.h"
 
 
 #define NGX_HTTP_MAESTRO_API_PREFIX    "/api/v1"
@@ -159,6 +160,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t                   api;           /* maestro_api */
     size_t                       max_body;      /* maestro_max_body */
+    mst_guard_t                 *guard;         /* maestro_guard_* */
 } ngx_http_maestro_loc_conf_t;
 
 
@@ -208,7 +210,8 @@ typedef struct {
    NULL, overrides the body's; NULL and *e filled when invalid */
 ngx_http_maestro_submit_t *ngx_http_maestro_submit_new(
     ngx_http_maestro_main_conf_t *mmcf, json_t *body, const char *user_id,
-    ngx_log_t *log, ngx_http_maestro_submit_error_t *e);
+    const mst_guard_t *guard, ngx_log_t *log,
+    ngx_http_maestro_submit_error_t *e);
 /* stores and claims it on the io pool, then calls sb->done() */
 ngx_int_t ngx_http_maestro_submit_post(ngx_http_maestro_submit_t *sb);
 /* after the front end answered: this worker runs it; frees sb */

@@ -362,7 +362,7 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
     }
 
     sb = ngx_http_maestro_submit_new(ngx_http_maestro_oai_mmcf(r), req, NULL,
-                                     r->connection->log, &e);
+                                     mlcf->guard, r->connection->log, &e);
     if (sb == NULL) {
         rc = ngx_http_maestro_oai_error(r, e.status,
                  e.status >= 500 ? "server_error" : "invalid_request_error",

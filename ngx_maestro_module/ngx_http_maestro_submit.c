@@ -109,10 +109,11 @@ ngx_http_maestro_submit_fail(ngx_http_maestro_submit_error_t *e,
 
 ngx_http_maestro_submit_t *
 ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
-    json_t *body, const char *user_id, ngx_log_t *log,
-    ngx_http_maestro_submit_error_t *e)
+    json_t *body, const char *user_id, const mst_guard_t *guard,
+    ngx_log_t *log, ngx_http_maestro_submit_error_t *e)
 {
-    char                        err[MST_ERRLEN];
+    char                        err[MST_ERRLEN], blocked[MST_ERRLEN];
+    char                       *checked;
     size_t                      i;
     ngx_uint_t                  routed;
     mst_analysis_t              analysis;
@@ -137,6 +138,26 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
                                             "invalid_field",
                                             "\"prompt\" must be a non-empty "
                                             "string");
+    }
+
+    if (guard != NULL) {
+        /* after normalisation, so look-alikes cannot slip through */
+        if (mst_guard_check(guard, json_string_value(prompt),
+                            json_string_length(prompt), &checked, blocked,
+                            sizeof(blocked))
+            != MST_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0, "maestro: prompt blocked: %s",
+                          blocked);
+            return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
+                                                "prompt_blocked", "%s",
+                                                blocked);
+        }
+
+        /* what goes on: normalised, and redacted when that is on */
+        json_object_set_new(body, "prompt", json_string(checked));
+        free(checked);
+        prompt = json_object_get(body, "prompt");
     }
 
     user = json_object_get(body, "user_id");

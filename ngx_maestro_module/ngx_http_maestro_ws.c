@@ -62,6 +62,7 @@ typedef struct {
     ngx_queue_t                     fqueue;     /* sessions: the feed */
     ngx_http_request_t             *r;          /* NULL once detached */
     ngx_http_maestro_main_conf_t   *mmcf;
+    const mst_guard_t              *guard;      /* the location's */
     wslay_event_context_ptr         ctx;
     u_char                         *pre;        /* bytes read with the */
     u_char                         *pre_last;   /* handshake */
@@ -627,6 +628,9 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
 
     ws->r = r;
     ws->mmcf = mmcf;
+    ws->guard = ((ngx_http_maestro_loc_conf_t *)
+                 ngx_http_get_module_loc_conf(r, ngx_http_maestro_module))
+                ->guard;
     ws->refs = 1;
     ws->last_seen = ngx_current_msec;
 
@@ -1408,6 +1412,7 @@ ngx_http_maestro_ws_submit(ngx_http_maestro_ws_t *ws, json_t *m)
 
     sb = ngx_http_maestro_submit_new(ws->mmcf, m,
                                      ws->session ? ws->user : NULL,
+                                     ws->guard,
                                      ws->r->connection->log, &e);
     if (sb == NULL) {
         ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
