@@ -287,8 +287,9 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
         const graph = {
             name: 'fan', entry: 'a',
             nodes: { a: { agent: 'echo' },
-                     b: { agent: 'sleep', config: { ms: 2500 } },
-                     c: { agent: 'sleep', config: { ms: 2500 } },
+                     /* long enough to see both running on a busy machine */
+                     b: { agent: 'sleep', config: { ms: 6000 } },
+                     c: { agent: 'sleep', config: { ms: 6000 } },
                      d: { agent: 'echo' } },
             edges: [{ from: 'a', to: 'b' }, { from: 'a', to: 'c' },
                     { from: 'b', to: 'd' }, { from: 'c', to: 'd' },

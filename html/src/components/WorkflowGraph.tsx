@@ -196,8 +196,18 @@ export function WorkflowGraph({ state }: { state: LiveWorkflow }) {
       .attr('data-status', (d) => state.agents[d]?.status ?? 'idle')
       .classed('is-active', (d) =>
         ACTIVE.includes(state.agents[d]?.status ?? 'idle'));
-    nodes.transition().duration(dur)
-      .attr('transform', (d) => `translate(${pos[d].x},${pos[d].y})`);
+    /* move only when the place changes: live updates re-render many
+       times a second, and restarting the move each time would leave
+       the nodes crawling and never arriving */
+    nodes.each(function (d) {
+      const g = select(this);
+      const target = `translate(${pos[d].x},${pos[d].y})`;
+      if (g.attr('data-target') !== target) {
+        g.attr('data-target', target)
+          .transition('move').duration(dur)
+          .attr('transform', target);
+      }
+    });
     nodes.select<SVGRectElement>('rect.mst-graph__box')
       .transition().duration(dur)
       .attr('fill', (d) => statusColor(state.agents[d]?.status ?? 'idle'));
