@@ -40,6 +40,8 @@ static char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_maestro_llm_price(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_maestro_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_maestro_conf_cleanup(void *data);
@@ -224,6 +226,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       1,
       NULL },
 
+    { ngx_string("maestro_llm_price"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_maestro_llm_price,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("maestro_llm_breaker"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_maestro_llm_breaker,
@@ -384,6 +393,8 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
                           sizeof(ngx_str_t)) != NGX_OK
         || ngx_array_init(&mmcf->providers, cf->pool, 2,
                           sizeof(ngx_http_maestro_provider_conf_t))
+           != NGX_OK
+        || ngx_array_init(&mmcf->prices, cf->pool, 4, sizeof(mst_price_t))
            != NGX_OK)
     {
         return NULL;
@@ -985,6 +996,63 @@ ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* maestro_llm_price MODEL input=USD output=USD (per million tokens) */
+static char *
+ngx_http_maestro_llm_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_main_conf_t *mmcf = conf;
+
+    char         *end;
+    double        v;
+    ngx_str_t    *value;
+    ngx_uint_t    i;
+    mst_price_t  *p;
+
+    value = cf->args->elts;
+
+    p = ngx_array_push(&mmcf->prices);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p->model = (char *) value[1].data;
+    p->input = -1;
+    p->output = -1;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "input=", 6) == 0) {
+            v = strtod((char *) value[i].data + 6, &end);
+            if (*end != '\0' || v < 0) {
+                goto invalid;
+            }
+            p->input = v;
+
+        } else if (ngx_strncmp(value[i].data, "output=", 7) == 0) {
+            v = strtod((char *) value[i].data + 7, &end);
+            if (*end != '\0' || v < 0) {
+                goto invalid;
+            }
+            p->output = v;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (p->input < 0 || p->output < 0) {
+        return "needs input= and output= (USD per million tokens)";
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 

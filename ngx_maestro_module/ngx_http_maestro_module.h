@@ -124,6 +124,7 @@ typedef struct {
 
     /* LLM providers (maestro_llm_provider), tried by the gateway */
     ngx_array_t                  providers;     /* of _provider_conf_t */
+    ngx_array_t                  prices;        /* of mst_price_t */
     ngx_uint_t                   breaker_failures;
     ngx_msec_t                   breaker_recovery;
 

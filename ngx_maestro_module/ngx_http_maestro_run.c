@@ -234,6 +234,8 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     }
 
     mmcf->env.gw = mmcf->gw;
+    mmcf->env.prices = mmcf->prices.elts;
+    mmcf->env.nprices = mmcf->prices.nelts;
     mmcf->env.agents = mmcf->agents;
     mmcf->env.nagents = mmcf->nagents;
     mmcf->env.graphs = mmcf->graphs;

@@ -22,6 +22,8 @@
 #include "mst_host.h"
 
 
+static void mst_host_account(maestro_ctx_t *ctx, const char *model, long pt,
+    long ct);
 static void mst_host_log(maestro_ctx_t *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -103,6 +105,7 @@ mst_host_ctx_free(maestro_ctx_t *ctx)
     json_decref(ctx->events);
     json_decref(ctx->output);
     json_decref(ctx->patch);
+    json_decref(ctx->by_model);
     pthread_mutex_destroy(&ctx->lock);
 }
 
@@ -471,6 +474,7 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     char                 err[MST_ERRLEN];
     json_t              *req, *resp, *usage;
     const char          *used;
+    long                 pt, ct;
     mst_llm_call_t       call;
     mst_host_llm_arg_t   la;
 
@@ -513,17 +517,60 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
         return mst_host_code(rc);
     }
 
-    /* accounting lives here, once for every plugin */
+    /* accounting lives here, once for every plugin: tokens, and per
+       model with its cost (maestro_llm_price) */
     usage = json_object_get(resp, "usage");
-    mst_host_add_tokens(ctx,
-        (long) json_integer_value(json_object_get(usage, "prompt_tokens")),
-        (long) json_integer_value(json_object_get(usage,
-                                                  "completion_tokens")));
+    pt = (long) json_integer_value(json_object_get(usage, "prompt_tokens"));
+    ct = (long) json_integer_value(json_object_get(usage,
+                                                   "completion_tokens"));
+    mst_host_add_tokens(ctx, pt, ct);
+    mst_host_account(ctx, json_string_value(json_object_get(resp, "model")),
+                     pt, ct);
 
     *response = json_dumps(resp, JSON_COMPACT);
     json_decref(resp);
 
     return *response ? MAESTRO_OK : MAESTRO_ENOMEM;
+}
+
+
+/* per model: tokens and, when priced, USD */
+static void
+mst_host_account(maestro_ctx_t *ctx, const char *model, long pt, long ct)
+{
+    json_t  *m;
+    double   cost;
+
+    if (model == NULL || pt < 0 || ct < 0) {
+        return;
+    }
+
+    cost = mst_run_price(ctx->env, model, pt, ct);
+
+    pthread_mutex_lock(&ctx->lock);
+
+    if (ctx->by_model == NULL) {
+        ctx->by_model = json_object();
+    }
+
+    m = json_object_get(ctx->by_model, model);
+    if (m == NULL) {
+        m = json_pack("{s:i, s:i, s:n}", "prompt", 0, "completion", 0,
+                      "cost_usd");
+        json_object_set_new(ctx->by_model, model, m);
+    }
+
+    json_object_set_new(m, "prompt", json_integer(
+        json_integer_value(json_object_get(m, "prompt")) + pt));
+    json_object_set_new(m, "completion", json_integer(
+        json_integer_value(json_object_get(m, "completion")) + ct));
+
+    if (cost >= 0) {
+        json_object_set_new(m, "cost_usd", json_real(
+            json_number_value(json_object_get(m, "cost_usd")) + cost));
+    }
+
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 

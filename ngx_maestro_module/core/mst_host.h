@@ -34,6 +34,8 @@ struct maestro_ctx_s {
     json_t                 *patch;
     long                    prompt_tokens;
     long                    completion_tokens;
+    json_t                 *by_model;   /* {model: {prompt, completion,
+                                           cost_usd}} since the flush */
     double                  progress;
     char                    current_task[200];
     unsigned                progress_dirty:1;

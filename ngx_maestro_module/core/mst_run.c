@@ -1208,6 +1208,80 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
 }
 
 
+/* tokens.by_model and tokens.cost_usd of the record */
+static void
+mst_run_account(mst_run_tx_t *tx, json_t *by_model)
+{
+    double       total;
+    json_t      *tokens, *all, *m, *cur, *c;
+    const char  *model;
+
+    tokens = json_object_get(tx->rec, "tokens");
+
+    all = json_object_get(tokens, "by_model");
+    if (all == NULL) {
+        all = json_object();
+        json_object_set_new(tokens, "by_model", all);
+    }
+
+    json_object_foreach(by_model, model, m) {
+        cur = json_object_get(all, model);
+        if (cur == NULL) {
+            json_object_set(all, model, m);
+            continue;
+        }
+
+        json_object_set_new(cur, "prompt", json_integer(
+            mst_run_int(cur, "prompt") + mst_run_int(m, "prompt")));
+        json_object_set_new(cur, "completion", json_integer(
+            mst_run_int(cur, "completion") + mst_run_int(m, "completion")));
+
+        c = json_object_get(m, "cost_usd");
+        if (json_is_number(c)) {
+            json_object_set_new(cur, "cost_usd", json_real(
+                json_number_value(json_object_get(cur, "cost_usd"))
+                + json_number_value(c)));
+        }
+    }
+
+    /* the workflow's cost: the priced models' (null when none is) */
+    total = 0;
+    c = NULL;
+
+    json_object_foreach(all, model, m) {
+        if (json_is_number(json_object_get(m, "cost_usd"))) {
+            total += json_number_value(json_object_get(m, "cost_usd"));
+            c = m;
+        }
+    }
+
+    json_object_set_new(tokens, "cost_usd", c ? json_real(total)
+                                              : json_null());
+}
+
+
+double
+mst_run_price(const mst_run_env_t *env, const char *model, long pt, long ct)
+{
+    size_t        i, len;
+    const char   *p;
+
+    for (i = 0; i < env->nprices; i++) {
+        p = env->prices[i].model;
+        len = strlen(p);
+
+        if ((len > 0 && p[len - 1] == '*' && strncmp(model, p, len - 1) == 0)
+            || strcmp(model, p) == 0)
+        {
+            return (pt * env->prices[i].input + ct * env->prices[i].output)
+                   / 1e6;
+        }
+    }
+
+    return -1;
+}
+
+
 /* pending plugin events, tokens, progress into the transaction */
 static int
 mst_run_apply_ctx(mst_run_tx_t *tx, maestro_ctx_t *ctx)
@@ -1258,6 +1332,12 @@ mst_run_apply_ctx(mst_run_tx_t *tx, maestro_ctx_t *ctx)
 
         ctx->prompt_tokens = 0;
         ctx->completion_tokens = 0;
+    }
+
+    if (ctx->by_model != NULL) {
+        mst_run_account(tx, ctx->by_model);
+        json_decref(ctx->by_model);
+        ctx->by_model = NULL;
     }
 
     if (ctx->progress_dirty) {

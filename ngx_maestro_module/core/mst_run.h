@@ -39,6 +39,14 @@
 #include "mst_llm.h"
 #include "mst_gateway.h"
 
+/* maestro_llm_price: USD per million tokens of a model ("name*": prefix) */
+typedef struct {
+    const char         *model;
+    double              input;
+    double              output;
+} mst_price_t;
+
+
 /* what the runner needs from its process; set up once per process */
 typedef struct {
     mst_store_t        *store;
@@ -53,6 +61,8 @@ typedef struct {
     size_t              agent_log_keep; /* entries kept per agent */
     int64_t             flush_ms;       /* event batching interval */
     size_t              event_keep;     /* unused in P0 (retention) */
+    const mst_price_t  *prices;         /* maestro_llm_price */
+    size_t              nprices;
 
     /* wake subscribers: called after a commit that appended events */
     void              (*notify)(void *arg, const char *id, uint64_t last);
@@ -191,6 +201,10 @@ int mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
  */
 int mst_run_prune(mst_run_env_t *env, int64_t ttl_ms, size_t max,
     char *cursor, size_t *pruned);
+
+/* the cost in USD of tokens of a model; < 0 when it has no price */
+double mst_run_price(const mst_run_env_t *env, const char *model,
+    long prompt_tokens, long completion_tokens);
 
 /* the definition of the graph a workflow runs (rec: its record) */
 int mst_run_graph_def(mst_run_env_t *env, const char *id, json_t *rec,

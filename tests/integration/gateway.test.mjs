@@ -29,6 +29,7 @@ describe('LLM gateway', () => {
                 `maestro_llm_provider ${b.url} name=backup priority=1 `
                     + 'model=fake-b retries=0 timeout=5s;',
                 'maestro_llm_breaker failures=2 recovery=60s;',
+                'maestro_llm_price fake-a input=1000 output=2000;',
             ],
         });
     });
@@ -79,6 +80,18 @@ describe('LLM gateway', () => {
                      'the backup answered');
         assert.equal((await a.stats()).requests, aBefore + 1,
                      'the primary was tried once');
+    });
+
+    test('tokens and cost per model, from maestro_llm_price', async () => {
+        const wf = await runLlm('what does it cost');
+        assert.equal(wf.status, 'complete');
+        const m = wf.tokens.by_model['fake-a'];
+        assert.ok(m && m.prompt > 0 && m.completion > 0, JSON.stringify(wf));
+        /* USD per million tokens: 1000 in, 2000 out */
+        const cost = (m.prompt * 1000 + m.completion * 2000) / 1e6;
+        assert.ok(Math.abs(m.cost_usd - cost) < 1e-9, `${m.cost_usd}`);
+        assert.ok(Math.abs(wf.tokens.cost_usd - cost) < 1e-9);
+        assert.equal(wf.tokens.total, m.prompt + m.completion);
     });
 
     test('two failures open the primary\'s breaker for every worker',

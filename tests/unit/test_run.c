@@ -2099,6 +2099,30 @@ test_cancel_running_consistent(void **state)
 }
 
 
+/* maestro_llm_price: exact names and "prefix*" */
+static void
+test_price(void **state)
+{
+    mst_run_env_t      env;
+    const mst_price_t  prices[] = {
+        { "gpt-4o", 2.5, 10.0 },
+        { "claude-*", 3.0, 15.0 },
+    };
+
+    memset(&env, 0, sizeof(env));
+    env.prices = prices;
+    env.nprices = 2;
+
+    assert_true(mst_run_price(&env, "gpt-4o", 1000000, 0) == 2.5);
+    assert_true(mst_run_price(&env, "gpt-4o", 0, 2000000) == 20.0);
+    assert_true(mst_run_price(&env, "claude-3-5-sonnet", 1000, 1000)
+                == (3.0 * 1000 + 15.0 * 1000) / 1e6);
+    /* no price: unknown, not free */
+    assert_true(mst_run_price(&env, "gpt-4o-mini", 10, 10) < 0);
+    assert_true(mst_run_price(&env, "maestro-offline", 10, 10) < 0);
+}
+
+
 /* maestro_event_retention: logs of old finished workflows go, ids stay */
 static void
 test_prune(void **state)
@@ -2641,6 +2665,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_memory_plugin, tst_setup,
                                         tst_teardown),
         cmocka_unit_test_setup_teardown(test_prune, tst_setup, tst_teardown),
+        cmocka_unit_test(test_price),
         cmocka_unit_test_setup_teardown(test_create_errors, tst_setup,
                                         tst_teardown),
     };
