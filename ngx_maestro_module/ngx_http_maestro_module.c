@@ -49,6 +49,13 @@ static ngx_int_t ngx_http_maestro_init_process(ngx_cycle_t *cycle);
 static void ngx_http_maestro_exit_process(ngx_cycle_t *cycle);
 
 
+static ngx_conf_enum_t  ngx_http_maestro_balance[] = {
+    { ngx_string("weighted"), MST_GATEWAY_WEIGHTED },
+    { ngx_string("latency"), MST_GATEWAY_LATENCY },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_maestro_commands[] = {
 
     { ngx_string("maestro_api"),
@@ -233,6 +240,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       0,
       NULL },
 
+    { ngx_string("maestro_llm_balance"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, llm_balance),
+      &ngx_http_maestro_balance },
+
     { ngx_string("maestro_llm_breaker"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_maestro_llm_breaker,
@@ -383,6 +397,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->event_retention = NGX_CONF_UNSET_MSEC;
     mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
     mmcf->breaker_recovery = NGX_CONF_UNSET_MSEC;
+    mmcf->llm_balance = NGX_CONF_UNSET_UINT;
 
     mmcf->agent_confs = ngx_array_create(cf->pool, 8,
                                      sizeof(ngx_http_maestro_agent_conf_t));
@@ -447,6 +462,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mmcf->event_retention, 0);
     ngx_conf_init_uint_value(mmcf->breaker_failures, 5);
     ngx_conf_init_msec_value(mmcf->breaker_recovery, 60000);
+    ngx_conf_init_uint_value(mmcf->llm_balance, MST_GATEWAY_WEIGHTED);
 
     if (mmcf->store_path.data == NULL) {
         ngx_str_set(&mmcf->store_path, "maestro_store");

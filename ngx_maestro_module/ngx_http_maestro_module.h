@@ -127,6 +127,7 @@ typedef struct {
     ngx_array_t                  prices;        /* of mst_price_t */
     ngx_uint_t                   breaker_failures;
     ngx_msec_t                   breaker_recovery;
+    ngx_uint_t                   llm_balance;   /* MST_GATEWAY_* */
 
     /* built at configuration time, in the master */
     mst_agent_t                 *agents;

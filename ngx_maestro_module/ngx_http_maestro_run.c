@@ -233,6 +233,8 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    mst_gateway_set_balance(mmcf->gw, (int) mmcf->llm_balance);
+
     mmcf->env.gw = mmcf->gw;
     mmcf->env.prices = mmcf->prices.elts;
     mmcf->env.nprices = mmcf->prices.nelts;

@@ -25,6 +25,7 @@ struct mst_gateway_s {
     size_t                   n;
     mst_breaker_conf_t       bc;
     mst_breaker_t           *own;       /* when the caller gave none */
+    int                      balance;   /* MST_GATEWAY_WEIGHTED, ... */
     mst_llm_t               *offline;
 };
 
@@ -33,6 +34,7 @@ typedef struct {
     mst_llm_chunk_pt         on_chunk;
     void                    *arg;
     size_t                   delivered;
+    int64_t                  first_ms;  /* the first token's time */
 } mst_gateway_stream_t;
 
 
@@ -203,19 +205,49 @@ mst_gateway_chunk(const char *text, size_t len, void *arg)
 {
     mst_gateway_stream_t  *gs = arg;
 
+    if (gs->first_ms == 0) {
+        gs->first_ms = mst_mono_ms();
+    }
+
     gs->delivered += len;
 
     return gs->on_chunk(text, len, gs->arg);
 }
 
 
-/* the members in the order to try: priority, then weighted random */
+void
+mst_gateway_set_balance(mst_gateway_t *gw, int balance)
+{
+    gw->balance = balance;
+}
+
+
+static uint32_t
+mst_gateway_random(void)
+{
+    uint32_t  rnd;
+
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+        rnd = (uint32_t) mst_mono_ms();
+    }
+
+    return rnd;
+}
+
+
+/*
+ * The members in the order to try: priority, then within a priority a
+ * weighted random draw, or with MST_GATEWAY_LATENCY the lowest EWMA of
+ * time-to-first-token first. An unmeasured member goes first so that it
+ * gets measured, and one call in MST_GATEWAY_EXPLORE takes the weighted
+ * draw instead, so a provider that was slow once is measured again.
+ */
 static size_t
 mst_gateway_order(mst_gateway_t *gw, size_t *order)
 {
     size_t    i, j, k, n, total, pick;
-    uint32_t  rnd;
-    int       done[MST_GATEWAY_MAX];
+    uint64_t  e, best;
+    int       done[MST_GATEWAY_MAX], fastest;
 
     memset(done, 0, sizeof(done));
     n = 0;
@@ -232,6 +264,33 @@ mst_gateway_order(mst_gateway_t *gw, size_t *order)
             }
         }
 
+        fastest = gw->balance == MST_GATEWAY_LATENCY
+                  && mst_gateway_random() % MST_GATEWAY_EXPLORE != 0;
+
+        if (fastest) {
+            j = k;
+            best = UINT64_MAX;
+
+            for (i = 0; i < gw->n; i++) {
+                if (done[i] || gw->members[i].conf.priority
+                               != gw->members[k].conf.priority)
+                {
+                    continue;
+                }
+
+                e = __atomic_load_n(&gw->members[i].breaker->ewma_ms,
+                                    __ATOMIC_RELAXED);
+                if (e < best) {
+                    best = e;
+                    j = i;
+                }
+            }
+
+            done[j] = 1;
+            order[n++] = j;
+            continue;
+        }
+
         /* a weighted draw among the members of that priority */
         total = 0;
         for (i = 0; i < gw->n; i++) {
@@ -242,11 +301,7 @@ mst_gateway_order(mst_gateway_t *gw, size_t *order)
             }
         }
 
-        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
-            rnd = (uint32_t) mst_mono_ms();
-        }
-
-        pick = rnd % total;
+        pick = mst_gateway_random() % total;
 
         for (j = 0; j < gw->n; j++) {
             if (done[j] || gw->members[j].conf.priority
@@ -307,6 +362,7 @@ mst_gateway_chat(mst_gateway_t *gw, json_t *request,
         gs.on_chunk = call->on_chunk;
         gs.arg = call->chunk_arg;
         gs.delivered = 0;
+        gs.first_ms = 0;
 
         if (call->on_chunk != NULL) {
             c.on_chunk = mst_gateway_chunk;
@@ -317,7 +373,10 @@ mst_gateway_chat(mst_gateway_t *gw, json_t *request,
         rc = mst_llm_chat(m->llm, request, &c, response, err, errlen);
 
         if (rc == MST_OK) {
-            mst_gateway_result(gw, m->breaker, 1, mst_mono_ms() - t0);
+            /* time to first token; the whole call when not streamed */
+            mst_gateway_result(gw, m->breaker, 1,
+                               (gs.first_ms ? gs.first_ms : mst_mono_ms())
+                               - t0);
             *used = m->name;
             return MST_OK;
         }

@@ -10,7 +10,8 @@
  * provider, and falls back to the next one when a provider fails.
  *
  *  - Order: by priority (lower first); among equal priorities, a
- *    weighted random choice, so load spreads by weight.
+ *    weighted random choice, so load spreads by weight, or (balance
+ *    "latency") the lowest EWMA of time-to-first-token first.
  *  - Circuit breaker per provider: closed; open after `failures`
  *    consecutive failures (nothing is sent to it); half-open after
  *    `recovery_ms`, when exactly one probe request may go; the probe's
@@ -32,7 +33,13 @@
 
 #include "mst_llm.h"
 
-#define MST_GATEWAY_MAX  16
+#define MST_GATEWAY_MAX      16
+
+#define MST_GATEWAY_WEIGHTED  0
+#define MST_GATEWAY_LATENCY   1
+
+/* with LATENCY, one call in this many takes the weighted draw */
+#define MST_GATEWAY_EXPLORE   16
 
 typedef struct mst_gateway_s  mst_gateway_t;
 
@@ -44,7 +51,7 @@ typedef struct {
     volatile uint64_t     probing;      /* a half-open probe is out */
     volatile uint64_t     requests;
     volatile uint64_t     errors;
-    volatile uint64_t     ewma_ms;      /* latency, EWMA (1/8) */
+    volatile uint64_t     ewma_ms;      /* first token, EWMA (1/8) */
 } mst_breaker_t;
 
 #define MST_BREAKER_CLOSED     0
@@ -70,6 +77,9 @@ mst_gateway_t *mst_gateway_create(const mst_gateway_provider_t *providers,
     size_t n, const mst_breaker_conf_t *bc, mst_breaker_t *breakers,
     char *err, size_t errlen);
 void mst_gateway_free(mst_gateway_t *gw);
+
+/* MST_GATEWAY_WEIGHTED (the default) or MST_GATEWAY_LATENCY */
+void mst_gateway_set_balance(mst_gateway_t *gw, int balance);
 
 int mst_gateway_online(const mst_gateway_t *gw);
 

@@ -123,4 +123,14 @@ describe('LLM gateway: nginx -t', () => {
         assert.notEqual(r.code, 0);
         assert.match(r.output, /invalid parameter "failures=0"/);
     });
+
+    test('maestro_llm_balance: latency passes, an unknown mode fails',
+        async () => {
+        const ok = await nginxT({ http: ['maestro_llm_balance latency;'] });
+        assert.equal(ok.code, 0, ok.output);
+
+        const r = await nginxT({ http: ['maestro_llm_balance fastest;'] });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /invalid value "fastest"/);
+    });
 });

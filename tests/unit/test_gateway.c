@@ -5,7 +5,8 @@
 /*
  * mst_gateway: priority and weight, fallback to the next provider, the
  * circuit breaker (closed -> open -> half-open probe -> closed), no
- * fallback once a stream has delivered text, offline with no provider.
+ * fallback once a stream has delivered text, lowest-latency selection,
+ * offline with no provider.
  * Two fake OpenAI servers (tests/fixtures/fake-openai.mjs) over real
  * sockets.
  */
@@ -182,9 +183,10 @@ tg_reset(void **state)
 }
 
 
-/* a and b: a first (priority 0), b second */
+/* a (priority 0) and b (priority b_priority) */
 static mst_gateway_t *
-tg_gateway(mst_breaker_t *breakers, uint64_t failures, int64_t recovery)
+tg_gateway_level(mst_breaker_t *breakers, uint64_t failures,
+    int64_t recovery, int b_priority)
 {
     char                     err[MST_ERRLEN];
     mst_gateway_t           *gw;
@@ -205,7 +207,7 @@ tg_gateway(mst_breaker_t *breakers, uint64_t failures, int64_t recovery)
     p[1].provider.name = "b";
     p[1].provider.base_url = tg_b.base;
     p[1].provider.model = "fake-b";
-    p[1].priority = 1;
+    p[1].priority = b_priority;
 
     bc.failures = failures;
     bc.recovery_ms = recovery;
@@ -214,6 +216,14 @@ tg_gateway(mst_breaker_t *breakers, uint64_t failures, int64_t recovery)
     assert_non_null(gw);
 
     return gw;
+}
+
+
+/* a and b: a first (priority 0), b second */
+static mst_gateway_t *
+tg_gateway(mst_breaker_t *breakers, uint64_t failures, int64_t recovery)
+{
+    return tg_gateway_level(breakers, failures, recovery, 1);
 }
 
 
@@ -277,6 +287,70 @@ test_priority_and_fallback(void **state)
     tg_faults(&tg_b, "[\"500\"]");
     assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_EUPSTREAM);
     assert_null(used);
+
+    mst_gateway_free(gw);
+}
+
+
+/* balance latency: the lowest EWMA first, measured from real calls */
+static void
+test_lowest_latency(void **state)
+{
+    int             i, to_a, to_b;
+    const char     *used;
+    mst_breaker_t   br[2];
+    mst_gateway_t  *gw;
+
+    memset(br, 0, sizeof(br));
+
+    /* same priority: the choice is the balancer's */
+    gw = tg_gateway_level(br, 5, 60000, 0);
+    mst_gateway_set_balance(gw, MST_GATEWAY_LATENCY);
+
+    /* a unmeasured, b measured at 50 ms: a goes first to be measured */
+    br[1].ewma_ms = 50;
+    tg_faults(&tg_a, "[\"latency:150\"]");
+
+    for (i = 0; i < 8; i++) {
+        assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+        if (strcmp(used, "a") == 0) {
+            break;
+        }
+    }
+
+    assert_true(i < 8);
+    assert_true(br[0].ewma_ms >= 140);
+
+    /* now b is the faster one: it takes nearly all calls; one in
+       MST_GATEWAY_EXPLORE still measures a again */
+    to_a = 0;
+    to_b = 0;
+
+    for (i = 0; i < 64; i++) {
+        assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+        if (strcmp(used, "a") == 0) {
+            to_a++;
+
+        } else {
+            to_b++;
+        }
+    }
+
+    /* a's fast answers lower its EWMA; b stays ahead until then */
+    assert_true(to_b >= 52);
+    assert_int_equal(to_a + to_b, 64);
+
+    /* weighted: both get a share */
+    mst_gateway_set_balance(gw, MST_GATEWAY_WEIGHTED);
+    br[0].ewma_ms = 500;
+    to_a = 0;
+
+    for (i = 0; i < 64; i++) {
+        assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+        to_a += strcmp(used, "a") == 0;
+    }
+
+    assert_true(to_a >= 10 && to_a <= 54);
 
     mst_gateway_free(gw);
 }
@@ -406,6 +480,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test_setup(test_priority_and_fallback, tg_reset),
         cmocka_unit_test_setup(test_breaker, tg_reset),
+        cmocka_unit_test_setup(test_lowest_latency, tg_reset),
         cmocka_unit_test_setup(test_no_fallback_mid_stream, tg_reset),
         cmocka_unit_test(test_offline),
     };
