@@ -36,6 +36,8 @@ static char *ngx_http_maestro_llm_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_maestro_llm_health_check(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -247,6 +249,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, llm_balance),
       &ngx_http_maestro_balance },
 
+    { ngx_string("maestro_llm_health_check"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_maestro_llm_health_check,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("maestro_llm_breaker"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_maestro_llm_breaker,
@@ -398,6 +407,8 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
     mmcf->breaker_recovery = NGX_CONF_UNSET_MSEC;
     mmcf->llm_balance = NGX_CONF_UNSET_UINT;
+    mmcf->health_interval = NGX_CONF_UNSET_MSEC;
+    mmcf->health_timeout = NGX_CONF_UNSET_MSEC;
 
     mmcf->agent_confs = ngx_array_create(cf->pool, 8,
                                      sizeof(ngx_http_maestro_agent_conf_t));
@@ -463,6 +474,8 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mmcf->breaker_failures, 5);
     ngx_conf_init_msec_value(mmcf->breaker_recovery, 60000);
     ngx_conf_init_uint_value(mmcf->llm_balance, MST_GATEWAY_WEIGHTED);
+    ngx_conf_init_msec_value(mmcf->health_interval, 30000);
+    ngx_conf_init_msec_value(mmcf->health_timeout, 5000);
 
     if (mmcf->store_path.data == NULL) {
         ngx_str_set(&mmcf->store_path, "maestro_store");
@@ -1072,14 +1085,101 @@ invalid:
 }
 
 
+/*
+ * A "name=TIME" parameter: NGX_DECLINED when value is another parameter,
+ * NGX_ERROR when the time is invalid or below min (ms).
+ */
+static ngx_int_t
+ngx_http_maestro_time_param(ngx_str_t *value, const char *name,
+    ngx_msec_t min, ngx_msec_t *out)
+{
+    size_t     len;
+    ngx_int_t  n;
+    ngx_str_t  s;
+
+    len = ngx_strlen(name);
+
+    if (value->len < len || ngx_strncmp(value->data, name, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    s.data = value->data + len;
+    s.len = value->len - len;
+
+    n = ngx_parse_time(&s, 0);
+    if (n == NGX_ERROR || (ngx_msec_t) n < min) {
+        return NGX_ERROR;
+    }
+
+    *out = (ngx_msec_t) n;
+
+    return NGX_OK;
+}
+
+
+/* maestro_llm_health_check off | interval=TIME [timeout=TIME] */
+static char *
+ngx_http_maestro_llm_health_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_maestro_main_conf_t *mmcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    if (mmcf->health_interval != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        mmcf->health_interval = 0;
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        rc = ngx_http_maestro_time_param(&value[i], "interval=", 100,
+                                         &mmcf->health_interval);
+        if (rc == NGX_ERROR) {
+            goto invalid;
+        }
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        rc = ngx_http_maestro_time_param(&value[i], "timeout=", 1,
+                                         &mmcf->health_timeout);
+        if (rc == NGX_ERROR) {
+            goto invalid;
+        }
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
 /* maestro_llm_breaker failures=N recovery=TIME */
 static char *
 ngx_http_maestro_llm_breaker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_maestro_main_conf_t *mmcf = conf;
 
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
+    ngx_int_t    n, rc;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
     value = cf->args->elts;
@@ -1095,14 +1195,12 @@ ngx_http_maestro_llm_breaker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "recovery=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 1) {
-                goto invalid;
-            }
-            mmcf->breaker_recovery = (ngx_msec_t) n;
+        rc = ngx_http_maestro_time_param(&value[i], "recovery=", 1,
+                                         &mmcf->breaker_recovery);
+        if (rc == NGX_ERROR) {
+            goto invalid;
+        }
+        if (rc == NGX_OK) {
             continue;
         }
 
@@ -1186,7 +1284,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char                            *p;
     char                              *env;
-    ngx_int_t                          n;
+    ngx_int_t                          n, rc;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
     ngx_http_maestro_provider_conf_t  *pc;
@@ -1298,14 +1396,12 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-            pc->timeout = (ngx_msec_t) n;
+        rc = ngx_http_maestro_time_param(&value[i], "timeout=", 0,
+                                         &pc->timeout);
+        if (rc == NGX_ERROR) {
+            goto invalid;
+        }
+        if (rc == NGX_OK) {
             continue;
         }
 

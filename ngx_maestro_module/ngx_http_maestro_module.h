@@ -128,6 +128,8 @@ typedef struct {
     ngx_uint_t                   breaker_failures;
     ngx_msec_t                   breaker_recovery;
     ngx_uint_t                   llm_balance;   /* MST_GATEWAY_* */
+    ngx_msec_t                   health_interval;   /* 0: off */
+    ngx_msec_t                   health_timeout;
 
     /* built at configuration time, in the master */
     mst_agent_t                 *agents;
@@ -154,8 +156,10 @@ typedef struct {
     char                         prune_cursor[MST_ID_LEN + 1];
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;
+    ngx_event_t                  health_ev;
     ngx_atomic_uint_t            seen_generation;
     unsigned                     housekeeping_busy:1;
+    unsigned                     health_busy:1;
 } ngx_http_maestro_main_conf_t;
 
 
@@ -318,5 +322,12 @@ typedef void (*ngx_http_maestro_io_pt)(void *arg);
 typedef void (*ngx_http_maestro_io_done_pt)(void *arg, ngx_int_t rc);
 ngx_int_t ngx_http_maestro_io_post(ngx_http_maestro_main_conf_t *mmcf,
     ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg);
+/* the same on any pool (the agents' pool for slow network calls) */
+ngx_int_t ngx_http_maestro_pool_post(ngx_thread_pool_t *pool,
+    ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg);
+
+/* ngx_http_maestro_health.c: active health checks of the LLM providers */
+void ngx_http_maestro_health_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf);
 
 #endif /* _NGX_HTTP_MAESTRO_MODULE_H_INCLUDED_ */

@@ -277,6 +277,8 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     mmcf->housekeeping_ev.cancelable = 1;
     ngx_add_timer(&mmcf->housekeeping_ev, 100);
 
+    ngx_http_maestro_health_init_worker(cycle, mmcf);
+
     return NGX_OK;
 }
 
@@ -337,6 +339,14 @@ ngx_int_t
 ngx_http_maestro_io_post(ngx_http_maestro_main_conf_t *mmcf,
     ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg)
 {
+    return ngx_http_maestro_pool_post(mmcf->io_pool, fn, done, arg);
+}
+
+
+ngx_int_t
+ngx_http_maestro_pool_post(ngx_thread_pool_t *pool,
+    ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg)
+{
     ngx_thread_task_t      *task;
     ngx_http_maestro_io_t  *io;
 
@@ -359,7 +369,7 @@ ngx_http_maestro_io_post(ngx_http_maestro_main_conf_t *mmcf,
     task->event.data = task;
     task->event.log = ngx_http_maestro_cycle->log;
 
-    if (ngx_thread_task_post(mmcf->io_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(pool, task) != NGX_OK) {
         ngx_free(task);
         return NGX_ERROR;
     }

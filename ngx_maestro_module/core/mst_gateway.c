@@ -411,6 +411,62 @@ mst_gateway_chat(mst_gateway_t *gw, json_t *request,
 }
 
 
+size_t
+mst_gateway_check(mst_gateway_t *gw, long timeout_ms, json_t *changes)
+{
+    int                    rc;
+    char                   err[MST_ERRLEN];
+    size_t                 i, nchanged;
+    uint64_t               was;
+    mst_breaker_t         *b;
+    mst_gateway_member_t  *m;
+
+    nchanged = 0;
+
+    for (i = 0; i < gw->n; i++) {
+        m = &gw->members[i];
+        b = m->breaker;
+
+        err[0] = '\0';
+        rc = mst_llm_probe(m->llm, timeout_ms, err, sizeof(err));
+
+        if (rc == MST_OK) {
+            was = __atomic_exchange_n(&b->health, MST_HEALTH_UP,
+                                      __ATOMIC_ACQ_REL);
+
+            /* reachable again: the next call is the half-open probe,
+               without waiting out the recovery time */
+            if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE)
+                == MST_BREAKER_OPEN)
+            {
+                __atomic_store_n(&b->opened_at, 0, __ATOMIC_RELEASE);
+            }
+
+        } else {
+            was = __atomic_exchange_n(&b->health, MST_HEALTH_DOWN,
+                                      __ATOMIC_ACQ_REL);
+
+            /* no traffic to it until a check or the recovery says so */
+            __atomic_store_n(&b->opened_at, (uint64_t) mst_mono_ms(),
+                             __ATOMIC_RELEASE);
+            __atomic_store_n(&b->state, MST_BREAKER_OPEN, __ATOMIC_RELEASE);
+        }
+
+        if (was != (rc == MST_OK ? MST_HEALTH_UP : MST_HEALTH_DOWN)) {
+            nchanged++;
+
+            if (changes != NULL) {
+                json_array_append_new(changes, json_pack("{s:s, s:b, s:s}",
+                    "provider", m->name, "healthy", rc == MST_OK,
+                    "error", err));
+            }
+        }
+    }
+
+    return nchanged;
+}
+
+
 json_t *
 mst_gateway_status(const mst_gateway_t *gw)
 {
@@ -419,6 +475,7 @@ mst_gateway_status(const mst_gateway_t *gw)
     const mst_gateway_member_t  *m;
 
     static const char  *states[] = { "closed", "open", "half_open" };
+    static const char  *health[] = { "unknown", "up", "down" };
 
     out = json_array();
 
@@ -426,7 +483,7 @@ mst_gateway_status(const mst_gateway_t *gw)
         m = &gw->members[i];
 
         json_array_append_new(out, json_pack(
-            "{s:s, s:s, s:i, s:i, s:{s:s, s:I, s:I}, s:I, s:I, s:I}",
+            "{s:s, s:s, s:i, s:i, s:{s:s, s:I, s:I}, s:I, s:I, s:I, s:s}",
             "name", m->name,
             "base_url", m->base_url,
             "priority", m->conf.priority,
@@ -437,7 +494,9 @@ mst_gateway_status(const mst_gateway_t *gw)
               "opened_at", (json_int_t) m->breaker->opened_at,
             "requests", (json_int_t) m->breaker->requests,
             "errors", (json_int_t) m->breaker->errors,
-            "latency_ms", (json_int_t) m->breaker->ewma_ms));
+            "latency_ms", (json_int_t) m->breaker->ewma_ms,
+            "health", health[m->breaker->health <= 2
+                             ? m->breaker->health : 0]));
     }
 
     return out;

@@ -52,7 +52,12 @@ typedef struct {
     volatile uint64_t     requests;
     volatile uint64_t     errors;
     volatile uint64_t     ewma_ms;      /* first token, EWMA (1/8) */
+    volatile uint64_t     health;       /* MST_HEALTH_*: the last check */
 } mst_breaker_t;
+
+#define MST_HEALTH_UNKNOWN     0
+#define MST_HEALTH_UP          1
+#define MST_HEALTH_DOWN        2
 
 #define MST_BREAKER_CLOSED     0
 #define MST_BREAKER_OPEN       1
@@ -88,8 +93,19 @@ int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
     const mst_llm_call_t *call, json_t **response, const char **used,
     char *err, size_t errlen);
 
+/*
+ * Active health check, blocking (a pool thread): GET /models of every
+ * provider. A failure opens its breaker (as if it had failed `failures`
+ * times); a success makes an open breaker's next call the half-open
+ * probe at once. Appends {"provider", "healthy", "error"} to changes
+ * (may be NULL) for each provider whose health changed; returns their
+ * number.
+ */
+size_t mst_gateway_check(mst_gateway_t *gw, long timeout_ms,
+    json_t *changes);
+
 /* [{"name", "base_url", "priority", "weight", "breaker": {"state",
-   "failures", "opened_at"}, "requests", "errors", "latency_ms"}] */
+   "failures", "opened_at"}, "requests", "errors", "latency_ms", "health": unknown | up | down}] */
 json_t *mst_gateway_status(const mst_gateway_t *gw);
 
 #endif /* _MST_GATEWAY_H_INCLUDED_ */

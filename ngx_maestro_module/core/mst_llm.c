@@ -83,6 +83,7 @@ struct mst_llm_s {
     int                  online;
     mst_llm_provider_t   p;          /* strings point to our copies */
     char                *url;        /* base_url + "/chat/completions" */
+    char                *models;     /* base_url + "/models" */
 };
 
 
@@ -236,8 +237,10 @@ mst_llm_create(const mst_llm_provider_t *provider, char *err, size_t errlen)
     }
 
     llm->url = malloc(len + sizeof("/chat/completions"));
+    llm->models = malloc(len + sizeof("/models"));
 
     if (llm->p.name == NULL || llm->p.base_url == NULL || llm->url == NULL
+        || llm->models == NULL
         || (provider->api_key && provider->api_key[0]
             && llm->p.api_key == NULL)
         || (provider->model && provider->model[0] && llm->p.model == NULL))
@@ -250,6 +253,8 @@ mst_llm_create(const mst_llm_provider_t *provider, char *err, size_t errlen)
     memcpy(llm->url, provider->base_url, len);
     memcpy(llm->url + len, "/chat/completions",
            sizeof("/chat/completions"));
+    memcpy(llm->models, provider->base_url, len);
+    memcpy(llm->models + len, "/models", sizeof("/models"));
 
     if (llm->p.connect_timeout_ms <= 0) {
         llm->p.connect_timeout_ms = MST_LLM_DEFAULT_CONNECT;
@@ -290,9 +295,129 @@ mst_llm_free(mst_llm_t *llm)
         }
 
         free(llm->url);
+        free(llm->models);
     }
 
     free(llm);
+}
+
+
+/* the body of a probe is not needed: count it away */
+static size_t
+mst_llm_discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    return size * nmemb;
+}
+
+
+/*
+ * Appends "Authorization: Bearer <key>" when the provider has a key; the
+ * temporary copy of the key is wiped. MST_ENOMEM leaves *headers as is.
+ */
+static int
+mst_llm_auth(mst_llm_t *llm, struct curl_slist **headers)
+{
+    char                *hdr;
+    size_t               klen;
+    struct curl_slist   *h;
+
+    if (llm->p.api_key == NULL) {
+        return MST_OK;
+    }
+
+    klen = strlen(llm->p.api_key);
+    hdr = malloc(klen + sizeof("Authorization: Bearer "));
+    if (hdr == NULL) {
+        return MST_ENOMEM;
+    }
+
+    memcpy(hdr, "Authorization: Bearer ", sizeof("Authorization: Bearer ") - 1);
+    memcpy(hdr + sizeof("Authorization: Bearer ") - 1, llm->p.api_key,
+           klen + 1);
+
+    h = curl_slist_append(*headers, hdr);
+
+    explicit_bzero(hdr, klen + sizeof("Authorization: Bearer "));
+    free(hdr);
+
+    if (h == NULL) {
+        return MST_ENOMEM;
+    }
+
+    *headers = h;
+
+    return MST_OK;
+}
+
+
+int
+mst_llm_probe(mst_llm_t *llm, long timeout_ms, char *err, size_t errlen)
+{
+    int                  rc;
+    char                 ebuf[CURL_ERROR_SIZE];
+    long                 status;
+    CURL                *curl;
+    CURLcode             cc;
+    struct curl_slist   *headers;
+
+    if (!llm->online) {
+        return MST_OK;
+    }
+
+    curl = curl_easy_init();
+    if (curl == NULL) {
+        return mst_err(err, errlen, MST_ENOMEM, "curl_easy_init() failed");
+    }
+
+    headers = NULL;
+    rc = MST_OK;
+
+    if (mst_llm_auth(llm, &headers) != MST_OK) {
+        rc = mst_err(err, errlen, MST_ENOMEM, "out of memory");
+        goto done;
+    }
+
+    ebuf[0] = '\0';
+
+    curl_easy_setopt(curl, CURLOPT_URL, llm->models);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "maestro-health-check");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     llm->p.connect_timeout_ms < timeout_ms
+                     ? llm->p.connect_timeout_ms : timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mst_llm_discard);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, ebuf);
+
+    cc = curl_easy_perform(curl);
+
+    if (cc != CURLE_OK) {
+        rc = mst_err(err, errlen, cc == CURLE_OPERATION_TIMEDOUT
+                                  ? MST_ETIMEDOUT : MST_EUPSTREAM,
+                     "provider \"%s\": GET %s: %s", llm->p.name,
+                     llm->models, ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        goto done;
+    }
+
+    status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+
+    if (status < 200 || status > 299) {
+        rc = mst_err(err, errlen, MST_EUPSTREAM, "provider \"%s\": GET %s: "
+                     "HTTP %ld", llm->p.name, llm->models, status);
+    }
+
+done:
+
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+
+    return rc;
 }
 
 
@@ -544,11 +669,10 @@ mst_llm_attempt(mst_llm_t *llm, json_t *request, const mst_llm_call_t *call,
     const char *payload, int *retry, long *retry_after_ms,
     json_t **response, char *err, size_t errlen)
 {
-    char                 ebuf[CURL_ERROR_SIZE], *hdr;
+    char                 ebuf[CURL_ERROR_SIZE];
     char                 excerpt[MST_LLM_EXCERPT + 8];
     long                 status, timeout, left, connect;
     int                  rc, deadline_bound;
-    size_t               klen;
     CURL                *curl;
     CURLcode             cc;
     const char          *name;
@@ -591,7 +715,6 @@ mst_llm_attempt(mst_llm_t *llm, json_t *request, const mst_llm_call_t *call,
     x.curl = curl;
 
     headers = NULL;
-    hdr = NULL;
     rc = MST_OK;
 
     h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -605,23 +728,7 @@ mst_llm_attempt(mst_llm_t *llm, json_t *request, const mst_llm_call_t *call,
         h = curl_slist_append(headers, "Expect:");
     }
 
-    if (h != NULL && llm->p.api_key != NULL) {
-        klen = strlen(llm->p.api_key);
-        hdr = malloc(klen + sizeof("Authorization: Bearer "));
-        h = NULL;
-
-        if (hdr != NULL) {
-            memcpy(hdr, "Authorization: Bearer ",
-                   sizeof("Authorization: Bearer ") - 1);
-            memcpy(hdr + sizeof("Authorization: Bearer ") - 1,
-                   llm->p.api_key, klen + 1);
-            h = curl_slist_append(headers, hdr);
-            explicit_bzero(hdr, klen + sizeof("Authorization: Bearer "));
-            free(hdr);
-        }
-    }
-
-    if (h == NULL) {
+    if (h == NULL || mst_llm_auth(llm, &headers) != MST_OK) {
         rc = mst_err(err, errlen, MST_ENOMEM, "out of memory");
         goto done;
     }

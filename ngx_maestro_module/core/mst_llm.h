@@ -74,6 +74,13 @@ typedef struct {
 int mst_llm_chat(mst_llm_t *llm, json_t *request, const mst_llm_call_t *call,
     json_t **response, char *err, size_t errlen);
 
+/*
+ * An active health check: GET base_url/models (with the key), blocking,
+ * within timeout_ms. MST_OK on 2xx; else MST_EUPSTREAM or MST_ETIMEDOUT
+ * with the reason in err. Always MST_OK offline.
+ */
+int mst_llm_probe(mst_llm_t *llm, long timeout_ms, char *err, size_t errlen);
+
 /* rough token estimate for text without usage (~4 bytes per token) */
 long mst_llm_estimate_tokens(const char *text, size_t len);
 

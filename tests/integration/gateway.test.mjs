@@ -116,6 +116,82 @@ describe('LLM gateway', () => {
 });
 
 
+describe('LLM gateway: active health checks', () => {
+    let a, b, m;
+
+    before(async () => {
+        a = await startFakeOpenAI();
+        b = await startFakeOpenAI();
+        m = await startMaestro({
+            healthCheck: 'interval=200ms timeout=1s',
+            http: [
+                `maestro_llm_provider ${a.url} name=primary priority=0 `
+                    + 'model=fake-a retries=0 timeout=5s;',
+                `maestro_llm_provider ${b.url} name=backup priority=1 `
+                    + 'model=fake-b retries=0 timeout=5s;',
+            ],
+        });
+    });
+
+    after(async () => {
+        try {
+            m?.assertCleanLog();
+        } finally {
+            await m?.stop();
+            await a?.stop();
+            await b?.stop();
+        }
+    });
+
+    async function providers() {
+        const r = await fetch(`${m.base}/api/v1/providers`);
+        assert.equal(r.status, 200);
+        const body = await r.json();
+        return Object.fromEntries(body.items.map(
+            (p) => [p.name, p]));
+    }
+
+    async function until(pred, what) {
+        const deadline = Date.now() + 5000;
+        for (;;) {
+            const p = await providers();
+            if (pred(p)) {
+                return p;
+            }
+            if (Date.now() > deadline) {
+                assert.fail(`${what}: ${JSON.stringify(p)}`);
+            }
+            await new Promise((r) => setTimeout(r, 100));
+        }
+    }
+
+    test('a dead provider is found without traffic and skipped', async () => {
+        await until((p) => p.primary.health === 'up'
+                           && p.backup.health === 'up', 'both up');
+        assert.ok((await a.stats()).by_path['/v1/models'] >= 1);
+
+        await a.stop();
+        a = null;
+
+        const p = await until((p) => p.primary.health === 'down',
+                              'primary down');
+        assert.equal(p.primary.breaker.state, 'open');
+        assert.equal(p.primary.requests, 0, 'no workflow traffic sent');
+        assert.match(m.errorLog(),
+            /provider "primary" failed its health check, its breaker is open/);
+
+        const before = (await b.stats()).by_path['/v1/chat/completions'] ?? 0;
+        const w = await submit(m.base, { prompt: 'hello',
+                                         workflow: chain(['l', 'llm']) });
+        const wf = await waitStatus(m.base, w.id, ['complete', 'failed'],
+                                    15000);
+        assert.equal(wf.status, 'complete');
+        assert.equal((await b.stats()).by_path['/v1/chat/completions'],
+                     before + 1);
+    });
+});
+
+
 describe('LLM gateway: nginx -t', () => {
     test('a bad breaker parameter', async () => {
         const r = await nginxT({ http: ['maestro_llm_breaker failures=0 '
@@ -132,5 +208,11 @@ describe('LLM gateway: nginx -t', () => {
         const r = await nginxT({ http: ['maestro_llm_balance fastest;'] });
         assert.notEqual(r.code, 0);
         assert.match(r.output, /invalid value "fastest"/);
+    });
+
+    test('maestro_llm_health_check: a bad interval fails', async () => {
+        const r = await nginxT({ healthCheck: 'interval=10ms' });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /invalid parameter "interval=10ms"/);
     });
 });

@@ -6,7 +6,7 @@
  * mst_gateway: priority and weight, fallback to the next provider, the
  * circuit breaker (closed -> open -> half-open probe -> closed), no
  * fallback once a stream has delivered text, lowest-latency selection,
- * offline with no provider.
+ * active health checks, offline with no provider.
  * Two fake OpenAI servers (tests/fixtures/fake-openai.mjs) over real
  * sockets.
  */
@@ -356,6 +356,88 @@ test_lowest_latency(void **state)
 }
 
 
+/* GET /models: a failure opens the breaker, a success lets a call probe */
+static void
+test_health_check(void **state)
+{
+    json_t         *changes, *st;
+    const char     *used;
+    mst_breaker_t   br[2];
+    mst_gateway_t  *gw;
+
+    memset(br, 0, sizeof(br));
+    gw = tg_gateway(br, 5, 60000);
+    changes = json_array();
+
+    /* both up: two changes from unknown */
+    assert_int_equal(mst_gateway_check(gw, 2000, changes), 2);
+    assert_int_equal(br[0].health, MST_HEALTH_UP);
+    assert_int_equal(br[0].state, MST_BREAKER_CLOSED);
+    assert_int_equal(mst_gateway_check(gw, 2000, NULL), 0);
+
+    /* a's check fails: open at once, calls go to b, no chat sent to a */
+    tg_faults(&tg_a, "[\"503\"]");
+    json_array_clear(changes);
+    assert_int_equal(mst_gateway_check(gw, 2000, changes), 1);
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(changes, 0), "provider")), "a");
+    assert_true(json_is_false(json_object_get(json_array_get(changes, 0),
+                                              "healthy")));
+    assert_non_null(strstr(json_string_value(json_object_get(
+        json_array_get(changes, 0), "error")), "HTTP 503"));
+    assert_int_equal(br[0].state, MST_BREAKER_OPEN);
+    assert_int_equal(br[0].health, MST_HEALTH_DOWN);
+
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "b");
+
+    st = mst_gateway_status(gw);
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(st, 0), "health")), "down");
+    json_decref(st);
+
+    /* a is back: the next call probes it and closes the breaker, long
+       before the 60 s recovery */
+    json_array_clear(changes);
+    assert_int_equal(mst_gateway_check(gw, 2000, changes), 1);
+    assert_true(json_is_true(json_object_get(json_array_get(changes, 0),
+                                             "healthy")));
+    assert_int_equal(tg_chat(gw, &used, NULL, NULL), MST_OK);
+    assert_string_equal(used, "a");
+    assert_int_equal(br[0].state, MST_BREAKER_CLOSED);
+
+    json_decref(changes);
+    mst_gateway_free(gw);
+}
+
+
+/* a provider nobody listens for is down, with the reason */
+static void
+test_health_check_refused(void **state)
+{
+    char                     err[MST_ERRLEN];
+    json_t                  *changes;
+    mst_gateway_t           *gw;
+    mst_gateway_provider_t   p;
+
+    memset(&p, 0, sizeof(p));
+    p.provider.name = "nobody";
+    p.provider.base_url = "http://127.0.0.1:1/v1";
+    p.weight = 1;
+
+    gw = mst_gateway_create(&p, 1, NULL, NULL, err, sizeof(err));
+    assert_non_null(gw);
+
+    changes = json_array();
+    assert_int_equal(mst_gateway_check(gw, 2000, changes), 1);
+    assert_non_null(strstr(json_string_value(json_object_get(
+        json_array_get(changes, 0), "error")), "127.0.0.1:1/v1/models"));
+
+    json_decref(changes);
+    mst_gateway_free(gw);
+}
+
+
 static void
 test_breaker(void **state)
 {
@@ -481,6 +563,8 @@ main(void)
         cmocka_unit_test_setup(test_priority_and_fallback, tg_reset),
         cmocka_unit_test_setup(test_breaker, tg_reset),
         cmocka_unit_test_setup(test_lowest_latency, tg_reset),
+        cmocka_unit_test_setup(test_health_check, tg_reset),
+        cmocka_unit_test(test_health_check_refused),
         cmocka_unit_test_setup(test_no_fallback_mid_stream, tg_reset),
         cmocka_unit_test(test_offline),
     };

@@ -265,6 +265,8 @@ export function buildConf(opts, prefix, port) {
         ...agentLines,
         ...wfLines,
         `    maestro_lease_timeout ${o.leaseTimeout ?? '3s'};`,
+        // off unless asked: a check would take faults queued for a test
+        `    maestro_llm_health_check ${o.healthCheck ?? 'off'};`,
     ].join('\n') + '\n';
 
     const locations = o.locations !== undefined ? lines(o.locations) : [
