@@ -68,6 +68,8 @@ static ngx_int_t ngx_http_maestro_wf_ws(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_user_ws(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_user_usage(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_agent_logs(ngx_http_request_t *r,
     ngx_str_t *arg);
 static void ngx_http_maestro_body_handler(ngx_http_request_t *r);
@@ -105,6 +107,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_create, "POST" },
     { "/agents", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_agents, "GET" },
+    { "/users/", "/usage", NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_user_usage, "GET" },
     { "/providers", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_providers, "GET" },
     { "/analyze", NULL, NGX_HTTP_MAESTRO_POST,
@@ -826,30 +830,96 @@ ngx_http_maestro_wf_ws(ngx_http_request_t *r, ngx_str_t *arg)
 }
 
 
+/*
+ * A user id from the path, percent-decoded and NUL-terminated: NGX_OK,
+ * NGX_DECLINED when it is not a valid id (the 400 is sent), NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_maestro_user_arg(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *user, ngx_int_t *rc)
+{
+    u_char  *dst, *src;
+
+    user->data = ngx_pnalloc(r->pool, arg->len + 1);
+    if (user->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = user->data;
+    src = arg->data;
+    ngx_unescape_uri(&dst, &src, arg->len, 0);
+    user->len = dst - user->data;
+    *dst = '\0';
+
+    if (!mst_utf8_valid((char *) user->data, user->len)
+        || ngx_strlchr(user->data, dst, '\0') != NULL)
+    {
+        *rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_field",
+                                          "the user id is not UTF-8");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* GET /api/v1/ws/{user_id}: a user's session over WebSocket */
 static ngx_int_t
 ngx_http_maestro_user_ws(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    u_char     *dst, *src;
-    ngx_str_t   user;
+    ngx_int_t  rc;
+    ngx_str_t  user;
 
-    user.data = ngx_pnalloc(r->pool, arg->len + 1);
-    if (user.data == NULL) {
+    switch (ngx_http_maestro_user_arg(r, arg, &user, &rc)) {
+    case NGX_OK:
+        break;
+    case NGX_DECLINED:
+        return rc;
+    default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    dst = user.data;
-    src = arg->data;
-    ngx_unescape_uri(&dst, &src, arg->len, 0);
-    user.len = dst - user.data;
+    return ngx_http_maestro_ws_start(r, NULL, &user);
+}
 
-    if (!mst_utf8_valid((char *) user.data, user.len)) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field",
-                                           "the user id is not UTF-8");
+
+/* GET /api/v1/users/{user_id}/usage: tokens and cost over all workflows */
+static ngx_int_t
+ngx_http_maestro_user_usage(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    char                           err[MST_ERRLEN];
+    json_t                        *usage;
+    ngx_int_t                      rc;
+    ngx_str_t                      user;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_maestro_mmcf(r);
+
+    switch (ngx_http_maestro_user_arg(r, arg, &user, &rc)) {
+    case NGX_OK:
+        break;
+    case NGX_DECLINED:
+        return rc;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_maestro_ws_start(r, NULL, &user);
+    if (user.len == 0 || user.len > 128) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "a user id is 1..128 bytes");
+    }
+
+    rc = mst_run_user_usage(&mmcf->env, (char *) user.data, &usage, err,
+                            sizeof(err));
+    if (rc != MST_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "maestro: %s",
+                      err);
+        return ngx_http_maestro_store_error(r, (int) rc, "usage");
+    }
+
+    return ngx_http_maestro_send_json(r, NGX_HTTP_OK, usage);
 }
 
 

@@ -202,6 +202,14 @@ int mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
 int mst_run_prune(mst_run_env_t *env, int64_t ttl_ms, size_t max,
     char *cursor, size_t *pruned);
 
+/*
+ * A user's token usage and cost over all their workflows: {user_id,
+ * prompt, completion, total, cost_usd (null: no priced model), by_model};
+ * zeros for a user with none yet.
+ */
+int mst_run_user_usage(mst_run_env_t *env, const char *user, json_t **usage,
+    char *err, size_t errlen);
+
 /* the cost in USD of tokens of a model; < 0 when it has no price */
 double mst_run_price(const mst_run_env_t *env, const char *model,
     long prompt_tokens, long completion_tokens);

@@ -44,9 +44,9 @@ describe('LLM gateway', () => {
         }
     });
 
-    async function runLlm(prompt) {
+    async function runLlm(prompt, user) {
         const w = await submit(m.base, {
-            prompt, workflow: chain(['l', 'llm']) });
+            prompt, workflow: chain(['l', 'llm']), user_id: user });
         return waitStatus(m.base, w.id, ['complete', 'failed'], 15000);
     }
 
@@ -92,6 +92,38 @@ describe('LLM gateway', () => {
         assert.ok(Math.abs(m.cost_usd - cost) < 1e-9, `${m.cost_usd}`);
         assert.ok(Math.abs(wf.tokens.cost_usd - cost) < 1e-9);
         assert.equal(wf.tokens.total, m.prompt + m.completion);
+    });
+
+    test('usage and cost per user add up over their workflows', async () => {
+        const user = `u-${process.pid}-é`;
+        const w1 = await runLlm('first question of the user', user);
+        const w2 = await runLlm('a second, longer question of the user',
+                                user);
+        await runLlm('someone else entirely', 'another-user');
+        assert.equal(w1.status, 'complete');
+        assert.equal(w2.status, 'complete');
+
+        const r = await api(m.base, 'GET',
+                            `/api/v1/users/${encodeURIComponent(user)}/usage`);
+        assert.equal(r.status, 200);
+        const u = r.json;
+        assert.equal(u.user_id, user);
+        assert.equal(u.total, w1.tokens.total + w2.tokens.total);
+        assert.equal(u.by_model['fake-a'].prompt,
+                     w1.tokens.by_model['fake-a'].prompt
+                     + w2.tokens.by_model['fake-a'].prompt);
+        assert.ok(Math.abs(u.cost_usd
+                           - (w1.tokens.cost_usd + w2.tokens.cost_usd)) < 1e-9,
+                  JSON.stringify(u));
+
+        const none = await api(m.base, 'GET', '/api/v1/users/nobody/usage');
+        assert.equal(none.status, 200);
+        assert.equal(none.json.total, 0);
+        assert.equal(none.json.cost_usd, null);
+
+        const bad = await api(m.base, 'GET', '/api/v1/users/%FF/usage');
+        assert.equal(bad.status, 400);
+        assert.equal(bad.json.error.code, 'invalid_field');
     });
 
     test('two failures open the primary\'s breaker for every worker',
