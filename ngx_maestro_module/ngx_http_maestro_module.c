@@ -1087,7 +1087,8 @@ invalid:
 
 /*
  * A "name=TIME" parameter: NGX_DECLINED when value is another parameter,
- * NGX_ERROR when the time is invalid or below min (ms).
+ * NGX_ERROR when the time is invalid or below min (ms). Callers only test
+ * NGX_OK: whatever no parameter takes is reported as invalid.
  */
 static ngx_int_t
 ngx_http_maestro_time_param(ngx_str_t *value, const char *name,
@@ -1124,7 +1125,6 @@ ngx_http_maestro_llm_health_check(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_maestro_main_conf_t *mmcf = conf;
 
-    ngx_int_t    rc;
     ngx_str_t   *value;
     ngx_uint_t   i;
 
@@ -1141,21 +1141,17 @@ ngx_http_maestro_llm_health_check(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        rc = ngx_http_maestro_time_param(&value[i], "interval=", 100,
-                                         &mmcf->health_interval);
-        if (rc == NGX_ERROR) {
-            goto invalid;
-        }
-        if (rc == NGX_OK) {
+        if (ngx_http_maestro_time_param(&value[i], "interval=", 100,
+                                        &mmcf->health_interval)
+            == NGX_OK)
+        {
             continue;
         }
 
-        rc = ngx_http_maestro_time_param(&value[i], "timeout=", 1,
-                                         &mmcf->health_timeout);
-        if (rc == NGX_ERROR) {
-            goto invalid;
-        }
-        if (rc == NGX_OK) {
+        if (ngx_http_maestro_time_param(&value[i], "timeout=", 1,
+                                        &mmcf->health_timeout)
+            == NGX_OK)
+        {
             continue;
         }
 
@@ -1178,7 +1174,7 @@ ngx_http_maestro_llm_breaker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_maestro_main_conf_t *mmcf = conf;
 
-    ngx_int_t    n, rc;
+    ngx_int_t    n;
     ngx_str_t   *value;
     ngx_uint_t   i;
 
@@ -1195,12 +1191,10 @@ ngx_http_maestro_llm_breaker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        rc = ngx_http_maestro_time_param(&value[i], "recovery=", 1,
-                                         &mmcf->breaker_recovery);
-        if (rc == NGX_ERROR) {
-            goto invalid;
-        }
-        if (rc == NGX_OK) {
+        if (ngx_http_maestro_time_param(&value[i], "recovery=", 1,
+                                        &mmcf->breaker_recovery)
+            == NGX_OK)
+        {
             continue;
         }
 
@@ -1284,7 +1278,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char                            *p;
     char                              *env;
-    ngx_int_t                          n, rc;
+    ngx_int_t                          n;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
     ngx_http_maestro_provider_conf_t  *pc;
@@ -1396,12 +1390,10 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        rc = ngx_http_maestro_time_param(&value[i], "timeout=", 0,
-                                         &pc->timeout);
-        if (rc == NGX_ERROR) {
-            goto invalid;
-        }
-        if (rc == NGX_OK) {
+        if (ngx_http_maestro_time_param(&value[i], "timeout=", 0,
+                                        &pc->timeout)
+            == NGX_OK)
+        {
             continue;
         }
 

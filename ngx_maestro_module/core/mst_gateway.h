@@ -105,7 +105,8 @@ size_t mst_gateway_check(mst_gateway_t *gw, long timeout_ms,
     json_t *changes);
 
 /* [{"name", "base_url", "priority", "weight", "breaker": {"state",
-   "failures", "opened_at"}, "requests", "errors", "latency_ms", "health": unknown | up | down}] */
+   "failures", "opened_at"}, "requests", "errors", "latency_ms",
+   "health": unknown | up | down}] */
 json_t *mst_gateway_status(const mst_gateway_t *gw);
 
 #endif /* _MST_GATEWAY_H_INCLUDED_ */
