@@ -18,6 +18,7 @@ const REPO = path.resolve(HERE, '..');
 const BUILD = path.resolve(process.env.BUILD || path.join(REPO, 'build'));
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const WFLOAD = path.join(BUILD, 'bench/wfload');
+const COREBENCH = path.join(BUILD, 'bench/corebench');
 const PEERS = path.join(BUILD, 'peers');
 const RESULTS = path.join(HERE, 'results');
 
@@ -29,6 +30,7 @@ const N_LAT = +(process.env.BENCH_N_LAT || (QUICK ? 50 : 200));
 const N_SSE = +(process.env.BENCH_N_SSE || (QUICK ? 20 : 50));
 const CONC = +(process.env.BENCH_CONC || 32);
 const N_LG = +(process.env.BENCH_N_LG || (QUICK ? 300 : 2000));
+const N_CORE = +(process.env.BENCH_N_CORE || (QUICK ? 1000 : 10000));
 const WRK_DUR = process.env.BENCH_WRK_DURATION || (QUICK ? '3s' : '10s');
 const WRK_RUNS = +(process.env.BENCH_WRK_RUNS || 3);
 
@@ -69,7 +71,7 @@ function freePort() {
     });
 }
 
-function confText(prefix, port, sync) {
+function confText(prefix, port, sync, writemap) {
     const user = process.getuid && process.getuid() === 0
         ? 'user root root;' : '';
     return `load_module ${BUILD}/ngx_http_maestro_module.so;
@@ -96,6 +98,7 @@ http {
     maestro_store_path ${prefix}/store;
     maestro_store_size 1g;
     maestro_store_sync ${sync ? 'on' : 'off'};
+    maestro_store_writemap ${writemap ? 'on' : 'off'};
     maestro_plugins_dir ${BUILD}/fixtures;
     maestro_agent noop plugin=noop.so;
     maestro_workflow bench5 ${prefix}/bench5.json;
@@ -134,7 +137,7 @@ async function get(port, p) {
     }
 }
 
-async function startNginx(label, { sync }) {
+async function startNginx(label, { sync, writemap = false }) {
     const prefix = fs.mkdtempSync(path.join(os.tmpdir(), `maestro-bench-${label}-`));
     fs.mkdirSync(path.join(prefix, 'logs'));
     fs.mkdirSync(path.join(prefix, 'tmp'));
@@ -142,7 +145,7 @@ async function startNginx(label, { sync }) {
     fs.writeFileSync(path.join(prefix, 'bench5.json'), JSON.stringify(SEQ5));
     const port = await freePort();
     const conf = path.join(prefix, 'nginx.conf');
-    fs.writeFileSync(conf, confText(prefix, port, sync));
+    fs.writeFileSync(conf, confText(prefix, port, sync, writemap));
 
     const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf],
                         { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -293,6 +296,11 @@ function table(head, rows) {
 
 // ---- the benchmarks ---------------------------------------------------------
 
+function throughput(srv) {
+    wfload(srv, 'throughput', 200, ['-c', String(CONC)]);   // warm-up
+    return wfload(srv, 'throughput', N_TPUT, ['-c', String(CONC)]);
+}
+
 async function orchestration() {
     const res = {};
 
@@ -302,12 +310,26 @@ async function orchestration() {
         wfload(srv, 'latency', 20);                         // warm-up
         res.lat = wfload(srv, 'latency', N_LAT);
         res.sse = wfload(srv, 'sse', N_SSE);
-        wfload(srv, 'throughput', 200, ['-c', String(CONC)]); // warm-up
-        res.tput = wfload(srv, 'throughput', N_TPUT, ['-c', String(CONC)]);
+        res.tput = throughput(srv);
     } finally {
         await stopNginx(srv);
     }
     res.badNoSync = srv.bad;
+
+    note('orchestration: maestro_store_sync off, maestro_store_writemap on');
+    srv = await startNginx('writemap', { sync: false, writemap: true });
+    try {
+        res.tputMap = throughput(srv);
+    } finally {
+        await stopNginx(srv);
+    }
+    res.badMap = srv.bad;
+
+    note('orchestration: the runner alone (corebench)');
+    res.core = runJson(COREBENCH, [BUILD, String(N_CORE), '0', '0'],
+                       { timeoutMs: 120000 })[0];
+    res.coreMap = runJson(COREBENCH, [BUILD, String(N_CORE), '0', '1'],
+                          { timeoutMs: 120000 })[0];
 
     note('orchestration: maestro_store_sync on');
     srv = await startNginx('sync', { sync: true });
@@ -402,12 +424,14 @@ async function main() {
     say('   (n1 -> n2 -> n3 -> n4 -> n5, every step checkpointed in LMDB), '
         + `submitted over HTTP by bench/wfload (C)`);
     say();
-    const tp = o.tput, ts = o.tputSync;
+    const tp = o.tput, ts = o.tputSync, tm = o.tputMap;
     const lgUs = o.lg ? o.lg.per_node_us : NaN;
     const lgcUs = o.lgConc ? o.lgConc.per_node_us : NaN;
     const rows = [
         [`Maestro, sync off, ${tp.n} wf, ${tp.conc} conns`, f(tp.wps), f(tp.per_step_us),
          f(lgUs / tp.per_step_us, 2) + 'x'],
+        [`Maestro, sync off, writemap on, ${tm.n} wf, ${tm.conc} conns`, f(tm.wps),
+         f(tm.per_step_us), f(lgUs / tm.per_step_us, 2) + 'x'],
         [`Maestro, sync on (fsync), ${ts.n} wf, ${ts.conc} conns`, f(ts.wps),
          f(ts.per_step_us), f(lgUs / ts.per_step_us, 2) + 'x'],
         [`Maestro, sync off, latency p50 / 5 (sequential)`, f(1e6 / o.lat.p50_us),
@@ -416,6 +440,10 @@ async function main() {
          f(o.latSync.per_step_p50_us), f(lgUs / o.latSync.per_step_p50_us, 2) + 'x'],
         [`Maestro, sync off, SSE stream latency p50 / 5`, f(1e6 / o.sse.p50_us),
          f(o.sse.per_step_p50_us), f(lgUs / o.sse.per_step_p50_us, 2) + 'x'],
+        [`runner alone (corebench), sync off, one thread`, f(o.core.workflows_per_s),
+         f(o.core.us_per_step), f(lgUs / o.core.us_per_step, 2) + 'x'],
+        [`runner alone (corebench), sync off, writemap on`, f(o.coreMap.workflows_per_s),
+         f(o.coreMap.us_per_step), f(lgUs / o.coreMap.us_per_step, 2) + 'x'],
     ];
     if (o.lg) {
         rows.push([`LangGraph.js MemorySaver, ${o.lg.runs} runs, conc 1 (baseline)`,
@@ -464,7 +492,7 @@ async function main() {
     say('   ratio = req/s of the row / req/s of the baseline (1.00 = as fast as nginx alone)');
     if (hz.non2xx || ok.non2xx) say(`   non-2xx: /healthz ${hz.non2xx}, /ok ${ok.non2xx}`);
     for (const e of [...hz.errs, ...ok.errs]) say(`   wrk: ${e}`);
-    for (const b of [o.badNoSync, o.badSync, h.bad].filter(Boolean)) {
+    for (const b of [o.badNoSync, o.badMap, o.badSync, h.bad].filter(Boolean)) {
         say(`   WARNING error.log: ${b.length} alert/crit lines, e.g. ${b[0]}`);
     }
     say();

@@ -74,6 +74,19 @@ then
         -lpthread
 fi
 
+# the runner alone: the core compiled in, optimised, no sanitizers
+CORE_SRC=$(ls ngx_maestro_module/core/*.c)
+if [ ! -x "$BUILD/bench/corebench" ] \
+   || [ -n "$(find bench/corebench.c ngx_maestro_module/core \
+              -newer "$BUILD/bench/corebench" -print -quit)" ]
+then
+    ${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
+        -Wno-unused-parameter -Werror -Ingx_maestro_module/core \
+        -Iplugins/include -o "$BUILD/bench/corebench" bench/corebench.c \
+        $CORE_SRC -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl \
+        -lpthread -lm -rdynamic
+fi
+
 # LangGraph.js peer: a writable copy, npm install only once
 if [ ! -d "$BUILD/peers/node_modules/@langchain/langgraph" ]; then
     if [ -d "$PEERS_SRC" ]; then

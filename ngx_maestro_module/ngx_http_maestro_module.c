@@ -116,6 +116,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, store_sync),
       NULL },
 
+    { ngx_string("maestro_store_writemap"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, store_writemap),
+      NULL },
+
     { ngx_string("maestro_plugins_dir"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -395,6 +402,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->created = ngx_time();
     mmcf->store_size = NGX_CONF_UNSET;
     mmcf->store_sync = NGX_CONF_UNSET;
+    mmcf->store_writemap = NGX_CONF_UNSET;
     mmcf->queue_size = NGX_CONF_UNSET_UINT;
     mmcf->lease_timeout = NGX_CONF_UNSET_MSEC;
     mmcf->poll_interval = NGX_CONF_UNSET_MSEC;
@@ -462,6 +470,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(mmcf->store_size, (off_t) 1024 * 1024 * 1024);
     ngx_conf_init_value(mmcf->store_sync, 1);
+    ngx_conf_init_value(mmcf->store_writemap, 0);
     ngx_conf_init_uint_value(mmcf->queue_size, 1024);
     ngx_conf_init_msec_value(mmcf->lease_timeout, 10000);
     ngx_conf_init_msec_value(mmcf->poll_interval, 10);

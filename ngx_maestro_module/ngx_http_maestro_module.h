@@ -99,6 +99,7 @@ typedef struct {
     ngx_str_t                    store_path;
     off_t                        store_size;
     ngx_flag_t                   store_sync;
+    ngx_flag_t                   store_writemap;
 
     ngx_str_t                    plugins_dir;
     ngx_array_t                 *agent_confs;   /* of _agent_conf_t */

@@ -192,6 +192,7 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     sc.path = (char *) mmcf->store_path.data;
     sc.map_size = (size_t) mmcf->store_size;
     sc.sync = mmcf->store_sync ? 1 : 0;
+    sc.writemap = mmcf->store_writemap ? 1 : 0;
 
     if (mst_store_open(&mmcf->env.store, &sc, err, sizeof(err)) != MST_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "maestro: %s "

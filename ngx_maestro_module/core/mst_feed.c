@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "mst_json.h"
 #include "mst_store_int.h"
 #include "mst_feed.h"
 
@@ -66,13 +67,12 @@ mst_feed_append(mst_txn_t *txn, const char *name, json_t *data, size_t keep,
 
     next++;
 
-    text = json_dumps(data, JSON_COMPACT);
+    text = mst_json_dump(data, &tlen);
     if (text == NULL) {
         return MST_ENOMEM;
     }
 
     nlen = strlen(name);
-    tlen = strlen(text);
 
     mst_store_put_be64(key, next);
 

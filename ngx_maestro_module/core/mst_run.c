@@ -16,6 +16,7 @@
 
 #include "mst_feed.h"
 #include "mst_host.h"
+#include "mst_json.h"
 #include "mst_run.h"
 
 
@@ -68,6 +69,23 @@ static const char *
 mst_run_str(json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+
+/*
+ * The caller's own copy of a record just written: the written one stays in
+ * the store's parse cache, where the next write transaction may take and
+ * change it on another thread.
+ */
+static json_t *
+mst_run_own_copy(json_t *rec)
+{
+    json_t  *copy;
+
+    copy = json_deep_copy(rec);
+    json_decref(rec);
+
+    return copy;
 }
 
 
@@ -657,7 +675,7 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
         rs->attempt = ready[i].attempts;
         rs->timeout_ms = ready[i].node->timeout_ms;
         rs->agent = agent;
-        rs->input = json_dumps(input, JSON_COMPACT);
+        rs->input = mst_json_dump(input, NULL);
         json_decref(input);
 
         if (rs->input == NULL) {
@@ -978,7 +996,7 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     inl = (mst_run_graph(env, workflow_name) != graph);
 
     input = json_pack("{s:s, s:o}", "prompt", prompt, "context",
-                      context ? json_incref(context) : json_array());
+                      context ? json_deep_copy(context) : json_array());
     if (input == NULL) {
         return mst_err(err, errlen, MST_ENOMEM, "out of memory");
     }
@@ -1090,6 +1108,8 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
         *rec = NULL;
         return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
+
+    *rec = mst_run_own_copy(*rec);
 
     return MST_OK;
 }
@@ -1753,6 +1773,8 @@ mst_run_cancel(mst_run_env_t *env, const char *id, mst_run_alive_pt alive,
         *rec = NULL;
         return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
+
+    *rec = mst_run_own_copy(*rec);
 
     return MST_OK;
 }

@@ -38,6 +38,8 @@
 #include <sys/types.h>
 #include <lmdb.h>
 
+#include "mst_json.h"
+
 #include "mst_store.h"
 #include "mst_store_int.h"
 
@@ -51,8 +53,9 @@ static int mst_store_id_ok(const char *id);
 static int mst_store_has_prefix(const MDB_val *k, const void *prefix,
     size_t len);
 static json_t *mst_store_parse(const MDB_val *v, size_t flags);
-static int mst_store_put_json(mst_txn_t *txn, MDB_dbi dbi, const void *key,
-    size_t klen, const json_t *json, unsigned flags);
+static int mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, const json_t *json, mst_store_cache_t *cache,
+    const char *id, uint64_t seq);
 static int mst_store_last_with_prefix(MDB_cursor *cur, unsigned char *end,
     size_t endlen, const void *prefix, size_t plen, MDB_val *k, MDB_val *v);
 static int mst_store_del_prefix(mst_txn_t *txn, MDB_dbi dbi,
@@ -138,7 +141,8 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     }
 
     /* MDB_NOSYNC implies MDB_NOMETASYNC */
-    flags = MDB_NOTLS | (conf->sync ? 0 : MDB_NOSYNC);
+    flags = MDB_NOTLS | (conf->sync ? 0 : MDB_NOSYNC)
+            | (conf->writemap ? MDB_WRITEMAP : 0);
 
     what = "mdb_env_open()";
     rc = mdb_env_open(st->env, conf->path, flags, 0600);
@@ -222,6 +226,8 @@ mst_store_close(mst_store_t *store)
     }
 
     mdb_env_close(store->env);
+    mst_store_cache_free(&store->wf_cache);
+    mst_store_cache_free(&store->cp_cache);
     pthread_mutex_destroy(&store->lock);
     free(store);
 }
@@ -365,6 +371,13 @@ mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec)
         return mst_store_rc(rc);
     }
 
+    if (!txn->readonly) {
+        *rec = mst_store_cache_take(&txn->store->wf_cache, id, 0, &v);
+        if (*rec != NULL) {
+            return MST_OK;
+        }
+    }
+
     *rec = mst_store_parse(&v, 0);
     if (*rec == NULL || !json_is_object(*rec)) {
         json_decref(*rec);
@@ -387,7 +400,8 @@ mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec)
         return MST_EINVAL;
     }
 
-    rc = mst_store_put_json(txn, txn->store->wf, id, MST_ID_LEN, rec, 0);
+    rc = mst_store_put_cached(txn, txn->store->wf, id, MST_ID_LEN, rec,
+                              &txn->store->wf_cache, id, 0);
     if (rc != MST_OK) {
         return rc;
     }
@@ -402,9 +416,14 @@ mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec)
     if (status != NULL
         && (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0))
     {
-        v.mv_size = 0;
-        v.mv_data = NULL;
-        rc = mdb_put(txn->txn, txn->store->act, &k, &v, 0);
+        /* a put of a key already there would still copy its pages */
+        rc = mdb_get(txn->txn, txn->store->act, &k, &v);
+
+        if (rc == MDB_NOTFOUND) {
+            v.mv_size = 0;
+            v.mv_data = NULL;
+            rc = mdb_put(txn->txn, txn->store->act, &k, &v, 0);
+        }
 
     } else {
         rc = mdb_del(txn->txn, txn->store->act, &k, NULL);
@@ -723,7 +742,8 @@ mst_store_checkpoint_put(mst_txn_t *txn, const char *id, uint64_t seq,
 
     mst_store_seq_key(key, id, seq);
 
-    return mst_store_put_json(txn, txn->store->cp, key, sizeof(key), cp, 0);
+    return mst_store_put_cached(txn, txn->store->cp, key, sizeof(key), cp,
+                                &txn->store->cp_cache, id, seq);
 }
 
 
@@ -733,6 +753,7 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
 {
     int            rc;
     MDB_val        k, v;
+    uint64_t       last;
     MDB_cursor    *cur;
     unsigned char  end[MST_STORE_SEQ_KEY_LEN];
 
@@ -761,7 +782,15 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
         return mst_store_rc(rc);
     }
 
-    *cp = mst_store_parse(&v, JSON_DECODE_ANY);
+    last = mst_store_get_be64((unsigned char *) k.mv_data + MST_ID_LEN);
+
+    *cp = txn->readonly
+          ? NULL
+          : mst_store_cache_take(&txn->store->cp_cache, id, last, &v);
+
+    if (*cp == NULL) {
+        *cp = mst_store_parse(&v, JSON_DECODE_ANY);
+    }
 
     if (*cp == NULL) {
         mdb_cursor_close(cur);
@@ -769,7 +798,7 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
     }
 
     if (seq != NULL) {
-        *seq = mst_store_get_be64((unsigned char *) k.mv_data + MST_ID_LEN);
+        *seq = last;
     }
 
     mdb_cursor_close(cur);
@@ -921,7 +950,7 @@ mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
         return MST_ENOMEM;
     }
 
-    text = json_dumps(data, JSON_COMPACT);
+    text = mst_json_dump(data, &tlen);
     json_decref(own);
 
     if (text == NULL) {
@@ -929,7 +958,6 @@ mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
     }
 
     nlen = strlen(name);
-    tlen = strlen(text);
 
     mst_store_seq_key(key, id, next);
 
@@ -1450,27 +1478,37 @@ mst_store_parse(const MDB_val *v, size_t flags)
 }
 
 
+/*
+ * Writes json as text, and keeps the text and the JSON in a parse cache
+ * (see mst_store_cache.c). The caller must not change json afterwards.
+ */
+
 static int
-mst_store_put_json(mst_txn_t *txn, MDB_dbi dbi, const void *key,
-    size_t klen, const json_t *json, unsigned flags)
+mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, const json_t *json, mst_store_cache_t *cache,
+    const char *id, uint64_t seq)
 {
     int      rc;
     char    *text;
     MDB_val  k, v;
 
-    text = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+    text = mst_json_dump(json, &v.mv_size);
     if (text == NULL) {
         return MST_ENOMEM;
     }
 
     k.mv_size = klen;
     k.mv_data = (void *) key;
-    v.mv_size = strlen(text);
     v.mv_data = text;
 
-    rc = mdb_put(txn->txn, dbi, &k, &v, flags);
+    rc = mdb_put(txn->txn, dbi, &k, &v, 0);
 
-    free(text);
+    if (rc == MDB_SUCCESS) {
+        mst_store_cache_keep(cache, id, seq, text, v.mv_size, json);
+
+    } else {
+        free(text);
+    }
 
     return mst_store_rc(rc);
 }

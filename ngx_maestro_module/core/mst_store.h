@@ -43,6 +43,8 @@ typedef struct {
     int          sync;          /* 0: MDB_NOSYNC (survives process crash,
                                    not power loss) */
     unsigned     max_readers;   /* 0: default (512) */
+    int          writemap;      /* 1: MDB_WRITEMAP (commits write no
+                                   pages; a stray write can corrupt) */
 } mst_store_conf_t;
 
 /* open (creating sub-databases); err gets a message naming the path */

@@ -22,6 +22,29 @@
 #define MST_STORE_SEQ_KEY_LEN   (MST_ID_LEN + 8)
 #define MST_STORE_LOG_SUFFIX    12      /* be64(ms) + be32(n) */
 #define MST_STORE_LIST_MAX      1000
+#define MST_STORE_CACHE_SLOTS   512
+
+
+/*
+ * The parse cache (mst_store_cache.c): the last value a write transaction
+ * of this process wrote for a key, as text and as the JSON it was dumped
+ * from. A later write transaction that reads the same bytes back takes
+ * the JSON instead of parsing them. Only write transactions use it, so
+ * LMDB's writer lock serialises every access.
+ */
+typedef struct {
+    char              id[MST_ID_LEN];
+    uint64_t          seq;          /* checkpoints: the key's sequence */
+    size_t            len;
+    char             *text;         /* NULL: empty slot */
+    json_t           *json;
+} mst_store_cached_t;
+
+typedef struct {
+    mst_store_cached_t  slot[MST_STORE_CACHE_SLOTS];
+    uint64_t            hits;
+    uint64_t            misses;
+} mst_store_cache_t;
 
 
 struct mst_store_s {
@@ -36,6 +59,8 @@ struct mst_store_s {
     size_t            maxkey;
     int               active;       /* open transactions, under lock */
     pthread_mutex_t   lock;
+    mst_store_cache_t  wf_cache;    /* records */
+    mst_store_cache_t  cp_cache;    /* last checkpoints */
 };
 
 
@@ -52,5 +77,18 @@ int mst_store_rc(int rc);
 
 void mst_store_put_be64(unsigned char *p, uint64_t v);
 uint64_t mst_store_get_be64(const unsigned char *p);
+
+/*
+ * The JSON whose dump is exactly v's bytes, when this cache kept it for
+ * id (and seq); the caller owns it and the slot is emptied. NULL: parse.
+ */
+json_t *mst_store_cache_take(mst_store_cache_t *cache, const char *id,
+    uint64_t seq, const MDB_val *v);
+
+/* keep text (malloc, owned by the cache from now) and json for id, seq */
+void mst_store_cache_keep(mst_store_cache_t *cache, const char *id,
+    uint64_t seq, char *text, size_t len, const json_t *json);
+
+void mst_store_cache_free(mst_store_cache_t *cache);
 
 #endif /* _MST_STORE_INT_H_INCLUDED_ */

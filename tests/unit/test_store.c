@@ -1745,6 +1745,158 @@ t_reader(void *arg)
 }
 
 
+/*
+ * The parse cache: a write transaction gets back the JSON the previous one
+ * wrote, but never a stale one (another process wrote since, the writing
+ * transaction was aborted), and never one a caller still holds.
+ */
+static int
+t_rec_n(mst_store_t *st, const char *id, int readonly, json_t **out)
+{
+    int         n;
+    json_t     *rec;
+    mst_txn_t  *txn;
+
+    txn = t_begin(st, readonly);
+    assert_int_equal(mst_store_wf_get(txn, id, &rec), MST_OK);
+    n = (int) json_integer_value(json_object_get(rec, "n"));
+    mst_txn_abort(txn);
+
+    if (out != NULL) {
+        *out = rec;
+
+    } else {
+        json_decref(rec);
+    }
+
+    return n;
+}
+
+
+static void
+test_parse_cache(void **state)
+{
+    int           n;
+    char          id[MST_ID_LEN + 1];
+    json_t       *rec, *cp, *held, *got;
+    t_env_t      *e;
+    uint64_t      seq;
+    mst_txn_t    *txn;
+    mst_store_t  *other;
+
+    e = *state;
+    t_id(id, 7, 1);
+
+    /* the next write transaction takes the very object written */
+
+    rec = json_pack("{s:i, s:s}", "n", 1, "status", "running");
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_wf_put(txn, id, rec), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+    held = rec;                 /* still referenced here */
+
+    assert_int_equal(t_rec_n(e->store, id, 0, &got), 1);
+    assert_ptr_not_equal(got, held);    /* held by the caller: parsed */
+    json_decref(got);
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_wf_put(txn, id, held), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+    json_decref(held);          /* the cache holds the only reference */
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_wf_get(txn, id, &got), MST_OK);
+    assert_ptr_equal(got, held);
+    mst_txn_abort(txn);
+    json_decref(got);
+
+    /* an aborted write leaves the cache ahead of the database */
+
+    rec = json_pack("{s:i, s:s}", "n", 2, "status", "running");
+    t_put_rec(e->store, id, rec);
+
+    txn = t_begin(e->store, 0);
+    rec = json_pack("{s:i, s:s}", "n", 3, "status", "running");
+    assert_int_equal(mst_store_wf_put(txn, id, rec), MST_OK);
+    json_decref(rec);
+    mst_txn_abort(txn);
+
+    assert_int_equal(t_rec_n(e->store, id, 0, NULL), 2);
+    assert_int_equal(t_rec_n(e->store, id, 1, NULL), 2);
+
+    /* another process (another environment on the same files) writes */
+
+    rec = json_pack("{s:i, s:s}", "n", 4, "status", "running");
+    t_put_rec(e->store, id, rec);
+
+    other = t_open(e->path, T_MAP_DEFAULT, 0);
+    rec = json_pack("{s:i, s:s}", "n", 5, "status", "running");
+    t_put_rec(other, id, rec);
+    mst_store_close(other);
+
+    assert_int_equal(t_rec_n(e->store, id, 0, NULL), 5);
+
+    /* checkpoints: the same, keyed by sequence */
+
+    cp = json_pack("{s:i}", "n", 10);
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_checkpoint_put(txn, id, 1, cp), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+    held = cp;
+    json_decref(cp);
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_checkpoint_last(txn, id, &seq, &cp), MST_OK);
+    assert_int_equal(seq, 1);
+    assert_ptr_equal(cp, held);
+    json_object_set_new(cp, "n", json_integer(11));
+    assert_int_equal(mst_store_checkpoint_put(txn, id, 2, cp), MST_OK);
+    json_decref(cp);
+    mst_txn_abort(txn);         /* seq 2 never happened */
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_checkpoint_last(txn, id, &seq, &cp), MST_OK);
+    assert_int_equal(seq, 1);
+    n = (int) json_integer_value(json_object_get(cp, "n"));
+    assert_int_equal(n, 10);
+    json_decref(cp);
+    mst_txn_abort(txn);
+}
+
+
+/* maestro_store_writemap: the same data, written through the map */
+static void
+test_writemap(void **state)
+{
+    char              id[MST_ID_LEN + 1], err[MST_ERRLEN];
+    json_t           *rec;
+    t_env_t          *e;
+    mst_store_t      *st;
+    mst_store_conf_t  conf;
+
+    e = *state;
+    mst_store_close(e->store);
+
+    memset(&conf, 0, sizeof(conf));
+    conf.path = e->path;
+    conf.map_size = T_MAP_DEFAULT;
+    conf.writemap = 1;
+    assert_int_equal(mst_store_open(&st, &conf, err, sizeof(err)), MST_OK);
+
+    t_id(id, 3, 3);
+    t_put_rec(st, id, json_pack("{s:i, s:s}", "n", 42, "status", "queued"));
+    assert_int_equal(t_rec_n(st, id, 1, NULL), 42);
+    mst_store_close(st);
+
+    /* and read back without it */
+    e->store = t_open(e->path, T_MAP_DEFAULT, 0);
+    assert_int_equal(t_rec_n(e->store, id, 1, &rec), 42);
+    assert_string_equal(json_string_value(json_object_get(rec, "status")),
+                        "queued");
+    json_decref(rec);
+}
+
+
 static void
 test_concurrency(void **state)
 {
@@ -1834,6 +1986,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wf_delete, t_setup, t_teardown),
         cmocka_unit_test(test_map_full),
         cmocka_unit_test(test_map_resized),
+        cmocka_unit_test_setup_teardown(test_parse_cache, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_writemap, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_concurrency, t_setup,
                                         t_teardown),
     };

@@ -1,0 +1,220 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * corebench: the durable runner (mst_run) alone, in one process, with no
+ * HTTP and no thread pool: submit the 5-step noop workflow and run its
+ * steps on this thread with mst_run_step_exec(), N times, against an LMDB
+ * store in a temporary directory. Prints one JSON line: workflows/s, us per
+ * step, and us of CPU per step. It is the floor under the HTTP numbers of
+ * bench.mjs and the quickest loop for profiling the runner.
+ *
+ *   corebench BUILD_DIR [N] [sync 0|1] [writemap 0|1]
+ *
+ * CB_KEEP=1 keeps the store and prints its directory (to inspect it).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include "mst_run.h"
+#include "mst_host.h"
+
+
+static const char *cb_graph_json =
+    "{\"name\": \"bench5\", \"entry\": \"n1\", \"max_steps\": 10,"
+    " \"nodes\": {\"n1\": {\"agent\": \"noop\"}, \"n2\": {\"agent\": \"noop\"},"
+    "  \"n3\": {\"agent\": \"noop\"}, \"n4\": {\"agent\": \"noop\"},"
+    "  \"n5\": {\"agent\": \"noop\"}},"
+    " \"edges\": [{\"from\": \"n1\", \"to\": \"n2\"},"
+    "  {\"from\": \"n2\", \"to\": \"n3\"}, {\"from\": \"n3\", \"to\": \"n4\"},"
+    "  {\"from\": \"n4\", \"to\": \"n5\"},"
+    "  {\"from\": \"n5\", \"to\": \"$end\"}]}";
+
+
+static double
+cb_now_us(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+
+static double
+cb_cpu_us(void)
+{
+    struct rusage  ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6
+           + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+
+static int
+cb_agent_exists(const char *agent, void *arg)
+{
+    return strcmp(agent, "noop") == 0;
+}
+
+
+/* run what a commit returned until the workflow is final; steps run */
+static long
+cb_drive(mst_run_env_t *env, const char *id, mst_run_next_t *next)
+{
+    int             rc;
+    long            steps;
+    size_t          i;
+    volatile int    state;
+    char            err[MST_ERRLEN];
+    mst_run_next_t  more;
+
+    steps = 0;
+
+    while (!next->finished && next->nsteps > 0) {
+        memset(&more, 0, sizeof(mst_run_next_t));
+
+        for (i = 0; i < next->nsteps; i++) {
+            state = MST_STEP_RUNNING;
+            mst_run_next_free(&more);
+            rc = mst_run_step_exec(env, id, next->epoch, &next->steps[i],
+                                   &state, &more, err, sizeof(err));
+            if (rc != MST_OK) {
+                fprintf(stderr, "corebench: step: %s\n", err);
+                exit(1);
+            }
+            steps++;
+        }
+
+        mst_run_next_free(next);
+        *next = more;
+    }
+
+    mst_run_next_free(next);
+
+    return steps;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                rc;
+    long               n, i, steps;
+    char               dir[] = "/tmp/maestro-corebench-XXXXXX";
+    char               path[4096], id[MST_ID_LEN + 1], err[MST_ERRLEN];
+    double             t0, c0, wall, cpu;
+    json_t            *def, *rec;
+    mst_agent_t        agent;
+    mst_graph_t       *graph;
+    mst_store_t       *store;
+    mst_run_env_t      env;
+    mst_run_next_t     next;
+    mst_store_conf_t   conf;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: corebench BUILD_DIR [N] [sync] [writemap]\n");
+        return 2;
+    }
+
+    n = argc > 2 ? atol(argv[2]) : 2000;
+
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+
+    memset(&conf, 0, sizeof(mst_store_conf_t));
+    conf.path = dir;
+    conf.map_size = (size_t) 4 << 30;
+    conf.sync = argc > 3 ? atoi(argv[3]) : 0;
+    conf.writemap = argc > 4 ? atoi(argv[4]) : 0;
+
+    if (mst_store_open(&store, &conf, err, sizeof(err)) != MST_OK) {
+        fprintf(stderr, "corebench: %s\n", err);
+        return 1;
+    }
+
+    snprintf(path, sizeof(path), "%s/fixtures/noop.so", argv[1]);
+
+    if (mst_agent_load(&agent, "noop", path, NULL, mst_host_config_table(),
+                       err, sizeof(err))
+        != MST_OK)
+    {
+        fprintf(stderr, "corebench: %s\n", err);
+        return 1;
+    }
+
+    def = json_loads(cb_graph_json, 0, NULL);
+    graph = mst_graph_parse(def, cb_agent_exists, NULL, err, sizeof(err));
+    json_decref(def);
+
+    if (graph == NULL) {
+        fprintf(stderr, "corebench: graph: %s\n", err);
+        return 1;
+    }
+
+    memset(&env, 0, sizeof(mst_run_env_t));
+    env.store = store;
+    env.agents = &agent;
+    env.nagents = 1;
+    env.graphs = &graph;
+    env.ngraphs = 1;
+    env.pid = (long) getpid();
+    env.lease_ms = 30000;
+    env.agent_log_keep = 100;
+    env.flush_ms = 20;
+
+    steps = 0;
+    t0 = cb_now_us();
+    c0 = cb_cpu_us();
+
+    for (i = 0; i < n; i++) {
+        memset(&next, 0, sizeof(mst_run_next_t));
+
+        rc = mst_run_submit(&env, graph, "bench5", "benchmark prompt", NULL,
+                            NULL, id, &rec, &next, err, sizeof(err));
+        if (rc != MST_OK) {
+            fprintf(stderr, "corebench: submit: %s\n", err);
+            return 1;
+        }
+
+        json_decref(rec);
+        steps += cb_drive(&env, id, &next);
+    }
+
+    wall = cb_now_us() - t0;
+    cpu = cb_cpu_us() - c0;
+
+    if (steps != n * 5) {
+        fprintf(stderr, "corebench: %ld steps, expected %ld\n", steps, n * 5);
+        return 1;
+    }
+
+    printf("{\"workflows\": %ld, \"steps\": %ld, \"sync\": %d,"
+           " \"writemap\": %d, \"workflows_per_s\": %.1f,"
+           " \"us_per_step\": %.2f, \"cpu_us_per_step\": %.2f}\n",
+           n, steps, conf.sync, conf.writemap, n / (wall / 1e6),
+           wall / steps, cpu / steps);
+
+    mst_graph_free(graph);
+    mst_agent_unload(&agent);
+    mst_store_close(store);
+
+    if (getenv("CB_KEEP") != NULL) {
+        printf("%s\n", dir);
+        return 0;
+    }
+
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    rc = system(path);
+
+    return rc == 0 ? 0 : 1;
+}
