@@ -24,7 +24,7 @@ const RESULTS = path.join(HERE, 'results');
 
 // sizes (override with env for a quick run: BENCH_QUICK=1)
 const QUICK = !!process.env.BENCH_QUICK;
-const N_TPUT = +(process.env.BENCH_N || (QUICK ? 300 : 2000));
+const N_TPUT = +(process.env.BENCH_N || (QUICK ? 300 : 10000));
 const N_TPUT_SYNC = +(process.env.BENCH_N_SYNC || (QUICK ? 100 : 500));
 const N_LAT = +(process.env.BENCH_N_LAT || (QUICK ? 50 : 200));
 const N_SSE = +(process.env.BENCH_N_SSE || (QUICK ? 20 : 50));

@@ -430,6 +430,10 @@ mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec)
         if (rc == MDB_NOTFOUND) {
             rc = MDB_SUCCESS;
         }
+
+        /* finished: nothing will step it, so its parse cache goes */
+        mst_store_cache_forget(&txn->store->wf_cache, id);
+        mst_store_cache_forget(&txn->store->cp_cache, id);
     }
 
     return rc == MDB_SUCCESS ? MST_OK : mst_store_rc(rc);

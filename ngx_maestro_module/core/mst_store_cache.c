@@ -20,7 +20,9 @@
  * change it; the contract of the puts is that the JSON is not changed
  * after it was written. It is handed over only while the slot holds the
  * only reference: a caller that kept one (to answer a request) may still
- * read it on another thread. Slots are direct-mapped by a hash of the id: a
+ * read it on another thread. A finished workflow's record and checkpoint
+ * are not kept (nothing steps it any more), so the cache holds running
+ * workflows only. Slots are direct-mapped by a hash of the id: a
  * collision just replaces the older entry, so the memory is bounded.
  */
 
@@ -110,6 +112,19 @@ mst_store_cache_keep(mst_store_cache_t *cache, const char *id, uint64_t seq,
     s->text = text;
     s->len = len;
     s->json = json_incref((json_t *) json);
+}
+
+
+void
+mst_store_cache_forget(mst_store_cache_t *cache, const char *id)
+{
+    mst_store_cached_t  *s;
+
+    s = mst_store_cache_slot(cache, id);
+
+    if (s->json != NULL && memcmp(s->id, id, MST_ID_LEN) == 0) {
+        mst_store_cache_clear(s);
+    }
 }
 
 

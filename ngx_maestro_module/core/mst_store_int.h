@@ -22,7 +22,8 @@
 #define MST_STORE_SEQ_KEY_LEN   (MST_ID_LEN + 8)
 #define MST_STORE_LOG_SUFFIX    12      /* be64(ms) + be32(n) */
 #define MST_STORE_LIST_MAX      1000
-#define MST_STORE_CACHE_SLOTS   512
+#define MST_STORE_CACHE_SLOTS   4096    /* workflows running at once, about;
+                                           ~8 KB each while running */
 
 
 /*
@@ -88,6 +89,9 @@ json_t *mst_store_cache_take(mst_store_cache_t *cache, const char *id,
 /* keep text (malloc, owned by the cache from now) and json for id, seq */
 void mst_store_cache_keep(mst_store_cache_t *cache, const char *id,
     uint64_t seq, char *text, size_t len, const json_t *json);
+
+/* forget what is kept for id */
+void mst_store_cache_forget(mst_store_cache_t *cache, const char *id);
 
 void mst_store_cache_free(mst_store_cache_t *cache);
 

@@ -13,6 +13,7 @@
 
 #include "mst_test.h"
 #include "mst_store.h"
+#include "mst_store_int.h"      /* the parse cache's counters */
 
 
 #define T_MAP_DEFAULT  (64u << 20)  /* room for the concurrency test, whose
@@ -1780,7 +1781,7 @@ test_parse_cache(void **state)
     char          id[MST_ID_LEN + 1];
     json_t       *rec, *cp, *held, *got;
     t_env_t      *e;
-    uint64_t      seq;
+    uint64_t      seq, hits;
     mst_txn_t    *txn;
     mst_store_t  *other;
 
@@ -1835,6 +1836,15 @@ test_parse_cache(void **state)
     mst_store_close(other);
 
     assert_int_equal(t_rec_n(e->store, id, 0, NULL), 5);
+
+    /* a finished workflow is not kept */
+
+    rec = json_pack("{s:i, s:s}", "n", 6, "status", "complete");
+    t_put_rec(e->store, id, rec);
+
+    hits = e->store->wf_cache.hits;
+    assert_int_equal(t_rec_n(e->store, id, 0, NULL), 6);
+    assert_int_equal(e->store->wf_cache.hits, hits);
 
     /* checkpoints: the same, keyed by sequence */
 
