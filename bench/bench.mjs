@@ -6,17 +6,16 @@
 // listens on 127.0.0.1 only, and every nginx started here is stopped (by its
 // own master pid) before this script exits, even on error.
 
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NGINX, note, get, startNginx, stopNginx, stopAll } from './lib/nginx.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
 const BUILD = path.resolve(process.env.BUILD || path.join(REPO, 'build'));
-const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const WFLOAD = path.join(BUILD, 'bench/wfload');
 const COREBENCH = path.join(BUILD, 'bench/corebench');
 const PEERS = path.join(BUILD, 'peers');
@@ -34,15 +33,11 @@ const N_CORE = +(process.env.BENCH_N_CORE || (QUICK ? 1000 : 10000));
 const WRK_DUR = process.env.BENCH_WRK_DURATION || (QUICK ? '3s' : '10s');
 const WRK_RUNS = +(process.env.BENCH_WRK_RUNS || 3);
 
-const started = [];          // nginx masters started here
 const out = [];              // report lines
 
 function say(line = '') {
     out.push(line);
     process.stdout.write(line + '\n');
-}
-function note(line) {       // progress, not part of the report
-    process.stderr.write(`# ${line}\n`);
 }
 
 // ---- nginx launcher -----------------------------------------------------
@@ -59,17 +54,6 @@ const SEQ5 = {
         { from: 'n5', to: '$end' },
     ],
 };
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
 
 function confText(prefix, port, sync, writemap) {
     const user = process.getuid && process.getuid() === 0
@@ -123,107 +107,9 @@ http {
 `;
 }
 
-function sleep(ms) {
-    return new Promise((r) => setTimeout(r, ms));
-}
-
-async function get(port, p) {
-    try {
-        const r = await fetch(`http://127.0.0.1:${port}${p}`,
-                              { signal: AbortSignal.timeout(1000) });
-        return { status: r.status, text: await r.text() };
-    } catch {
-        return { status: 0, text: '' };
-    }
-}
-
-async function startNginx(label, { sync, writemap = false }) {
-    const prefix = fs.mkdtempSync(path.join(os.tmpdir(), `maestro-bench-${label}-`));
-    fs.mkdirSync(path.join(prefix, 'logs'));
-    fs.mkdirSync(path.join(prefix, 'tmp'));
-    fs.mkdirSync(path.join(prefix, 'store'));
-    fs.writeFileSync(path.join(prefix, 'bench5.json'), JSON.stringify(SEQ5));
-    const port = await freePort();
-    const conf = path.join(prefix, 'nginx.conf');
-    fs.writeFileSync(conf, confText(prefix, port, sync, writemap));
-
-    const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf],
-                        { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
-    const srv = { label, prefix, port, child, exited, pid: child.pid };
-    started.push(srv);
-
-    const t0 = Date.now();
-    for (;;) {
-        if (child.exitCode !== null) {
-            throw new Error(`nginx exited at start: ${stderr}\n`
-                + readTail(path.join(prefix, 'logs/error.log')));
-        }
-        const r = await get(port, '/healthz');
-        if (r.status === 200) break;
-        if (Date.now() - t0 > 10000) throw new Error('nginx did not answer /healthz');
-        await sleep(50);
-    }
-    // wait until both workers exist
-    for (let i = 0; i < 100; i++) {
-        srv.workers = workerPids(child.pid);
-        if (srv.workers.length >= 2) break;
-        await sleep(50);
-    }
-    return srv;
-}
-
-function workerPids(master) {
-    try {
-        return fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8')
-            .trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-        return [];
-    }
-}
-
-function readTail(file, n = 20) {
-    try {
-        return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
-    } catch {
-        return '';
-    }
-}
-
-async function stopNginx(srv) {
-    if (srv.child.exitCode !== null || srv.child.signalCode !== null) return;
-    srv.child.kill('SIGQUIT');              // graceful, our master only
-    const t = setTimeout(() => {                // stuck: our master, then its workers
-        srv.child.kill('SIGKILL');
-        for (const w of srv.workers || []) {
-            try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
-        }
-    }, 5000);
-    await srv.exited;
-    clearTimeout(t);
-    const bad = (readTail(path.join(srv.prefix, 'logs/error.log'), 2000)
-        .match(/\[(alert|crit|emerg)\].*/g) || []);
-    if (bad.length) {
-        note(`error.log of ${srv.label} has ${bad.length} alert/crit lines, e.g. ${bad[0]}`);
-        srv.bad = bad;
-    }
-    if (!process.env.BENCH_KEEP) fs.rmSync(srv.prefix, { recursive: true, force: true });
-    else note(`kept ${srv.prefix}`);
-}
-
-function stopAllSync() {
-    for (const s of started) {
-        if (s.child.exitCode === null && s.child.signalCode === null) {
-            // fast shutdown: the master stops its own workers
-            try { s.child.kill('SIGTERM'); } catch { /* gone */ }
-        }
-    }
-}
-process.on('exit', stopAllSync);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => { stopAllSync(); process.exit(130); });
+async function startBenchNginx(label, { sync, writemap = false }) {
+    return startNginx(label, (prefix, port) => confText(prefix, port, sync, writemap),
+                      { files: { 'bench5.json': JSON.stringify(SEQ5) } });
 }
 
 // ---- runners --------------------------------------------------------------
@@ -305,7 +191,7 @@ async function orchestration() {
     const res = {};
 
     note('orchestration: maestro_store_sync off');
-    let srv = await startNginx('nosync', { sync: false });
+    let srv = await startBenchNginx('nosync', { sync: false });
     try {
         wfload(srv, 'latency', 20);                         // warm-up
         res.lat = wfload(srv, 'latency', N_LAT);
@@ -317,7 +203,7 @@ async function orchestration() {
     res.badNoSync = srv.bad;
 
     note('orchestration: maestro_store_sync off, maestro_store_writemap on');
-    srv = await startNginx('writemap', { sync: false, writemap: true });
+    srv = await startBenchNginx('writemap', { sync: false, writemap: true });
     try {
         res.tputMap = throughput(srv);
     } finally {
@@ -332,7 +218,7 @@ async function orchestration() {
                           { timeoutMs: 120000 })[0];
 
     note('orchestration: maestro_store_sync on');
-    srv = await startNginx('sync', { sync: true });
+    srv = await startBenchNginx('sync', { sync: true });
     try {
         wfload(srv, 'latency', 10);
         res.latSync = wfload(srv, 'latency', Math.min(N_LAT, 100));
@@ -354,7 +240,7 @@ async function orchestration() {
 
 async function healthz() {
     note(`healthz: wrk -t2 -c50 -d${WRK_DUR} x${WRK_RUNS}, alternating`);
-    const srv = await startNginx('healthz', { sync: false });
+    const srv = await startBenchNginx('healthz', { sync: false });
     const runs = { '/healthz': [], '/ok': [] };
     try {
         for (const p of ['/healthz', '/ok']) {              // body check
@@ -506,8 +392,6 @@ async function main() {
 
 main().catch(async (e) => {
     process.stderr.write(`bench failed: ${e.stack || e}\n`);
-    for (const s of started) {
-        try { await stopNginx(s); } catch { /* best effort */ }
-    }
+    await stopAll();
     process.exit(1);
 });

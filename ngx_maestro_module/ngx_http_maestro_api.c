@@ -1214,7 +1214,7 @@ ngx_http_maestro_request_body(ngx_http_request_t *r, ngx_str_t *body,
 
 
 /* X-Maestro-Route and X-Maestro-Complexity: what routing decided */
-static void
+void
 ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
     const char *complexity)
 {
@@ -1248,6 +1248,7 @@ static ngx_int_t
 ngx_http_maestro_analyze(ngx_http_request_t *r, json_t *body)
 {
     json_t                        *prompt, *out;
+    ngx_int_t                      tier;
     const char                    *route;
     mst_analysis_t                 a;
     ngx_http_maestro_main_conf_t  *mmcf;
@@ -1277,9 +1278,20 @@ ngx_http_maestro_analyze(ngx_http_request_t *r, json_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json_object_set_new(out, "route", route ? json_pack("{s:s}", "workflow",
-                                                        route)
-                                            : json_null());
+    tier = ngx_http_maestro_tier((u_char *) a.complexity);
+
+    if (a.route == NULL && tier != NGX_ERROR
+        && mmcf->tier_model[tier].data != NULL)
+    {
+        /* what "model": "auto" on /v1 runs: the tier's model */
+        json_object_set_new(out, "route", json_pack("{s:s}", "model",
+                                     (char *) mmcf->tier_model[tier].data));
+
+    } else {
+        json_object_set_new(out, "route", route ? json_pack("{s:s}",
+                                                            "workflow", route)
+                                                : json_null());
+    }
 
     if (route != NULL) {
         ngx_http_maestro_route_headers(r, route, a.complexity);

@@ -48,6 +48,10 @@ static ngx_int_t ngx_http_maestro_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_maestro_conf_cleanup(void *data);
 static ngx_int_t ngx_http_maestro_init_process(ngx_cycle_t *cycle);
+static char *ngx_http_maestro_model_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_maestro_llm_fallback(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void ngx_http_maestro_exit_process(ngx_cycle_t *cycle);
 
 
@@ -242,6 +246,20 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       1,
       NULL },
 
+    { ngx_string("maestro_llm_fallback"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_maestro_llm_fallback,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_model_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_maestro_model_tier,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("maestro_llm_price"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
       ngx_http_maestro_llm_price,
@@ -341,6 +359,124 @@ ngx_http_maestro_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_maestro_run_exit_worker(cycle, mmcf);
+}
+
+
+/* maestro_llm_fallback model next [next ...] */
+static char *
+ngx_http_maestro_llm_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_main_conf_t  *mmcf = conf;
+
+    const char   **name;
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    ngx_array_t   *chain;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts - 2 > MST_GATEWAY_MAX_FALLBACK) {
+        return "has too many models (at most 8 after the first)";
+    }
+
+    if (mmcf->fallbacks == NULL) {
+        mmcf->fallbacks = ngx_array_create(cf->pool, 4, sizeof(ngx_array_t));
+        if (mmcf->fallbacks == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    chain = mmcf->fallbacks->elts;
+
+    for (i = 0; i < mmcf->fallbacks->nelts; i++) {
+        if (ngx_strcmp(((const char **) chain[i].elts)[0], value[1].data)
+            == 0)
+        {
+            return "is duplicate";
+        }
+    }
+
+    if (mmcf->fallbacks->nelts == MST_GATEWAY_MAX) {
+        return "is declared too often (at most 16 models)";
+    }
+
+    chain = ngx_array_push(mmcf->fallbacks);
+    if (chain == NULL
+        || ngx_array_init(chain, cf->pool, cf->args->nelts - 1,
+                          sizeof(char *))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0) {
+            return "needs model names";
+        }
+
+        name = ngx_array_push(chain);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* ngx_conf strings are NUL-terminated */
+        *name = (const char *) value[i].data;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* maestro_model_tier simple | moderate | complex model */
+static char *
+ngx_http_maestro_model_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_main_conf_t  *mmcf = conf;
+
+    ngx_int_t   tier;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    tier = ngx_http_maestro_tier(value[1].data);
+
+    if (tier == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid tier \"%V\": use simple, moderate or "
+                           "complex", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mmcf->tier_model[tier].data != NULL) {
+        return "is duplicate";
+    }
+
+    if (value[2].len == 0) {
+        return "needs a model name";
+    }
+
+    mmcf->tier_model[tier] = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_maestro_tier(const u_char *name)
+{
+    if (ngx_strcmp(name, "simple") == 0) {
+        return 0;
+    }
+
+    if (ngx_strcmp(name, "moderate") == 0) {
+        return 1;
+    }
+
+    if (ngx_strcmp(name, "complex") == 0) {
+        return 2;
+    }
+
+    return NGX_ERROR;
 }
 
 

@@ -106,6 +106,8 @@ typedef struct {
     ngx_array_t                 *workflow_confs;/* of _workflow_conf_t */
     ngx_str_t                    default_workflow;
     mst_intents_t               *intents;       /* maestro_intent */
+    ngx_str_t                    tier_model[3]; /* maestro_model_tier */
+    ngx_array_t                 *fallbacks;     /* of arrays of char * */
     ngx_array_t                  intent_routes; /* their workflows */
 
     ngx_str_t                    pool_name;     /* steps */
@@ -326,6 +328,38 @@ ngx_int_t ngx_http_maestro_io_post(ngx_http_maestro_main_conf_t *mmcf,
 /* the same on any pool (the agents' pool for slow network calls) */
 ngx_int_t ngx_http_maestro_pool_post(ngx_thread_pool_t *pool,
     ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg);
+
+/*
+ * ngx_http_maestro_curl.c: libcurl's multi interface on the event loop.
+ * The caller sets up easy (its callbacks run on the event loop) and
+ * done; done(data, result) is called once when the transfer ends, unless
+ * ngx_http_maestro_curl_stop() was called first.
+ */
+typedef void (*ngx_http_maestro_curl_done_pt)(void *data, int result);
+
+typedef struct {
+    void                            *easy;      /* CURL * */
+    ngx_http_maestro_curl_done_pt    done;
+    void                            *data;
+    unsigned                         active:1;
+} ngx_http_maestro_curl_xfer_t;
+
+ngx_int_t ngx_http_maestro_curl_init_worker(ngx_cycle_t *cycle);
+void ngx_http_maestro_curl_exit_worker(void);
+ngx_int_t ngx_http_maestro_curl_start(ngx_http_maestro_curl_xfer_t *x);
+void ngx_http_maestro_curl_stop(ngx_http_maestro_curl_xfer_t *x);
+ngx_uint_t ngx_http_maestro_curl_running(void);
+
+/* X-Maestro-Route and X-Maestro-Complexity: what routing decided */
+void ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
+    const char *complexity);
+
+/* 0 simple, 1 moderate, 2 complex; NGX_ERROR for another name */
+ngx_int_t ngx_http_maestro_tier(const u_char *name);
+
+/* ngx_http_maestro_passthru.c: /v1 requests for provider models */
+ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
+    const char *kind, const mst_guard_t *guard);
 
 /* ngx_http_maestro_health.c: active health checks of the LLM providers */
 void ngx_http_maestro_health_init_worker(ngx_cycle_t *cycle,

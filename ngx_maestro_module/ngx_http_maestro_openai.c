@@ -55,6 +55,7 @@ typedef struct {
 
 
 static void ngx_http_maestro_oai_body(ngx_http_request_t *r);
+static json_t *ngx_http_maestro_oai_text(json_t *content);
 static ngx_http_maestro_main_conf_t *ngx_http_maestro_oai_mmcf(
     ngx_http_request_t *r);
 static void ngx_http_maestro_oai_submitted(ngx_http_maestro_submit_t *sb);
@@ -106,8 +107,8 @@ static ngx_int_t
 ngx_http_maestro_oai_models(ngx_http_request_t *r)
 {
     char                           name[200];
-    json_t                        *data;
-    ngx_uint_t                     i;
+    size_t                         i;
+    json_t                        *data, *models, *m;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
@@ -124,8 +125,124 @@ ngx_http_maestro_oai_models(ngx_http_request_t *r)
             "owned_by", "maestro"));
     }
 
+    json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}",
+        "id", "auto", "object", "model",
+        "created", (json_int_t) mmcf->created, "owned_by", "maestro"));
+
+    /* the providers' models: passed through the gateway */
+
+    if (mmcf->env.gw != NULL) {
+        models = mst_gateway_models(mmcf->env.gw);
+
+        json_array_foreach(models, i, m) {
+            json_array_append_new(data, json_pack("{s:O, s:s, s:I, s:O}",
+                "id", json_object_get(m, "model"), "object", "model",
+                "created", (json_int_t) mmcf->created,
+                "owned_by", json_object_get(m, "provider")));
+        }
+
+        json_decref(models);
+    }
+
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
         json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+
+/*
+ * The text of the last user message (a new reference, or NULL), and its
+ * position + 1 in *at.
+ */
+static json_t *
+ngx_http_maestro_oai_prompt(json_t *messages, size_t *at)
+{
+    size_t       i;
+    json_t      *msg;
+    const char  *role;
+
+    for (i = json_array_size(messages); i > 0; i--) {
+        msg = json_array_get(messages, i - 1);
+        role = json_string_value(json_object_get(msg, "role"));
+
+        if (role != NULL && ngx_strcmp(role, "user") == 0) {
+            *at = i;
+            return ngx_http_maestro_oai_text(json_object_get(msg,
+                                                             "content"));
+        }
+    }
+
+    *at = 0;
+
+    return NULL;
+}
+
+
+/*
+ * "model": "auto": the last user message's intent picks a workflow when it
+ * has a route (maestro_intent_route); else its complexity picks a model
+ * tier (maestro_model_tier); else the default workflow. Returns the model
+ * to use (a provider's, or maestro/<workflow>), or NULL with *rc set after
+ * an error was sent.
+ */
+static const char *
+ngx_http_maestro_oai_auto(ngx_http_request_t *r, json_t *body, ngx_int_t *rc)
+{
+    u_char                        *name;
+    size_t                         i, len;
+    json_t                        *text;
+    ngx_int_t                      tier;
+    const char                    *wf;
+    mst_analysis_t                 a;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_maestro_oai_mmcf(r);
+    text = ngx_http_maestro_oai_prompt(json_object_get(body, "messages"),
+                                       &i);
+
+    if (text == NULL || json_string_length(text) == 0) {
+        json_decref(text);
+        *rc = ngx_http_maestro_oai_error(r, NGX_HTTP_BAD_REQUEST,
+                  "invalid_request_error", "invalid_value", "messages",
+                  "messages need a user message with text content");
+        return NULL;
+    }
+
+    mst_analyze(mmcf->intents, json_string_value(text),
+                json_string_length(text), &a);
+    json_decref(text);
+
+    tier = ngx_http_maestro_tier((u_char *) a.complexity);
+
+    if (a.route == NULL && tier != NGX_ERROR
+        && mmcf->tier_model[tier].data != NULL)
+    {
+        ngx_http_maestro_route_headers(r,
+            (const char *) mmcf->tier_model[tier].data, a.complexity);
+        return (const char *) mmcf->tier_model[tier].data;
+    }
+
+    wf = a.route ? a.route : (const char *) mmcf->default_workflow.data;
+
+    if (wf == NULL) {
+        *rc = ngx_http_maestro_oai_error(r, NGX_HTTP_NOT_FOUND,
+                  "invalid_request_error", "model_not_found", "model",
+                  "auto found no route: configure maestro_intent_route, "
+                  "maestro_model_tier or a default workflow");
+        return NULL;
+    }
+
+    ngx_http_maestro_route_headers(r, wf, a.complexity);
+
+    len = sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1 + ngx_strlen(wf) + 1;
+    name = ngx_pnalloc(r->pool, len);
+    if (name == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
+    }
+
+    ngx_snprintf(name, len, NGX_HTTP_MAESTRO_OAI_PREFIX "%s%Z", wf);
+
+    return (const char *) name;
 }
 
 
@@ -151,9 +268,11 @@ ngx_http_maestro_openai_handler(ngx_http_request_t *r)
         return ngx_http_maestro_oai_models(r);
     }
 
-    if (r->uri.len == sizeof("/v1/chat/completions") - 1
-        && ngx_strncmp(r->uri.data, "/v1/chat/completions", r->uri.len)
-           == 0)
+    if ((r->uri.len == sizeof("/v1/chat/completions") - 1
+         && ngx_strncmp(r->uri.data, "/v1/chat/completions", r->uri.len)
+            == 0)
+        || (r->uri.len == sizeof("/v1/embeddings") - 1
+            && ngx_strncmp(r->uri.data, "/v1/embeddings", r->uri.len) == 0))
     {
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_maestro_oai_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -229,6 +348,7 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_str_t                         raw;
     const char                       *role, *m;
+    ngx_uint_t                        embeddings;
     json_error_t                      jerr;
     ngx_http_maestro_oai_t           *oai;
     ngx_http_maestro_submit_t        *sb;
@@ -285,6 +405,49 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
 
     m = json_string_value(model);
 
+    /* a provider's model: the gateway's pass-through */
+
+    embeddings = (r->uri.len == sizeof("/v1/embeddings") - 1);
+
+    if (embeddings
+        || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
+                       sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0)
+    {
+        if (!embeddings && ngx_strcmp(m, "auto") == 0) {
+            m = ngx_http_maestro_oai_auto(r, body, &rc);
+            if (m == NULL) {
+                goto done;
+            }
+
+            json_object_set_new(body, "model", json_string(m));
+            m = json_string_value(json_object_get(body, "model"));
+        }
+
+        if (embeddings
+            || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
+                           sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0)
+        {
+            rc = ngx_http_maestro_passthru(r, body, embeddings
+                                                    ? "embeddings"
+                                                    : "chat/completions",
+                                           mlcf->guard);
+            if (rc == NGX_DONE) {
+                json_decref(body);
+                return;
+            }
+
+            if (rc == NGX_DECLINED) {
+                rc = ngx_http_maestro_oai_error(r, NGX_HTTP_NOT_FOUND,
+                         "invalid_request_error", "model_not_found", "model",
+                         "The model `%s` does not exist: use a provider's "
+                         "model, maestro/<workflow> or auto (GET /v1/models "
+                         "lists them)", m);
+            }
+
+            goto done;
+        }
+    }
+
     if (ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
                     sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0
         || mst_run_graph(&ngx_http_maestro_oai_mmcf(r)->env,
@@ -307,19 +470,7 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
 
     /* the last user message is the prompt; the others are its context */
 
-    n = json_array_size(messages);
-    text = NULL;
-
-    for (i = n; i > 0; i--) {
-        msg = json_array_get(messages, i - 1);
-        role = json_string_value(json_object_get(msg, "role"));
-
-        if (role != NULL && ngx_strcmp(role, "user") == 0) {
-            text = ngx_http_maestro_oai_text(json_object_get(msg,
-                                                             "content"));
-            break;
-        }
-    }
+    text = ngx_http_maestro_oai_prompt(messages, &i);
 
     if (text == NULL || json_string_length(text) == 0) {
         json_decref(text);

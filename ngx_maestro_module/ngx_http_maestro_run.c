@@ -236,6 +236,25 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
 
     mst_gateway_set_balance(mmcf->gw, (int) mmcf->llm_balance);
 
+    /* maestro_llm_fallback: each is "model next..." as C strings */
+    if (mmcf->fallbacks != NULL) {
+        ngx_array_t  *fb = mmcf->fallbacks->elts;
+
+        for (i = 0; i < mmcf->fallbacks->nelts; i++) {
+            const char  **names = fb[i].elts;
+
+            if (mst_gateway_fallback(mmcf->gw, names[0], names + 1,
+                                     fb[i].nelts - 1)
+                != MST_OK)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "maestro: maestro_llm_fallback \"%s\": "
+                              "too many", names[0]);
+                return NGX_ERROR;
+            }
+        }
+    }
+
     mmcf->env.gw = mmcf->gw;
     mmcf->env.prices = mmcf->prices.elts;
     mmcf->env.nprices = mmcf->prices.nelts;
@@ -280,7 +299,7 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
 
     ngx_http_maestro_health_init_worker(cycle, mmcf);
 
-    return NGX_OK;
+    return ngx_http_maestro_curl_init_worker(cycle);
 }
 
 
@@ -289,6 +308,8 @@ ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_main_conf_t *mmcf)
 {
     /* thread pools were joined before (core module exits first) */
+
+    ngx_http_maestro_curl_exit_worker();
 
     if (mmcf->gw != NULL) {
         mst_gateway_free(mmcf->gw);

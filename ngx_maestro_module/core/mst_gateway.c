@@ -20,8 +20,17 @@ typedef struct {
 } mst_gateway_member_t;
 
 
+typedef struct {
+    char                    *model;
+    char                    *next[MST_GATEWAY_MAX_FALLBACK];
+    size_t                   n;
+} mst_gateway_chain_t;
+
+
 struct mst_gateway_s {
     mst_gateway_member_t     members[MST_GATEWAY_MAX];
+    mst_gateway_chain_t      chains[MST_GATEWAY_MAX];
+    size_t                   nchains;
     size_t                   n;
     mst_breaker_conf_t       bc;
     mst_breaker_t           *own;       /* when the caller gave none */
@@ -117,6 +126,15 @@ mst_gateway_free(mst_gateway_t *gw)
         mst_llm_free(gw->members[i].llm);
         free(gw->members[i].name);
         free(gw->members[i].base_url);
+    }
+
+    for (i = 0; i < gw->nchains; i++) {
+        size_t  j;
+
+        free(gw->chains[i].model);
+        for (j = 0; j < gw->chains[i].n; j++) {
+            free(gw->chains[i].next[j]);
+        }
     }
 
     mst_llm_free(gw->offline);
@@ -408,6 +426,165 @@ mst_gateway_chat(mst_gateway_t *gw, json_t *request,
 
     return mst_err(err, errlen, MST_EUPSTREAM, "all providers failed; "
                    "last: %s", last);
+}
+
+
+static int
+mst_gateway_serves(const mst_gateway_member_t *m, const char *model)
+{
+    return m->conf.provider.model != NULL
+           && strcmp(m->conf.provider.model, model) == 0;
+}
+
+
+int
+mst_gateway_fallback(mst_gateway_t *gw, const char *model,
+    const char *const *next, size_t n)
+{
+    size_t                i;
+    mst_gateway_chain_t  *c;
+
+    if (gw->nchains == MST_GATEWAY_MAX || n == 0
+        || n > MST_GATEWAY_MAX_FALLBACK)
+    {
+        return MST_EINVAL;
+    }
+
+    c = &gw->chains[gw->nchains];
+    c->model = strdup(model);
+    if (c->model == NULL) {
+        return MST_ENOMEM;
+    }
+
+    gw->nchains++;
+
+    for (i = 0; i < n; i++) {
+        c->next[i] = strdup(next[i]);
+        if (c->next[i] == NULL) {
+            return MST_ENOMEM;
+        }
+        c->n++;
+    }
+
+    return MST_OK;
+}
+
+
+/* the members serving model, in the order all[] gives, not yet in order[] */
+static size_t
+mst_gateway_plan_model(mst_gateway_t *gw, const char *model,
+    const size_t *all, size_t n, size_t *order, size_t k)
+{
+    size_t  i, j;
+
+    for (i = 0; i < n; i++) {
+        if (!mst_gateway_serves(&gw->members[all[i]], model)) {
+            continue;
+        }
+
+        for (j = 0; j < k; j++) {
+            if (order[j] == all[i]) {
+                break;
+            }
+        }
+
+        if (j == k) {
+            order[k++] = all[i];
+        }
+    }
+
+    return k;
+}
+
+
+size_t
+mst_gateway_plan(mst_gateway_t *gw, const char *model, size_t *order)
+{
+    size_t  i, j, n, k, all[MST_GATEWAY_MAX];
+
+    n = mst_gateway_order(gw, all);
+
+    k = mst_gateway_plan_model(gw, model, all, n, order, 0);
+    if (k == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < gw->nchains; i++) {
+        if (strcmp(gw->chains[i].model, model) != 0) {
+            continue;
+        }
+
+        for (j = 0; j < gw->chains[i].n; j++) {
+            k = mst_gateway_plan_model(gw, gw->chains[i].next[j], all, n,
+                                       order, k);
+        }
+    }
+
+    return k;
+}
+
+
+int
+mst_gateway_take(mst_gateway_t *gw, size_t i)
+{
+    return mst_gateway_admit(gw, gw->members[i].breaker, mst_mono_ms());
+}
+
+
+void
+mst_gateway_done(mst_gateway_t *gw, size_t i, int ok, int64_t first_ms)
+{
+    mst_breaker_t  *b;
+
+    b = gw->members[i].breaker;
+
+    if (ok < 0) {
+        __atomic_store_n(&b->probing, 0, __ATOMIC_RELEASE);
+        return;
+    }
+
+    mst_gateway_result(gw, b, ok, first_ms);
+}
+
+
+const mst_llm_provider_t *
+mst_gateway_provider(const mst_gateway_t *gw, size_t i)
+{
+    return &gw->members[i].conf.provider;
+}
+
+
+json_t *
+mst_gateway_models(const mst_gateway_t *gw)
+{
+    size_t       i, j;
+    json_t      *list;
+    const char  *m;
+
+    list = json_array();
+
+    for (i = 0; list != NULL && i < gw->n; i++) {
+        m = gw->members[i].conf.provider.model;
+        if (m == NULL) {
+            continue;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (gw->members[j].conf.provider.model != NULL
+                && strcmp(gw->members[j].conf.provider.model, m) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == i) {
+            json_array_append_new(list, json_pack("{s:s, s:s}", "model", m,
+                                                  "provider",
+                                                  gw->members[i].name));
+        }
+    }
+
+    return list;
 }
 
 

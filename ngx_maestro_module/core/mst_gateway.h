@@ -94,6 +94,36 @@ int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
     char *err, size_t errlen);
 
 /*
+ * For callers that make the HTTP calls themselves (the event-driven /v1
+ * pass-through), with the same order, breakers and latency figures:
+ *
+ * mst_gateway_plan(): the members to try for a request of model, in order:
+ * those whose provider serves model (its model=), in the gateway's order,
+ * then those of each model of its fallback chain (mst_gateway_fallback),
+ * each with its own model. Returns 0 when no member serves model.
+ * mst_gateway_take(): whether member i may be sent a request now (its
+ * breaker; may claim the half-open probe).
+ * mst_gateway_done(): the outcome of what was sent to member i: 1 worked
+ * (first_ms: time to first byte), 0 the provider failed, -1 neither (the
+ * client's error or the client went away: only a probe is given back).
+ */
+size_t mst_gateway_plan(mst_gateway_t *gw, const char *model,
+    size_t *order);
+
+/* maestro_llm_fallback: model, then next[0], next[1], ... (copied) */
+#define MST_GATEWAY_MAX_FALLBACK  8
+int mst_gateway_fallback(mst_gateway_t *gw, const char *model,
+    const char *const *next, size_t n);
+int mst_gateway_take(mst_gateway_t *gw, size_t i);
+void mst_gateway_done(mst_gateway_t *gw, size_t i, int ok,
+    int64_t first_ms);
+const mst_llm_provider_t *mst_gateway_provider(const mst_gateway_t *gw,
+    size_t i);
+
+/* the distinct models the providers serve, for GET /v1/models */
+json_t *mst_gateway_models(const mst_gateway_t *gw);
+
+/*
  * Active health check, blocking (a pool thread): GET /models of every
  * provider. A failure opens its breaker (as if it had failed `failures`
  * times); a success makes an open breaker's next call the half-open

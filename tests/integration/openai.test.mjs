@@ -51,10 +51,11 @@ describe('OpenAI-compatible API', () => {
         }
     });
 
-    test('models.list names every workflow as maestro/<name>', async () => {
+    test('models.list names every workflow as maestro/<name>, and auto',
+         async () => {
         const models = await client.models.list();
         const ids = models.data.map((x) => x.id).sort();
-        assert.deepEqual(ids, ['maestro/default', 'maestro/echoes',
+        assert.deepEqual(ids, ['auto', 'maestro/default', 'maestro/echoes',
                                'maestro/failing']);
         for (const x of models.data) {
             assert.equal(x.object, 'model');

@@ -556,6 +556,80 @@ test_offline(void **state)
 }
 
 
+/*
+ * The pass-through's plan: the providers of the model first, then those
+ * of its fallback chain; nothing for a model no provider serves; take()
+ * and done() drive the same breakers as the blocking calls.
+ */
+static void
+test_plan(void **state)
+{
+    char                     err[MST_ERRLEN];
+    size_t                   n, order[MST_GATEWAY_MAX];
+    json_t                  *models;
+    mst_gateway_t           *gw;
+    mst_breaker_conf_t       bc;
+    mst_gateway_provider_t   p[4];
+    const char              *next[] = { "large", "small" };
+
+    memset(p, 0, sizeof(p));
+    p[0].provider.name = "a";
+    p[0].provider.base_url = "http://127.0.0.1:9/v1";
+    p[0].provider.model = "small";
+    p[0].priority = 1;
+    p[1] = p[0];
+    p[1].provider.name = "b";
+    p[1].provider.model = "large";
+    p[1].priority = 0;
+    p[2] = p[0];
+    p[2].provider.name = "c";
+    p[2].provider.model = "main";
+    p[2].priority = 2;
+    p[3] = p[0];
+    p[3].provider.name = "d";
+    p[3].provider.model = "main";
+    p[3].priority = 0;
+
+    bc.failures = 1;
+    bc.recovery_ms = 60000;
+
+    gw = mst_gateway_create(p, 4, &bc, NULL, err, sizeof(err));
+    assert_non_null(gw);
+
+    assert_int_equal(mst_gateway_plan(gw, "nobody", order), 0);
+
+    /* no chain: only the model's own providers, by priority */
+    n = mst_gateway_plan(gw, "main", order);
+    assert_int_equal(n, 2);
+    assert_int_equal(order[0], 3);
+    assert_int_equal(order[1], 2);
+
+    assert_int_equal(mst_gateway_fallback(gw, "main", next, 2), MST_OK);
+    n = mst_gateway_plan(gw, "main", order);
+    assert_int_equal(n, 4);
+    assert_int_equal(order[0], 3);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(order[2], 1);      /* "large" before "small" */
+    assert_int_equal(order[3], 0);
+
+    assert_string_equal(mst_gateway_provider(gw, 1)->name, "b");
+
+    /* one failure opens d's breaker (failures=1): take() refuses it */
+    assert_true(mst_gateway_take(gw, 3));
+    mst_gateway_done(gw, 3, 0, 0);
+    assert_false(mst_gateway_take(gw, 3));
+    assert_true(mst_gateway_take(gw, 2));
+    mst_gateway_done(gw, 2, -1, 0);     /* the client's: nothing counted */
+    assert_true(mst_gateway_take(gw, 2));
+
+    models = mst_gateway_models(gw);
+    assert_int_equal(json_array_size(models), 3);   /* small, large, main */
+    json_decref(models);
+
+    mst_gateway_free(gw);
+}
+
+
 int
 main(void)
 {
@@ -567,6 +641,7 @@ main(void)
         cmocka_unit_test(test_health_check_refused),
         cmocka_unit_test_setup(test_no_fallback_mid_stream, tg_reset),
         cmocka_unit_test(test_offline),
+        cmocka_unit_test(test_plan),
     };
 
     return cmocka_run_group_tests(tests, tg_setup, tg_teardown);

@@ -1,0 +1,360 @@
+// The LLM gateway benchmark: requests/s and added latency of a chat
+// completion through (a) the upstream directly, (b) nginx proxy_pass,
+// (c) Maestro's pass-through, (d) the Portkey gateway, with the same fake
+// upstream and the same load tool (wrk) in one run, streaming and not;
+// then N concurrent long streams through Maestro (memory, threads).
+// See bench/README.md, section 4.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { note, sleep, freePort, startNginx, stopNginx, stopAll } from './lib/nginx.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..');
+const BUILD = path.resolve(process.env.BUILD || path.join(REPO, 'build'));
+const PEERS = path.join(BUILD, 'peers');
+const RESULTS = path.join(HERE, 'results');
+const QUICK = !!process.env.BENCH_QUICK;
+const DUR = process.env.BENCH_GW_DURATION || (QUICK ? '3s' : '10s');
+const STREAMS = +(process.env.BENCH_GW_STREAMS || (QUICK ? 100 : 1000));
+const STREAM_SECS = +(process.env.BENCH_GW_STREAM_SECS || (QUICK ? 5 : 30));
+
+const out = [];
+function say(line = '') {
+    out.push(line);
+    process.stdout.write(line + '\n');
+}
+
+// ---- the fake upstream: nginx answering canned OpenAI responses ------------
+
+const COMPLETION = JSON.stringify({
+    id: 'chatcmpl-bench', object: 'chat.completion', created: 1,
+    model: 'fake-model',
+    choices: [{ index: 0, message: { role: 'assistant',
+                                     content: 'Hello! How can I help you today?' },
+                finish_reason: 'stop' }],
+    usage: { prompt_tokens: 9, completion_tokens: 9, total_tokens: 18 },
+});
+
+function chunk(delta, finish = null, usage) {
+    const c = { id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1,
+                model: 'fake-model', choices: usage ? [] : [{ index: 0, delta,
+                                                              finish_reason: finish }] };
+    if (usage) c.usage = usage;
+    return `data: ${JSON.stringify(c)}\\n\\n`;
+}
+
+const SSE = chunk({ role: 'assistant', content: '' })
+    + ['Hello!', ' How can I', ' help you today?'].map((t) => chunk({ content: t })).join('')
+    + chunk({}, 'stop')
+    + chunk(null, null, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 })
+    + 'data: [DONE]\\n\\n';
+
+function upstreamConf(prefix, port) {
+    const user = process.getuid && process.getuid() === 0 ? 'user root root;' : '';
+    return `${user}
+daemon off;
+master_process on;
+worker_processes 1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path ${prefix}/tmp/body;
+    server {
+        listen 127.0.0.1:${port} backlog=4096;
+        location = /healthz { return 200 'ok'; }
+        location = /v1/chat/completions {
+            default_type application/json;
+            return 200 '${COMPLETION}';
+        }
+        location = /stream/v1/chat/completions {
+            default_type text/event-stream;
+            return 200 "${SSE.replace(/"/g, '\\"')}";
+        }
+    }
+}
+`;
+}
+
+function gatewayConf(up, slowUrl) {
+    return (prefix, port) => {
+        const user = process.getuid && process.getuid() === 0 ? 'user root root;' : '';
+        return `load_module ${BUILD}/ngx_http_maestro_module.so;
+${user}
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 8192; }
+thread_pool maestro threads=4 max_queue=65536;
+thread_pool maestro_io threads=2 max_queue=65536;
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path ${prefix}/tmp/body;
+    proxy_temp_path ${prefix}/tmp/proxy;
+    fastcgi_temp_path ${prefix}/tmp/fastcgi;
+    uwsgi_temp_path ${prefix}/tmp/uwsgi;
+    scgi_temp_path ${prefix}/tmp/scgi;
+
+    maestro_store_path ${prefix}/store;
+    maestro_store_size 256m;
+    maestro_llm_health_check off;
+    maestro_llm_provider http://127.0.0.1:${up}/v1 name=upstream model=fake-model
+                         retries=0 timeout=60s;
+    maestro_llm_provider http://127.0.0.1:${up}/stream/v1 name=upstream-sse
+                         model=fake-stream retries=0 timeout=60s;
+    maestro_llm_provider ${slowUrl} name=slow
+                         model=fake-model@fault=slow_stream:1000 retries=0
+                         timeout=600s;
+
+    upstream fake { server 127.0.0.1:${up}; keepalive 64; }
+
+    server {
+        listen 127.0.0.1:${port} backlog=4096;
+        location /v1/ { maestro_api; }
+        location = /healthz { maestro_api; }
+        location /proxy/ {
+            proxy_pass http://fake/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+`;
+    };
+}
+
+// ---- load --------------------------------------------------------------------
+
+function wrk(url, env = {}) {
+    const r = spawnSync('wrk', ['-t2', '-c50', `-d${DUR}`, '--latency', '-s',
+                                path.join(HERE, 'gwpost.lua'), url],
+                        { encoding: 'utf8', timeout: 120000,
+                          env: { ...process.env, ...env } });
+    if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+    const m = /RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)/.exec(r.stdout);
+    if (!m) throw new Error(`wrk printed no result: ${r.stdout}`);
+    return { requests: +m[1], rps: +m[2], p50: +m[3], p99: +m[4], errors: +m[5],
+             non2xx: +m[6] };
+}
+
+async function waitPort(port, ms = 20000) {
+    const t0 = Date.now();
+    for (;;) {
+        const ok = await new Promise((resolve) => {
+            const s = net.connect(port, '127.0.0.1');
+            s.on('connect', () => { s.destroy(); resolve(true); });
+            s.on('error', () => resolve(false));
+        });
+        if (ok) return;
+        if (Date.now() - t0 > ms) throw new Error(`port ${port} did not open`);
+        await sleep(100);
+    }
+}
+
+function spawnBounded(cmd, args, opts) {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], ...opts });
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    child.stderrText = () => err;
+    return child;
+}
+
+async function startPortkey() {
+    const start = path.join(PEERS, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+    if (!fs.existsSync(start)) return null;
+    const port = await freePort();
+    const child = spawnBounded('node', ['--require', './force-loopback.cjs', '--require',
+                                        './portkey-fetch-fix.cjs', start,
+                                        `--port=${port}`, '--headless'], { cwd: PEERS });
+    try {
+        await waitPort(port);
+    } catch (e) {
+        child.kill('SIGKILL');
+        throw new Error(`Portkey did not start: ${child.stderrText()}`);
+    }
+    return { port, child };
+}
+
+async function startFake() {
+    const child = spawnBounded('node', [path.join(REPO, 'tests/fixtures/fake-openai.mjs'),
+                                        '--port', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const port = await new Promise((resolve, reject) => {
+        let text = '';
+        const t = setTimeout(() => reject(new Error('fake-openai did not start')), 5000);
+        child.stdout.on('data', (d) => {
+            text += d;
+            const m = /LISTENING (\d+)/.exec(text);
+            if (m) { clearTimeout(t); resolve(+m[1]); }
+        });
+    });
+    return { port, child };
+}
+
+function procStat(pid) {
+    const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return { rssKb: +(/VmRSS:\s+(\d+)/.exec(s) || [])[1],
+             threads: +(/Threads:\s+(\d+)/.exec(s) || [])[1] };
+}
+
+function workersStat(pids) {
+    const st = pids.map(procStat);
+    return { rssKb: st.reduce((a, x) => a + x.rssKb, 0), threads: st.map((x) => x.threads) };
+}
+
+// N concurrent streams of about STREAM_SECS seconds each
+async function longStreams(port, workers) {
+    const words = Array.from({ length: STREAM_SECS - 1 }, (_, i) => `w${i}`).join(' ');
+    const body = JSON.stringify({ model: 'fake-model@fault=slow_stream:1000', stream: true,
+                                  messages: [{ role: 'user', content: words }] });
+    const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+    const before = workersStat(workers);
+    let connected = 0, done = 0, failed = 0, chunks = 0;
+    const t0 = Date.now();
+
+    const one = () => new Promise((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port, path: '/v1/chat/completions',
+                                   method: 'POST', agent,
+                                   headers: { 'Content-Type': 'application/json',
+                                              'Content-Length': Buffer.byteLength(body) } },
+                                 (res) => {
+            connected++;
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d) => { text += d; chunks += (d.match(/^data: /gm) || []).length; });
+            res.on('end', () => {
+                if (res.statusCode === 200 && text.includes('data: [DONE]')
+                    && !text.includes('"error"')) done++;
+                else failed++;
+                resolve();
+            });
+        });
+        req.on('error', () => { failed++; resolve(); });
+        req.setTimeout((STREAM_SECS + 60) * 1000, () => req.destroy());
+        req.end(body);
+    });
+
+    const all = Promise.all(Array.from({ length: STREAMS }, one));
+    // in the middle of the streams: memory and threads with all of them open
+    await sleep(Math.min(STREAM_SECS * 1000 / 2, 10000));
+    const during = workersStat(workers);
+    const open = connected - done - failed;
+    await all;
+    agent.destroy();
+    return { streams: STREAMS, open_mid: open, done, failed, chunks,
+             wall_s: (Date.now() - t0) / 1000, before, during,
+             kb_per_stream: (during.rssKb - before.rssKb) / Math.max(open, 1) };
+}
+
+// ---- report --------------------------------------------------------------------
+
+const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a'
+                                                                           : Number(v).toFixed(d));
+
+function table(head, rows) {
+    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+    say('  ' + head.map((h, i) => (i ? String(h).padStart(w[i]) : String(h).padEnd(w[i])))
+        .join('  '));
+    say('  ' + w.map((n) => '-'.repeat(n)).join('  '));
+    for (const r of rows) {
+        say('  ' + r.map((c, i) => (i ? String(c).padStart(w[i]) : String(c).padEnd(w[i])))
+            .join('  '));
+    }
+}
+
+async function main() {
+    const res = {};
+    note('gateway: fake upstream (nginx return 200), slow fake (node)');
+    const up = await startNginx('upstream', upstreamConf, { workers: 1 });
+    const slow = await startFake();
+    const gw = await startNginx('gateway',
+                                gatewayConf(up.port, `http://127.0.0.1:${slow.port}/v1`));
+    let pk = null;
+    try {
+        pk = await startPortkey();
+    } catch (e) {
+        res.portkeyError = e.message.split('\n')[0];
+    }
+
+    try {
+        for (const stream of [false, true]) {
+            const key = stream ? 'stream' : 'plain';
+            const p = stream ? '/stream/v1/chat/completions' : '/v1/chat/completions';
+            const env = stream ? { STREAM: '1' } : {};
+            note(`gateway: ${key}: direct, proxy_pass, maestro, portkey`);
+            const r = {};
+            r.direct = wrk(`http://127.0.0.1:${up.port}${p}`, env);
+            r.proxy = wrk(`http://127.0.0.1:${gw.port}/proxy${p}`, env);
+            r.maestro = wrk(`http://127.0.0.1:${gw.port}/v1/chat/completions`,
+                            { ...env, MODEL: stream ? 'fake-stream' : 'fake-model' });
+            if (pk) {
+                r.portkey = wrk(`http://127.0.0.1:${pk.port}/v1/chat/completions`,
+                                { ...env, PORTKEY: '1',
+                                  CUSTOM_HOST: `http://127.0.0.1:${up.port}${stream ? '/stream' : ''}/v1` });
+            }
+            res[key] = r;
+        }
+
+        note(`gateway: ${STREAMS} concurrent streams of ~${STREAM_SECS} s through maestro`);
+        res.long = await longStreams(gw.port, gw.workers);
+    } finally {
+        if (pk) pk.child.kill('SIGTERM');
+        slow.child.stdin.end();
+        slow.child.kill('SIGTERM');
+        await stopNginx(gw);
+        await stopNginx(up);
+    }
+
+    say('4) LLM gateway: a chat completion through each gateway, same fake upstream');
+    say(`   (nginx return 200 of a canned chat.completion / SSE stream), wrk -t2 -c50 -d${DUR}`);
+    say();
+    for (const key of ['plain', 'stream']) {
+        const r = res[key];
+        const rows = [];
+        const names = { direct: 'upstream directly (baseline)', proxy: 'nginx proxy_pass',
+                        maestro: 'Maestro pass-through', portkey: 'Portkey gateway' };
+        for (const k of ['direct', 'proxy', 'maestro', 'portkey']) {
+            if (!r[k]) continue;
+            rows.push([`${names[k]}${key === 'stream' ? ', stream' : ''}`, f(r[k].rps, 0),
+                       f(r[k].p50, 0), f(r[k].p99, 0),
+                       k === 'direct' ? '-' : f(r[k].p50 - r.direct.p50, 0),
+                       k === 'direct' ? '-' : f(r[k].p99 - r.direct.p99, 0),
+                       `${r[k].errors}/${r[k].non2xx}`]);
+        }
+        table(['path', 'req/s', 'p50 us', 'p99 us', 'added p50', 'added p99',
+               'err/non2xx'], rows);
+        say(`   Maestro / proxy_pass req/s: ${f(r.maestro.rps / r.proxy.rps, 2)}`
+            + (r.portkey ? `;  Maestro / Portkey req/s: ${f(r.maestro.rps / r.portkey.rps, 1)}x`
+                         : `;  Portkey: ${res.portkeyError || 'not installed'}`));
+        say();
+    }
+    const l = res.long;
+    say(`   ${l.streams} concurrent streams of ~${STREAM_SECS} s (a chunk a second) through`
+        + ` Maestro: ${l.done} complete, ${l.failed} failed, ${l.open_mid} open at mid-run,`
+        + ` wall ${f(l.wall_s)} s`);
+    say(`     workers RSS ${f(l.before.rssKb / 1024)} MB before, ${f(l.during.rssKb / 1024)} MB`
+        + ` with them open = ${f(l.kb_per_stream)} KB per stream; threads per worker`
+        + ` ${l.before.threads.join('/')} before, ${l.during.threads.join('/')} during`);
+    say();
+
+    fs.mkdirSync(RESULTS, { recursive: true });
+    fs.appendFileSync(path.join(RESULTS, 'latest.txt'), out.join('\n') + '\n');
+    fs.writeFileSync(path.join(RESULTS, 'gateway.json'), JSON.stringify(res, null, 2) + '\n');
+}
+
+main().catch(async (e) => {
+    process.stderr.write(`gateway bench failed: ${e.stack || e}\n`);
+    await stopAll();
+    process.exit(1);
+});

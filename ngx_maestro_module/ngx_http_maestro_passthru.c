@@ -1,0 +1,1087 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * The LLM gateway's pass-through: POST /v1/chat/completions and
+ * /v1/embeddings for a model a provider serves, on the event loop (libcurl
+ * multi, ngx_http_maestro_curl.c), so a stream in flight costs a socket
+ * and a few KB, never a thread.
+ *
+ *  - Route: mst_gateway_plan(): the providers of that model in the
+ *    gateway's order (priority, weight or latency), then the rest of the
+ *    chain, each with its own model. Breakers (shared memory) are asked
+ *    before each provider and told the outcome.
+ *  - The body goes upstream as the client sent it (tools, tool_choice,
+ *    response_format, unknown fields), with "model" set to the provider's
+ *    and, when streaming, stream_options.include_usage forced, so usage is
+ *    always known.
+ *  - Failures: a connect error, a timeout, 429, 5xx or a malformed answer
+ *    is retried on the same provider (its retries=, exponential backoff
+ *    with full jitter, Retry-After honoured), then the next provider is
+ *    tried, while nothing has reached the client. 400 / 413 / 422 are the
+ *    client's: passed back as they came. All providers failed: 502 (503
+ *    when every breaker is open), OpenAI-shaped.
+ *  - Streams are forwarded event by event ("data: ..." lines) as they
+ *    arrive. Once one has reached the client a failure cannot be taken
+ *    back: the client gets an OpenAI-shaped error chunk, then the end,
+ *    never a silent 200.
+ *  - A slow client pauses the transfer (CURL_WRITEFUNC_PAUSE) past
+ *    64 KB not yet sent; its write event resumes it. A client that goes
+ *    away ends the transfer (the pool cleanup).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <curl/curl.h>
+
+#include "ngx_http_maestro_module.h"
+
+
+#define NGX_HTTP_MAESTRO_PT_MAX_BODY   (16 * 1024 * 1024)
+#define NGX_HTTP_MAESTRO_PT_MAX_LINE   (4 * 1024 * 1024)
+#define NGX_HTTP_MAESTRO_PT_PAUSE_AT   (64 * 1024)
+#define NGX_HTTP_MAESTRO_PT_BUF        4096
+#define NGX_HTTP_MAESTRO_PT_MAX_WAIT   30000   /* ms, one backoff */
+
+
+typedef struct {
+    u_char                         *data;
+    size_t                          len;
+    size_t                          cap;
+} ngx_http_maestro_pt_bytes_t;
+
+
+typedef struct {
+    ngx_http_request_t             *r;
+    mst_gateway_t                  *gw;
+    ngx_http_maestro_curl_xfer_t    xfer;
+    struct curl_slist              *headers;
+    json_t                         *body;
+    const char                     *kind;       /* chat/completions, ... */
+    char                           *payload;    /* what went upstream */
+
+    size_t                          order[MST_GATEWAY_MAX];
+    size_t                          norder;
+    size_t                          next;       /* in order[] */
+    size_t                          member;
+    ngx_uint_t                      attempt;    /* on this member */
+    ngx_uint_t                      tried;      /* members sent to */
+
+    long                            status;     /* upstream's */
+    ngx_msec_t                      retry_after;
+    int64_t                         t0;
+    int64_t                         first_ms;
+    long                            prompt_tokens;
+    long                            completion_tokens;
+
+    ngx_http_maestro_pt_bytes_t     body_in;    /* non-stream, errors */
+    ngx_http_maestro_pt_bytes_t     line;       /* partial SSE line */
+
+    ngx_chain_t                    *free;
+    ngx_chain_t                    *busy;
+
+    ngx_event_t                     retry_ev;
+    char                            last_err[256];
+
+    unsigned                        stream:1;
+    unsigned                        client_usage:1;
+    unsigned                        started:1;  /* client headers out */
+    unsigned                        done_marker:1;
+    unsigned                        paused:1;
+    unsigned                        failed_write:1;
+    unsigned                        malformed:1;
+    unsigned                        finished:1;
+    unsigned                        sse:1;      /* upstream is SSE */
+    unsigned                        decided:1;  /* status looked at */
+    unsigned                        forward:1;  /* 2xx: to the client */
+} ngx_http_maestro_pt_t;
+
+
+static ngx_int_t ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt);
+static void ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt);
+static void ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt,
+    ngx_int_t rc);
+
+
+static ngx_str_t  ngx_http_maestro_pt_json_type =
+    ngx_string("application/json");
+
+
+/* bytes */
+
+static ngx_int_t
+ngx_http_maestro_pt_append(ngx_http_maestro_pt_bytes_t *b, const u_char *p,
+    size_t n, size_t max)
+{
+    u_char  *d;
+    size_t   cap;
+
+    if (b->len + n > max) {
+        return NGX_DECLINED;
+    }
+
+    if (b->cap - b->len < n + 1) {
+        cap = b->cap ? b->cap : 1024;
+        while (cap - b->len < n + 1) {
+            cap *= 2;
+        }
+
+        d = realloc(b->data, cap);
+        if (d == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->data = d;
+        b->cap = cap;
+    }
+
+    ngx_memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* the client */
+
+static ngx_int_t
+ngx_http_maestro_pt_provider_header(ngx_http_maestro_pt_t *pt)
+{
+    const char           *name;
+    ngx_table_elt_t      *h;
+    ngx_http_request_t   *r;
+
+    r = pt->r;
+    name = mst_gateway_provider(pt->gw, pt->member)->name;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Maestro-Provider");
+    h->value.data = (u_char *) (name ? name : "default");
+    h->value.len = ngx_strlen(h->value.data);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queue prefix + p + suffix to the client as one buffer; the buffers are
+ * reused once sent, so a long stream does not grow the request's pool.
+ */
+static ngx_int_t
+ngx_http_maestro_pt_send(ngx_http_maestro_pt_t *pt, const char *prefix,
+    const u_char *p, size_t n, const char *suffix, ngx_uint_t last)
+{
+    size_t        size, plen, slen;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl, *out;
+
+    plen = prefix ? ngx_strlen(prefix) : 0;
+    slen = suffix ? ngx_strlen(suffix) : 0;
+
+    if (plen + n + slen == 0) {
+        return last ? ngx_http_send_special(pt->r, NGX_HTTP_LAST) : NGX_OK;
+    }
+
+    cl = ngx_chain_get_free_buf(pt->r->pool, &pt->free);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+    size = plen + n + slen;
+
+    if (b->start == NULL || (size_t) (b->end - b->start) < size) {
+        size = ngx_max(size, NGX_HTTP_MAESTRO_PT_BUF);
+        b->start = ngx_palloc(pt->r->pool, size);
+        if (b->start == NULL) {
+            return NGX_ERROR;
+        }
+        b->end = b->start + size;
+    }
+
+    b->pos = b->start;
+    b->last = ngx_cpymem(b->start, prefix, plen);
+    b->last = ngx_cpymem(b->last, p, n);
+    b->last = ngx_cpymem(b->last, suffix, slen);
+    b->temporary = 1;
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_maestro_module;
+    b->last_buf = last;
+
+    out = cl;
+
+    rc = ngx_http_output_filter(pt->r, out);
+
+    ngx_chain_update_chains(pt->r->pool, &pt->free, &pt->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_maestro_module);
+
+    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_pt_error(ngx_http_maestro_pt_t *pt, ngx_uint_t status,
+    const char *type, const char *code, const char *msg)
+{
+    ngx_http_request_t  *r = pt->r;
+
+    ngx_log_error((status >= 500 ? NGX_LOG_ERR : NGX_LOG_INFO),
+                  r->connection->log, 0, "maestro: %s: %ui %s: %s",
+                  pt->kind, status, code, msg);
+
+    return ngx_http_maestro_send_json(r, status,
+        json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", msg,
+                  "type", type, "param", "code", code));
+}
+
+
+/* a whole answer (not streamed): status, JSON body as it came */
+static ngx_int_t
+ngx_http_maestro_pt_send_body(ngx_http_maestro_pt_t *pt, ngx_uint_t status)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r = pt->r;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_maestro_pt_json_type;
+    r->headers_out.content_type_len = ngx_http_maestro_pt_json_type.len;
+    r->headers_out.content_length_n = pt->body_in.len;
+
+    if (ngx_http_maestro_pt_provider_header(pt) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_maestro_pt_send(pt, NULL, pt->body_in.data,
+                                    pt->body_in.len, NULL, 1);
+}
+
+
+/* usage of a response or chunk, when it has one */
+static void
+ngx_http_maestro_pt_usage(ngx_http_maestro_pt_t *pt, json_t *v)
+{
+    json_t  *u;
+
+    u = json_object_get(v, "usage");
+
+    if (json_is_object(u)) {
+        pt->prompt_tokens = (long) json_integer_value(
+                                json_object_get(u, "prompt_tokens"));
+        pt->completion_tokens = (long) json_integer_value(
+                                    json_object_get(u, "completion_tokens"));
+    }
+}
+
+
+/* the client's SSE headers, before the first event that is forwarded */
+static ngx_int_t
+ngx_http_maestro_pt_start(ngx_http_maestro_pt_t *pt)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_maestro_sse_headers(pt->r) != NGX_OK
+        || ngx_http_maestro_pt_provider_header(pt) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_send_header(pt->r);
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    pt->started = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One "data:" payload of the upstream stream, forwarded as it came once
+ * it parsed as JSON. NGX_DECLINED: a malformed one (before the first,
+ * the next provider may still answer).
+ */
+static ngx_int_t
+ngx_http_maestro_pt_event(ngx_http_maestro_pt_t *pt, u_char *p, size_t n)
+{
+    json_t  *v;
+    size_t   choices;
+
+    if (n == 6 && ngx_strncmp(p, "[DONE]", 6) == 0) {
+        pt->done_marker = 1;
+
+    } else {
+        v = json_loadb((char *) p, n, 0, NULL);
+
+        if (!json_is_object(v)) {
+            json_decref(v);
+            pt->malformed = 1;
+            return NGX_DECLINED;
+        }
+
+        ngx_http_maestro_pt_usage(pt, v);
+        choices = json_array_size(json_object_get(v, "choices"));
+        json_decref(v);
+
+        /* the usage chunk we forced: only for a client that asked */
+        if (choices == 0 && pt->prompt_tokens + pt->completion_tokens > 0
+            && !pt->client_usage)
+        {
+            return NGX_OK;
+        }
+    }
+
+    if (!pt->started) {
+        if (ngx_http_maestro_pt_start(pt) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        pt->first_ms = mst_mono_ms();
+    }
+
+    return ngx_http_maestro_pt_send(pt, "data: ", p, n, "\n\n", 0);
+}
+
+
+/* complete lines of the upstream SSE stream */
+static ngx_int_t
+ngx_http_maestro_pt_lines(ngx_http_maestro_pt_t *pt)
+{
+    u_char     *p, *end, *nl, *s, *e;
+    ngx_int_t   rc;
+
+    p = pt->line.data;
+    end = p + pt->line.len;
+
+    while (p < end && (nl = ngx_strlchr(p, end, '\n')) != NULL) {
+        s = p;
+        e = nl;
+        if (e > s && e[-1] == '\r') {
+            e--;
+        }
+
+        if (e - s >= 5 && ngx_strncmp(s, "data:", 5) == 0) {
+            s += 5;
+            if (s < e && *s == ' ') {
+                s++;
+            }
+
+            rc = ngx_http_maestro_pt_event(pt, s, e - s);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        /* comments, event: and id: lines, blank lines: not forwarded */
+
+        p = nl + 1;
+    }
+
+    pt->line.len = end - p;
+    ngx_memmove(pt->line.data, p, pt->line.len);
+
+    return NGX_OK;
+}
+
+
+/* curl callbacks, on the event loop */
+
+static size_t
+ngx_http_maestro_pt_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    ngx_http_maestro_pt_t  *pt = arg;
+    size_t                  len;
+    ngx_int_t               secs;
+
+    len = size * n;
+
+    if (len > sizeof("retry-after:") - 1
+        && ngx_strncasecmp((u_char *) buf, (u_char *) "retry-after:",
+                           sizeof("retry-after:") - 1) == 0)
+    {
+        buf += sizeof("retry-after:") - 1;
+        n = len - (sizeof("retry-after:") - 1);
+
+        while (n > 0 && (*buf == ' ' || *buf == '\t')) {
+            buf++;
+            n--;
+        }
+        while (n > 0 && (buf[n - 1] == '\r' || buf[n - 1] == '\n'
+                         || buf[n - 1] == ' '))
+        {
+            n--;
+        }
+
+        secs = ngx_atoi((u_char *) buf, n);
+        if (secs != NGX_ERROR) {
+            pt->retry_after = (ngx_msec_t) ngx_min(secs * 1000,
+                                               NGX_HTTP_MAESTRO_PT_MAX_WAIT);
+        }
+
+    } else if (len > sizeof("content-type:") - 1
+               && ngx_strncasecmp((u_char *) buf, (u_char *) "content-type:",
+                                  sizeof("content-type:") - 1) == 0)
+    {
+        pt->sse = ngx_strlcasestrn((u_char *) buf, (u_char *) buf + len,
+                                   (u_char *) "text/event-stream",
+                                   sizeof("text/event-stream") - 2)
+                  != NULL;
+    }
+
+    return len;
+}
+
+
+static size_t
+ngx_http_maestro_pt_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    ngx_http_maestro_pt_t  *pt = arg;
+    size_t                  len;
+    ngx_int_t               rc;
+    ngx_connection_t       *c;
+
+    len = size * n;
+
+    if (!pt->decided) {
+        pt->decided = 1;
+        (void) curl_easy_getinfo(pt->xfer.easy, CURLINFO_RESPONSE_CODE,
+                                 &pt->status);
+
+        /* a stream for the client: its first valid event starts it */
+        pt->forward = pt->status >= 200 && pt->status < 300
+                      && pt->stream && pt->sse;
+    }
+
+    if (!pt->forward) {
+        rc = ngx_http_maestro_pt_append(&pt->body_in, (u_char *) buf, len,
+                                        NGX_HTTP_MAESTRO_PT_MAX_BODY);
+        return rc == NGX_OK ? len : 0;
+    }
+
+    rc = ngx_http_maestro_pt_append(&pt->line, (u_char *) buf, len,
+                                    NGX_HTTP_MAESTRO_PT_MAX_LINE);
+    if (rc == NGX_OK) {
+        rc = ngx_http_maestro_pt_lines(pt);
+    }
+
+    if (rc != NGX_OK) {
+        /* a malformed event or line is the provider's; else ours */
+        if (rc == NGX_ERROR) {
+            pt->failed_write = 1;
+        } else {
+            pt->malformed = 1;
+        }
+        return 0;
+    }
+
+    /* a slow client: stop reading the provider until it caught up */
+
+    c = pt->r->connection;
+
+    if (c->buffered && pt->busy != NULL) {
+        size_t       queued = 0;
+        ngx_chain_t *cl;
+
+        for (cl = pt->busy; cl; cl = cl->next) {
+            queued += ngx_buf_size(cl->buf);
+        }
+
+        if (queued > NGX_HTTP_MAESTRO_PT_PAUSE_AT) {
+            /* what came is consumed; nothing more until resumed */
+            pt->paused = 1;
+            (void) curl_easy_pause(pt->xfer.easy, CURLPAUSE_RECV);
+        }
+    }
+
+    return len;
+}
+
+
+/* the client's connection can take more: resume the provider */
+static void
+ngx_http_maestro_pt_writable(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_maestro_pt_t  *pt;
+
+    pt = ngx_http_get_module_ctx(r, ngx_http_maestro_module);
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (pt == NULL || pt->finished) {
+        return;
+    }
+
+    ngx_chain_update_chains(r->pool, &pt->free, &pt->busy, NULL,
+                            (ngx_buf_tag_t) &ngx_http_maestro_module);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_maestro_curl_stop(&pt->xfer);
+        ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+        return;
+    }
+
+    if (pt->paused && !r->connection->buffered) {
+        pt->paused = 0;
+        (void) curl_easy_pause(pt->xfer.easy, CURLPAUSE_CONT);
+    }
+}
+
+
+static void
+ngx_http_maestro_pt_log_call(ngx_http_maestro_pt_t *pt, const char *what)
+{
+    ngx_log_error(NGX_LOG_INFO, pt->r->connection->log, 0,
+                  "maestro: %s \"%s\" via %s: %s, %l+%l tokens, %L ms",
+                  pt->kind,
+                  json_string_value(json_object_get(pt->body, "model")),
+                  mst_gateway_provider(pt->gw, pt->member)->name, what,
+                  pt->prompt_tokens, pt->completion_tokens,
+                  (long long) (mst_mono_ms() - pt->t0));
+}
+
+
+/* the transfer ended */
+static void
+ngx_http_maestro_pt_done(void *data, int result)
+{
+    ngx_http_maestro_pt_t  *pt = data;
+    json_t                 *v;
+    ngx_int_t               rc;
+    char                    msg[384];
+
+    if (pt->paused) {
+        pt->paused = 0;
+    }
+
+    if (pt->started) {
+
+        /* the client has part of a stream: no switching any more */
+
+        if (result == CURLE_OK && pt->done_marker) {
+            mst_gateway_done(pt->gw, pt->member, 1,
+                             pt->first_ms - pt->t0);
+            ngx_http_maestro_pt_log_call(pt, "complete");
+            rc = ngx_http_maestro_pt_send(pt, NULL, NULL, 0, NULL, 1);
+            ngx_http_maestro_pt_finish(pt, rc);
+            return;
+        }
+
+        if (pt->failed_write && !pt->malformed) {
+            /* the client went away: not the provider's failure */
+            mst_gateway_done(pt->gw, pt->member, -1, 0);
+            ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+            return;
+        }
+
+        mst_gateway_done(pt->gw, pt->member, 0, 0);
+
+        ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                     "provider \"%s\" broke the stream: %s%Z",
+                     mst_gateway_provider(pt->gw, pt->member)->name,
+                     pt->malformed ? "a malformed event"
+                     : result == CURLE_OK ? "it ended without [DONE]"
+                                          : curl_easy_strerror(result));
+
+        ngx_log_error(NGX_LOG_ERR, pt->r->connection->log, 0,
+                      "maestro: %s: %s", pt->kind, msg);
+
+        v = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", msg,
+                      "type", "server_error", "param", "code",
+                      "upstream_stream_broken");
+        {
+            char  *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+            json_decref(v);
+            rc = NGX_ERROR;
+
+            if (text != NULL) {
+                rc = ngx_http_maestro_pt_send(pt, "data: ", (u_char *) text,
+                                              ngx_strlen(text),
+                                              "\n\ndata: [DONE]\n\n", 1);
+                free(text);
+            }
+        }
+
+        ngx_http_maestro_pt_finish(pt, rc);
+        return;
+    }
+
+    /* nothing reached the client yet */
+
+    if (result == CURLE_OK && !pt->decided) {
+        (void) curl_easy_getinfo(pt->xfer.easy, CURLINFO_RESPONSE_CODE,
+                                 &pt->status);
+    }
+
+    if ((result == CURLE_OK || pt->malformed)
+        && pt->status >= 200 && pt->status < 300)
+    {
+
+        v = json_loadb((char *) pt->body_in.data, pt->body_in.len, 0, NULL);
+
+        if (!pt->stream && json_is_object(v)
+            && (json_is_array(json_object_get(v, "choices"))
+                || json_is_array(json_object_get(v, "data"))))
+        {
+            ngx_http_maestro_pt_usage(pt, v);
+            json_decref(v);
+
+            mst_gateway_done(pt->gw, pt->member, 1, mst_mono_ms() - pt->t0);
+            ngx_http_maestro_pt_log_call(pt, "complete");
+            ngx_http_maestro_pt_finish(pt,
+                ngx_http_maestro_pt_send_body(pt, NGX_HTTP_OK));
+            return;
+        }
+
+        json_decref(v);
+        ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
+                     "%s: a malformed answer (%s)%Z",
+                     mst_gateway_provider(pt->gw, pt->member)->name,
+                     pt->stream ? "not an event stream" : "not a "
+                     "chat.completion or list");
+
+    } else if (result == CURLE_OK
+               && (pt->status == 400 || pt->status == 413
+                   || pt->status == 422))
+    {
+        /* the client's request: the provider's answer is the answer */
+        mst_gateway_done(pt->gw, pt->member, -1, 0);
+        ngx_http_maestro_pt_log_call(pt, "refused the request");
+        ngx_http_maestro_pt_finish(pt,
+            ngx_http_maestro_pt_send_body(pt, pt->status));
+        return;
+
+    } else if (result == CURLE_OK) {
+        ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
+                     "%s: HTTP %l%Z",
+                     mst_gateway_provider(pt->gw, pt->member)->name,
+                     pt->status);
+
+    } else if (result == CURLE_WRITE_ERROR && pt->failed_write
+               && !pt->malformed)
+    {
+        mst_gateway_done(pt->gw, pt->member, -1, 0);
+        ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+        return;
+
+    } else {
+        ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
+                     "%s: %s%Z",
+                     mst_gateway_provider(pt->gw, pt->member)->name,
+                     curl_easy_strerror(result));
+    }
+
+    ngx_log_error(NGX_LOG_WARN, pt->r->connection->log, 0,
+                  "maestro: %s attempt %ui failed: %s", pt->kind,
+                  pt->attempt + 1, pt->last_err);
+
+    /* the same provider again, after a backoff with full jitter */
+
+    if (pt->attempt
+        < (ngx_uint_t) mst_gateway_provider(pt->gw, pt->member)->max_retries)
+    {
+        ngx_msec_t  base, wait;
+
+        base = (ngx_msec_t) mst_gateway_provider(pt->gw,
+                                                 pt->member)->backoff_ms;
+        if (base == 0) {
+            base = 200;
+        }
+
+        wait = (ngx_msec_t) (ngx_random()
+                             % ((base << ngx_min(pt->attempt, 10)) + 1));
+        wait = ngx_max(wait, pt->retry_after);
+        wait = ngx_min(wait, NGX_HTTP_MAESTRO_PT_MAX_WAIT);
+
+        pt->attempt++;
+        ngx_add_timer(&pt->retry_ev, wait);
+        return;
+    }
+
+    mst_gateway_done(pt->gw, pt->member, 0, 0);
+    ngx_http_maestro_pt_next(pt);
+}
+
+
+static void
+ngx_http_maestro_pt_retry(ngx_event_t *ev)
+{
+    ngx_http_maestro_pt_t  *pt = ev->data;
+
+    if (ngx_http_maestro_pt_attempt(pt) != NGX_OK) {
+        mst_gateway_done(pt->gw, pt->member, 0, 0);
+        ngx_http_maestro_pt_next(pt);
+    }
+}
+
+
+/* one request to pt->member */
+static ngx_int_t
+ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
+{
+    CURL                      *easy;
+    json_t                    *body, *opts;
+    const mst_llm_provider_t  *p;
+    char                       url[1024], auth[1024];
+
+    p = mst_gateway_provider(pt->gw, pt->member);
+
+    body = json_deep_copy(pt->body);
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (p->model != NULL) {
+        json_object_set_new(body, "model", json_string(p->model));
+    }
+
+    if (pt->stream) {
+        opts = json_object_get(body, "stream_options");
+        if (!json_is_object(opts)) {
+            opts = json_object();
+            json_object_set_new(body, "stream_options", opts);
+        }
+        json_object_set_new(opts, "include_usage", json_true());
+    }
+
+    free(pt->payload);
+    pt->payload = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+
+    if (pt->payload == NULL) {
+        return NGX_ERROR;
+    }
+
+    easy = pt->xfer.easy;
+    curl_easy_reset(easy);
+
+    curl_slist_free_all(pt->headers);
+    pt->headers = curl_slist_append(NULL, "Content-Type: application/json");
+
+    if (pt->stream) {
+        pt->headers = curl_slist_append(pt->headers,
+                                        "Accept: text/event-stream");
+    }
+
+    if (p->api_key != NULL && p->api_key[0] != '\0') {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key);
+        pt->headers = curl_slist_append(pt->headers, auth);
+        ngx_explicit_memzero(auth, sizeof(auth));
+    }
+
+    if (pt->headers == NULL) {
+        return NGX_ERROR;
+    }
+
+    snprintf(url, sizeof(url), "%s/%s", p->base_url, pt->kind);
+
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, pt->headers);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, pt->payload);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
+                     (long) ngx_strlen(pt->payload));
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_maestro_pt_write_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, pt);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_maestro_pt_header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, pt);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     p->connect_timeout_ms > 0 ? p->connect_timeout_ms
+                                               : 10000L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     p->timeout_ms > 0 ? p->timeout_ms : 60000L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    /* no Expect: 100-continue round trip for big bodies */
+    curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+
+    pt->status = 0;
+    pt->retry_after = 0;
+    pt->decided = 0;
+    pt->forward = 0;
+    pt->sse = 0;
+    pt->malformed = 0;
+    pt->failed_write = 0;
+    pt->done_marker = 0;
+    pt->prompt_tokens = 0;
+    pt->completion_tokens = 0;
+    pt->body_in.len = 0;
+    pt->line.len = 0;
+    pt->t0 = mst_mono_ms();
+    pt->first_ms = 0;
+
+    return ngx_http_maestro_curl_start(&pt->xfer);
+}
+
+
+/* the next provider in the chain, or the end */
+static void
+ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt)
+{
+    char  msg[384];
+
+    while (pt->next < pt->norder) {
+        pt->member = pt->order[pt->next++];
+
+        if (!mst_gateway_take(pt->gw, pt->member)) {
+            continue;
+        }
+
+        pt->attempt = 0;
+        pt->tried++;
+
+        if (ngx_http_maestro_pt_attempt(pt) == NGX_OK) {
+            return;
+        }
+
+        mst_gateway_done(pt->gw, pt->member, -1, 0);
+        ngx_http_maestro_pt_finish(pt, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (pt->tried == 0) {
+        ngx_http_maestro_pt_finish(pt, ngx_http_maestro_pt_error(pt,
+            NGX_HTTP_SERVICE_UNAVAILABLE, "server_error", "upstream_unavailable",
+            "every provider of this model has its circuit breaker open"));
+        return;
+    }
+
+    ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                 "all providers failed; last: %s%Z", pt->last_err);
+
+    ngx_http_maestro_pt_finish(pt, ngx_http_maestro_pt_error(pt,
+        NGX_HTTP_BAD_GATEWAY, "server_error", "upstream_error", msg));
+}
+
+
+static void
+ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
+{
+    if (pt->finished) {
+        return;
+    }
+
+    pt->finished = 1;
+    ngx_http_finalize_request(pt->r, rc);
+}
+
+
+static void
+ngx_http_maestro_pt_cleanup(void *data)
+{
+    ngx_http_maestro_pt_t  *pt = data;
+
+    if (pt->retry_ev.timer_set) {
+        ngx_del_timer(&pt->retry_ev);
+    }
+
+    if (pt->xfer.active) {
+        /* the client went away mid-call: not the provider's failure */
+        ngx_http_maestro_curl_stop(&pt->xfer);
+        mst_gateway_done(pt->gw, pt->member, -1, 0);
+    }
+
+    if (pt->xfer.easy != NULL) {
+        curl_easy_cleanup(pt->xfer.easy);
+    }
+
+    curl_slist_free_all(pt->headers);
+    free(pt->payload);
+    free(pt->body_in.data);
+    free(pt->line.data);
+    json_decref(pt->body);
+}
+
+
+/* one text through the guard, replaced by what may go on */
+static ngx_int_t
+ngx_http_maestro_pt_guard_text(const mst_guard_t *guard, json_t *holder,
+    const char *key, size_t index, char *why, size_t whylen)
+{
+    char    *checked;
+    json_t  *t;
+
+    t = key ? json_object_get(holder, key) : json_array_get(holder, index);
+
+    if (!json_is_string(t)) {
+        return NGX_OK;
+    }
+
+    if (mst_guard_check(guard, json_string_value(t), json_string_length(t),
+                        &checked, why, whylen)
+        != MST_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (key) {
+        json_object_set_new(holder, key, json_string(checked));
+    } else {
+        json_array_set_new(holder, index, json_string(checked));
+    }
+
+    free(checked);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The prompt guard on every text the request carries: messages[].content
+ * (a string or text parts) and an embeddings request's input.
+ */
+static ngx_int_t
+ngx_http_maestro_pt_guard(const mst_guard_t *guard, json_t *body, char *why,
+    size_t whylen)
+{
+    size_t   i, j;
+    json_t  *msg, *content, *part, *input;
+
+    json_array_foreach(json_object_get(body, "messages"), i, msg) {
+        content = json_object_get(msg, "content");
+
+        if (json_is_string(content)) {
+            if (ngx_http_maestro_pt_guard_text(guard, msg, "content", 0, why,
+                                               whylen)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+            continue;
+        }
+
+        json_array_foreach(content, j, part) {
+            if (ngx_http_maestro_pt_guard_text(guard, part, "text", 0, why,
+                                               whylen)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    input = json_object_get(body, "input");
+
+    if (json_is_string(input)) {
+        return ngx_http_maestro_pt_guard_text(guard, body, "input", 0, why,
+                                              whylen);
+    }
+
+    json_array_foreach(input, i, part) {
+        if (ngx_http_maestro_pt_guard_text(guard, input, NULL, i, why,
+                                           whylen)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Starts the pass-through of body (an object with a string "model") to
+ * https://provider/<kind>. NGX_DECLINED: no provider serves that model;
+ * NGX_DONE: going on (the request is finalized later); else a status.
+ */
+ngx_int_t
+ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
+    const char *kind, const mst_guard_t *guard)
+{
+    char                            why[256];
+    size_t                          norder;
+    size_t                          order[MST_GATEWAY_MAX];
+    const char                     *model;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_maestro_pt_t          *pt;
+    ngx_http_maestro_main_conf_t   *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+    model = json_string_value(json_object_get(body, "model"));
+
+    if (mmcf->env.gw == NULL || model == NULL) {
+        return NGX_DECLINED;
+    }
+
+    norder = mst_gateway_plan(mmcf->env.gw, model, order);
+    if (norder == 0) {
+        return NGX_DECLINED;
+    }
+
+    pt = ngx_pcalloc(r->pool, sizeof(ngx_http_maestro_pt_t));
+    if (pt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_maestro_pt_cleanup;
+    cln->data = pt;
+
+    pt->r = r;
+    pt->gw = mmcf->env.gw;
+    pt->kind = kind;
+    pt->body = json_incref(body);
+
+    if (guard != NULL
+        && ngx_http_maestro_pt_guard(guard, body, why, sizeof(why))
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "maestro: prompt blocked: %s", why);
+        return ngx_http_maestro_pt_error(pt, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "prompt_blocked", why);
+    }
+    pt->stream = json_is_true(json_object_get(body, "stream"));
+    pt->client_usage = json_is_true(json_object_get(
+                           json_object_get(body, "stream_options"),
+                           "include_usage"));
+    pt->norder = norder;
+    ngx_memcpy(pt->order, order, norder * sizeof(size_t));
+
+    pt->xfer.easy = curl_easy_init();
+    pt->xfer.done = ngx_http_maestro_pt_done;
+    pt->xfer.data = pt;
+
+    if (pt->xfer.easy == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pt->retry_ev.handler = ngx_http_maestro_pt_retry;
+    pt->retry_ev.data = pt;
+    pt->retry_ev.log = r->connection->log;
+
+    ngx_http_set_ctx(r, pt, ngx_http_maestro_module);
+
+    /* a client that closes ends the call; a slow one resumes it */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_maestro_pt_writable;
+
+    ngx_http_maestro_pt_next(pt);
+
+    return NGX_DONE;
+}

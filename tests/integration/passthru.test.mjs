@@ -1,0 +1,262 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * The gateway's pass-through on /v1, driven by the official `openai` SDK
+ * over two fault-injecting fake providers: provider models streamed and
+ * not, unknown fields passed through, include_usage forced upstream,
+ * retries with Retry-After, fallback to the next model of the chain
+ * before the first byte, the explicit error chunk when a stream breaks
+ * after it, the client's own 400 passed back, /v1/embeddings, "model":
+ * "auto" by complexity tier, the prompt guard, and every client getting
+ * a valid answer or a clean OpenAI-shaped error.
+ */
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startMaestro, startFakeOpenAI, api } from './lib/harness.mjs';
+
+
+describe('gateway pass-through (/v1 provider models)', () => {
+    let m, a, b, client;
+
+    before(async () => {
+        a = await startFakeOpenAI();
+        b = await startFakeOpenAI();
+        m = await startMaestro({
+            workers: 2,
+            http: [
+                `maestro_llm_provider ${a.url} name=primary model=fake-model `
+                    + 'priority=0 retries=1 timeout=3s;',
+                `maestro_llm_provider ${b.url} name=backup `
+                    + 'model=fake-model-large priority=1 retries=0 '
+                    + 'timeout=3s;',
+                `maestro_llm_provider ${a.url} name=embedder `
+                    + 'model=fake-embedding priority=2 retries=0;',
+                'maestro_llm_breaker failures=50 recovery=60s;',
+                'maestro_llm_fallback fake-model fake-model-large;',
+                'maestro_model_tier simple fake-model-large;',
+                'maestro_model_tier complex fake-model;',
+            ],
+            server: ['location /v1/ { maestro_api; '
+                     + 'maestro_guard_deny "\\bforbidden\\b"; }'],
+        });
+        client = new OpenAI({ apiKey: 'unused', baseURL: `${m.base}/v1`,
+                              maxRetries: 0, timeout: 15000 });
+    });
+
+    after(async () => {
+        try {
+            m?.assertCleanLog();
+        } finally {
+            await m?.stop();
+            await a?.stop();
+            await b?.stop();
+        }
+    });
+
+    const ask = (text) => [{ role: 'user', content: text }];
+
+    test('models.list has the providers\' models and auto', async () => {
+        const ids = (await client.models.list()).data.map((x) => x.id);
+        for (const id of ['fake-model', 'fake-model-large', 'fake-embedding',
+                          'auto', 'maestro/default']) {
+            assert.ok(ids.includes(id), `${id} in ${ids}`);
+        }
+    });
+
+    test('a completion passes through, unknown fields included', async () => {
+        const tools = [{ type: 'function', function: {
+            name: 'lookup', parameters: { type: 'object', properties: {} } } }];
+        const { data, response } = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('hello there'), tools,
+            tool_choice: 'auto', response_format: { type: 'json_object' },
+            x_vendor_field: { keep: [1, 2] },
+        }).withResponse();
+
+        assert.equal(data.object, 'chat.completion');
+        assert.equal(data.choices[0].message.content, 'Echo: hello there');
+        assert.equal(data.model, 'fake-model');
+        assert.ok(data.usage.total_tokens > 0);
+        assert.equal(response.headers.get('x-maestro-provider'), 'primary');
+
+        const sent = (await a.stats()).last_request;
+        assert.equal(sent.path, '/v1/chat/completions');
+        assert.deepEqual(sent.body.tools, tools);
+        assert.equal(sent.body.tool_choice, 'auto');
+        assert.deepEqual(sent.body.response_format, { type: 'json_object' });
+        assert.deepEqual(sent.body.x_vendor_field, { keep: [1, 2] });
+        assert.equal(sent.body.stream, undefined);
+    });
+
+    test('a stream passes through; include_usage is forced upstream, and the '
+         + 'usage chunk reaches only a client that asked', async () => {
+        let text = '';
+        let usage = null;
+        const stream = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('one two three four'),
+            stream: true });
+        for await (const chunk of stream) {
+            text += chunk.choices[0]?.delta?.content || '';
+            usage = chunk.usage || usage;
+        }
+        assert.equal(text, 'Echo: one two three four');
+        assert.equal(usage, null, 'not asked for');
+        const sent = (await a.stats()).last_request;
+        assert.equal(sent.body.stream, true);
+        assert.equal(sent.body.stream_options.include_usage, true);
+
+        const asked = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('five six'), stream: true,
+            stream_options: { include_usage: true } });
+        usage = null;
+        for await (const chunk of asked) {
+            usage = chunk.usage || usage;
+        }
+        assert.ok(usage && usage.completion_tokens > 0, 'usage chunk');
+    });
+
+    test('429 with Retry-After is retried on the same provider', async () => {
+        const b0 = (await b.stats()).requests;
+        await a.control(['429']);
+        const t0 = Date.now();
+        const { data, response } = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('patience') }).withResponse();
+        assert.equal(data.choices[0].message.content, 'Echo: patience');
+        assert.equal(response.headers.get('x-maestro-provider'), 'primary');
+        assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After: 1');
+        assert.equal((await b.stats()).requests, b0, 'no fallback');
+    });
+
+    test('before the first byte, a failing provider falls back to the next '
+         + 'model of the chain', async () => {
+        await a.control(['500', '503']);       /* both of its attempts */
+        const { data, response } = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('fall back') }).withResponse();
+        assert.equal(data.choices[0].message.content, 'Echo: fall back');
+        assert.equal(data.model, 'fake-model-large');
+        assert.equal(response.headers.get('x-maestro-provider'), 'backup');
+
+        /* streamed too: a malformed answer, then not an event stream */
+        await a.control(['malformed_json', 'wrong_content_type']);
+        let text = '';
+        const s = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('stream fall back'),
+            stream: true });
+        for await (const chunk of s) {
+            text += chunk.choices[0]?.delta?.content || '';
+        }
+        assert.equal(text, 'Echo: stream fall back');
+    });
+
+    test('a stream broken after its first token ends with an OpenAI error '
+         + 'chunk, never a silent 200', async () => {
+        await a.control(['reset_mid_stream']);
+        const b0 = (await b.stats()).requests;
+        let text = '';
+        const s = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('alpha beta gamma delta'),
+            stream: true });
+        await assert.rejects(async () => {
+            for await (const chunk of s) {
+                text += chunk.choices[0]?.delta?.content || '';
+            }
+        }, (e) => {
+            assert.match(e.message, /broke the stream/);
+            return true;
+        });
+        assert.ok(text.length > 0, 'part of the answer came first');
+        assert.equal((await b.stats()).requests, b0, 'no silent switch');
+    });
+
+    test('the client\'s own 400 comes back as the provider said', async () => {
+        const b0 = (await b.stats()).requests;
+        await a.control(['400']);
+        await assert.rejects(client.chat.completions.create({
+            model: 'fake-model', messages: ask('bad') }), (e) => {
+            assert.equal(e.status, 400);
+            assert.ok(e.error, 'an OpenAI error body');
+            return true;
+        });
+        assert.equal((await b.stats()).requests, b0, 'not a provider failure');
+    });
+
+    test('all providers failing is a clean 502', async () => {
+        await a.control(['500', '503']);
+        await b.control(['502']);
+        await assert.rejects(client.chat.completions.create({
+            model: 'fake-model', messages: ask('doomed') }), (e) => {
+            assert.equal(e.status, 502);
+            assert.equal(e.code, 'upstream_error');
+            assert.match(e.message, /all providers failed/);
+            return true;
+        });
+        /* and the next one works again */
+        const ok = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('recovered') });
+        assert.equal(ok.choices[0].message.content, 'Echo: recovered');
+    });
+
+    test('embeddings pass through', async () => {
+        const e = await client.embeddings.create({
+            model: 'fake-embedding', input: ['one text', 'another'] });
+        assert.equal(e.data.length, 2);
+        assert.equal(e.data[0].embedding.length, 64);
+        assert.equal((await a.stats()).last_request.path, '/v1/embeddings');
+    });
+
+    test('"auto" picks the model of the prompt\'s complexity tier',
+         async () => {
+        const { data, response } = await client.chat.completions.create({
+            model: 'auto', messages: ask('short question') }).withResponse();
+        assert.equal(data.model, 'fake-model-large');
+        assert.equal(response.headers.get('x-maestro-route'),
+                     'fake-model-large');
+        assert.equal(response.headers.get('x-maestro-complexity'), 'simple');
+
+        const long = Array.from({ length: 120 }, (_, i) => `w${i}`).join(' ');
+        const r2 = await client.chat.completions.create({
+            model: 'auto', messages: ask(long) });
+        assert.equal(r2.model, 'fake-model');
+
+        const an = await api(m.base, 'POST', '/api/v1/analyze',
+                             { prompt: 'short question' });
+        assert.deepEqual(an.json.route, { model: 'fake-model-large' });
+    });
+
+    test('the prompt guard and unknown models give OpenAI errors',
+         async () => {
+        const n0 = (await a.stats()).requests;
+        await assert.rejects(client.chat.completions.create({
+            model: 'fake-model', messages: ask('this is forbidden') }), (e) => {
+            assert.equal(e.status, 400);
+            assert.equal(e.code, 'prompt_blocked');
+            return true;
+        });
+        assert.equal((await a.stats()).requests, n0, 'never left');
+
+        await assert.rejects(client.chat.completions.create({
+            model: 'no-such-model', messages: ask('x') }), (e) => {
+            assert.equal(e.status, 404);
+            assert.equal(e.code, 'model_not_found');
+            return true;
+        });
+    });
+
+    test('many concurrent streams are served by the event loop', async () => {
+        const n = 200;
+        const texts = await Promise.all(Array.from({ length: n }, async (_, i) => {
+            let t = '';
+            const s = await client.chat.completions.create({
+                model: 'fake-model', messages: ask(`stream ${i}`),
+                stream: true });
+            for await (const chunk of s) {
+                t += chunk.choices[0]?.delta?.content || '';
+            }
+            return t;
+        }));
+        texts.forEach((t, i) => assert.equal(t, `Echo: stream ${i}`));
+    });
+});
