@@ -20,6 +20,7 @@ const PEERS = path.join(BUILD, 'peers');
 const RESULTS = path.join(HERE, 'results');
 const QUICK = !!process.env.BENCH_QUICK;
 const DUR = process.env.BENCH_GW_DURATION || (QUICK ? '3s' : '10s');
+const LAT_DUR = process.env.BENCH_GW_LAT_DURATION || (QUICK ? '2s' : '5s');
 const STREAMS = +(process.env.BENCH_GW_STREAMS || (QUICK ? 100 : 1000));
 const STREAM_SECS = +(process.env.BENCH_GW_STREAM_SECS || (QUICK ? 5 : 30));
 
@@ -137,8 +138,9 @@ http {
 
 // ---- load --------------------------------------------------------------------
 
-function wrk(url, env = {}) {
-    const r = spawnSync('wrk', ['-t2', '-c50', `-d${DUR}`, '--latency', '-s',
+function wrk(url, env = {}, conns = 50) {
+    const r = spawnSync('wrk', [`-t${Math.min(conns, 2)}`, `-c${conns}`,
+                                `-d${conns === 1 ? LAT_DUR : DUR}`, '--latency', '-s',
                                 path.join(HERE, 'gwpost.lua'), url],
                         { encoding: 'utf8', timeout: 120000,
                           env: { ...process.env, ...env } });
@@ -293,17 +295,24 @@ async function main() {
             const p = stream ? '/stream/v1/chat/completions' : '/v1/chat/completions';
             const env = stream ? { STREAM: '1' } : {};
             note(`gateway: ${key}: direct, proxy_pass, maestro, portkey`);
-            const r = {};
-            r.direct = wrk(`http://127.0.0.1:${up.port}${p}`, env);
-            r.proxy = wrk(`http://127.0.0.1:${gw.port}/proxy${p}`, env);
-            r.maestro = wrk(`http://127.0.0.1:${gw.port}/v1/chat/completions`,
-                            { ...env, MODEL: stream ? 'fake-stream' : 'fake-model' });
+            const targets = {
+                direct: [`http://127.0.0.1:${up.port}${p}`, env],
+                proxy: [`http://127.0.0.1:${gw.port}/proxy${p}`, env],
+                maestro: [`http://127.0.0.1:${gw.port}/v1/chat/completions`,
+                          { ...env, MODEL: stream ? 'fake-stream' : 'fake-model' }],
+            };
             if (pk) {
-                r.portkey = wrk(`http://127.0.0.1:${pk.port}/v1/chat/completions`,
-                                { ...env, PORTKEY: '1',
-                                  CUSTOM_HOST: `http://127.0.0.1:${up.port}${stream ? '/stream' : ''}/v1` });
+                targets.portkey = [`http://127.0.0.1:${pk.port}/v1/chat/completions`,
+                                   { ...env, PORTKEY: '1', CUSTOM_HOST:
+                                     `http://127.0.0.1:${up.port}${stream ? '/stream' : ''}/v1` }];
+            }
+            const r = {}, one = {};
+            for (const [k, [url, e]] of Object.entries(targets)) {
+                r[k] = wrk(url, e);             // 50 connections: throughput
+                one[k] = wrk(url, e, 1);        // one connection: latency
             }
             res[key] = r;
+            res[`${key}_c1`] = one;
         }
 
         note(`gateway: ${STREAMS} concurrent streams of ~${STREAM_SECS} s through maestro`);
@@ -334,6 +343,11 @@ async function main() {
         }
         table(['path', 'req/s', 'p50 us', 'p99 us', 'added p50', 'added p99',
                'err/non2xx'], rows);
+        const c1 = res[`${key}_c1`];
+        say(`   one connection (latency): p50 us ${['direct', 'proxy', 'maestro', 'portkey']
+            .filter((k) => c1[k]).map((k) => `${k} ${f(c1[k].p50, 0)}`).join(', ')};`
+            + ` added p50: proxy_pass ${f(c1.proxy.p50 - c1.direct.p50, 0)},`
+            + ` Maestro ${f(c1.maestro.p50 - c1.direct.p50, 0)} us`);
         say(`   Maestro / proxy_pass req/s: ${f(r.maestro.rps / r.proxy.rps, 2)}`
             + (r.portkey ? `;  Maestro / Portkey req/s: ${f(r.maestro.rps / r.portkey.rps, 1)}x`
                          : `;  Portkey: ${res.portkeyError || 'not installed'}`));

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # make bench: orchestration overhead (vs LangGraph.js) and GET /healthz
-# (vs nginx return 200), then SSE / WebSocket fan-out (vs nchan). Prints the
-# tables and writes bench/results/latest.txt.
+# (vs nginx return 200), the LLM gateway (vs proxy_pass and Portkey), then
+# SSE / WebSocket fan-out (vs nchan). Prints the tables and writes
+# bench/results/latest.txt.
 # Bounded: bench.mjs is killed after BENCH_TIMEOUT seconds (default 600),
-# fanout.mjs after BENCH_FANOUT_TIMEOUT (default 420).
-# Env: BENCH_ONLY=orchestration|fanout (one of the two), BENCH_QUICK=1 (small
+# gateway.mjs after BENCH_GATEWAY_TIMEOUT (300), fanout.mjs after
+# BENCH_FANOUT_TIMEOUT (default 420).
+# Env: BENCH_ONLY=orchestration|gateway|fanout (one of them), BENCH_QUICK=1 (small
 # sizes), BENCH_N, BENCH_N_SYNC, BENCH_N_LAT, BENCH_N_SSE, BENCH_CONC,
 # BENCH_N_LG, BENCH_WRK_DURATION, BENCH_WRK_RUNS, BENCH_FANOUT_* (see
 # bench/README.md), BENCH_KEEP=1 (keep the nginx prefixes), NGINX, BUILD,
@@ -19,8 +21,9 @@ export BUILD
 
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-    ""|orchestration|fanout) ;;
-    *) echo "bench: BENCH_ONLY=$ONLY: use orchestration or fanout" >&2; exit 1 ;;
+    ""|orchestration|gateway|fanout) ;;
+    *) echo "bench: BENCH_ONLY=$ONLY: use orchestration, gateway or fanout" >&2
+       exit 1 ;;
 esac
 
 for f in "$BUILD/ngx_http_maestro_module.so" "$BUILD/fixtures/noop.so" \
@@ -103,8 +106,15 @@ if [ ! -d "$BUILD/peers/node_modules/@langchain/langgraph" ]; then
 fi
 
 rc=0
-timeout --kill-after=10 "${BENCH_TIMEOUT:-600}" node bench/bench.mjs || rc=$?
-if [ "$ONLY" != orchestration ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = orchestration ]; then
+    timeout --kill-after=10 "${BENCH_TIMEOUT:-600}" node bench/bench.mjs \
+        || rc=$?
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = gateway ]; then
+    timeout --kill-after=10 "${BENCH_GATEWAY_TIMEOUT:-300}" \
+        node bench/gateway.mjs || rc=$?
+fi
+if [ -z "$ONLY" ]; then
     run_fanout || rc=$?
 fi
 exit $rc

@@ -31,11 +31,19 @@
 #include "ngx_http_maestro_module.h"
 
 
+#define NGX_HTTP_MAESTRO_CURL_IDLE  256
+
+
 typedef struct {
     CURLM          *multi;
     ngx_event_t     timer;
     ngx_log_t      *log;
     ngx_uint_t      running;        /* transfers added and not done */
+    ngx_uint_t      depth;          /* inside curl_multi_socket_action */
+
+    /* easy handles kept for the next transfers (their buffers, DNS) */
+    CURL           *idle[NGX_HTTP_MAESTRO_CURL_IDLE];
+    ngx_uint_t      nidle;
 } ngx_http_maestro_curl_t;
 
 
@@ -85,10 +93,14 @@ ngx_http_maestro_curl_action(ngx_socket_t s, int what)
     int        running;
     CURLMcode  mc;
 
+    ngx_http_maestro_curl.depth++;
+
     mc = curl_multi_socket_action(ngx_http_maestro_curl.multi,
                                   s == (ngx_socket_t) -1 ? CURL_SOCKET_TIMEOUT
                                                          : s,
                                   what, &running);
+
+    ngx_http_maestro_curl.depth--;
 
     if (mc != CURLM_OK) {
         ngx_log_error(NGX_LOG_ALERT, ngx_http_maestro_curl.log, 0,
@@ -96,7 +108,9 @@ ngx_http_maestro_curl_action(ngx_socket_t s, int what)
                       curl_multi_strerror(mc));
     }
 
-    ngx_http_maestro_curl_check();
+    if (ngx_http_maestro_curl.depth == 0) {
+        ngx_http_maestro_curl_check();
+    }
 }
 
 
@@ -235,6 +249,11 @@ ngx_http_maestro_curl_init_worker(ngx_cycle_t *cycle)
 void
 ngx_http_maestro_curl_exit_worker(void)
 {
+    while (ngx_http_maestro_curl.nidle > 0) {
+        curl_easy_cleanup(
+            ngx_http_maestro_curl.idle[--ngx_http_maestro_curl.nidle]);
+    }
+
     if (ngx_http_maestro_curl.multi != NULL) {
         curl_multi_cleanup(ngx_http_maestro_curl.multi);
         ngx_http_maestro_curl.multi = NULL;
@@ -264,6 +283,14 @@ ngx_http_maestro_curl_start(ngx_http_maestro_curl_xfer_t *x)
     x->active = 1;
     ngx_http_maestro_curl.running++;
 
+    /*
+     * Start it now rather than on the next turn of the loop (curl asked
+     * for a 0 ms timer), unless this is a callback inside curl already.
+     */
+    if (ngx_http_maestro_curl.depth == 0) {
+        ngx_http_maestro_curl_action((ngx_socket_t) -1, 0);
+    }
+
     return NGX_OK;
 }
 
@@ -278,6 +305,36 @@ ngx_http_maestro_curl_stop(ngx_http_maestro_curl_xfer_t *x)
     curl_multi_remove_handle(ngx_http_maestro_curl.multi, x->easy);
     ngx_http_maestro_curl.running--;
     x->active = 0;
+}
+
+
+void *
+ngx_http_maestro_curl_easy(void)
+{
+    if (ngx_http_maestro_curl.nidle > 0) {
+        return ngx_http_maestro_curl.idle[--ngx_http_maestro_curl.nidle];
+    }
+
+    return curl_easy_init();
+}
+
+
+void
+ngx_http_maestro_curl_release(void *easy)
+{
+    if (easy == NULL) {
+        return;
+    }
+
+    if (ngx_http_maestro_curl.multi != NULL
+        && ngx_http_maestro_curl.nidle < NGX_HTTP_MAESTRO_CURL_IDLE)
+    {
+        curl_easy_reset(easy);
+        ngx_http_maestro_curl.idle[ngx_http_maestro_curl.nidle++] = easy;
+        return;
+    }
+
+    curl_easy_cleanup(easy);
 }
 
 

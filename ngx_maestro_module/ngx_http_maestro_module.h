@@ -349,6 +349,9 @@ void ngx_http_maestro_curl_exit_worker(void);
 ngx_int_t ngx_http_maestro_curl_start(ngx_http_maestro_curl_xfer_t *x);
 void ngx_http_maestro_curl_stop(ngx_http_maestro_curl_xfer_t *x);
 ngx_uint_t ngx_http_maestro_curl_running(void);
+/* an easy handle (a kept one, reset, or a new one), and its return */
+void *ngx_http_maestro_curl_easy(void);
+void ngx_http_maestro_curl_release(void *easy);
 
 /* X-Maestro-Route and X-Maestro-Complexity: what routing decided */
 void ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
@@ -359,7 +362,7 @@ ngx_int_t ngx_http_maestro_tier(const u_char *name);
 
 /* ngx_http_maestro_passthru.c: /v1 requests for provider models */
 ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
-    const char *kind, const mst_guard_t *guard);
+    ngx_str_t *raw, const char *kind, const mst_guard_t *guard);
 
 /* ngx_http_maestro_health.c: active health checks of the LLM providers */
 void ngx_http_maestro_health_init_worker(ngx_cycle_t *cycle,

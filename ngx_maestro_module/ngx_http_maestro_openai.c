@@ -348,7 +348,7 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_str_t                         raw;
     const char                       *role, *m;
-    ngx_uint_t                        embeddings;
+    ngx_uint_t                        embeddings, routed;
     json_error_t                      jerr;
     ngx_http_maestro_oai_t           *oai;
     ngx_http_maestro_submit_t        *sb;
@@ -408,6 +408,7 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
     /* a provider's model: the gateway's pass-through */
 
     embeddings = (r->uri.len == sizeof("/v1/embeddings") - 1);
+    routed = 0;
 
     if (embeddings
         || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
@@ -421,15 +422,18 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
 
             json_object_set_new(body, "model", json_string(m));
             m = json_string_value(json_object_get(body, "model"));
+            model = NULL;       /* replaced */
+            routed = 1;
         }
 
         if (embeddings
             || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
                            sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0)
         {
-            rc = ngx_http_maestro_passthru(r, body, embeddings
-                                                    ? "embeddings"
-                                                    : "chat/completions",
+            /* "auto" changed the model: the body is not the client's */
+            rc = ngx_http_maestro_passthru(r, body, routed ? NULL : &raw,
+                                           embeddings ? "embeddings"
+                                                      : "chat/completions",
                                            mlcf->guard);
             if (rc == NGX_DONE) {
                 json_decref(body);

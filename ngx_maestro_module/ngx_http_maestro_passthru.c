@@ -40,6 +40,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "mst_json.h"
 
 
 #define NGX_HTTP_MAESTRO_PT_MAX_BODY   (16 * 1024 * 1024)
@@ -63,7 +64,10 @@ typedef struct {
     struct curl_slist              *headers;
     json_t                         *body;
     const char                     *kind;       /* chat/completions, ... */
-    char                           *payload;    /* what went upstream */
+    char                           *payload;    /* made for upstream */
+    ngx_str_t                       raw;        /* the client's body */
+    ngx_str_t                       upstream_body;
+    char                            model[160]; /* the client's */
 
     size_t                          order[MST_GATEWAY_MAX];
     size_t                          norder;
@@ -81,6 +85,7 @@ typedef struct {
 
     ngx_http_maestro_pt_bytes_t     body_in;    /* non-stream, errors */
     ngx_http_maestro_pt_bytes_t     line;       /* partial SSE line */
+    ngx_http_maestro_pt_bytes_t     pending;    /* events to send */
 
     ngx_chain_t                    *free;
     ngx_chain_t                    *busy;
@@ -92,6 +97,7 @@ typedef struct {
     unsigned                        client_usage:1;
     unsigned                        started:1;  /* client headers out */
     unsigned                        done_marker:1;
+    unsigned                        last_sent:1;
     unsigned                        paused:1;
     unsigned                        failed_write:1;
     unsigned                        malformed:1;
@@ -273,20 +279,112 @@ ngx_http_maestro_pt_send_body(ngx_http_maestro_pt_t *pt, ngx_uint_t status)
 }
 
 
-/* usage of a response or chunk, when it has one */
-static void
-ngx_http_maestro_pt_usage(ngx_http_maestro_pt_t *pt, json_t *v)
+/*
+ * The integer after the last "key": in p (already checked to be JSON),
+ * or -1. The last: a usage object comes after the content, whose text
+ * could hold the same words.
+ */
+static long
+ngx_http_maestro_pt_number(const u_char *p, size_t n, const char *key)
 {
-    json_t  *u;
+    long           v;
+    size_t         klen;
+    const u_char  *q, *last, *end;
 
-    u = json_object_get(v, "usage");
+    klen = ngx_strlen(key);
+    end = p + n;
+    last = NULL;
 
-    if (json_is_object(u)) {
-        pt->prompt_tokens = (long) json_integer_value(
-                                json_object_get(u, "prompt_tokens"));
-        pt->completion_tokens = (long) json_integer_value(
-                                    json_object_get(u, "completion_tokens"));
+    for (q = p; (q = ngx_strlcasestrn((u_char *) q, (u_char *) end,
+                                      (u_char *) key, klen - 1))
+                != NULL;
+         q += klen)
+    {
+        last = q;
     }
+
+    if (last == NULL) {
+        return -1;
+    }
+
+    q = last + klen;
+
+    while (q < end && (*q == ' ' || *q == ':' || *q == '\t'
+                       || *q == '\n' || *q == '\r'))
+    {
+        q++;
+    }
+
+    v = 0;
+
+    if (q == end || *q < '0' || *q > '9') {
+        return -1;
+    }
+
+    while (q < end && *q >= '0' && *q <= '9' && v < 1000000000L) {
+        v = v * 10 + (*q++ - '0');
+    }
+
+    return v;
+}
+
+
+/* usage of a response or chunk (JSON text), when it has one */
+static ngx_uint_t
+ngx_http_maestro_pt_usage(ngx_http_maestro_pt_t *pt, const u_char *p,
+    size_t n)
+{
+    long  pr, co;
+
+    if (ngx_strlcasestrn((u_char *) p, (u_char *) p + n,
+                         (u_char *) "\"usage\"", sizeof("\"usage\"") - 2)
+        == NULL)
+    {
+        return 0;
+    }
+
+    pr = ngx_http_maestro_pt_number(p, n, "\"prompt_tokens\"");
+    co = ngx_http_maestro_pt_number(p, n, "\"completion_tokens\"");
+
+    if (pr < 0 && co < 0) {
+        return 0;
+    }
+
+    pt->prompt_tokens = ngx_max(pr, 0);
+    pt->completion_tokens = ngx_max(co, 0);
+
+    return 1;
+}
+
+
+/* whether "key" is followed by an empty array: "choices": [] */
+static ngx_uint_t
+ngx_http_maestro_pt_empty(const u_char *p, size_t n, const char *key)
+{
+    const u_char  *q, *end;
+
+    end = p + n;
+    q = ngx_strlcasestrn((u_char *) p, (u_char *) end, (u_char *) key,
+                         ngx_strlen(key) - 1);
+    if (q == NULL) {
+        return 1;
+    }
+
+    for (q += ngx_strlen(key); q < end; q++) {
+        if (*q == '[') {
+            for (q++; q < end && (*q == ' ' || *q == '\n' || *q == '\r'
+                                  || *q == '\t'); q++) { /* void */ }
+            return q < end && *q == ']';
+        }
+
+        if (*q != ' ' && *q != ':' && *q != '\n' && *q != '\r'
+            && *q != '\t')
+        {
+            return 0;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -314,35 +412,32 @@ ngx_http_maestro_pt_start(ngx_http_maestro_pt_t *pt)
 
 
 /*
- * One "data:" payload of the upstream stream, forwarded as it came once
- * it parsed as JSON. NGX_DECLINED: a malformed one (before the first,
- * the next provider may still answer).
+ * One "data:" payload of the upstream stream, queued as it came (the
+ * queue goes out at the end of the write callback) once it is a JSON
+ * object. NGX_DECLINED: a malformed one (before the first, the next
+ * provider may still answer).
  */
 static ngx_int_t
 ngx_http_maestro_pt_event(ngx_http_maestro_pt_t *pt, u_char *p, size_t n)
 {
-    json_t  *v;
-    size_t   choices;
+    ngx_int_t  rc;
+
+    if (pt->done_marker) {
+        return NGX_OK;          /* nothing comes after the end */
+    }
 
     if (n == 6 && ngx_strncmp(p, "[DONE]", 6) == 0) {
         pt->done_marker = 1;
 
     } else {
-        v = json_loadb((char *) p, n, 0, NULL);
-
-        if (!json_is_object(v)) {
-            json_decref(v);
+        if (!mst_json_object_ok((char *) p, n)) {
             pt->malformed = 1;
             return NGX_DECLINED;
         }
 
-        ngx_http_maestro_pt_usage(pt, v);
-        choices = json_array_size(json_object_get(v, "choices"));
-        json_decref(v);
-
         /* the usage chunk we forced: only for a client that asked */
-        if (choices == 0 && pt->prompt_tokens + pt->completion_tokens > 0
-            && !pt->client_usage)
+        if (ngx_http_maestro_pt_usage(pt, p, n) && !pt->client_usage
+            && ngx_http_maestro_pt_empty(p, n, "\"choices\""))
         {
             return NGX_OK;
         }
@@ -355,7 +450,38 @@ ngx_http_maestro_pt_event(ngx_http_maestro_pt_t *pt, u_char *p, size_t n)
         pt->first_ms = mst_mono_ms();
     }
 
-    return ngx_http_maestro_pt_send(pt, "data: ", p, n, "\n\n", 0);
+    rc = ngx_http_maestro_pt_append(&pt->pending, (u_char *) "data: ", 6,
+                                    NGX_HTTP_MAESTRO_PT_MAX_LINE);
+    if (rc == NGX_OK) {
+        rc = ngx_http_maestro_pt_append(&pt->pending, p, n,
+                                        NGX_HTTP_MAESTRO_PT_MAX_LINE);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_http_maestro_pt_append(&pt->pending, (u_char *) "\n\n", 2,
+                                        NGX_HTTP_MAESTRO_PT_MAX_LINE);
+    }
+
+    return rc == NGX_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+/* what the last write callback queued, to the client in one buffer */
+static ngx_int_t
+ngx_http_maestro_pt_flush(ngx_http_maestro_pt_t *pt)
+{
+    ngx_int_t  rc;
+
+    if (pt->pending.len == 0) {
+        return NGX_OK;
+    }
+
+    /* after [DONE] the stream is complete: the end goes in the same write */
+    rc = ngx_http_maestro_pt_send(pt, NULL, pt->pending.data,
+                                  pt->pending.len, NULL, pt->done_marker);
+    pt->pending.len = 0;
+    pt->last_sent = pt->done_marker;
+
+    return rc;
 }
 
 
@@ -479,6 +605,9 @@ ngx_http_maestro_pt_write_cb(char *buf, size_t size, size_t n, void *arg)
     if (rc == NGX_OK) {
         rc = ngx_http_maestro_pt_lines(pt);
     }
+    if (rc == NGX_OK) {
+        rc = ngx_http_maestro_pt_flush(pt);
+    }
 
     if (rc != NGX_OK) {
         /* a malformed event or line is the provider's; else ours */
@@ -574,13 +703,20 @@ ngx_http_maestro_pt_done(void *data, int result)
 
         /* the client has part of a stream: no switching any more */
 
-        if (result == CURLE_OK && pt->done_marker) {
+        if ((result == CURLE_OK && pt->done_marker) || pt->last_sent) {
             mst_gateway_done(pt->gw, pt->member, 1,
                              pt->first_ms - pt->t0);
             ngx_http_maestro_pt_log_call(pt, "complete");
-            rc = ngx_http_maestro_pt_send(pt, NULL, NULL, 0, NULL, 1);
+            rc = pt->last_sent ? NGX_OK
+                               : ngx_http_maestro_pt_send(pt, NULL, NULL, 0,
+                                                          NULL, 1);
             ngx_http_maestro_pt_finish(pt, rc);
             return;
+        }
+
+        if (!pt->failed_write) {
+            /* the valid events before what failed */
+            (void) ngx_http_maestro_pt_flush(pt);
         }
 
         if (pt->failed_write && !pt->malformed) {
@@ -634,14 +770,19 @@ ngx_http_maestro_pt_done(void *data, int result)
         && pt->status >= 200 && pt->status < 300)
     {
 
-        v = json_loadb((char *) pt->body_in.data, pt->body_in.len, 0, NULL);
-
-        if (!pt->stream && json_is_object(v)
-            && (json_is_array(json_object_get(v, "choices"))
-                || json_is_array(json_object_get(v, "data"))))
+        if (!pt->stream
+            && mst_json_object_ok((char *) pt->body_in.data, pt->body_in.len)
+            && (ngx_strlcasestrn(pt->body_in.data,
+                                 pt->body_in.data + pt->body_in.len,
+                                 (u_char *) "\"choices\"", 8)
+                != NULL
+                || ngx_strlcasestrn(pt->body_in.data,
+                                    pt->body_in.data + pt->body_in.len,
+                                    (u_char *) "\"data\"", 5)
+                   != NULL))
         {
-            ngx_http_maestro_pt_usage(pt, v);
-            json_decref(v);
+            (void) ngx_http_maestro_pt_usage(pt, pt->body_in.data,
+                                             pt->body_in.len);
 
             mst_gateway_done(pt->gw, pt->member, 1, mst_mono_ms() - pt->t0);
             ngx_http_maestro_pt_log_call(pt, "complete");
@@ -650,7 +791,6 @@ ngx_http_maestro_pt_done(void *data, int result)
             return;
         }
 
-        json_decref(v);
         ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
                      "%s: a malformed answer (%s)%Z",
                      mst_gateway_provider(pt->gw, pt->member)->name,
@@ -738,35 +878,42 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
 {
     CURL                      *easy;
     json_t                    *body, *opts;
+
     const mst_llm_provider_t  *p;
     char                       url[1024], auth[1024];
 
     p = mst_gateway_provider(pt->gw, pt->member);
+    body = pt->body;
 
-    body = json_deep_copy(pt->body);
-    if (body == NULL) {
-        return NGX_ERROR;
-    }
+    /* the client's own bytes when nothing in them changes */
 
-    if (p->model != NULL) {
-        json_object_set_new(body, "model", json_string(p->model));
-    }
+    if (pt->raw.len > 0 && !pt->stream && p->model != NULL
+        && ngx_strcmp(p->model, pt->model) == 0)
+    {
+        pt->upstream_body = pt->raw;
 
-    if (pt->stream) {
-        opts = json_object_get(body, "stream_options");
-        if (!json_is_object(opts)) {
-            opts = json_object();
-            json_object_set_new(body, "stream_options", opts);
+    } else {
+        if (p->model != NULL) {
+            json_object_set_new(body, "model", json_string(p->model));
         }
-        json_object_set_new(opts, "include_usage", json_true());
-    }
 
-    free(pt->payload);
-    pt->payload = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+        if (pt->stream) {
+            opts = json_object_get(body, "stream_options");
+            if (!json_is_object(opts)) {
+                opts = json_object();
+                json_object_set_new(body, "stream_options", opts);
+            }
+            json_object_set_new(opts, "include_usage", json_true());
+        }
 
-    if (pt->payload == NULL) {
-        return NGX_ERROR;
+        free(pt->payload);
+        pt->payload = mst_json_dump(body, &pt->upstream_body.len);
+
+        if (pt->payload == NULL) {
+            return NGX_ERROR;
+        }
+
+        pt->upstream_body.data = (u_char *) pt->payload;
     }
 
     easy = pt->xfer.easy;
@@ -794,9 +941,9 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
 
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, pt->headers);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, pt->payload);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, pt->upstream_body.data);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
-                     (long) ngx_strlen(pt->payload));
+                     (long) pt->upstream_body.len);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
                      ngx_http_maestro_pt_write_cb);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, pt);
@@ -826,6 +973,7 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
     pt->completion_tokens = 0;
     pt->body_in.len = 0;
     pt->line.len = 0;
+    pt->pending.len = 0;
     pt->t0 = mst_mono_ms();
     pt->first_ms = 0;
 
@@ -900,25 +1048,25 @@ ngx_http_maestro_pt_cleanup(void *data)
         mst_gateway_done(pt->gw, pt->member, -1, 0);
     }
 
-    if (pt->xfer.easy != NULL) {
-        curl_easy_cleanup(pt->xfer.easy);
-    }
+    ngx_http_maestro_curl_release(pt->xfer.easy);
 
     curl_slist_free_all(pt->headers);
     free(pt->payload);
     free(pt->body_in.data);
     free(pt->line.data);
+    free(pt->pending.data);
     json_decref(pt->body);
 }
 
 
-/* one text through the guard, replaced by what may go on */
+/* one text through the guard, replaced by what may go on if that differs */
 static ngx_int_t
 ngx_http_maestro_pt_guard_text(const mst_guard_t *guard, json_t *holder,
     const char *key, size_t index, char *why, size_t whylen)
 {
     char    *checked;
     json_t  *t;
+    size_t   len;
 
     t = key ? json_object_get(holder, key) : json_array_get(holder, index);
 
@@ -933,6 +1081,15 @@ ngx_http_maestro_pt_guard_text(const mst_guard_t *guard, json_t *holder,
         return NGX_DECLINED;
     }
 
+    len = ngx_strlen(checked);
+
+    if (len == json_string_length(t)
+        && ngx_memcmp(checked, json_string_value(t), len) == 0)
+    {
+        free(checked);
+        return NGX_OK;
+    }
+
     if (key) {
         json_object_set_new(holder, key, json_string(checked));
     } else {
@@ -941,61 +1098,68 @@ ngx_http_maestro_pt_guard_text(const mst_guard_t *guard, json_t *holder,
 
     free(checked);
 
-    return NGX_OK;
+    return NGX_AGAIN;           /* changed */
 }
 
 
 /*
  * The prompt guard on every text the request carries: messages[].content
- * (a string or text parts) and an embeddings request's input.
+ * (a string or text parts) and an embeddings request's input. NGX_OK,
+ * NGX_AGAIN (a text was normalised or redacted), NGX_DECLINED (blocked).
  */
 static ngx_int_t
 ngx_http_maestro_pt_guard(const mst_guard_t *guard, json_t *body, char *why,
     size_t whylen)
 {
-    size_t   i, j;
-    json_t  *msg, *content, *part, *input;
+    size_t      i, j;
+    json_t     *msg, *content, *part, *input;
+    ngx_int_t   rc;
+    ngx_uint_t  changed;
+
+    changed = 0;
 
     json_array_foreach(json_object_get(body, "messages"), i, msg) {
         content = json_object_get(msg, "content");
 
         if (json_is_string(content)) {
-            if (ngx_http_maestro_pt_guard_text(guard, msg, "content", 0, why,
-                                               whylen)
-                != NGX_OK)
-            {
+            rc = ngx_http_maestro_pt_guard_text(guard, msg, "content", 0, why,
+                                                whylen);
+            if (rc == NGX_DECLINED) {
                 return NGX_DECLINED;
             }
+            changed |= (rc == NGX_AGAIN);
             continue;
         }
 
         json_array_foreach(content, j, part) {
-            if (ngx_http_maestro_pt_guard_text(guard, part, "text", 0, why,
-                                               whylen)
-                != NGX_OK)
-            {
+            rc = ngx_http_maestro_pt_guard_text(guard, part, "text", 0, why,
+                                                whylen);
+            if (rc == NGX_DECLINED) {
                 return NGX_DECLINED;
             }
+            changed |= (rc == NGX_AGAIN);
         }
     }
 
     input = json_object_get(body, "input");
 
     if (json_is_string(input)) {
-        return ngx_http_maestro_pt_guard_text(guard, body, "input", 0, why,
-                                              whylen);
+        rc = ngx_http_maestro_pt_guard_text(guard, body, "input", 0, why,
+                                            whylen);
+        return (rc == NGX_AGAIN || changed) && rc != NGX_DECLINED
+               ? NGX_AGAIN : rc;
     }
 
     json_array_foreach(input, i, part) {
-        if (ngx_http_maestro_pt_guard_text(guard, input, NULL, i, why,
-                                           whylen)
-            != NGX_OK)
-        {
+        rc = ngx_http_maestro_pt_guard_text(guard, input, NULL, i, why,
+                                            whylen);
+        if (rc == NGX_DECLINED) {
             return NGX_DECLINED;
         }
+        changed |= (rc == NGX_AGAIN);
     }
 
-    return NGX_OK;
+    return changed ? NGX_AGAIN : NGX_OK;
 }
 
 
@@ -1006,10 +1170,11 @@ ngx_http_maestro_pt_guard(const mst_guard_t *guard, json_t *body, char *why,
  */
 ngx_int_t
 ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
-    const char *kind, const mst_guard_t *guard)
+    ngx_str_t *raw, const char *kind, const mst_guard_t *guard)
 {
     char                            why[256];
     size_t                          norder;
+    ngx_int_t                       rc;
     size_t                          order[MST_GATEWAY_MAX];
     const char                     *model;
     ngx_pool_cleanup_t             *cln;
@@ -1046,16 +1211,22 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     pt->kind = kind;
     pt->body = json_incref(body);
 
-    if (guard != NULL
-        && ngx_http_maestro_pt_guard(guard, body, why, sizeof(why))
-           != NGX_OK)
-    {
+    rc = guard ? ngx_http_maestro_pt_guard(guard, body, why, sizeof(why))
+               : NGX_OK;
+
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "maestro: prompt blocked: %s", why);
         return ngx_http_maestro_pt_error(pt, NGX_HTTP_BAD_REQUEST,
                                          "invalid_request_error",
                                          "prompt_blocked", why);
     }
+
+    if (rc == NGX_OK && raw != NULL) {
+        pt->raw = *raw;         /* may go upstream as it came */
+    }
+
+    ngx_cpystrn((u_char *) pt->model, (u_char *) model, sizeof(pt->model));
     pt->stream = json_is_true(json_object_get(body, "stream"));
     pt->client_usage = json_is_true(json_object_get(
                            json_object_get(body, "stream_options"),
@@ -1063,7 +1234,7 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     pt->norder = norder;
     ngx_memcpy(pt->order, order, norder * sizeof(size_t));
 
-    pt->xfer.easy = curl_easy_init();
+    pt->xfer.easy = ngx_http_maestro_curl_easy();
     pt->xfer.done = ngx_http_maestro_pt_done;
     pt->xfer.data = pt;
 

@@ -9,6 +9,7 @@
  * be UTF-8, as jansson's dumper does, so no invalid text is ever stored.
  */
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,4 +328,256 @@ mst_json_dump(const json_t *json, size_t *len)
     }
 
     return b.p;
+}
+
+
+/* the syntax check: a recursive descent over the bytes */
+
+typedef struct {
+    const unsigned char  *p;
+    const unsigned char  *end;
+    unsigned              depth;
+} mst_json_scan_t;
+
+
+static int mst_json_scan_value(mst_json_scan_t *sc);
+
+
+static void
+mst_json_scan_ws(mst_json_scan_t *sc)
+{
+    while (sc->p < sc->end
+           && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n'
+               || *sc->p == '\r'))
+    {
+        sc->p++;
+    }
+}
+
+
+static int
+mst_json_scan_string(mst_json_scan_t *sc)
+{
+    int  i;
+
+    sc->p++;                            /* the opening quote */
+
+    while (sc->p < sc->end) {
+        if (*sc->p == '"') {
+            sc->p++;
+            return 0;
+        }
+
+        if (*sc->p < 0x20) {
+            return -1;
+        }
+
+        if (*sc->p++ != '\\') {
+            continue;
+        }
+
+        if (sc->p >= sc->end) {
+            return -1;
+        }
+
+        if (*sc->p == 'u') {
+            for (i = 1; i <= 4; i++) {
+                if (sc->p + i >= sc->end || !isxdigit(sc->p[i])) {
+                    return -1;
+                }
+            }
+            sc->p += 5;
+
+        } else if (strchr("\"\\/bfnrt", *sc->p) != NULL && *sc->p) {
+            sc->p++;
+
+        } else {
+            return -1;
+        }
+    }
+
+    return -1;
+}
+
+
+static int
+mst_json_scan_number(mst_json_scan_t *sc)
+{
+    const unsigned char  *s;
+
+    if (sc->p < sc->end && *sc->p == '-') {
+        sc->p++;
+    }
+
+    s = sc->p;
+    while (sc->p < sc->end && isdigit(*sc->p)) {
+        sc->p++;
+    }
+
+    if (sc->p == s || (*s == '0' && sc->p - s > 1)) {
+        return -1;
+    }
+
+    if (sc->p < sc->end && *sc->p == '.') {
+        s = ++sc->p;
+        while (sc->p < sc->end && isdigit(*sc->p)) {
+            sc->p++;
+        }
+        if (sc->p == s) {
+            return -1;
+        }
+    }
+
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-')) {
+            sc->p++;
+        }
+        s = sc->p;
+        while (sc->p < sc->end && isdigit(*sc->p)) {
+            sc->p++;
+        }
+        if (sc->p == s) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+mst_json_scan_literal(mst_json_scan_t *sc, const char *word)
+{
+    size_t  n;
+
+    n = strlen(word);
+
+    if ((size_t) (sc->end - sc->p) < n || memcmp(sc->p, word, n) != 0) {
+        return -1;
+    }
+
+    sc->p += n;
+
+    return 0;
+}
+
+
+static int
+mst_json_scan_container(mst_json_scan_t *sc, unsigned char close)
+{
+    int  first;
+
+    if (++sc->depth > MST_JSON_MAX_DEPTH) {
+        return -1;
+    }
+
+    sc->p++;
+    first = 1;
+
+    for ( ;; ) {
+        mst_json_scan_ws(sc);
+
+        if (sc->p >= sc->end) {
+            return -1;
+        }
+
+        if (*sc->p == close && first) {
+            sc->p++;
+            break;
+        }
+
+        if (close == '}') {
+            if (*sc->p != '"' || mst_json_scan_string(sc) != 0) {
+                return -1;
+            }
+
+            mst_json_scan_ws(sc);
+
+            if (sc->p >= sc->end || *sc->p++ != ':') {
+                return -1;
+            }
+        }
+
+        if (mst_json_scan_value(sc) != 0) {
+            return -1;
+        }
+
+        mst_json_scan_ws(sc);
+
+        if (sc->p >= sc->end) {
+            return -1;
+        }
+
+        if (*sc->p == ',') {
+            sc->p++;
+            first = 0;
+            mst_json_scan_ws(sc);
+            if (sc->p < sc->end && *sc->p == close) {
+                return -1;      /* a trailing comma */
+            }
+            continue;
+        }
+
+        if (*sc->p++ != close) {
+            return -1;
+        }
+
+        break;
+    }
+
+    sc->depth--;
+
+    return 0;
+}
+
+
+static int
+mst_json_scan_value(mst_json_scan_t *sc)
+{
+    mst_json_scan_ws(sc);
+
+    if (sc->p >= sc->end) {
+        return -1;
+    }
+
+    switch (*sc->p) {
+    case '{':
+        return mst_json_scan_container(sc, '}');
+    case '[':
+        return mst_json_scan_container(sc, ']');
+    case '"':
+        return mst_json_scan_string(sc);
+    case 't':
+        return mst_json_scan_literal(sc, "true");
+    case 'f':
+        return mst_json_scan_literal(sc, "false");
+    case 'n':
+        return mst_json_scan_literal(sc, "null");
+    default:
+        return mst_json_scan_number(sc);
+    }
+}
+
+
+int
+mst_json_object_ok(const char *p, size_t n)
+{
+    mst_json_scan_t  sc;
+
+    sc.p = (const unsigned char *) p;
+    sc.end = sc.p + n;
+    sc.depth = 0;
+
+    mst_json_scan_ws(&sc);
+
+    if (sc.p >= sc.end || *sc.p != '{'
+        || mst_json_scan_container(&sc, '}') != 0)
+    {
+        return 0;
+    }
+
+    mst_json_scan_ws(&sc);
+
+    return sc.p == sc.end;
 }

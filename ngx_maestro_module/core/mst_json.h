@@ -23,4 +23,13 @@
  */
 char *mst_json_dump(const json_t *json, size_t *len);
 
+/*
+ * Whether the n bytes at p are one JSON object (whitespace around it
+ * allowed), checked for syntax only, without building anything: strings
+ * closed, escapes and nesting right, commas and colons in place, literals
+ * and numbers well formed. UTF-8 is not checked. For text passed on as it
+ * came (the gateway's pass-through), where a parse would be thrown away.
+ */
+int mst_json_object_ok(const char *p, size_t n);
+
 #endif /* _MST_JSON_H_INCLUDED_ */

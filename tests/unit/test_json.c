@@ -163,6 +163,57 @@ test_refused(void **state)
 }
 
 
+/* mst_json_object_ok() agrees with jansson on objects and their damage */
+static void
+test_object_ok(void **state)
+{
+    size_t        i, k, n;
+    json_t       *v;
+    const char   *good[] = {
+        "{}", " { } ", "{\"a\":1}", "{\"a\":[1,2.5,-3e-2,true,false,null]}",
+        "{\"s\":\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t \\u00e9\"}",
+        "{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":"
+        "{\"content\":\"caf\xc3\xa9\"},\"finish_reason\":null}],"
+        "\"usage\":{\"prompt_tokens\":9}}",
+        "{\"a\":{\"b\":{\"c\":[[],{}]}}}", "{\"n\":0,\"m\":-0.0E+1}",
+    };
+    const char   *bad[] = {
+        "", "[]", "1", "\"s\"", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}",
+        "{,}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}",
+        "{\"a\":tru}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}",
+        "{\"a\":\"tab\there\"}", "{\"a\":1} x", "{\"a\":[1,]}", "{a:1}",
+        "{\"a\":1}{}", "{\"a\" 1}", "{\"a\":[1 2]}",
+    };
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        n = strlen(good[i]);
+        assert_true(mst_json_object_ok(good[i], n));
+
+        v = json_loadb(good[i], n, 0, NULL);
+        assert_true(json_is_object(v));
+        json_decref(v);
+
+        /* every truncation is refused, as jansson refuses it */
+        for (k = 0; k < n; k++) {
+            if (mst_json_object_ok(good[i], k)) {
+                v = json_loadb(good[i], k, 0, NULL);
+                assert_true(json_is_object(v));    /* e.g. " { } " -> " { }" */
+                json_decref(v);
+            }
+        }
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        n = strlen(bad[i]);
+        assert_false(mst_json_object_ok(bad[i], n));
+
+        v = json_loadb(bad[i], n, 0, NULL);
+        assert_false(json_is_object(v));
+        json_decref(v);
+    }
+}
+
+
 int
 main(void)
 {
@@ -171,6 +222,7 @@ main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_containers),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_object_ok),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
