@@ -68,6 +68,8 @@ static ngx_int_t ngx_http_maestro_wf_ws(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_user_ws(ngx_http_request_t *r,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_maestro_usage_all(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_user_usage(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_agent_logs(ngx_http_request_t *r,
@@ -109,6 +111,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_agents, "GET" },
     { "/users/", "/usage", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_user_usage, "GET" },
+    { "/usage", NULL, NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_usage_all, "GET" },
     { "/providers", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_providers, "GET" },
     { "/analyze", NULL, NGX_HTTP_MAESTRO_POST,
@@ -884,7 +888,31 @@ ngx_http_maestro_user_ws(ngx_http_request_t *r, ngx_str_t *arg)
 }
 
 
-/* GET /api/v1/users/{user_id}/usage: tokens and cost over all workflows */
+/* GET /api/v1/usage: everyone's tokens and cost (workflows and /v1) */
+static ngx_int_t
+ngx_http_maestro_usage_all(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    char                           err[MST_ERRLEN];
+    json_t                        *usage;
+    ngx_int_t                      rc;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_maestro_mmcf(r);
+
+    rc = mst_usage_get(mmcf->env.store, NULL, &usage, err, sizeof(err));
+    if (rc != MST_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "maestro: %s",
+                      err);
+        return ngx_http_maestro_store_error(r, (int) rc, "usage");
+    }
+
+    json_object_del(usage, "user_id");
+
+    return ngx_http_maestro_send_json(r, NGX_HTTP_OK, usage);
+}
+
+
+/* GET /api/v1/users/{user_id}/usage: tokens and cost of all their calls */
 static ngx_int_t
 ngx_http_maestro_user_usage(ngx_http_request_t *r, ngx_str_t *arg)
 {

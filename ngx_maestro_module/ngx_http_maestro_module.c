@@ -362,34 +362,42 @@ ngx_http_maestro_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/* maestro_llm_fallback model next [next ...] */
+/* maestro_llm_fallback model next [next ...] [on=class,...] */
 static char *
 ngx_http_maestro_llm_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_maestro_main_conf_t  *mmcf = conf;
 
-    const char   **name;
-    ngx_str_t     *value;
-    ngx_uint_t     i;
-    ngx_array_t   *chain;
+    u_char                       *p, *last, *comma;
+    const char                  **name;
+    ngx_str_t                    *value, cls;
+    ngx_uint_t                    i, n, k;
+    ngx_http_maestro_fallback_t  *fb;
+
+    static const struct {
+        const char  *name;
+        ngx_uint_t   bit;
+    } classes[] = {
+        { "connect", MST_FAIL_CONNECT }, { "timeout", MST_FAIL_TIMEOUT },
+        { "429", MST_FAIL_429 }, { "5xx", MST_FAIL_5XX },
+        { "malformed", MST_FAIL_MALFORMED }, { "all", MST_FAIL_ALL },
+    };
 
     value = cf->args->elts;
-
-    if (cf->args->nelts - 2 > MST_GATEWAY_MAX_FALLBACK) {
-        return "has too many models (at most 8 after the first)";
-    }
+    n = cf->args->nelts;
 
     if (mmcf->fallbacks == NULL) {
-        mmcf->fallbacks = ngx_array_create(cf->pool, 4, sizeof(ngx_array_t));
+        mmcf->fallbacks = ngx_array_create(cf->pool, 4,
+                              sizeof(ngx_http_maestro_fallback_t));
         if (mmcf->fallbacks == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    chain = mmcf->fallbacks->elts;
+    fb = mmcf->fallbacks->elts;
 
     for (i = 0; i < mmcf->fallbacks->nelts; i++) {
-        if (ngx_strcmp(((const char **) chain[i].elts)[0], value[1].data)
+        if (ngx_strcmp(((const char **) fb[i].names.elts)[0], value[1].data)
             == 0)
         {
             return "is duplicate";
@@ -400,21 +408,66 @@ ngx_http_maestro_llm_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is declared too often (at most 16 models)";
     }
 
-    chain = ngx_array_push(mmcf->fallbacks);
-    if (chain == NULL
-        || ngx_array_init(chain, cf->pool, cf->args->nelts - 1,
-                          sizeof(char *))
-           != NGX_OK)
+    fb = ngx_array_push(mmcf->fallbacks);
+    if (fb == NULL
+        || ngx_array_init(&fb->names, cf->pool, n, sizeof(char *)) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    fb->on = 0;
+
+    /* on=connect,timeout,429,5xx,malformed (default: all of them) */
+
+    if (ngx_strncmp(value[n - 1].data, "on=", 3) == 0) {
+        n--;
+        p = value[n].data + 3;
+        last = value[n].data + value[n].len;
+
+        while (p < last) {
+            comma = ngx_strlchr(p, last, ',');
+            cls.data = p;
+            cls.len = (comma ? comma : last) - p;
+
+            for (k = 0; k < sizeof(classes) / sizeof(classes[0]); k++) {
+                if (cls.len == ngx_strlen(classes[k].name)
+                    && ngx_strncmp(cls.data, classes[k].name, cls.len) == 0)
+                {
+                    fb->on |= classes[k].bit;
+                    break;
+                }
+            }
+
+            if (k == sizeof(classes) / sizeof(classes[0])) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "unknown failure \"%V\" in \"%V\": use "
+                                   "connect, timeout, 429, 5xx, malformed "
+                                   "or all", &cls, &value[n]);
+                return NGX_CONF_ERROR;
+            }
+
+            p += cls.len + 1;
+        }
+
+        if (fb->on == 0) {
+            return "has an empty on=";
+        }
+    }
+
+    if (n < 3) {
+        return "needs a model and at least one fallback";
+    }
+
+    if (n - 2 > MST_GATEWAY_MAX_FALLBACK) {
+        return "has too many models (at most 8 after the first)";
+    }
+
+    for (i = 1; i < n; i++) {
         if (value[i].len == 0) {
             return "needs model names";
         }
 
-        name = ngx_array_push(chain);
+        name = ngx_array_push(&fb->names);
         if (name == NULL) {
             return NGX_CONF_ERROR;
         }

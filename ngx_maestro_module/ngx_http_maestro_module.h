@@ -107,7 +107,7 @@ typedef struct {
     ngx_str_t                    default_workflow;
     mst_intents_t               *intents;       /* maestro_intent */
     ngx_str_t                    tier_model[3]; /* maestro_model_tier */
-    ngx_array_t                 *fallbacks;     /* of arrays of char * */
+    ngx_array_t                 *fallbacks;     /* of ..._fallback_t */
     ngx_array_t                  intent_routes; /* their workflows */
 
     ngx_str_t                    pool_name;     /* steps */
@@ -359,6 +359,19 @@ void ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
 
 /* 0 simple, 1 moderate, 2 complex; NGX_ERROR for another name */
 ngx_int_t ngx_http_maestro_tier(const u_char *name);
+
+/* maestro_llm_fallback: names[0] falls back to names[1..] on on */
+typedef struct {
+    ngx_array_t                  names;         /* of char * */
+    ngx_uint_t                   on;            /* MST_FAIL_* */
+} ngx_http_maestro_fallback_t;
+
+/* ngx_http_maestro_usage.c: usage of calls outside workflows, batched */
+void ngx_http_maestro_usage_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf);
+void ngx_http_maestro_usage_exit_worker(void);
+void ngx_http_maestro_usage_record(const char *user, const char *model,
+    long prompt, long completion);
 
 /* ngx_http_maestro_passthru.c: /v1 requests for provider models */
 ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,

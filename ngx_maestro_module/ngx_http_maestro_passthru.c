@@ -75,6 +75,7 @@ typedef struct {
     size_t                          member;
     ngx_uint_t                      attempt;    /* on this member */
     ngx_uint_t                      tried;      /* members sent to */
+    unsigned                        fail;       /* the last: MST_FAIL_* */
 
     long                            status;     /* upstream's */
     ngx_msec_t                      retry_after;
@@ -82,6 +83,7 @@ typedef struct {
     int64_t                         first_ms;
     long                            prompt_tokens;
     long                            completion_tokens;
+    size_t                          streamed;   /* event bytes forwarded */
 
     ngx_http_maestro_pt_bytes_t     body_in;    /* non-stream, errors */
     ngx_http_maestro_pt_bytes_t     line;       /* partial SSE line */
@@ -450,6 +452,8 @@ ngx_http_maestro_pt_event(ngx_http_maestro_pt_t *pt, u_char *p, size_t n)
         pt->first_ms = mst_mono_ms();
     }
 
+    pt->streamed += n;
+
     rc = ngx_http_maestro_pt_append(&pt->pending, (u_char *) "data: ", 6,
                                     NGX_HTTP_MAESTRO_PT_MAX_LINE);
     if (rc == NGX_OK) {
@@ -678,10 +682,55 @@ ngx_http_maestro_pt_log_call(ngx_http_maestro_pt_t *pt, const char *what)
 {
     ngx_log_error(NGX_LOG_INFO, pt->r->connection->log, 0,
                   "maestro: %s \"%s\" via %s: %s, %l+%l tokens, %L ms",
-                  pt->kind,
-                  json_string_value(json_object_get(pt->body, "model")),
+                  pt->kind, pt->model,
                   mst_gateway_provider(pt->gw, pt->member)->name, what,
                   pt->prompt_tokens, pt->completion_tokens,
+                  (long long) (mst_mono_ms() - pt->t0));
+}
+
+
+/*
+ * A call that worked: its tokens (the provider's usage, else estimated
+ * from the bytes) to the user's and everyone's totals, and the log.
+ */
+static void
+ngx_http_maestro_pt_account(ngx_http_maestro_pt_t *pt, size_t answer)
+{
+    json_t                        *user;
+    const char                    *model;
+    const mst_llm_provider_t      *p;
+    ngx_http_maestro_main_conf_t  *mmcf;
+    double                         cost;
+
+    p = mst_gateway_provider(pt->gw, pt->member);
+    model = p->model ? p->model : pt->model;
+
+    if (pt->prompt_tokens == 0 && pt->completion_tokens == 0) {
+        pt->prompt_tokens = mst_llm_estimate_tokens(NULL,
+                                                    pt->upstream_body.len);
+        pt->completion_tokens = mst_llm_estimate_tokens(NULL, answer);
+    }
+
+    user = json_object_get(pt->body, "user");
+    if (!json_is_string(user) || json_string_length(user) == 0
+        || json_string_length(user) > 128)
+    {
+        user = NULL;
+    }
+
+    ngx_http_maestro_usage_record(json_string_value(user), model,
+                                  pt->prompt_tokens, pt->completion_tokens);
+
+    mmcf = ngx_http_get_module_main_conf(pt->r, ngx_http_maestro_module);
+    cost = mst_usage_price(mmcf->env.prices, mmcf->env.nprices, model,
+                           pt->prompt_tokens, pt->completion_tokens);
+
+    ngx_log_error(NGX_LOG_INFO, pt->r->connection->log, 0,
+                  "maestro: %s \"%s\" via %s (%s): %l+%l tokens, "
+                  "%s%.6f USD, %L ms",
+                  pt->kind, pt->model, p->name, model, pt->prompt_tokens,
+                  pt->completion_tokens, cost < 0 ? "unpriced " : "",
+                  cost < 0 ? 0.0 : cost,
                   (long long) (mst_mono_ms() - pt->t0));
 }
 
@@ -706,7 +755,7 @@ ngx_http_maestro_pt_done(void *data, int result)
         if ((result == CURLE_OK && pt->done_marker) || pt->last_sent) {
             mst_gateway_done(pt->gw, pt->member, 1,
                              pt->first_ms - pt->t0);
-            ngx_http_maestro_pt_log_call(pt, "complete");
+            ngx_http_maestro_pt_account(pt, pt->streamed);
             rc = pt->last_sent ? NGX_OK
                                : ngx_http_maestro_pt_send(pt, NULL, NULL, 0,
                                                           NULL, 1);
@@ -785,12 +834,13 @@ ngx_http_maestro_pt_done(void *data, int result)
                                              pt->body_in.len);
 
             mst_gateway_done(pt->gw, pt->member, 1, mst_mono_ms() - pt->t0);
-            ngx_http_maestro_pt_log_call(pt, "complete");
+            ngx_http_maestro_pt_account(pt, pt->body_in.len);
             ngx_http_maestro_pt_finish(pt,
                 ngx_http_maestro_pt_send_body(pt, NGX_HTTP_OK));
             return;
         }
 
+        pt->fail = MST_FAIL_MALFORMED;
         ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
                      "%s: a malformed answer (%s)%Z",
                      mst_gateway_provider(pt->gw, pt->member)->name,
@@ -809,6 +859,8 @@ ngx_http_maestro_pt_done(void *data, int result)
         return;
 
     } else if (result == CURLE_OK) {
+        /* 429; 5xx, and 401, 403, 404...: the provider's, as a 5xx */
+        pt->fail = pt->status == 429 ? MST_FAIL_429 : MST_FAIL_5XX;
         ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
                      "%s: HTTP %l%Z",
                      mst_gateway_provider(pt->gw, pt->member)->name,
@@ -822,6 +874,8 @@ ngx_http_maestro_pt_done(void *data, int result)
         return;
 
     } else {
+        pt->fail = result == CURLE_OPERATION_TIMEDOUT ? MST_FAIL_TIMEOUT
+                                                      : MST_FAIL_CONNECT;
         ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
                      "%s: %s%Z",
                      mst_gateway_provider(pt->gw, pt->member)->name,
@@ -985,10 +1039,20 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
 static void
 ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt)
 {
-    char  msg[384];
+    char         msg[384];
+    const char  *model;
 
     while (pt->next < pt->norder) {
         pt->member = pt->order[pt->next++];
+
+        /* another model: only on the failures its chain names */
+        model = mst_gateway_provider(pt->gw, pt->member)->model;
+
+        if (pt->tried > 0 && model != NULL && ngx_strcmp(model, pt->model) != 0
+            && !(pt->fail & mst_gateway_fallback_on(pt->gw, pt->model)))
+        {
+            break;
+        }
 
         if (!mst_gateway_take(pt->gw, pt->member)) {
             continue;
@@ -1008,7 +1072,8 @@ ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt)
 
     if (pt->tried == 0) {
         ngx_http_maestro_pt_finish(pt, ngx_http_maestro_pt_error(pt,
-            NGX_HTTP_SERVICE_UNAVAILABLE, "server_error", "upstream_unavailable",
+            NGX_HTTP_SERVICE_UNAVAILABLE, "server_error",
+            "upstream_unavailable",
             "every provider of this model has its circuit breaker open"));
         return;
     }

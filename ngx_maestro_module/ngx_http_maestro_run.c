@@ -238,13 +238,13 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
 
     /* maestro_llm_fallback: each is "model next..." as C strings */
     if (mmcf->fallbacks != NULL) {
-        ngx_array_t  *fb = mmcf->fallbacks->elts;
+        ngx_http_maestro_fallback_t  *fb = mmcf->fallbacks->elts;
 
         for (i = 0; i < mmcf->fallbacks->nelts; i++) {
-            const char  **names = fb[i].elts;
+            const char  **names = fb[i].names.elts;
 
             if (mst_gateway_fallback(mmcf->gw, names[0], names + 1,
-                                     fb[i].nelts - 1)
+                                     fb[i].names.nelts - 1, fb[i].on)
                 != MST_OK)
             {
                 ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -298,6 +298,7 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     ngx_add_timer(&mmcf->housekeeping_ev, 100);
 
     ngx_http_maestro_health_init_worker(cycle, mmcf);
+    ngx_http_maestro_usage_init_worker(cycle, mmcf);
 
     return ngx_http_maestro_curl_init_worker(cycle);
 }
@@ -310,6 +311,7 @@ ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
     /* thread pools were joined before (core module exits first) */
 
     ngx_http_maestro_curl_exit_worker();
+    ngx_http_maestro_usage_exit_worker();
 
     if (mmcf->gw != NULL) {
         mst_gateway_free(mmcf->gw);

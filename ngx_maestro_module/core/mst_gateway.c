@@ -24,6 +24,7 @@ typedef struct {
     char                    *model;
     char                    *next[MST_GATEWAY_MAX_FALLBACK];
     size_t                   n;
+    unsigned                 on;        /* MST_FAIL_* */
 } mst_gateway_chain_t;
 
 
@@ -437,9 +438,24 @@ mst_gateway_serves(const mst_gateway_member_t *m, const char *model)
 }
 
 
+unsigned
+mst_gateway_fallback_on(const mst_gateway_t *gw, const char *model)
+{
+    size_t  i;
+
+    for (i = 0; i < gw->nchains; i++) {
+        if (strcmp(gw->chains[i].model, model) == 0) {
+            return gw->chains[i].on;
+        }
+    }
+
+    return MST_FAIL_ALL;
+}
+
+
 int
 mst_gateway_fallback(mst_gateway_t *gw, const char *model,
-    const char *const *next, size_t n)
+    const char *const *next, size_t n, unsigned on)
 {
     size_t                i;
     mst_gateway_chain_t  *c;
@@ -451,6 +467,7 @@ mst_gateway_fallback(mst_gateway_t *gw, const char *model,
     }
 
     c = &gw->chains[gw->nchains];
+    c->on = on ? on : MST_FAIL_ALL;
     c->model = strdup(model);
     if (c->model == NULL) {
         return MST_ENOMEM;

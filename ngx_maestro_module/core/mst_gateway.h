@@ -110,10 +110,23 @@ int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
 size_t mst_gateway_plan(mst_gateway_t *gw, const char *model,
     size_t *order);
 
-/* maestro_llm_fallback: model, then next[0], next[1], ... (copied) */
+/*
+ * maestro_llm_fallback: model, then next[0], next[1], ... (copied), on
+ * the failures in on (MST_FAIL_*; 0: all of them).
+ */
 #define MST_GATEWAY_MAX_FALLBACK  8
+
+#define MST_FAIL_CONNECT     0x01   /* refused, reset, no answer */
+#define MST_FAIL_TIMEOUT     0x02
+#define MST_FAIL_429         0x04
+#define MST_FAIL_5XX         0x08
+#define MST_FAIL_MALFORMED   0x10   /* bad JSON, not an event stream, ... */
+#define MST_FAIL_ALL         0x1f
+
 int mst_gateway_fallback(mst_gateway_t *gw, const char *model,
-    const char *const *next, size_t n);
+    const char *const *next, size_t n, unsigned on);
+/* the failures on which model falls back to its chain (MST_FAIL_ALL) */
+unsigned mst_gateway_fallback_on(const mst_gateway_t *gw, const char *model);
 int mst_gateway_take(mst_gateway_t *gw, size_t i);
 void mst_gateway_done(mst_gateway_t *gw, size_t i, int ok,
     int64_t first_ms);

@@ -555,8 +555,8 @@ mst_host_account(maestro_ctx_t *ctx, const char *model, long pt, long ct)
 
     m = json_object_get(ctx->by_model, model);
     if (m == NULL) {
-        m = json_pack("{s:i, s:i, s:n}", "prompt", 0, "completion", 0,
-                      "cost_usd");
+        m = json_pack("{s:i, s:i, s:n, s:i}", "prompt", 0, "completion", 0,
+                      "cost_usd", "calls", 0);
         json_object_set_new(ctx->by_model, model, m);
     }
 
@@ -564,6 +564,8 @@ mst_host_account(maestro_ctx_t *ctx, const char *model, long pt, long ct)
         json_integer_value(json_object_get(m, "prompt")) + pt));
     json_object_set_new(m, "completion", json_integer(
         json_integer_value(json_object_get(m, "completion")) + ct));
+    json_object_set_new(m, "calls", json_integer(
+        json_integer_value(json_object_get(m, "calls")) + 1));
 
     if (cost >= 0) {
         json_object_set_new(m, "cost_usd", json_real(

@@ -17,6 +17,7 @@
 #include "mst_feed.h"
 #include "mst_host.h"
 #include "mst_json.h"
+#include "mst_usage.h"
 #include "mst_run.h"
 
 
@@ -167,7 +168,6 @@ mst_run_log(mst_run_env_t *env, int level, const char *fmt, ...)
  * name can reach (agent names have no dot).
  */
 #define MST_RUN_GRAPHS  "maestro.graphs"
-#define MST_RUN_USAGE   "maestro.usage"     /* user id -> token usage */
 
 
 static int
@@ -1230,130 +1230,18 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
 
 
 /*
- * Adds by_model ({model: {prompt, completion, cost_usd}}) into all (the
- * same shape) and sets into's "cost_usd" to the priced models' sum (null
- * when none is priced).
- */
-static void
-mst_run_usage_merge(json_t *into, json_t *all, json_t *by_model)
-{
-    double       total;
-    json_t      *m, *cur, *c;
-    const char  *model;
-
-    json_object_foreach(by_model, model, m) {
-        cur = json_object_get(all, model);
-        if (cur == NULL) {
-            json_object_set_new(all, model, json_deep_copy(m));
-            continue;
-        }
-
-        json_object_set_new(cur, "prompt", json_integer(
-            mst_run_int(cur, "prompt") + mst_run_int(m, "prompt")));
-        json_object_set_new(cur, "completion", json_integer(
-            mst_run_int(cur, "completion") + mst_run_int(m, "completion")));
-
-        c = json_object_get(m, "cost_usd");
-        if (json_is_number(c)) {
-            json_object_set_new(cur, "cost_usd", json_real(
-                json_number_value(json_object_get(cur, "cost_usd"))
-                + json_number_value(c)));
-        }
-    }
-
-    total = 0;
-    c = NULL;
-
-    json_object_foreach(all, model, m) {
-        if (json_is_number(json_object_get(m, "cost_usd"))) {
-            total += json_number_value(json_object_get(m, "cost_usd"));
-            c = m;
-        }
-    }
-
-    json_object_set_new(into, "cost_usd", c ? json_real(total)
-                                            : json_null());
-}
-
-
-/* a user's usage before the first call */
-static json_t *
-mst_run_usage_new(const char *user)
-{
-    return json_pack("{s:s, s:i, s:i, s:i, s:n, s:{}}", "user_id", user,
-                     "prompt", 0, "completion", 0, "total", 0, "cost_usd",
-                     "by_model");
-}
-
-
-/*
- * The user's running total (GET /api/v1/users/{id}/usage), in the same
- * transaction as the workflow's, so the two never disagree.
+ * The user's running total and everyone's, in the same transaction as the
+ * workflow's own numbers, so they never disagree.
  */
 static int
 mst_run_user_account(mst_run_tx_t *tx, json_t *by_model)
 {
-    int          rc;
-    char        *text;
-    size_t       len;
-    json_t      *u, *all, *m;
-    const char  *user, *model;
+    const char  *user;
 
     user = json_string_value(json_object_get(tx->rec, "user_id"));
-    if (user == NULL || user[0] == '\0') {
-        return MST_OK;
-    }
 
-    rc = mst_store_kv_get(tx->txn, MST_RUN_USAGE, user, &text, &len);
-
-    if (rc == MST_OK) {
-        u = json_loadb(text, len, 0, NULL);
-        free(text);
-
-    } else if (rc == MST_NOTFOUND) {
-        u = NULL;
-
-    } else {
-        return rc;
-    }
-
-    if (!json_is_object(u)) {
-        json_decref(u);
-        u = mst_run_usage_new(user);
-        if (u == NULL) {
-            return MST_ENOMEM;
-        }
-    }
-
-    json_object_foreach(by_model, model, m) {
-        json_object_set_new(u, "prompt", json_integer(
-            mst_run_int(u, "prompt") + mst_run_int(m, "prompt")));
-        json_object_set_new(u, "completion", json_integer(
-            mst_run_int(u, "completion") + mst_run_int(m, "completion")));
-    }
-
-    json_object_set_new(u, "total", json_integer(
-        mst_run_int(u, "prompt") + mst_run_int(u, "completion")));
-
-    all = json_object_get(u, "by_model");
-    if (!json_is_object(all)) {
-        all = json_object();
-        json_object_set_new(u, "by_model", all);
-    }
-
-    mst_run_usage_merge(u, all, by_model);
-
-    text = json_dumps(u, JSON_COMPACT);
-    json_decref(u);
-
-    if (text == NULL) {
-        return MST_ENOMEM;
-    }
-
-    rc = mst_store_kv_put(tx->txn, MST_RUN_USAGE, user, text, strlen(text));
-    free(text);
-
-    return rc;
+    return mst_usage_put(tx->txn, (user && user[0]) ? user : NULL,
+                         by_model);
 }
 
 
@@ -1371,7 +1259,7 @@ mst_run_account(mst_run_tx_t *tx, json_t *by_model)
         json_object_set_new(tokens, "by_model", all);
     }
 
-    mst_run_usage_merge(tokens, all, by_model);
+    mst_usage_merge(tokens, all, by_model);
 
     return mst_run_user_account(tx, by_model);
 }
@@ -1381,63 +1269,14 @@ int
 mst_run_user_usage(mst_run_env_t *env, const char *user, json_t **usage,
     char *err, size_t errlen)
 {
-    int         rc;
-    char       *text;
-    size_t      len;
-    mst_txn_t  *txn;
-
-    *usage = NULL;
-
-    rc = mst_txn_begin(env->store, 1, &txn);
-    if (rc != MST_OK) {
-        return mst_err(err, errlen, rc, "store: cannot begin a transaction");
-    }
-
-    rc = mst_store_kv_get(txn, MST_RUN_USAGE, user, &text, &len);
-    mst_txn_abort(txn);
-
-    if (rc == MST_NOTFOUND) {
-        /* nothing spent yet */
-        *usage = mst_run_usage_new(user);
-        return *usage ? MST_OK : mst_err(err, errlen, MST_ENOMEM,
-                                         "out of memory");
-    }
-
-    if (rc != MST_OK) {
-        return mst_err(err, errlen, rc, "store: cannot read usage");
-    }
-
-    *usage = json_loadb(text, len, 0, NULL);
-    free(text);
-
-    if (*usage == NULL) {
-        return mst_err(err, errlen, MST_EINVAL, "usage record of \"%s\" "
-                       "is not JSON", user);
-    }
-
-    return MST_OK;
+    return mst_usage_get(env->store, user, usage, err, errlen);
 }
 
 
 double
 mst_run_price(const mst_run_env_t *env, const char *model, long pt, long ct)
 {
-    size_t        i, len;
-    const char   *p;
-
-    for (i = 0; i < env->nprices; i++) {
-        p = env->prices[i].model;
-        len = strlen(p);
-
-        if ((len > 0 && p[len - 1] == '*' && strncmp(model, p, len - 1) == 0)
-            || strcmp(model, p) == 0)
-        {
-            return (pt * env->prices[i].input + ct * env->prices[i].output)
-                   / 1e6;
-        }
-    }
-
-    return -1;
+    return mst_usage_price(env->prices, env->nprices, model, pt, ct);
 }
 
 

@@ -38,13 +38,8 @@
 #include "mst_plugin.h"
 #include "mst_llm.h"
 #include "mst_gateway.h"
+#include "mst_usage.h"
 
-/* maestro_llm_price: USD per million tokens of a model ("name*": prefix) */
-typedef struct {
-    const char         *model;
-    double              input;
-    double              output;
-} mst_price_t;
 
 
 /* what the runner needs from its process; set up once per process */

@@ -16,7 +16,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startMaestro, startFakeOpenAI, api } from './lib/harness.mjs';
+import {
+    startMaestro, startFakeOpenAI, api, nginxT,
+} from './lib/harness.mjs';
 
 
 describe('gateway pass-through (/v1 provider models)', () => {
@@ -37,8 +39,13 @@ describe('gateway pass-through (/v1 provider models)', () => {
                     + 'model=fake-embedding priority=2 retries=0;',
                 'maestro_llm_breaker failures=50 recovery=60s;',
                 'maestro_llm_fallback fake-model fake-model-large;',
+                `maestro_llm_provider ${a.url} name=strict `
+                    + 'model=fake-model-strict priority=3 retries=0;',
+                'maestro_llm_fallback fake-model-strict fake-model-large '
+                    + 'on=5xx,timeout;',
                 'maestro_model_tier simple fake-model-large;',
                 'maestro_model_tier complex fake-model;',
+                'maestro_llm_price fake-model input=1000 output=2000;',
             ],
             server: ['location /v1/ { maestro_api; '
                      + 'maestro_guard_deny "\\bforbidden\\b"; }'],
@@ -171,6 +178,40 @@ describe('gateway pass-through (/v1 provider models)', () => {
         assert.equal((await b.stats()).requests, b0, 'no silent switch');
     });
 
+    test('a chain falls back only on the failures it names', async () => {
+        await a.control(['500']);
+        const ok = await client.chat.completions.create({
+            model: 'fake-model-strict', messages: ask('5xx falls back') });
+        assert.equal(ok.model, 'fake-model-large');
+
+        const b0 = (await b.stats()).requests;
+        await a.control(['429']);
+        await assert.rejects(client.chat.completions.create({
+            model: 'fake-model-strict', messages: ask('429 does not') }),
+        (e) => {
+            assert.equal(e.status, 502);
+            assert.match(e.message, /HTTP 429/);
+            return true;
+        });
+        assert.equal((await b.stats()).requests, b0, 'no fallback on 429');
+    });
+
+    test('maestro_llm_fallback: nginx -t refuses what it cannot use',
+         async () => {
+        let r = await nginxT({ http: ['maestro_llm_fallback a b on=4xx;'] });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /unknown failure "4xx"/);
+        r = await nginxT({ http: ['maestro_llm_fallback a on=5xx;'] });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /needs a model and at least one fallback/);
+        r = await nginxT({ http: ['maestro_model_tier hard m;'] });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /invalid tier "hard"/);
+        r = await nginxT({ http: ['maestro_llm_fallback a b c on=429,5xx;',
+                                  'maestro_model_tier simple m;'] });
+        assert.equal(r.code, 0, r.output);
+    });
+
     test('the client\'s own 400 comes back as the provider said', async () => {
         const b0 = (await b.stats()).requests;
         await a.control(['400']);
@@ -243,6 +284,56 @@ describe('gateway pass-through (/v1 provider models)', () => {
             assert.equal(e.code, 'model_not_found');
             return true;
         });
+    });
+
+    test('usage and cost are counted per user and for everyone',
+         async () => {
+        const before = (await api(m.base, 'GET', '/api/v1/usage')).json;
+        const r1 = await client.chat.completions.create({
+            model: 'fake-model', user: 'pt-user', messages: ask('count me') });
+        let streamed = null;
+        const s = await client.chat.completions.create({
+            model: 'fake-model', user: 'pt-user', stream: true,
+            stream_options: { include_usage: true },
+            messages: ask('count me too') });
+        for await (const chunk of s) {
+            streamed = chunk.usage || streamed;
+        }
+        await client.embeddings.create({ model: 'fake-embedding',
+                                         input: 'not a user' });
+
+        /* written in batches, once a second */
+        let u;
+        const t0 = Date.now();
+        for (;;) {
+            u = (await api(m.base, 'GET', '/api/v1/users/pt-user/usage')).json;
+            if (u.calls >= 2 || Date.now() - t0 > 5000) break;
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        const fm = u.by_model['fake-model'];
+        assert.equal(u.calls, 2);
+        assert.equal(fm.calls, 2);
+        assert.equal(fm.prompt, r1.usage.prompt_tokens
+                                + streamed.prompt_tokens);
+        assert.equal(fm.completion, r1.usage.completion_tokens
+                                    + streamed.completion_tokens);
+        assert.equal(u.total, fm.prompt + fm.completion);
+        const want = (fm.prompt * 1000 + fm.completion * 2000) / 1e6;
+        assert.ok(Math.abs(u.cost_usd - want) < 1e-9, `${u.cost_usd} ${want}`);
+
+        let all;
+        for (;;) {
+            all = (await api(m.base, 'GET', '/api/v1/usage')).json;
+            if ((all.by_model['fake-embedding']?.calls || 0)
+                > (before.by_model?.['fake-embedding']?.calls || 0)
+                || Date.now() - t0 > 5000) break;
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(all.user_id, undefined);
+        assert.ok(all.calls >= before.calls + 3);
+        assert.ok(all.by_model['fake-embedding'].prompt > 0);
+        assert.equal(all.by_model['fake-embedding'].cost_usd, undefined,
+                     'unpriced');
     });
 
     test('many concurrent streams are served by the event loop', async () => {

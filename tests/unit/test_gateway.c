@@ -604,7 +604,12 @@ test_plan(void **state)
     assert_int_equal(order[0], 3);
     assert_int_equal(order[1], 2);
 
-    assert_int_equal(mst_gateway_fallback(gw, "main", next, 2), MST_OK);
+    assert_int_equal(mst_gateway_fallback_on(gw, "main"), MST_FAIL_ALL);
+    assert_int_equal(mst_gateway_fallback(gw, "main", next, 2,
+                                          MST_FAIL_5XX | MST_FAIL_429),
+                     MST_OK);
+    assert_int_equal(mst_gateway_fallback_on(gw, "main"),
+                     MST_FAIL_5XX | MST_FAIL_429);
     n = mst_gateway_plan(gw, "main", order);
     assert_int_equal(n, 4);
     assert_int_equal(order[0], 3);

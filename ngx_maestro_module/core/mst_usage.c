@@ -1,0 +1,290 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/* DESIGN: see mst_usage.h */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mst_json.h"
+#include "mst_usage.h"
+
+
+#define MST_USAGE_USERS  "maestro.usage"        /* user id -> usage */
+#define MST_USAGE_ALL    "maestro.usage_all"    /* "all" -> everyone's */
+
+
+static json_int_t
+mst_usage_int(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+
+double
+mst_usage_price(const mst_price_t *prices, size_t nprices, const char *model,
+    long pt, long ct)
+{
+    size_t        i, len;
+    const char   *p;
+
+    for (i = 0; i < nprices; i++) {
+        p = prices[i].model;
+        len = strlen(p);
+
+        if ((len > 0 && p[len - 1] == '*' && strncmp(model, p, len - 1) == 0)
+            || strcmp(model, p) == 0)
+        {
+            return (pt * prices[i].input + ct * prices[i].output) / 1e6;
+        }
+    }
+
+    return -1;
+}
+
+
+void
+mst_usage_merge(json_t *into, json_t *all, json_t *by_model)
+{
+    double       total;
+    json_t      *m, *cur, *c;
+    const char  *model;
+
+    json_object_foreach(by_model, model, m) {
+        cur = json_object_get(all, model);
+        if (cur == NULL) {
+            json_object_set_new(all, model, json_deep_copy(m));
+            continue;
+        }
+
+        json_object_set_new(cur, "prompt", json_integer(
+            mst_usage_int(cur, "prompt") + mst_usage_int(m, "prompt")));
+        json_object_set_new(cur, "completion", json_integer(
+            mst_usage_int(cur, "completion") + mst_usage_int(m, "completion")));
+        json_object_set_new(cur, "calls", json_integer(
+            mst_usage_int(cur, "calls") + mst_usage_int(m, "calls")));
+
+        c = json_object_get(m, "cost_usd");
+        if (json_is_number(c)) {
+            json_object_set_new(cur, "cost_usd", json_real(
+                json_number_value(json_object_get(cur, "cost_usd"))
+                + json_number_value(c)));
+        }
+    }
+
+    total = 0;
+    c = NULL;
+
+    json_object_foreach(all, model, m) {
+        if (json_is_number(json_object_get(m, "cost_usd"))) {
+            total += json_number_value(json_object_get(m, "cost_usd"));
+            c = m;
+        }
+    }
+
+    json_object_set_new(into, "cost_usd", c ? json_real(total)
+                                            : json_null());
+}
+
+
+/* the usage record before the first call */
+static json_t *
+mst_usage_new(const char *user)
+{
+    return json_pack("{s:s?, s:i, s:i, s:i, s:n, s:i, s:{}}", "user_id",
+                     user, "prompt", 0, "completion", 0, "total", 0,
+                     "cost_usd", "calls", 0, "by_model");
+}
+
+
+static int
+mst_usage_put_one(mst_txn_t *txn, const char *ns, const char *key,
+    const char *user, json_t *by_model, long calls)
+{
+    int          rc;
+    char        *text;
+    size_t       len;
+    json_t      *u, *all, *m;
+    const char  *model;
+
+    rc = mst_store_kv_get(txn, ns, key, &text, &len);
+
+    if (rc == MST_OK) {
+        u = json_loadb(text, len, 0, NULL);
+        free(text);
+
+    } else if (rc == MST_NOTFOUND) {
+        u = NULL;
+
+    } else {
+        return rc;
+    }
+
+    if (!json_is_object(u)) {
+        json_decref(u);
+        u = mst_usage_new(user);
+        if (u == NULL) {
+            return MST_ENOMEM;
+        }
+    }
+
+    json_object_foreach(by_model, model, m) {
+        json_object_set_new(u, "prompt", json_integer(
+            mst_usage_int(u, "prompt") + mst_usage_int(m, "prompt")));
+        json_object_set_new(u, "completion", json_integer(
+            mst_usage_int(u, "completion") + mst_usage_int(m, "completion")));
+    }
+
+    json_object_set_new(u, "total", json_integer(
+        mst_usage_int(u, "prompt") + mst_usage_int(u, "completion")));
+    json_object_set_new(u, "calls", json_integer(
+        mst_usage_int(u, "calls") + calls));
+
+    all = json_object_get(u, "by_model");
+    if (!json_is_object(all)) {
+        all = json_object();
+        json_object_set_new(u, "by_model", all);
+    }
+
+    mst_usage_merge(u, all, by_model);
+
+    text = mst_json_dump(u, &len);
+    json_decref(u);
+
+    if (text == NULL) {
+        return MST_ENOMEM;
+    }
+
+    rc = mst_store_kv_put(txn, ns, key, text, len);
+    free(text);
+
+    return rc;
+}
+
+
+static int
+mst_usage_put_calls(mst_txn_t *txn, const char *user, json_t *by_model,
+    long calls)
+{
+    int  rc;
+
+    if (user != NULL) {
+        rc = mst_usage_put_one(txn, MST_USAGE_USERS, user, user, by_model,
+                               calls);
+        if (rc != MST_OK) {
+            return rc;
+        }
+    }
+
+    return mst_usage_put_one(txn, MST_USAGE_ALL, "all", NULL, by_model,
+                             calls);
+}
+
+
+int
+mst_usage_put(mst_txn_t *txn, const char *user, json_t *by_model)
+{
+    long         calls;
+    json_t      *m;
+    const char  *model;
+
+    calls = 0;
+    json_object_foreach(by_model, model, m) {
+        calls += (long) mst_usage_int(m, "calls");
+    }
+
+    return mst_usage_put_calls(txn, user, by_model, calls);
+}
+
+
+int
+mst_usage_add(mst_store_t *store, const mst_price_t *prices, size_t nprices,
+    const mst_usage_delta_t *d, size_t n)
+{
+    int         rc;
+    size_t      i;
+    double      cost;
+    json_t     *by_model, *m;
+    mst_txn_t  *txn;
+
+    rc = mst_txn_begin(store, 0, &txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        m = json_pack("{s:I, s:I, s:I}", "prompt", (json_int_t) d[i].prompt,
+                      "completion", (json_int_t) d[i].completion,
+                      "calls", (json_int_t) d[i].calls);
+        by_model = json_object();
+
+        if (m == NULL || by_model == NULL) {
+            json_decref(m);
+            json_decref(by_model);
+            mst_txn_abort(txn);
+            return MST_ENOMEM;
+        }
+
+        cost = mst_usage_price(prices, nprices, d[i].model, d[i].prompt,
+                               d[i].completion);
+        if (cost >= 0) {
+            json_object_set_new(m, "cost_usd", json_real(cost));
+        }
+
+        json_object_set_new(by_model, d[i].model, m);
+
+        rc = mst_usage_put_calls(txn, d[i].user, by_model, d[i].calls);
+        json_decref(by_model);
+
+        if (rc != MST_OK) {
+            mst_txn_abort(txn);
+            return rc;
+        }
+    }
+
+    return mst_txn_commit(txn);
+}
+
+
+int
+mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
+    char *err, size_t errlen)
+{
+    int         rc;
+    char       *text;
+    size_t      len;
+    mst_txn_t  *txn;
+
+    *usage = NULL;
+
+    rc = mst_txn_begin(store, 1, &txn);
+    if (rc != MST_OK) {
+        return mst_err(err, errlen, rc, "store: cannot begin a transaction");
+    }
+
+    rc = mst_store_kv_get(txn, user ? MST_USAGE_USERS : MST_USAGE_ALL,
+                          user ? user : "all", &text, &len);
+    mst_txn_abort(txn);
+
+    if (rc == MST_NOTFOUND) {
+        /* nothing spent yet */
+        *usage = mst_usage_new(user);
+        return *usage ? MST_OK : mst_err(err, errlen, MST_ENOMEM,
+                                         "out of memory");
+    }
+
+    if (rc != MST_OK) {
+        return mst_err(err, errlen, rc, "store: cannot read usage");
+    }
+
+    *usage = json_loadb(text, len, 0, NULL);
+    free(text);
+
+    if (*usage == NULL) {
+        return mst_err(err, errlen, MST_EINVAL, "usage record of \"%s\" "
+                       "is not JSON", user ? user : "all");
+    }
+
+    return MST_OK;
+}

@@ -1,0 +1,60 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * Token usage and cost, kept in the store (kv namespaces): a user's
+ * running total (GET /api/v1/users/{id}/usage) and everyone's
+ * (GET /api/v1/usage), each {prompt, completion, total, cost_usd, calls,
+ * by_model: {model: {prompt, completion, cost_usd?, calls}}}. A model
+ * without a price has no cost_usd, and a total over only such models is
+ * null: unknown is not free.
+ *
+ * Workflows add their calls in the transaction of the step that made them
+ * (mst_run); calls outside workflows (the /v1 pass-through) are summed in
+ * memory by the caller and added in batches with mst_usage_add(), one
+ * transaction per batch.
+ */
+
+#ifndef _MST_USAGE_H_INCLUDED_
+#define _MST_USAGE_H_INCLUDED_
+
+#include "mst_store.h"
+
+/* maestro_llm_price: USD per million tokens of a model ("name*": prefix) */
+typedef struct {
+    const char         *model;
+    double              input;
+    double              output;
+} mst_price_t;
+
+typedef struct {
+    const char         *user;           /* NULL: nobody's but everyone's */
+    const char         *model;
+    long                prompt;
+    long                completion;
+    long                calls;
+} mst_usage_delta_t;
+
+/* the cost in USD of tokens of a model; < 0 when it has no price */
+double mst_usage_price(const mst_price_t *prices, size_t nprices,
+    const char *model, long prompt_tokens, long completion_tokens);
+
+/* adds by_model ({model: {prompt, completion, cost_usd?, calls}}) into all and
+   sets into's cost_usd to the priced total, or null */
+void mst_usage_merge(json_t *into, json_t *all, json_t *by_model);
+
+/* by_model into the user's total (user may be NULL) and everyone's */
+int mst_usage_put(mst_txn_t *txn, const char *user, json_t *by_model);
+
+/* n deltas in one write transaction */
+int mst_usage_add(mst_store_t *store, const mst_price_t *prices,
+    size_t nprices, const mst_usage_delta_t *d, size_t n);
+
+/* a user's total (NULL: everyone's); zeros when nothing was spent */
+int mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
+    char *err, size_t errlen);
+
+#endif /* _MST_USAGE_H_INCLUDED_ */

@@ -1,0 +1,225 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * Usage of the calls outside workflows (the /v1 pass-through), summed per
+ * (user, model) in the worker's memory and written to the store once a
+ * second, or when 256 pairs are pending, in one transaction on the io pool
+ * (mst_usage_add): a write per request would cost more than the request.
+ * What a worker holds when it exits is written before it goes. A crash
+ * loses at most the last second of counts, never stored data.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_maestro_module.h"
+
+
+#define NGX_HTTP_MAESTRO_USAGE_MAX     256
+#define NGX_HTTP_MAESTRO_USAGE_FLUSH   1000     /* ms */
+
+
+typedef struct {
+    ngx_http_maestro_main_conf_t  *mmcf;
+    size_t                         n;
+    mst_usage_delta_t              d[NGX_HTTP_MAESTRO_USAGE_MAX];
+    int                            rc;
+} ngx_http_maestro_usage_batch_t;
+
+
+static ngx_http_maestro_usage_batch_t  *ngx_http_maestro_usage_pending;
+static ngx_event_t                      ngx_http_maestro_usage_ev;
+static ngx_http_maestro_main_conf_t    *ngx_http_maestro_usage_mmcf;
+
+
+static void
+ngx_http_maestro_usage_free(ngx_http_maestro_usage_batch_t *b)
+{
+    size_t  i;
+
+    for (i = 0; i < b->n; i++) {
+        ngx_free((char *) b->d[i].user);
+        ngx_free((char *) b->d[i].model);
+    }
+
+    ngx_free(b);
+}
+
+
+/* runs on the io pool */
+static void
+ngx_http_maestro_usage_write(void *arg)
+{
+    ngx_http_maestro_usage_batch_t  *b = arg;
+
+    b->rc = mst_usage_add(b->mmcf->env.store, b->mmcf->env.prices,
+                          b->mmcf->env.nprices, b->d, b->n);
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_usage_written(void *arg, ngx_int_t rc)
+{
+    ngx_http_maestro_usage_batch_t  *b = arg;
+
+    if (rc != NGX_OK || b->rc != MST_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "maestro: usage of %uz calls not recorded: %s", b->n,
+                      rc != NGX_OK ? "the io thread pool queue is full"
+                                   : mst_strerror(b->rc));
+    }
+
+    ngx_http_maestro_usage_free(b);
+}
+
+
+static void
+ngx_http_maestro_usage_flush(void)
+{
+    ngx_http_maestro_usage_batch_t  *b;
+
+    b = ngx_http_maestro_usage_pending;
+    if (b == NULL || b->n == 0) {
+        return;
+    }
+
+    ngx_http_maestro_usage_pending = NULL;
+
+    (void) ngx_http_maestro_io_post(b->mmcf, ngx_http_maestro_usage_write,
+                                    ngx_http_maestro_usage_written, b);
+}
+
+
+static void
+ngx_http_maestro_usage_timer(ngx_event_t *ev)
+{
+    ngx_http_maestro_usage_flush();
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_MAESTRO_USAGE_FLUSH);
+    }
+}
+
+
+void
+ngx_http_maestro_usage_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_http_maestro_usage_mmcf = mmcf;
+
+    ngx_http_maestro_usage_ev.handler = ngx_http_maestro_usage_timer;
+    ngx_http_maestro_usage_ev.log = cycle->log;
+    ngx_http_maestro_usage_ev.data = mmcf;
+    ngx_http_maestro_usage_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_maestro_usage_ev, NGX_HTTP_MAESTRO_USAGE_FLUSH);
+}
+
+
+/* what is still pending, written now (the worker is exiting) */
+void
+ngx_http_maestro_usage_exit_worker(void)
+{
+    int                              rc;
+    ngx_http_maestro_usage_batch_t  *b;
+
+    b = ngx_http_maestro_usage_pending;
+    ngx_http_maestro_usage_pending = NULL;
+
+    if (b == NULL) {
+        return;
+    }
+
+    if (b->n > 0 && b->mmcf->env.store != NULL) {
+        rc = mst_usage_add(b->mmcf->env.store, b->mmcf->env.prices,
+                           b->mmcf->env.nprices, b->d, b->n);
+        if (rc != MST_OK) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "maestro: usage of %uz calls not recorded: %s",
+                          b->n, mst_strerror(rc));
+        }
+    }
+
+    ngx_http_maestro_usage_free(b);
+}
+
+
+static char *
+ngx_http_maestro_usage_dup(const char *s, size_t len)
+{
+    char  *p;
+
+    p = ngx_alloc(len + 1, ngx_cycle->log);
+    if (p != NULL) {
+        ngx_memcpy(p, s, len);
+        p[len] = '\0';
+    }
+
+    return p;
+}
+
+
+void
+ngx_http_maestro_usage_record(const char *user, const char *model,
+    long prompt, long completion)
+{
+    size_t                           i;
+    mst_usage_delta_t               *d;
+    ngx_http_maestro_usage_batch_t  *b;
+
+    if (ngx_http_maestro_usage_mmcf == NULL || model == NULL) {
+        return;
+    }
+
+    b = ngx_http_maestro_usage_pending;
+
+    if (b == NULL) {
+        b = ngx_calloc(sizeof(ngx_http_maestro_usage_batch_t),
+                       ngx_cycle->log);
+        if (b == NULL) {
+            return;
+        }
+        b->mmcf = ngx_http_maestro_usage_mmcf;
+        ngx_http_maestro_usage_pending = b;
+    }
+
+    for (i = 0; i < b->n; i++) {
+        d = &b->d[i];
+
+        if (ngx_strcmp(d->model, model) == 0
+            && ((d->user == NULL && user == NULL)
+                || (d->user && user && ngx_strcmp(d->user, user) == 0)))
+        {
+            d->prompt += prompt;
+            d->completion += completion;
+            d->calls++;
+            return;
+        }
+    }
+
+    d = &b->d[b->n];
+    d->model = ngx_http_maestro_usage_dup(model, ngx_strlen(model));
+    d->user = user ? ngx_http_maestro_usage_dup(user, ngx_strlen(user))
+                   : NULL;
+
+    if (d->model == NULL || (user != NULL && d->user == NULL)) {
+        ngx_free((char *) d->model);
+        ngx_free((char *) d->user);
+        return;
+    }
+
+    d->prompt = prompt;
+    d->completion = completion;
+    d->calls = 1;
+    b->n++;
+
+    if (b->n == NGX_HTTP_MAESTRO_USAGE_MAX) {
+        ngx_http_maestro_usage_flush();
+    }
+}
