@@ -5,10 +5,12 @@
 /*
  * DESIGN
  *
- * The LLM gateway's pass-through: POST /v1/chat/completions and
- * /v1/embeddings for a model a provider serves, on the event loop (libcurl
- * multi, ngx_http_maestro_curl.c), so a stream in flight costs a socket
- * and a few KB, never a thread.
+ * The LLM gateway's engine: POST /v1/chat/completions and /v1/embeddings
+ * for a model a provider serves, and the plugins' llm_chat calls (a
+ * "job" from ngx_http_maestro_llm.c, tried on every provider in the
+ * gateway's order as mst_gateway_chat() would), on the event loop
+ * (libcurl multi, ngx_http_maestro_curl.c), so a call in flight costs a
+ * socket and a few KB, never a thread.
  *
  *  - Route: mst_gateway_plan(): the providers of that model in the
  *    gateway's order (priority, weight or latency), then the rest of the
@@ -58,7 +60,9 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_request_t             *r;
+    ngx_http_request_t             *r;          /* a /v1 client, or */
+    ngx_http_maestro_job_t         *job;        /* a plugin's call */
+    ngx_log_t                      *log;
     mst_gateway_t                  *gw;
     ngx_http_maestro_curl_xfer_t    xfer;
     struct curl_slist              *headers;
@@ -95,6 +99,13 @@ typedef struct {
     ngx_event_t                     retry_ev;
     char                            last_err[256];
 
+    /* a plugin's call: the answer as it is assembled */
+    ngx_http_maestro_pt_bytes_t     content;
+    json_t                         *answer;     /* when not streamed */
+    int                             job_rc;
+    char                            finish[32];
+    unsigned                        req_model:1; /* the request has one */
+
     unsigned                        stream:1;
     unsigned                        client_usage:1;
     unsigned                        started:1;  /* client headers out */
@@ -111,6 +122,9 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt);
+static void ngx_http_maestro_pt_cleanup(void *data);
+static void ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt,
+    ngx_int_t rc);
 static void ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt);
 static void ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt,
     ngx_int_t rc);
@@ -246,8 +260,15 @@ ngx_http_maestro_pt_error(ngx_http_maestro_pt_t *pt, ngx_uint_t status,
     ngx_http_request_t  *r = pt->r;
 
     ngx_log_error((status >= 500 ? NGX_LOG_ERR : NGX_LOG_INFO),
-                  r->connection->log, 0, "maestro: %s: %ui %s: %s",
+                  pt->log, 0, "maestro: %s: %ui %s: %s",
                   pt->kind, status, code, msg);
+
+    if (pt->job != NULL) {
+        ngx_cpystrn((u_char *) pt->last_err, (u_char *) msg,
+                    sizeof(pt->last_err));
+        pt->job_rc = MST_EUPSTREAM;
+        return NGX_ERROR;
+    }
 
     return ngx_http_maestro_send_json(r, status,
         json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", msg,
@@ -414,6 +435,57 @@ ngx_http_maestro_pt_start(ngx_http_maestro_pt_t *pt)
 
 
 /*
+ * A plugin's call: the text of one streamed chunk goes to the waiting
+ * thread; the answer is assembled here for the end.
+ */
+static ngx_int_t
+ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt, u_char *p,
+    size_t n)
+{
+    json_t      *v, *choice, *t;
+    const char  *text;
+
+    if (pt->done_marker) {
+        return NGX_OK;
+    }
+
+    if (!pt->started) {
+        pt->started = 1;
+        pt->first_ms = mst_mono_ms();
+    }
+
+    v = json_loadb((char *) p, n, 0, NULL);
+    choice = json_array_get(json_object_get(v, "choices"), 0);
+
+    t = json_object_get(json_object_get(choice, "delta"), "content");
+    text = json_string_value(t);
+
+    if (text != NULL && json_string_length(t) > 0) {
+        if (ngx_http_maestro_pt_append(&pt->content, (u_char *) text,
+                                       json_string_length(t),
+                                       NGX_HTTP_MAESTRO_PT_MAX_BODY)
+            != NGX_OK)
+        {
+            json_decref(v);
+            return NGX_ERROR;
+        }
+
+        ngx_http_maestro_job_text(pt->job, text, json_string_length(t));
+    }
+
+    t = json_object_get(choice, "finish_reason");
+    if (json_is_string(t)) {
+        ngx_cpystrn((u_char *) pt->finish, (u_char *) json_string_value(t),
+                    sizeof(pt->finish));
+    }
+
+    json_decref(v);
+
+    return NGX_OK;
+}
+
+
+/*
  * One "data:" payload of the upstream stream, queued as it came (the
  * queue goes out at the end of the write callback) once it is a JSON
  * object. NGX_DECLINED: a malformed one (before the first, the next
@@ -443,6 +515,10 @@ ngx_http_maestro_pt_event(ngx_http_maestro_pt_t *pt, u_char *p, size_t n)
         {
             return NGX_OK;
         }
+    }
+
+    if (pt->job != NULL) {
+        return ngx_http_maestro_pt_job_event(pt, p, n);
     }
 
     if (!pt->started) {
@@ -625,6 +701,10 @@ ngx_http_maestro_pt_write_cb(char *buf, size_t size, size_t n, void *arg)
 
     /* a slow client: stop reading the provider until it caught up */
 
+    if (pt->job != NULL) {
+        return len;
+    }
+
     c = pt->r->connection;
 
     if (c->buffered && pt->busy != NULL) {
@@ -680,7 +760,7 @@ ngx_http_maestro_pt_writable(ngx_http_request_t *r)
 static void
 ngx_http_maestro_pt_log_call(ngx_http_maestro_pt_t *pt, const char *what)
 {
-    ngx_log_error(NGX_LOG_INFO, pt->r->connection->log, 0,
+    ngx_log_error(NGX_LOG_INFO, pt->log, 0,
                   "maestro: %s \"%s\" via %s: %s, %l+%l tokens, %L ms",
                   pt->kind, pt->model,
                   mst_gateway_provider(pt->gw, pt->member)->name, what,
@@ -725,7 +805,7 @@ ngx_http_maestro_pt_account(ngx_http_maestro_pt_t *pt, size_t answer)
     cost = mst_usage_price(mmcf->env.prices, mmcf->env.nprices, model,
                            pt->prompt_tokens, pt->completion_tokens);
 
-    ngx_log_error(NGX_LOG_INFO, pt->r->connection->log, 0,
+    ngx_log_error(NGX_LOG_INFO, pt->log, 0,
                   "maestro: %s \"%s\" via %s (%s): %l+%l tokens, "
                   "%s%.6f USD, %L ms",
                   pt->kind, pt->model, p->name, model, pt->prompt_tokens,
@@ -755,6 +835,12 @@ ngx_http_maestro_pt_done(void *data, int result)
         if ((result == CURLE_OK && pt->done_marker) || pt->last_sent) {
             mst_gateway_done(pt->gw, pt->member, 1,
                              pt->first_ms - pt->t0);
+
+            if (pt->job != NULL) {
+                ngx_http_maestro_pt_finish(pt, NGX_OK);
+                return;
+            }
+
             ngx_http_maestro_pt_account(pt, pt->streamed);
             rc = pt->last_sent ? NGX_OK
                                : ngx_http_maestro_pt_send(pt, NULL, NULL, 0,
@@ -784,8 +870,16 @@ ngx_http_maestro_pt_done(void *data, int result)
                      : result == CURLE_OK ? "it ended without [DONE]"
                                           : curl_easy_strerror(result));
 
-        ngx_log_error(NGX_LOG_ERR, pt->r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, pt->log, 0,
                       "maestro: %s: %s", pt->kind, msg);
+
+        if (pt->job != NULL) {
+            ngx_cpystrn((u_char *) pt->last_err, (u_char *) msg,
+                        sizeof(pt->last_err));
+            pt->job_rc = MST_EUPSTREAM;
+            ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+            return;
+        }
 
         v = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", msg,
                       "type", "server_error", "param", "code",
@@ -834,6 +928,14 @@ ngx_http_maestro_pt_done(void *data, int result)
                                              pt->body_in.len);
 
             mst_gateway_done(pt->gw, pt->member, 1, mst_mono_ms() - pt->t0);
+
+            if (pt->job != NULL) {
+                pt->answer = json_loadb((char *) pt->body_in.data,
+                                        pt->body_in.len, 0, NULL);
+                ngx_http_maestro_pt_finish(pt, NGX_OK);
+                return;
+            }
+
             ngx_http_maestro_pt_account(pt, pt->body_in.len);
             ngx_http_maestro_pt_finish(pt,
                 ngx_http_maestro_pt_send_body(pt, NGX_HTTP_OK));
@@ -854,6 +956,19 @@ ngx_http_maestro_pt_done(void *data, int result)
         /* the client's request: the provider's answer is the answer */
         mst_gateway_done(pt->gw, pt->member, -1, 0);
         ngx_http_maestro_pt_log_call(pt, "refused the request");
+
+        if (pt->job != NULL) {
+            ngx_snprintf((u_char *) pt->last_err, sizeof(pt->last_err) - 1,
+                         "%s refused the request: HTTP %l: %*s%Z",
+                         mst_gateway_provider(pt->gw, pt->member)->name,
+                         pt->status, ngx_min(pt->body_in.len, 160),
+                         pt->body_in.data ? pt->body_in.data
+                                          : (u_char *) "");
+            pt->job_rc = MST_EINVAL;
+            ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+            return;
+        }
+
         ngx_http_maestro_pt_finish(pt,
             ngx_http_maestro_pt_send_body(pt, pt->status));
         return;
@@ -882,7 +997,7 @@ ngx_http_maestro_pt_done(void *data, int result)
                      curl_easy_strerror(result));
     }
 
-    ngx_log_error(NGX_LOG_WARN, pt->r->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, pt->log, 0,
                   "maestro: %s attempt %ui failed: %s", pt->kind,
                   pt->attempt + 1, pt->last_err);
 
@@ -930,9 +1045,9 @@ ngx_http_maestro_pt_retry(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
 {
+    long                       timeout;
     CURL                      *easy;
     json_t                    *body, *opts;
-
     const mst_llm_provider_t  *p;
     char                       url[1024], auth[1024];
 
@@ -947,7 +1062,8 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
         pt->upstream_body = pt->raw;
 
     } else {
-        if (p->model != NULL) {
+        /* a plugin's own model goes as it is; else the provider's */
+        if (p->model != NULL && !pt->req_model) {
             json_object_set_new(body, "model", json_string(p->model));
         }
 
@@ -1008,8 +1124,15 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      p->connect_timeout_ms > 0 ? p->connect_timeout_ms
                                                : 10000L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-                     p->timeout_ms > 0 ? p->timeout_ms : 60000L);
+    timeout = p->timeout_ms > 0 ? p->timeout_ms : 60000L;
+
+    if (pt->job != NULL && pt->job->deadline) {
+        /* never past the step's deadline */
+        timeout = ngx_min(timeout, (long) ngx_max(pt->job->deadline
+                                                  - mst_mono_ms(), 1));
+    }
+
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     /* no Expect: 100-continue round trip for big bodies */
@@ -1048,10 +1171,24 @@ ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt)
         /* another model: only on the failures its chain names */
         model = mst_gateway_provider(pt->gw, pt->member)->model;
 
-        if (pt->tried > 0 && model != NULL && ngx_strcmp(model, pt->model) != 0
+        if (pt->job == NULL && pt->tried > 0 && model != NULL
+            && ngx_strcmp(model, pt->model) != 0
             && !(pt->fail & mst_gateway_fallback_on(pt->gw, pt->model)))
         {
             break;
+        }
+
+        if (pt->job != NULL && pt->job->deadline
+            && mst_mono_ms() >= pt->job->deadline)
+        {
+            pt->job_rc = MST_ETIMEDOUT;
+            if (pt->last_err[0] == '\0') {
+                ngx_cpystrn((u_char *) pt->last_err,
+                            (u_char *) "the step's deadline passed",
+                            sizeof(pt->last_err));
+            }
+            ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+            return;
         }
 
         if (!mst_gateway_take(pt->gw, pt->member)) {
@@ -1094,6 +1231,12 @@ ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
     }
 
     pt->finished = 1;
+
+    if (pt->job != NULL) {
+        ngx_http_maestro_pt_job_finish(pt, rc);
+        return;
+    }
+
     ngx_http_finalize_request(pt->r, rc);
 }
 
@@ -1272,6 +1415,7 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     cln->data = pt;
 
     pt->r = r;
+    pt->log = r->connection->log;
     pt->gw = mmcf->env.gw;
     pt->kind = kind;
     pt->body = json_incref(body);
@@ -1320,4 +1464,186 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     ngx_http_maestro_pt_next(pt);
 
     return NGX_DONE;
+}
+
+
+/* ---- a plugin's call (ngx_http_maestro_llm.c) ---------------------------- */
+
+
+/*
+ * The chat.completion a plugin gets: the provider's own when it was not
+ * streamed, else assembled from the chunks; usage estimated when the
+ * provider gave none.
+ */
+static json_t *
+ngx_http_maestro_pt_job_answer(ngx_http_maestro_pt_t *pt)
+{
+    json_t                    *resp, *usage;
+    const char                *model;
+    const mst_llm_provider_t  *p;
+
+    p = mst_gateway_provider(pt->gw, pt->member);
+    model = pt->req_model ? pt->model : (p->model ? p->model : pt->model);
+
+    if (pt->answer != NULL) {
+        resp = pt->answer;
+        pt->answer = NULL;
+
+    } else {
+        resp = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, "
+                         "s:s}]}",
+                         "id", "chatcmpl-maestro", "object",
+                         "chat.completion", "created",
+                         (json_int_t) ngx_time(), "model", model,
+                         "choices", "index", 0, "message", "role",
+                         "assistant", "content",
+                         pt->content.data ? (char *) pt->content.data : "",
+                         pt->content.len,
+                         "finish_reason",
+                         pt->finish[0] ? pt->finish : "stop");
+        if (resp == NULL) {
+            return NULL;
+        }
+    }
+
+    if (!json_is_string(json_object_get(resp, "model"))) {
+        json_object_set_new(resp, "model", json_string(model));
+    }
+
+    usage = json_object_get(resp, "usage");
+
+    if (!json_is_object(usage)) {
+        if (pt->prompt_tokens == 0 && pt->completion_tokens == 0) {
+            pt->prompt_tokens = mst_llm_estimate_tokens(NULL,
+                                    pt->upstream_body.len);
+            pt->completion_tokens = mst_llm_estimate_tokens(NULL,
+                                        pt->content.len);
+        }
+
+        json_object_set_new(resp, "usage", json_pack("{s:I, s:I, s:I}",
+            "prompt_tokens", (json_int_t) pt->prompt_tokens,
+            "completion_tokens", (json_int_t) pt->completion_tokens,
+            "total_tokens",
+            (json_int_t) (pt->prompt_tokens + pt->completion_tokens)));
+    }
+
+    return resp;
+}
+
+
+static void
+ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
+{
+    int                      mrc;
+    char                     err[256];
+    json_t                  *resp;
+    const char              *used;
+    ngx_http_maestro_job_t  *job;
+
+    job = pt->job;
+    resp = NULL;
+    used = NULL;
+    mrc = pt->job_rc;
+
+    if (mrc == MST_OK && rc == NGX_OK) {
+        resp = ngx_http_maestro_pt_job_answer(pt);
+        used = mst_gateway_provider(pt->gw, pt->member)->name;
+        mrc = resp ? MST_OK : MST_ENOMEM;
+
+    } else if (mrc == MST_OK) {
+        mrc = MST_EUPSTREAM;
+    }
+
+    ngx_cpystrn((u_char *) err, (u_char *) (pt->last_err[0]
+                                            ? pt->last_err
+                                            : "the call failed"),
+                sizeof(err));
+
+    ngx_http_maestro_pt_cleanup(pt);
+    json_decref(pt->answer);
+    free(pt->content.data);
+    ngx_free(pt);
+
+    ngx_http_maestro_job_complete(job, mrc, resp, used,
+                                  mrc == MST_OK ? NULL : err);
+}
+
+
+/* the plugin's thread gave up (cancelled, or its callback said stop) */
+void
+ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job)
+{
+    ngx_http_maestro_pt_t  *pt = job->call;
+
+    if (pt == NULL || pt->finished) {
+        return;
+    }
+
+    if (pt->xfer.active) {
+        ngx_http_maestro_curl_stop(&pt->xfer);
+        mst_gateway_done(pt->gw, pt->member, -1, 0);
+    }
+
+    pt->job_rc = MST_ECANCELLED;
+    ngx_cpystrn((u_char *) pt->last_err, (u_char *) "cancelled",
+                sizeof(pt->last_err));
+
+    ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+}
+
+
+ngx_int_t
+ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
+    ngx_log_t *log)
+{
+    json_t                 *model;
+    ngx_http_maestro_pt_t  *pt;
+
+    pt = ngx_calloc(sizeof(ngx_http_maestro_pt_t), log);
+    if (pt == NULL) {
+        return NGX_ERROR;
+    }
+
+    pt->job = job;
+    pt->log = log;
+    pt->gw = gw;
+    pt->kind = "chat/completions";
+    pt->body = json_incref(job->request);
+    pt->stream = job->stream ? 1 : 0;
+
+    /* as mst_llm: "stream" is the engine's to set */
+    json_object_set_new(pt->body, "stream", json_boolean(job->stream));
+
+    model = json_object_get(pt->body, "model");
+    pt->req_model = json_is_string(model) && json_string_length(model) > 0;
+    ngx_cpystrn((u_char *) pt->model,
+                (u_char *) (pt->req_model ? json_string_value(model) : ""),
+                sizeof(pt->model));
+
+    pt->norder = mst_gateway_plan_all(gw, pt->order);
+
+    pt->xfer.easy = ngx_http_maestro_curl_easy();
+    pt->xfer.done = ngx_http_maestro_pt_done;
+    pt->xfer.data = pt;
+
+    pt->retry_ev.handler = ngx_http_maestro_pt_retry;
+    pt->retry_ev.data = pt;
+    pt->retry_ev.log = log;
+
+    if (pt->xfer.easy == NULL) {
+        json_decref(pt->body);
+        ngx_free(pt);
+        return NGX_ERROR;
+    }
+
+    job->call = pt;
+
+    if (__atomic_load_n(&job->abort, __ATOMIC_ACQUIRE)) {
+        ngx_http_maestro_passthru_cancel(job);
+        return NGX_OK;
+    }
+
+    ngx_http_maestro_pt_next(pt);
+
+    return NGX_OK;
 }

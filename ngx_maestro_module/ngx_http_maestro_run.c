@@ -300,7 +300,12 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_health_init_worker(cycle, mmcf);
     ngx_http_maestro_usage_init_worker(cycle, mmcf);
 
-    return ngx_http_maestro_curl_init_worker(cycle);
+    if (ngx_http_maestro_curl_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the plugins' LLM calls on the same engine */
+    return ngx_http_maestro_llm_init_worker(cycle, mmcf);
 }
 
 
@@ -310,6 +315,7 @@ ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
 {
     /* thread pools were joined before (core module exits first) */
 
+    ngx_http_maestro_llm_exit_worker();
     ngx_http_maestro_curl_exit_worker();
     ngx_http_maestro_usage_exit_worker();
 

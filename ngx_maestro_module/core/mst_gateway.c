@@ -541,6 +541,13 @@ mst_gateway_plan(mst_gateway_t *gw, const char *model, size_t *order)
 }
 
 
+size_t
+mst_gateway_plan_all(mst_gateway_t *gw, size_t *order)
+{
+    return mst_gateway_order(gw, order);
+}
+
+
 int
 mst_gateway_take(mst_gateway_t *gw, size_t i)
 {

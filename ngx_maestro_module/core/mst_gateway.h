@@ -5,9 +5,11 @@
 /*
  * DESIGN
  *
- * The LLM gateway in front of several OpenAI-compatible providers: every
- * LLM call of the host goes through mst_gateway_chat(), which picks a
- * provider, and falls back to the next one when a provider fails.
+ * The LLM gateway in front of several OpenAI-compatible providers:
+ * mst_gateway_chat() picks a provider and falls back to the next one when
+ * a provider fails (blocking, on the calling thread). The nginx worker
+ * makes the same decisions on its event loop with mst_gateway_plan(),
+ * _take() and _done(), for /v1 and for the plugins' calls alike.
  *
  *  - Order: by priority (lower first); among equal priorities, a
  *    weighted random choice, so load spreads by weight, or (balance
@@ -109,6 +111,8 @@ int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
  */
 size_t mst_gateway_plan(mst_gateway_t *gw, const char *model,
     size_t *order);
+/* every member, in the order mst_gateway_chat() would try them */
+size_t mst_gateway_plan_all(mst_gateway_t *gw, size_t *order);
 
 /*
  * maestro_llm_fallback: model, then next[0], next[1], ... (copied), on

@@ -502,7 +502,11 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     call.deadline = ctx->deadline;
 
     err[0] = '\0';
-    if (ctx->env->gw != NULL) {
+    if (ctx->env->llm_chat != NULL && mst_gateway_online(ctx->env->gw)) {
+        rc = ctx->env->llm_chat(ctx->env->llm_chat_arg, req, &call, &resp,
+                                &used, err, sizeof(err));
+
+    } else if (ctx->env->gw != NULL) {
         rc = mst_gateway_chat(ctx->env->gw, req, &call, &resp, &used, err,
                               sizeof(err));
     } else {

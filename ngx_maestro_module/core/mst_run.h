@@ -63,6 +63,17 @@ typedef struct {
     void              (*notify)(void *arg, const char *id, uint64_t last);
     void               *notify_arg;
 
+    /*
+     * The plugins' LLM calls, when the host has an engine of its own (the
+     * nginx worker's event-driven one); NULL: mst_gateway_chat() on the
+     * calling thread. The same contract as mst_gateway_chat().
+     */
+    int               (*llm_chat)(void *arg, json_t *request,
+                                  const mst_llm_call_t *call,
+                                  json_t **response, const char **used,
+                                  char *err, size_t errlen);
+    void               *llm_chat_arg;
+
     /* log to the host's error log (level: MAESTRO_LOG_*) */
     void              (*log)(void *arg, int level, const char *msg);
     void               *log_arg;

@@ -12,7 +12,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
     startMaestro, startFakeOpenAI, submit, waitStatus, sse,
-    assertContiguous,
+    assertContiguous, api, chain, waitFor,
 } from './lib/harness.mjs';
 
 
@@ -122,6 +122,45 @@ describe('LLM provider: the fake OpenAI server', () => {
         assert.ok(calls >= 3, `${calls} chat requests (2 failed + retries)`);
         const left = await fake.control([]);
         assert.equal(left.queued, 0, 'both faults were consumed');
+    });
+
+    /* the plugins' calls are made by the worker's event-driven engine */
+
+    test('cancelling a workflow stops its agent\'s LLM call at once',
+         async () => {
+        await reset(fake);
+        await fake.control(['hang']);
+        const w = await submit(m.base, { prompt: 'never answered',
+                                         workflow: chain(['l', 'llm']) });
+        await waitFor(async () => (await fake.stats()).requests > 0, 10000);
+        const t0 = Date.now();
+        const c = await api(m.base, 'POST',
+                            `/api/v1/workflows/${w.id}/cancel`);
+        assert.ok([200, 202].includes(c.status), JSON.stringify(c.json));
+        const wf = await waitStatus(m.base, w.id, ['cancelled', 'failed'],
+                                    8000);
+        assert.equal(wf.status, 'cancelled');
+        assert.ok(Date.now() - t0 < 5000, 'long before the 10 s timeout');
+    });
+
+    test('a stream broken after its first token fails the call; the '
+         + 'retry policy runs it again', async () => {
+        await reset(fake);
+        await fake.control(['reset_mid_stream']);
+        const w = await submit(m.base, {
+            prompt: 'alpha beta gamma delta epsilon',
+            workflow: {
+                name: 'retry-llm', entry: 'l',
+                nodes: { l: { agent: 'llm', retry: { max: 1, backoff_ms: 50 } } },
+                edges: [],
+            } });
+        const wf = await waitStatus(m.base, w.id, ['complete', 'failed'],
+                                    30000);
+        assert.equal(wf.status, 'complete', wf.error);
+        assert.equal(wf.agents.l.attempts, 2, 'failed once, then ran again');
+        const logs = await api(m.base, 'GET', '/api/v1/agents/llm/logs?limit=50');
+        assert.ok(JSON.stringify(logs.json).includes('broke the stream'),
+                  'the first attempt said why');
     });
 });
 
