@@ -290,6 +290,13 @@ async function main() {
     }
 
     try {
+        if (process.env.BENCH_GW_HOLD) {
+            // for profiling: the servers only, for BENCH_GW_HOLD seconds
+            note(`holding: upstream ${up.port}, gateway ${gw.port} `
+                 + `(workers ${gw.workers.join(',')})`);
+            await sleep(+process.env.BENCH_GW_HOLD * 1000);
+            return;
+        }
         for (const stream of [false, true]) {
             const key = stream ? 'stream' : 'plain';
             const p = stream ? '/stream/v1/chat/completions' : '/v1/chat/completions';

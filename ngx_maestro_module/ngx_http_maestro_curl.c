@@ -140,10 +140,23 @@ ngx_http_maestro_curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
         if (ev->timer_set) {
             ngx_del_timer(ev);
         }
+        if (ev->posted) {
+            ngx_delete_posted_event(ev);
+        }
         return 0;
     }
 
-    /* 0: as soon as the loop comes round (never from inside curl) */
+    if (timeout_ms == 0) {
+        /*
+         * at once, but never from inside curl: after the events of this
+         * turn of the loop, without a turn (and an epoll_wait) of its own
+         */
+        if (!ev->posted) {
+            ngx_post_event(ev, &ngx_posted_events);
+        }
+        return 0;
+    }
+
     ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
 
     return 0;
@@ -329,7 +342,7 @@ ngx_http_maestro_curl_release(void *easy)
     if (ngx_http_maestro_curl.multi != NULL
         && ngx_http_maestro_curl.nidle < NGX_HTTP_MAESTRO_CURL_IDLE)
     {
-        curl_easy_reset(easy);
+        /* reset by whoever takes it next, before any use */
         ngx_http_maestro_curl.idle[ngx_http_maestro_curl.nidle++] = easy;
         return;
     }

@@ -351,7 +351,8 @@ void ngx_http_maestro_curl_exit_worker(void);
 ngx_int_t ngx_http_maestro_curl_start(ngx_http_maestro_curl_xfer_t *x);
 void ngx_http_maestro_curl_stop(ngx_http_maestro_curl_xfer_t *x);
 ngx_uint_t ngx_http_maestro_curl_running(void);
-/* an easy handle (a kept one, reset, or a new one), and its return */
+/* an easy handle (a kept one or a new one: curl_easy_reset() it before
+   use), and its return */
 void *ngx_http_maestro_curl_easy(void);
 void ngx_http_maestro_curl_release(void *easy);
 

@@ -65,7 +65,7 @@ typedef struct {
     ngx_log_t                      *log;
     mst_gateway_t                  *gw;
     ngx_http_maestro_curl_xfer_t    xfer;
-    struct curl_slist              *headers;
+    struct curl_slist              *headers;    /* kept per member */
     json_t                         *body;
     const char                     *kind;       /* chat/completions, ... */
     char                           *payload;    /* made for upstream */
@@ -1041,6 +1041,48 @@ ngx_http_maestro_pt_retry(ngx_event_t *ev)
 }
 
 
+/*
+ * A member's request headers (with its key), made once per worker and
+ * kept: they never change, and a request should not rebuild them.
+ */
+static struct curl_slist *
+ngx_http_maestro_pt_headers(size_t member, ngx_uint_t stream,
+    const mst_llm_provider_t *p)
+{
+    char                        auth[1024];
+    struct curl_slist          *l, *n;
+    static struct curl_slist   *made[MST_GATEWAY_MAX][2];
+
+    if (made[member][stream] != NULL) {
+        return made[member][stream];
+    }
+
+    l = curl_slist_append(NULL, "Content-Type: application/json");
+
+    if (l != NULL && stream) {
+        n = curl_slist_append(l, "Accept: text/event-stream");
+        if (n == NULL) {
+            curl_slist_free_all(l);
+        }
+        l = n;
+    }
+
+    if (l != NULL && p->api_key != NULL && p->api_key[0] != '\0') {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key);
+        n = curl_slist_append(l, auth);
+        ngx_explicit_memzero(auth, sizeof(auth));
+        if (n == NULL) {
+            curl_slist_free_all(l);
+        }
+        l = n;
+    }
+
+    made[member][stream] = l;
+
+    return l;
+}
+
+
 /* one request to pt->member */
 static ngx_int_t
 ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
@@ -1049,7 +1091,7 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
     CURL                      *easy;
     json_t                    *body, *opts;
     const mst_llm_provider_t  *p;
-    char                       url[1024], auth[1024];
+    char                       url[1024];
 
     p = mst_gateway_provider(pt->gw, pt->member);
     body = pt->body;
@@ -1089,20 +1131,7 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
     easy = pt->xfer.easy;
     curl_easy_reset(easy);
 
-    curl_slist_free_all(pt->headers);
-    pt->headers = curl_slist_append(NULL, "Content-Type: application/json");
-
-    if (pt->stream) {
-        pt->headers = curl_slist_append(pt->headers,
-                                        "Accept: text/event-stream");
-    }
-
-    if (p->api_key != NULL && p->api_key[0] != '\0') {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key);
-        pt->headers = curl_slist_append(pt->headers, auth);
-        ngx_explicit_memzero(auth, sizeof(auth));
-    }
-
+    pt->headers = ngx_http_maestro_pt_headers(pt->member, pt->stream, p);
     if (pt->headers == NULL) {
         return NGX_ERROR;
     }
@@ -1258,7 +1287,6 @@ ngx_http_maestro_pt_cleanup(void *data)
 
     ngx_http_maestro_curl_release(pt->xfer.easy);
 
-    curl_slist_free_all(pt->headers);
     free(pt->payload);
     free(pt->body_in.data);
     free(pt->line.data);
