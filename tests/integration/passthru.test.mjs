@@ -40,7 +40,8 @@ describe('gateway pass-through (/v1 provider models)', () => {
                 'maestro_llm_breaker failures=50 recovery=60s;',
                 'maestro_llm_fallback fake-model fake-model-large;',
                 `maestro_llm_provider ${a.url} name=strict `
-                    + 'model=fake-model-strict priority=3 retries=0;',
+                    + 'model=fake-model-strict priority=3 retries=0 '
+                    + 'timeout=1500ms;',
                 'maestro_llm_fallback fake-model-strict fake-model-large '
                     + 'on=5xx,timeout;',
                 'maestro_model_tier simple fake-model-large;',
@@ -194,6 +195,26 @@ describe('gateway pass-through (/v1 provider models)', () => {
             return true;
         });
         assert.equal((await b.stats()).requests, b0, 'no fallback on 429');
+    });
+
+    test('a hanging provider times out into the chain; a slow first byte '
+         + 'is only slow', async () => {
+        await a.control(['hang']);
+        const t0 = Date.now();
+        const r = await client.chat.completions.create({
+            model: 'fake-model-strict', messages: ask('hang then fall') });
+        assert.equal(r.model, 'fake-model-large');
+        const took = Date.now() - t0;
+        assert.ok(took >= 1400 && took < 6000, `${took} ms`);
+
+        await a.control(['slow_first_byte:400']);
+        let text = '';
+        const s = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('slowly now'), stream: true });
+        for await (const chunk of s) {
+            text += chunk.choices[0]?.delta?.content || '';
+        }
+        assert.equal(text, 'Echo: slowly now');
     });
 
     test('maestro_llm_fallback: nginx -t refuses what it cannot use',
