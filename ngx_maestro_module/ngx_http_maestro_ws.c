@@ -63,7 +63,11 @@ typedef struct {
     ngx_http_request_t             *r;          /* NULL once detached */
     ngx_http_maestro_main_conf_t   *mmcf;
     const mst_guard_t              *guard;      /* the location's */
-    wslay_event_context_ptr         ctx;
+    wslay_event_context_ptr         ctx;        /* NULL while idle */
+    uint64_t                        in_given;   /* bytes handed to wslay */
+    uint64_t                        in_used;    /* ... in whole frames */
+    uint64_t                        in_frame;   /* the frame being read */
+    ngx_msec_t                      last_data;  /* a data message */
     u_char                         *pre;        /* bytes read with the */
     u_char                         *pre_last;   /* handshake */
     /* allocated as needed: most connections follow one workflow */
@@ -80,6 +84,7 @@ typedef struct {
     unsigned                        hangup:1;   /* the peer went, or I/O
                                                    failed */
     unsigned                        deflate:1;  /* permessage-deflate */
+    unsigned                        in_msg:1;   /* between fragments */
 } ngx_http_maestro_ws_t;
 
 
@@ -106,6 +111,9 @@ static void ngx_http_maestro_ws_cleanup(void *data);
 static void ngx_http_maestro_ws_release(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_ping(ngx_event_t *ev);
+static ngx_int_t ngx_http_maestro_ws_ctx(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_idle(ngx_http_maestro_ws_t *ws);
+static size_t ngx_http_maestro_ws_queued(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws,
     const char *text, size_t len);
 static void ngx_http_maestro_ws_send(ngx_http_maestro_ws_t *ws,
@@ -130,6 +138,7 @@ ngx_http_maestro_ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf,
         n = ngx_min(len, (size_t) (ws->pre_last - ws->pre));
         ngx_memcpy(buf, ws->pre, n);
         ws->pre += n;
+        ws->in_given += n;
         return (ssize_t) n;
     }
 
@@ -149,6 +158,7 @@ ngx_http_maestro_ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf,
     }
 
     ws->last_seen = ngx_current_msec;
+    ws->in_given += rc;
 
     return rc;
 }
@@ -190,9 +200,36 @@ static void
 ngx_http_maestro_ws_frame_cb(wslay_event_context_ptr ctx,
     const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data)
 {
+    ngx_http_maestro_ws_t  *ws = user_data;
+
+    uint64_t  len;
+
     if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->payload_length == 1) {
         wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
     }
+
+    /* its size on the wire: header, extended length, mask, payload */
+    len = arg->payload_length;
+    ws->in_frame = 2 + (len > 65535 ? 8 : len > 125 ? 2 : 0) + 4 + len;
+
+    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+    {
+        ws->in_msg = !arg->fin;
+
+    } else if (arg->opcode == WSLAY_CONTINUATION_FRAME && arg->fin) {
+        ws->in_msg = 0;
+    }
+}
+
+
+static void
+ngx_http_maestro_ws_frame_end_cb(wslay_event_context_ptr ctx,
+    void *user_data)
+{
+    ngx_http_maestro_ws_t  *ws = user_data;
+
+    ws->in_used += ws->in_frame;
+    ws->in_frame = 0;
 }
 
 
@@ -205,6 +242,11 @@ ngx_http_maestro_ws_msg_cb(wslay_event_context_ptr ctx,
     u_char     *text;
     size_t      len;
     ngx_int_t   rc;
+
+    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+    {
+        ws->last_data = ngx_current_msec;
+    }
 
     switch (arg->opcode) {
 
@@ -274,7 +316,7 @@ static const struct wslay_event_callbacks  ngx_http_maestro_ws_callbacks = {
     NULL,                                   /* genmask: clients only */
     ngx_http_maestro_ws_frame_cb,           /* on_frame_recv_start */
     NULL,                                   /* on_frame_recv_chunk */
-    NULL,                                   /* on_frame_recv_end */
+    ngx_http_maestro_ws_frame_end_cb,       /* on_frame_recv_end */
     ngx_http_maestro_ws_msg_cb
 };
 
@@ -618,14 +660,6 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
         return NULL;
     }
 
-    if (wslay_event_context_server_init(&ws->ctx,
-                                        &ngx_http_maestro_ws_callbacks, ws)
-        != 0)
-    {
-        ngx_free(ws);
-        return NULL;
-    }
-
     ws->r = r;
     ws->mmcf = mmcf;
     ws->guard = ((ngx_http_maestro_loc_conf_t *)
@@ -639,8 +673,6 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
 
     cln->handler = ngx_http_maestro_ws_cleanup;
     cln->data = ws;
-
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, mmcf->ws_max_message);
 
     ws->ping.handler = ngx_http_maestro_ws_ping;
     ws->ping.data = ws;
@@ -657,7 +689,6 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
             ngx_str_set(&h->key, "Sec-WebSocket-Extensions");
             h->value = *answer;
             ws->deflate = 1;
-            wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
         }
     }
 
@@ -849,13 +880,28 @@ ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
 
     c = ws->r->connection;
 
+    if (ws->ctx == NULL) {
+        if (!c->read->ready && ws->pre >= ws->pre_last) {
+            /* idle, and nothing came: keep it that way */
+            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+                ngx_http_maestro_ws_close(ws);
+            }
+            return;
+        }
+
+        if (ngx_http_maestro_ws_ctx(ws) != NGX_OK) {
+            ngx_http_maestro_ws_close(ws);
+            return;
+        }
+    }
+
     if (wslay_event_recv(ws->ctx) != 0) {
         ngx_http_maestro_ws_violation(ws);
         return;
     }
 
     /* room again after a slow client drained: more events */
-    if (wslay_event_get_queued_msg_length(ws->ctx)
+    if (ngx_http_maestro_ws_queued(ws)
         < NGX_HTTP_MAESTRO_WS_MAX_QUEUED / 2)
     {
         ngx_http_maestro_ws_pump(ws);
@@ -877,7 +923,75 @@ ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
         || ngx_handle_write_event(c->write, 0) != NGX_OK)
     {
         ngx_http_maestro_ws_close(ws);
+        return;
     }
+
+    ngx_http_maestro_ws_idle(ws);
+}
+
+
+/*
+ * libwslay's context is 9.4 KB; an idle connection (thousands of them,
+ * watching a workflow that is quiet) does not need one. It is made when
+ * bytes arrive or a message is queued, and freed when wslay holds nothing
+ * (no partial frame or fragmented message, nothing to send, no close
+ * under way) and no data message went either way for a ping interval.
+ */
+static ngx_int_t
+ngx_http_maestro_ws_ctx(ngx_http_maestro_ws_t *ws)
+{
+    if (ws->ctx != NULL) {
+        return NGX_OK;
+    }
+
+    if (wslay_event_context_server_init(&ws->ctx,
+                                        &ngx_http_maestro_ws_callbacks, ws)
+        != 0)
+    {
+        ws->ctx = NULL;
+        return NGX_ERROR;
+    }
+
+    wslay_event_config_set_max_recv_msg_length(ws->ctx,
+                                               ws->mmcf->ws_max_message);
+    if (ws->deflate) {
+        wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
+    }
+
+    ws->in_given = 0;
+    ws->in_used = 0;
+    ws->in_frame = 0;
+    ws->in_msg = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_maestro_ws_idle(ngx_http_maestro_ws_t *ws)
+{
+    if (ws->ctx == NULL || ws->closed
+        || ngx_current_msec - ws->last_data < ws->mmcf->ws_ping
+        || ws->in_given != ws->in_used || ws->in_msg
+        || wslay_event_want_write(ws->ctx)
+        || wslay_event_get_queued_msg_count(ws->ctx) != 0
+        || wslay_event_get_close_sent(ws->ctx)
+        || wslay_event_get_close_received(ws->ctx)
+        || ws->pre < ws->pre_last)
+    {
+        return;
+    }
+
+    wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+}
+
+
+/* what wslay has queued; nothing without a context */
+static size_t
+ngx_http_maestro_ws_queued(ngx_http_maestro_ws_t *ws)
+{
+    return ws->ctx ? ngx_http_maestro_ws_queued(ws) : 0;
 }
 
 
@@ -894,7 +1008,9 @@ ngx_http_maestro_ws_violation(ngx_http_maestro_ws_t *ws)
 
     c = ws->r->connection;
 
-    if (!ws->hangup && !wslay_event_get_close_sent(ws->ctx)) {
+    if (!ws->hangup
+        && (ws->ctx == NULL || !wslay_event_get_close_sent(ws->ctx)))
+    {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "maestro: ws: protocol error from the client");
         (void) c->send(c, close1002, sizeof(close1002));
@@ -959,8 +1075,10 @@ ngx_http_maestro_ws_cleanup(void *data)
         ws->subs[i] = NULL;
     }
 
-    wslay_event_context_free(ws->ctx);
-    ws->ctx = NULL;
+    if (ws->ctx != NULL) {
+        wslay_event_context_free(ws->ctx);
+        ws->ctx = NULL;
+    }
     ws->closed = 1;
     ws->r = NULL;
 
@@ -985,6 +1103,11 @@ ngx_http_maestro_ws_ping(ngx_event_t *ev)
     struct wslay_event_msg  msg;
 
     if (ws->closed) {
+        return;
+    }
+
+    if (ngx_http_maestro_ws_ctx(ws) != NGX_OK) {
+        ngx_http_maestro_ws_close(ws);
         return;
     }
 
@@ -1021,6 +1144,12 @@ ngx_http_maestro_ws_queue_text(ngx_http_maestro_ws_t *ws, const u_char *text,
     u_char                  *z;
     size_t                   zlen;
     struct wslay_event_msg   msg;
+
+    if (ngx_http_maestro_ws_ctx(ws) != NGX_OK) {
+        return;
+    }
+
+    ws->last_data = ngx_current_msec;
 
     ngx_memzero(&msg, sizeof(struct wslay_event_msg));
     msg.opcode = WSLAY_TEXT_FRAME;
@@ -1104,7 +1233,7 @@ ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
         return 1;
     }
 
-    if (wslay_event_get_queued_msg_length(wp->ws->ctx)
+    if (ngx_http_maestro_ws_queued(wp->ws)
         >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
     {
         wp->full = 1;
@@ -1152,7 +1281,7 @@ ngx_http_maestro_ws_feed(uint64_t seq, const char *name, const char *data,
 
         json_decref(j);
 
-        return wslay_event_get_queued_msg_length(ws->ctx)
+        return ngx_http_maestro_ws_queued(ws)
                >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED;
     }
 
@@ -1180,7 +1309,7 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
     ngx_http_maestro_ws_pump_t  wp;
 
     if (ws->closed
-        || wslay_event_get_queued_msg_length(ws->ctx)
+        || ngx_http_maestro_ws_queued(ws)
            >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
     {
         return;
@@ -1221,7 +1350,7 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
         if (rc == NGX_OK) {
             for ( /* void */ ;
                  k < c->n
-                 && wslay_event_get_queued_msg_length(ws->ctx)
+                 && ngx_http_maestro_ws_queued(ws)
                     < NGX_HTTP_MAESTRO_WS_MAX_QUEUED;
                  k++)
             {
@@ -1265,10 +1394,10 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
             wp.fill = 0;
 
         } while (wp.n == NGX_HTTP_MAESTRO_WS_BATCH && !wp.sub->finished
-                 && wslay_event_get_queued_msg_length(ws->ctx)
+                 && ngx_http_maestro_ws_queued(ws)
                     < NGX_HTTP_MAESTRO_WS_MAX_QUEUED);
 
-        if (wslay_event_get_queued_msg_length(ws->ctx)
+        if (ngx_http_maestro_ws_queued(ws)
             >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
         {
             break;
@@ -1316,9 +1445,11 @@ ngx_http_maestro_ws_shutdown(ngx_http_maestro_main_conf_t *mmcf)
         ws = ngx_queue_data(q, ngx_http_maestro_ws_t, queue);
 
         /* clients resubscribe with their last event ids elsewhere */
-        wslay_event_queue_close(ws->ctx, WSLAY_CODE_GOING_AWAY,
-                                (const uint8_t *) "server restart", 14);
-        (void) wslay_event_send(ws->ctx);
+        if (ngx_http_maestro_ws_ctx(ws) == NGX_OK) {
+            wslay_event_queue_close(ws->ctx, WSLAY_CODE_GOING_AWAY,
+                                    (const uint8_t *) "server restart", 14);
+            (void) wslay_event_send(ws->ctx);
+        }
         ngx_http_maestro_ws_close(ws);
     }
 }

@@ -1484,6 +1484,39 @@ describe('WebSocket sessions, events and the monitor (2 workers)', () => {
 
     after(() => stopClean(m));
 
+    test('an idle connection gives its wslay context back, and a frame or '
+         + 'a message cut across ping intervals still arrives whole',
+         async () => {
+        /* ping 1s: the context of an idle socket is freed between pings */
+        const c = await rawOpen(m.port, '/api/v1/ws/idle-user');
+        try {
+            /* no data message yet: only the open fragment keeps it */
+            c.write(text('{"type":"fr', { fin: false }));
+            await sleep(1300);              /* a ping went meanwhile */
+            c.write(frame({ opcode: OP.CONT, payload: 'agment"}' }));
+            await c.waitJson((x) => x.message?.includes('"fragment"'),
+                             3000, 'the message cut by a ping interval');
+
+            /* a ping interval without data, then a frame cut in two */
+            await sleep(1100);
+            const whole = text('{"type":"half-frame"}');
+            c.write(whole.subarray(0, 5));
+            await sleep(1300);
+            c.write(whole.subarray(5));
+            await c.waitJson((x) => x.message?.includes('"half-frame"'),
+                             3000, 'the frame cut by a ping interval');
+
+            /* idle again: pings keep coming, messages are answered */
+            await sleep(1500);
+            c.write(text('{"type":"still-here"}'));
+            await c.waitJson((x) => x.message?.includes('"still-here"'));
+            assert.ok(c.frames.some((f) => f.opcode === OP.PING),
+                      `pings: ${c.summary()}`);
+        } finally {
+            c.destroy();
+        }
+    });
+
     test('prompt_submission over a session: action_result, then the '
          + 'workflow\'s events in order ending with done', async () => {
         const h = await wsOpen(wsUrl(m, '/api/v1/ws/alice'));
