@@ -22,6 +22,9 @@
  *    every 50 ms; a cancelled call, or a chunk callback that asks to
  *    stop, sets abort and kicks the loop, which stops the transfer.
  *  - The job is freed by whichever of the two lets go of it last.
+ *  - The loop's side of a job is here too (the end of this file): the
+ *    engine's call (ngx_http_maestro_call.h) with the job as its sink,
+ *    the text handed over as it streams, the answer assembled at the end.
  *  - A worker that is being terminated (ngx_terminate) no longer runs its
  *    loop. A waiting thread does not fail its step (that would be
  *    committed): the master kills the worker, and another one runs the
@@ -36,6 +39,7 @@
 #include <sys/eventfd.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_call.h"
 
 
 #define NGX_HTTP_MAESTRO_LLM_POLL  50       /* ms: cancellation checks */
@@ -387,4 +391,237 @@ ngx_http_maestro_llm_exit_worker(void)
         ngx_http_maestro_llm.c = NULL;
         ngx_http_maestro_llm.fd = -1;
     }
+}
+
+
+/* ---- the loop's side: the call on the engine ----------------------- */
+
+
+/*
+ * A plugin's call: the text of one streamed chunk goes to the waiting
+ * thread; the answer is assembled here for the end.
+ */
+ngx_int_t
+ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt, u_char *p,
+    size_t n)
+{
+    json_t      *v, *choice, *t;
+    const char  *text;
+
+    if (pt->done_marker) {
+        return NGX_OK;
+    }
+
+    if (!pt->started) {
+        pt->started = 1;
+        pt->first_ms = mst_mono_ms();
+    }
+
+    v = json_loadb((char *) p, n, 0, NULL);
+    choice = json_array_get(json_object_get(v, "choices"), 0);
+
+    t = json_object_get(json_object_get(choice, "delta"), "content");
+    text = json_string_value(t);
+
+    if (text != NULL && json_string_length(t) > 0) {
+        if (ngx_http_maestro_pt_append(&pt->content, (u_char *) text,
+                                       json_string_length(t),
+                                       NGX_HTTP_MAESTRO_PT_MAX_BODY)
+            != NGX_OK)
+        {
+            json_decref(v);
+            return NGX_ERROR;
+        }
+
+        ngx_http_maestro_job_text(pt->job, text, json_string_length(t));
+    }
+
+    t = json_object_get(choice, "finish_reason");
+    if (json_is_string(t)) {
+        ngx_cpystrn((u_char *) pt->finish, (u_char *) json_string_value(t),
+                    sizeof(pt->finish));
+    }
+
+    json_decref(v);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The chat.completion a plugin gets: the provider's own when it was not
+ * streamed, else assembled from the chunks; usage estimated when the
+ * provider gave none.
+ */
+static json_t *
+ngx_http_maestro_pt_job_answer(ngx_http_maestro_pt_t *pt)
+{
+    json_t                    *resp, *usage;
+    const char                *model;
+    const mst_llm_provider_t  *p;
+
+    p = mst_gateway_provider(pt->gw, pt->member);
+    model = pt->req_model ? pt->model : (p->model ? p->model : pt->model);
+
+    if (pt->answer != NULL) {
+        resp = pt->answer;
+        pt->answer = NULL;
+
+    } else {
+        resp = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, "
+                         "s:s}]}",
+                         "id", "chatcmpl-maestro", "object",
+                         "chat.completion", "created",
+                         (json_int_t) ngx_time(), "model", model,
+                         "choices", "index", 0, "message", "role",
+                         "assistant", "content",
+                         pt->content.data ? (char *) pt->content.data : "",
+                         pt->content.len,
+                         "finish_reason",
+                         pt->finish[0] ? pt->finish : "stop");
+        if (resp == NULL) {
+            return NULL;
+        }
+    }
+
+    if (!json_is_string(json_object_get(resp, "model"))) {
+        json_object_set_new(resp, "model", json_string(model));
+    }
+
+    usage = json_object_get(resp, "usage");
+
+    if (!json_is_object(usage)) {
+        if (pt->prompt_tokens == 0 && pt->completion_tokens == 0) {
+            pt->prompt_tokens = mst_llm_estimate_tokens(NULL,
+                                    pt->upstream_body.len);
+            pt->completion_tokens = mst_llm_estimate_tokens(NULL,
+                                        pt->content.len);
+        }
+
+        json_object_set_new(resp, "usage", json_pack("{s:I, s:I, s:I}",
+            "prompt_tokens", (json_int_t) pt->prompt_tokens,
+            "completion_tokens", (json_int_t) pt->completion_tokens,
+            "total_tokens",
+            (json_int_t) (pt->prompt_tokens + pt->completion_tokens)));
+    }
+
+    return resp;
+}
+
+
+void
+ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
+{
+    int                      mrc;
+    char                     err[256];
+    json_t                  *resp;
+    const char              *used;
+    ngx_http_maestro_job_t  *job;
+
+    job = pt->job;
+    resp = NULL;
+    used = NULL;
+    mrc = pt->job_rc;
+
+    if (mrc == MST_OK && rc == NGX_OK) {
+        resp = ngx_http_maestro_pt_job_answer(pt);
+        used = mst_gateway_provider(pt->gw, pt->member)->name;
+        mrc = resp ? MST_OK : MST_ENOMEM;
+
+    } else if (mrc == MST_OK) {
+        mrc = MST_EUPSTREAM;
+    }
+
+    ngx_cpystrn((u_char *) err, (u_char *) (pt->last_err[0]
+                                            ? pt->last_err
+                                            : "the call failed"),
+                sizeof(err));
+
+    ngx_http_maestro_pt_cleanup(pt);
+    json_decref(pt->answer);
+    free(pt->content.data);
+    ngx_free(pt);
+
+    ngx_http_maestro_job_complete(job, mrc, resp, used,
+                                  mrc == MST_OK ? NULL : err);
+}
+
+
+/* the plugin's thread gave up (cancelled, or its callback said stop) */
+void
+ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job)
+{
+    ngx_http_maestro_pt_t  *pt = job->call;
+
+    if (pt == NULL || pt->finished) {
+        return;
+    }
+
+    if (pt->xfer.active) {
+        ngx_http_maestro_curl_stop(&pt->xfer);
+        mst_gateway_done(pt->gw, pt->member, -1, 0);
+    }
+
+    pt->job_rc = MST_ECANCELLED;
+    ngx_cpystrn((u_char *) pt->last_err, (u_char *) "cancelled",
+                sizeof(pt->last_err));
+
+    ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+}
+
+
+ngx_int_t
+ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
+    ngx_log_t *log)
+{
+    json_t                 *model;
+    ngx_http_maestro_pt_t  *pt;
+
+    pt = ngx_calloc(sizeof(ngx_http_maestro_pt_t), log);
+    if (pt == NULL) {
+        return NGX_ERROR;
+    }
+
+    pt->job = job;
+    pt->log = log;
+    pt->gw = gw;
+    pt->kind = "chat/completions";
+    pt->body = json_incref(job->request);
+    pt->stream = job->stream ? 1 : 0;
+
+    /* as mst_llm: "stream" is the engine's to set */
+    json_object_set_new(pt->body, "stream", json_boolean(job->stream));
+
+    model = json_object_get(pt->body, "model");
+    pt->req_model = json_is_string(model) && json_string_length(model) > 0;
+    ngx_cpystrn((u_char *) pt->model,
+                (u_char *) (pt->req_model ? json_string_value(model) : ""),
+                sizeof(pt->model));
+
+    pt->norder = mst_gateway_plan_all(gw, pt->order);
+
+    pt->xfer.easy = ngx_http_maestro_curl_easy();
+    pt->xfer.done = ngx_http_maestro_pt_done;
+    pt->xfer.data = pt;
+
+    pt->retry_ev.handler = ngx_http_maestro_pt_retry;
+    pt->retry_ev.data = pt;
+    pt->retry_ev.log = log;
+
+    if (pt->xfer.easy == NULL) {
+        json_decref(pt->body);
+        ngx_free(pt);
+        return NGX_ERROR;
+    }
+
+    job->call = pt;
+
+    if (__atomic_load_n(&job->abort, __ATOMIC_ACQUIRE)) {
+        ngx_http_maestro_passthru_cancel(job);
+        return NGX_OK;
+    }
+
+    ngx_http_maestro_pt_next(pt);
+
+    return NGX_OK;
 }

@@ -42,92 +42,14 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_call.h"
 #include "mst_json.h"
 
 
-#define NGX_HTTP_MAESTRO_PT_MAX_BODY   (16 * 1024 * 1024)
-#define NGX_HTTP_MAESTRO_PT_MAX_LINE   (4 * 1024 * 1024)
-#define NGX_HTTP_MAESTRO_PT_PAUSE_AT   (64 * 1024)
-#define NGX_HTTP_MAESTRO_PT_BUF        4096
-#define NGX_HTTP_MAESTRO_PT_MAX_WAIT   30000   /* ms, one backoff */
 
-
-typedef struct {
-    u_char                         *data;
-    size_t                          len;
-    size_t                          cap;
-} ngx_http_maestro_pt_bytes_t;
-
-
-typedef struct {
-    ngx_http_request_t             *r;          /* a /v1 client, or */
-    ngx_http_maestro_job_t         *job;        /* a plugin's call */
-    ngx_log_t                      *log;
-    mst_gateway_t                  *gw;
-    ngx_http_maestro_curl_xfer_t    xfer;
-    struct curl_slist              *headers;    /* kept per member */
-    json_t                         *body;
-    const char                     *kind;       /* chat/completions, ... */
-    char                           *payload;    /* made for upstream */
-    ngx_str_t                       raw;        /* the client's body */
-    ngx_str_t                       upstream_body;
-    char                            model[160]; /* the client's */
-
-    size_t                          order[MST_GATEWAY_MAX];
-    size_t                          norder;
-    size_t                          next;       /* in order[] */
-    size_t                          member;
-    ngx_uint_t                      attempt;    /* on this member */
-    ngx_uint_t                      tried;      /* members sent to */
-    unsigned                        fail;       /* the last: MST_FAIL_* */
-
-    long                            status;     /* upstream's */
-    ngx_msec_t                      retry_after;
-    int64_t                         t0;
-    int64_t                         first_ms;
-    long                            prompt_tokens;
-    long                            completion_tokens;
-    size_t                          streamed;   /* event bytes forwarded */
-
-    ngx_http_maestro_pt_bytes_t     body_in;    /* non-stream, errors */
-    ngx_http_maestro_pt_bytes_t     line;       /* partial SSE line */
-    ngx_http_maestro_pt_bytes_t     pending;    /* events to send */
-
-    ngx_chain_t                    *free;
-    ngx_chain_t                    *busy;
-
-    ngx_event_t                     retry_ev;
-    char                            last_err[256];
-
-    /* a plugin's call: the answer as it is assembled */
-    ngx_http_maestro_pt_bytes_t     content;
-    json_t                         *answer;     /* when not streamed */
-    int                             job_rc;
-    char                            finish[32];
-    unsigned                        req_model:1; /* the request has one */
-
-    unsigned                        stream:1;
-    unsigned                        client_usage:1;
-    unsigned                        started:1;  /* client headers out */
-    unsigned                        done_marker:1;
-    unsigned                        last_sent:1;
-    unsigned                        paused:1;
-    unsigned                        failed_write:1;
-    unsigned                        malformed:1;
-    unsigned                        finished:1;
-    unsigned                        sse:1;      /* upstream is SSE */
-    unsigned                        decided:1;  /* status looked at */
-    unsigned                        forward:1;  /* 2xx: to the client */
-} ngx_http_maestro_pt_t;
 
 
 static ngx_int_t ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt);
-static void ngx_http_maestro_pt_cleanup(void *data);
-static void ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt,
-    ngx_int_t rc);
-static void ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt);
-static void ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt,
-    ngx_int_t rc);
 
 
 static ngx_str_t  ngx_http_maestro_pt_json_type =
@@ -136,7 +58,7 @@ static ngx_str_t  ngx_http_maestro_pt_json_type =
 
 /* bytes */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_maestro_pt_append(ngx_http_maestro_pt_bytes_t *b, const u_char *p,
     size_t n, size_t max)
 {
@@ -429,57 +351,6 @@ ngx_http_maestro_pt_start(ngx_http_maestro_pt_t *pt)
     }
 
     pt->started = 1;
-
-    return NGX_OK;
-}
-
-
-/*
- * A plugin's call: the text of one streamed chunk goes to the waiting
- * thread; the answer is assembled here for the end.
- */
-static ngx_int_t
-ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt, u_char *p,
-    size_t n)
-{
-    json_t      *v, *choice, *t;
-    const char  *text;
-
-    if (pt->done_marker) {
-        return NGX_OK;
-    }
-
-    if (!pt->started) {
-        pt->started = 1;
-        pt->first_ms = mst_mono_ms();
-    }
-
-    v = json_loadb((char *) p, n, 0, NULL);
-    choice = json_array_get(json_object_get(v, "choices"), 0);
-
-    t = json_object_get(json_object_get(choice, "delta"), "content");
-    text = json_string_value(t);
-
-    if (text != NULL && json_string_length(t) > 0) {
-        if (ngx_http_maestro_pt_append(&pt->content, (u_char *) text,
-                                       json_string_length(t),
-                                       NGX_HTTP_MAESTRO_PT_MAX_BODY)
-            != NGX_OK)
-        {
-            json_decref(v);
-            return NGX_ERROR;
-        }
-
-        ngx_http_maestro_job_text(pt->job, text, json_string_length(t));
-    }
-
-    t = json_object_get(choice, "finish_reason");
-    if (json_is_string(t)) {
-        ngx_cpystrn((u_char *) pt->finish, (u_char *) json_string_value(t),
-                    sizeof(pt->finish));
-    }
-
-    json_decref(v);
 
     return NGX_OK;
 }
@@ -816,7 +687,7 @@ ngx_http_maestro_pt_account(ngx_http_maestro_pt_t *pt, size_t answer)
 
 
 /* the transfer ended */
-static void
+void
 ngx_http_maestro_pt_done(void *data, int result)
 {
     ngx_http_maestro_pt_t  *pt = data;
@@ -1029,7 +900,7 @@ ngx_http_maestro_pt_done(void *data, int result)
 }
 
 
-static void
+void
 ngx_http_maestro_pt_retry(ngx_event_t *ev)
 {
     ngx_http_maestro_pt_t  *pt = ev->data;
@@ -1188,7 +1059,7 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
 
 
 /* the next provider in the chain, or the end */
-static void
+void
 ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt)
 {
     char         msg[384];
@@ -1252,7 +1123,7 @@ ngx_http_maestro_pt_next(ngx_http_maestro_pt_t *pt)
 }
 
 
-static void
+void
 ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
 {
     if (pt->finished) {
@@ -1270,7 +1141,7 @@ ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
 }
 
 
-static void
+void
 ngx_http_maestro_pt_cleanup(void *data)
 {
     ngx_http_maestro_pt_t  *pt = data;
@@ -1492,186 +1363,4 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     ngx_http_maestro_pt_next(pt);
 
     return NGX_DONE;
-}
-
-
-/* ---- a plugin's call (ngx_http_maestro_llm.c) ---------------------------- */
-
-
-/*
- * The chat.completion a plugin gets: the provider's own when it was not
- * streamed, else assembled from the chunks; usage estimated when the
- * provider gave none.
- */
-static json_t *
-ngx_http_maestro_pt_job_answer(ngx_http_maestro_pt_t *pt)
-{
-    json_t                    *resp, *usage;
-    const char                *model;
-    const mst_llm_provider_t  *p;
-
-    p = mst_gateway_provider(pt->gw, pt->member);
-    model = pt->req_model ? pt->model : (p->model ? p->model : pt->model);
-
-    if (pt->answer != NULL) {
-        resp = pt->answer;
-        pt->answer = NULL;
-
-    } else {
-        resp = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, "
-                         "s:s}]}",
-                         "id", "chatcmpl-maestro", "object",
-                         "chat.completion", "created",
-                         (json_int_t) ngx_time(), "model", model,
-                         "choices", "index", 0, "message", "role",
-                         "assistant", "content",
-                         pt->content.data ? (char *) pt->content.data : "",
-                         pt->content.len,
-                         "finish_reason",
-                         pt->finish[0] ? pt->finish : "stop");
-        if (resp == NULL) {
-            return NULL;
-        }
-    }
-
-    if (!json_is_string(json_object_get(resp, "model"))) {
-        json_object_set_new(resp, "model", json_string(model));
-    }
-
-    usage = json_object_get(resp, "usage");
-
-    if (!json_is_object(usage)) {
-        if (pt->prompt_tokens == 0 && pt->completion_tokens == 0) {
-            pt->prompt_tokens = mst_llm_estimate_tokens(NULL,
-                                    pt->upstream_body.len);
-            pt->completion_tokens = mst_llm_estimate_tokens(NULL,
-                                        pt->content.len);
-        }
-
-        json_object_set_new(resp, "usage", json_pack("{s:I, s:I, s:I}",
-            "prompt_tokens", (json_int_t) pt->prompt_tokens,
-            "completion_tokens", (json_int_t) pt->completion_tokens,
-            "total_tokens",
-            (json_int_t) (pt->prompt_tokens + pt->completion_tokens)));
-    }
-
-    return resp;
-}
-
-
-static void
-ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
-{
-    int                      mrc;
-    char                     err[256];
-    json_t                  *resp;
-    const char              *used;
-    ngx_http_maestro_job_t  *job;
-
-    job = pt->job;
-    resp = NULL;
-    used = NULL;
-    mrc = pt->job_rc;
-
-    if (mrc == MST_OK && rc == NGX_OK) {
-        resp = ngx_http_maestro_pt_job_answer(pt);
-        used = mst_gateway_provider(pt->gw, pt->member)->name;
-        mrc = resp ? MST_OK : MST_ENOMEM;
-
-    } else if (mrc == MST_OK) {
-        mrc = MST_EUPSTREAM;
-    }
-
-    ngx_cpystrn((u_char *) err, (u_char *) (pt->last_err[0]
-                                            ? pt->last_err
-                                            : "the call failed"),
-                sizeof(err));
-
-    ngx_http_maestro_pt_cleanup(pt);
-    json_decref(pt->answer);
-    free(pt->content.data);
-    ngx_free(pt);
-
-    ngx_http_maestro_job_complete(job, mrc, resp, used,
-                                  mrc == MST_OK ? NULL : err);
-}
-
-
-/* the plugin's thread gave up (cancelled, or its callback said stop) */
-void
-ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job)
-{
-    ngx_http_maestro_pt_t  *pt = job->call;
-
-    if (pt == NULL || pt->finished) {
-        return;
-    }
-
-    if (pt->xfer.active) {
-        ngx_http_maestro_curl_stop(&pt->xfer);
-        mst_gateway_done(pt->gw, pt->member, -1, 0);
-    }
-
-    pt->job_rc = MST_ECANCELLED;
-    ngx_cpystrn((u_char *) pt->last_err, (u_char *) "cancelled",
-                sizeof(pt->last_err));
-
-    ngx_http_maestro_pt_finish(pt, NGX_ERROR);
-}
-
-
-ngx_int_t
-ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
-    ngx_log_t *log)
-{
-    json_t                 *model;
-    ngx_http_maestro_pt_t  *pt;
-
-    pt = ngx_calloc(sizeof(ngx_http_maestro_pt_t), log);
-    if (pt == NULL) {
-        return NGX_ERROR;
-    }
-
-    pt->job = job;
-    pt->log = log;
-    pt->gw = gw;
-    pt->kind = "chat/completions";
-    pt->body = json_incref(job->request);
-    pt->stream = job->stream ? 1 : 0;
-
-    /* as mst_llm: "stream" is the engine's to set */
-    json_object_set_new(pt->body, "stream", json_boolean(job->stream));
-
-    model = json_object_get(pt->body, "model");
-    pt->req_model = json_is_string(model) && json_string_length(model) > 0;
-    ngx_cpystrn((u_char *) pt->model,
-                (u_char *) (pt->req_model ? json_string_value(model) : ""),
-                sizeof(pt->model));
-
-    pt->norder = mst_gateway_plan_all(gw, pt->order);
-
-    pt->xfer.easy = ngx_http_maestro_curl_easy();
-    pt->xfer.done = ngx_http_maestro_pt_done;
-    pt->xfer.data = pt;
-
-    pt->retry_ev.handler = ngx_http_maestro_pt_retry;
-    pt->retry_ev.data = pt;
-    pt->retry_ev.log = log;
-
-    if (pt->xfer.easy == NULL) {
-        json_decref(pt->body);
-        ngx_free(pt);
-        return NGX_ERROR;
-    }
-
-    job->call = pt;
-
-    if (__atomic_load_n(&job->abort, __ATOMIC_ACQUIRE)) {
-        ngx_http_maestro_passthru_cancel(job);
-        return NGX_OK;
-    }
-
-    ngx_http_maestro_pt_next(pt);
-
-    return NGX_OK;
 }
