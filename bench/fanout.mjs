@@ -37,6 +37,7 @@ const N_SSE = +env('BENCH_FANOUT_SSE', QUICK ? 1000 : 10000);
 const N_WS = +env('BENCH_FANOUT_WS', QUICK ? 200 : 1000);
 const WFS = String(env('BENCH_FANOUT_WFS', '1,100')).split(',').map(Number);
 const FLUSH_MS = +env('BENCH_FANOUT_FLUSH_MS', 100);
+const WRITEMAP = env('BENCH_FANOUT_WRITEMAP', '') === '1';
 const POLL_MS = +env('BENCH_FANOUT_POLL_MS', 10);
 const WARM_MS = +env('BENCH_FANOUT_WARM_MS', 1000);
 const WIN_MS = +env('BENCH_FANOUT_WINDOW_MS', QUICK ? 2000 : 6000);
@@ -115,6 +116,7 @@ ${httpCommon(prefix)}
     maestro_store_path ${prefix}/store;
     maestro_store_size 1g;
     maestro_store_sync off;
+    maestro_store_writemap ${WRITEMAP ? 'on' : 'off'};
     maestro_plugins_dir ${BUILD}/fixtures;
     maestro_agent sleep plugin=sleep.so;
     maestro_agent fail plugin=fail.so;
