@@ -304,19 +304,14 @@ int
 mst_run_cancel_requested(mst_run_env_t *env, const char *id)
 {
     int         yes;
-    json_t     *rec;
     mst_txn_t  *txn;
 
     if (mst_txn_begin(env->store, 1, &txn) != MST_OK) {
         return 0;
     }
 
-    yes = 0;
-
-    if (mst_store_wf_get(txn, id, &rec) == MST_OK) {
-        yes = json_is_true(json_object_get(rec, "cancel_requested"));
-        json_decref(rec);
-    }
+    /* every 100 ms of every running step: no parse of the record */
+    yes = mst_store_wf_flag(txn, id, "cancel_requested") == 1;
 
     mst_txn_abort(txn);
 

@@ -33,6 +33,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -386,6 +387,35 @@ mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec)
     }
 
     return MST_OK;
+}
+
+
+int
+mst_store_wf_flag(mst_txn_t *txn, const char *id, const char *key)
+{
+    int      rc;
+    char     needle[128];
+    size_t   n;
+    MDB_val  k, v;
+
+    if (!mst_store_id_ok(id)) {
+        return MST_NOTFOUND;
+    }
+
+    n = (size_t) snprintf(needle, sizeof(needle), "\"%s\":true", key);
+    if (n >= sizeof(needle)) {
+        return MST_EINVAL;
+    }
+
+    k.mv_size = MST_ID_LEN;
+    k.mv_data = (void *) id;
+
+    rc = mdb_get(txn->txn, txn->store->wf, &k, &v);
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    return memmem(v.mv_data, v.mv_size, needle, n) != NULL;
 }
 
 

@@ -66,6 +66,14 @@ void mst_txn_abort(mst_txn_t *txn);     /* frees txn; NULL is fine */
 int mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec);
 int mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec);
 
+/*
+ * Whether a record's text holds "key":true, without parsing it: records
+ * are written compact ("key":value, no spaces) and a string that holds
+ * those characters has its quotes escaped, so the match is exact.
+ * 1, 0, or an MST_* error.
+ */
+int mst_store_wf_flag(mst_txn_t *txn, const char *id, const char *key);
+
 typedef struct {
     const char  *status;        /* NULL: any */
     const char  *user_id;       /* NULL: any */

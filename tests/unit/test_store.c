@@ -1907,6 +1907,39 @@ test_writemap(void **state)
 }
 
 
+/* mst_store_wf_flag: "key":true in the record's text, never in a string */
+static void
+test_wf_flag(void **state)
+{
+    char        id[MST_ID_LEN + 1], other[MST_ID_LEN + 1];
+    t_env_t    *e;
+    mst_txn_t  *txn;
+
+    e = *state;
+    t_id(id, 5, 5);
+    t_id(other, 6, 6);
+
+    t_put_rec(e->store, id, json_pack("{s:s, s:b, s:s}", "prompt",
+                                      "say \"cancel_requested\":true",
+                                      "cancel_requested", 0,
+                                      "status", "running"));
+
+    txn = t_begin(e->store, 1);
+    assert_int_equal(mst_store_wf_flag(txn, id, "cancel_requested"), 0);
+    assert_int_equal(mst_store_wf_flag(txn, other, "cancel_requested"),
+                     MST_NOTFOUND);
+    mst_txn_abort(txn);
+
+    t_put_rec(e->store, id, json_pack("{s:s, s:b}", "prompt", "x",
+                                      "cancel_requested", 1));
+
+    txn = t_begin(e->store, 1);
+    assert_int_equal(mst_store_wf_flag(txn, id, "cancel_requested"), 1);
+    assert_int_equal(mst_store_wf_flag(txn, id, "prompt"), 0);
+    mst_txn_abort(txn);
+}
+
+
 static void
 test_concurrency(void **state)
 {
@@ -1999,6 +2032,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_parse_cache, t_setup,
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_writemap, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_wf_flag, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_concurrency, t_setup,
                                         t_teardown),
     };
