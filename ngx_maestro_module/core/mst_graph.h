@@ -104,4 +104,15 @@ const mst_node_t *mst_graph_node_at(const mst_graph_t *g, size_t i);
 int mst_graph_next(const mst_graph_t *g, const char *from, json_t *state,
     json_t **to);
 
+/*
+ * mst_graph_cache.c: the parsed graphs of workflows submitted with their
+ * own (their definitions never change), by workflow id, per process.
+ * get: a graph in use until mst_graph_cache_release(), or NULL.
+ * keep: 1 when g is kept (and in use: release it), 0 when not (its owner
+ * frees it).
+ */
+mst_graph_t *mst_graph_cache_get(const char *id);
+int mst_graph_cache_keep(const char *id, mst_graph_t *g);
+void mst_graph_cache_release(mst_graph_t *g);
+
 #endif /* _MST_GRAPH_H_INCLUDED_ */

@@ -33,6 +33,7 @@ typedef struct {
     uint64_t            seq;
     mst_graph_t        *graph;
     unsigned            graph_owned:1;
+    unsigned            graph_cached:1; /* in use from mst_graph_cache */
     unsigned            events:1;       /* appended events */
     unsigned            cp_dirty:1;
 } mst_run_tx_t;
@@ -271,6 +272,12 @@ mst_run_tx_begin(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,
     }
 
     if (tx->graph == NULL) {
+        /* a workflow's own graph: parsed once, then from the cache */
+        tx->graph = mst_graph_cache_get(id);
+        tx->graph_cached = (tx->graph != NULL);
+    }
+
+    if (tx->graph == NULL) {
         rc = mst_run_graph_load(tx, &def, err, errlen);
         if (rc != MST_OK) {
             mst_run_tx_abort(tx);
@@ -285,7 +292,13 @@ mst_run_tx_begin(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,
             mst_run_tx_abort(tx);
             return MST_EINVAL;
         }
-        tx->graph_owned = 1;
+
+        if (mst_graph_cache_keep(id, tx->graph)) {
+            tx->graph_cached = 1;
+
+        } else {
+            tx->graph_owned = 1;
+        }
     }
 
     return MST_OK;
@@ -300,12 +313,16 @@ mst_run_tx_release(mst_run_tx_t *tx)
 
     if (tx->graph_owned) {
         mst_graph_free(tx->graph);
+
+    } else if (tx->graph_cached) {
+        mst_graph_cache_release(tx->graph);
     }
 
     tx->rec = NULL;
     tx->cp = NULL;
     tx->graph = NULL;
     tx->graph_owned = 0;
+    tx->graph_cached = 0;
 }
 
 

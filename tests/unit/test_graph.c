@@ -712,6 +712,42 @@ test_next_end_only(void **ctx)
 }
 
 
+/* mst_graph_cache: kept by id, shared while in use, never replaced then */
+static void
+test_cache(void **state)
+{
+    char          err[MST_ERRLEN];
+    const char   *a = "wf_0000000000aa00000001";
+    mst_graph_t  *g1, *g2, *got;
+    const char   *def = "{\"nodes\": {\"only\": {\"agent\": \"echo\"}},"
+                        " \"entry\": \"only\", \"edges\": []}";
+
+    assert_null(mst_graph_cache_get(a));
+
+    g1 = tst_parse(def, err);
+    assert_non_null(g1);
+    assert_int_equal(mst_graph_cache_keep(a, g1), 1);     /* in use */
+
+    got = mst_graph_cache_get(a);
+    assert_ptr_equal(got, g1);
+
+    /* in use twice: a new graph for the same slot is not kept */
+    g2 = tst_parse(def, err);
+    assert_int_equal(mst_graph_cache_keep(a, g2), 0);
+    mst_graph_free(g2);
+
+    mst_graph_cache_release(got);
+    mst_graph_cache_release(g1);
+
+    /* nobody uses it: a newcomer takes the slot, the old one is freed */
+    g2 = tst_parse(def, err);
+    assert_int_equal(mst_graph_cache_keep(a, g2), 1);
+    assert_ptr_equal(mst_graph_cache_get(a), g2);
+    mst_graph_cache_release(g2);
+    mst_graph_cache_release(g2);
+}
+
+
 int
 main(void)
 {
@@ -726,6 +762,7 @@ main(void)
         cmocka_unit_test(test_next_conditions),
         cmocka_unit_test(test_next_fanout),
         cmocka_unit_test(test_next_end_only),
+        cmocka_unit_test(test_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
