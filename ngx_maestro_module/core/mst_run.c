@@ -352,6 +352,10 @@ mst_run_tx_commit(mst_run_tx_t *tx)
         }
         json_object_set_new(tx->rec, "checkpoint_seq",
                             json_integer((json_int_t) tx->seq));
+
+    } else if (tx->cp != NULL) {
+        /* unchanged (a progress flush): the next one need not parse it */
+        mst_store_checkpoint_keep(tx->txn, tx->id, tx->seq, tx->cp);
     }
 
     rc = mst_store_wf_put(tx->txn, tx->id, tx->rec);

@@ -781,6 +781,24 @@ mst_store_checkpoint_put(mst_txn_t *txn, const char *id, uint64_t seq,
 }
 
 
+void
+mst_store_checkpoint_keep(mst_txn_t *txn, const char *id, uint64_t seq,
+    const json_t *cp)
+{
+    char    *text;
+    size_t   len;
+
+    if (txn->readonly || !mst_store_id_ok(id) || cp == NULL) {
+        return;
+    }
+
+    text = mst_json_dump(cp, &len);
+    if (text != NULL) {
+        mst_store_cache_keep(&txn->store->cp_cache, id, seq, text, len, cp);
+    }
+}
+
+
 int
 mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
     json_t **cp)

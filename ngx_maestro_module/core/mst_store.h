@@ -74,6 +74,14 @@ int mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec);
  */
 int mst_store_wf_flag(mst_txn_t *txn, const char *id, const char *key);
 
+/*
+ * A checkpoint read in this write transaction and not written back, given
+ * to the parse cache again (its text is made anew; the next take checks it
+ * against the stored bytes as always, so a changed one is only a miss).
+ */
+void mst_store_checkpoint_keep(mst_txn_t *txn, const char *id, uint64_t seq,
+    const json_t *cp);
+
 typedef struct {
     const char  *status;        /* NULL: any */
     const char  *user_id;       /* NULL: any */

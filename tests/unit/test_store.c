@@ -1869,6 +1869,28 @@ test_parse_cache(void **state)
     assert_int_equal(seq, 1);
     n = (int) json_integer_value(json_object_get(cp, "n"));
     assert_int_equal(n, 10);
+
+    /* read, not written: given back, the next transaction takes it */
+    mst_store_checkpoint_keep(txn, id, seq, cp);
+    held = cp;
+    json_decref(cp);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_checkpoint_last(txn, id, &seq, &cp), MST_OK);
+    assert_ptr_equal(cp, held);
+
+    /* given back changed (a bug elsewhere): only a miss, never stale */
+    json_object_set_new(cp, "n", json_integer(99));
+    mst_store_checkpoint_keep(txn, id, seq, cp);
+    json_decref(cp);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    hits = e->store->cp_cache.hits;
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_checkpoint_last(txn, id, &seq, &cp), MST_OK);
+    assert_int_equal(json_integer_value(json_object_get(cp, "n")), 10);
+    assert_int_equal(e->store->cp_cache.hits, hits);
     json_decref(cp);
     mst_txn_abort(txn);
 }
