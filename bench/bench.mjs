@@ -11,7 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NGINX, note, get, startNginx, stopNginx, stopAll } from './lib/nginx.mjs';
+import {
+    NGINX, note, get, startNginx, stopNginx, stopAll, userLine, httpCommon,
+} from './lib/nginx.mjs';
+import { f, report } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -33,12 +36,7 @@ const N_CORE = +(process.env.BENCH_N_CORE || (QUICK ? 1000 : 10000));
 const WRK_DUR = process.env.BENCH_WRK_DURATION || (QUICK ? '3s' : '10s');
 const WRK_RUNS = +(process.env.BENCH_WRK_RUNS || 3);
 
-const out = [];              // report lines
-
-function say(line = '') {
-    out.push(line);
-    process.stdout.write(line + '\n');
-}
+const { lines: out, say, table } = report();
 
 // ---- nginx launcher -----------------------------------------------------
 
@@ -56,10 +54,8 @@ const SEQ5 = {
 };
 
 function confText(prefix, port, sync, writemap) {
-    const user = process.getuid && process.getuid() === 0
-        ? 'user root root;' : '';
     return `load_module ${BUILD}/ngx_http_maestro_module.so;
-${user}
+${userLine()}
 daemon off;
 master_process on;
 worker_processes 2;
@@ -71,13 +67,7 @@ thread_pool maestro threads=4 max_queue=65536;
 thread_pool maestro_io threads=2 max_queue=65536;
 
 http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path ${prefix}/tmp/body;
-    proxy_temp_path ${prefix}/tmp/proxy;
-    fastcgi_temp_path ${prefix}/tmp/fastcgi;
-    uwsgi_temp_path ${prefix}/tmp/uwsgi;
-    scgi_temp_path ${prefix}/tmp/scgi;
+${httpCommon(prefix)}
 
     maestro_store_path ${prefix}/store;
     maestro_store_size 1g;
@@ -166,20 +156,6 @@ function wrk(port, p) {
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v)
-    ? 'n/a' : Number(v).toFixed(d));
-const pad = (s, n) => String(s).padEnd(n);
-const lpad = (s, n) => String(s).padStart(n);
-
-function table(head, rows) {
-    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-    say('  ' + head.map((h, i) => (i ? lpad(h, w[i]) : pad(h, w[i]))).join('  '));
-    say('  ' + w.map((n) => '-'.repeat(n)).join('  '));
-    for (const r of rows) {
-        say('  ' + r.map((c, i) => (i ? lpad(c, w[i]) : pad(c, w[i]))).join('  '));
-    }
-}
-
 // ---- the benchmarks ---------------------------------------------------------
 
 function throughput(srv) {

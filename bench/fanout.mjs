@@ -15,16 +15,19 @@
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import {
+    NGINX, note, sleep, freePort, get, workerPids, readTail, userLine,
+    httpCommon,
+} from './lib/nginx.mjs';
+import { f, report } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
 const BUILD = path.resolve(process.env.BUILD || path.join(REPO, 'build'));
-const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const NCHAN = process.env.NCHAN_MODULE || '/usr/lib/nginx/modules/ngx_nchan_module.so';
 const FANLOAD = path.join(BUILD, 'bench/fanload');
 const RESULTS = path.join(HERE, 'results');
@@ -55,36 +58,13 @@ const HARD_NOFILE = (() => {
 const NOFILE = Math.min(50000, HARD_NOFILE);
 
 const started = [];
-const out = [];
-
-function say(line = '') {
-    out.push(line);
-    process.stdout.write(line + '\n');
-}
-function note(line) {
-    process.stderr.write(`# ${line}\n`);
-}
-function sleep(ms) {
-    return new Promise((r) => setTimeout(r, ms));
-}
+const { lines: out, say, table } = report();
 
 // ---- nginx launcher (the style of bench.mjs) ----------------------------
 
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
-
 function mainConf(prefix, modules) {
-    const user = process.getuid && process.getuid() === 0 ? 'user root root;' : '';
     return `${modules}
-${user}
+${userLine()}
 daemon off;
 master_process on;
 worker_processes 2;
@@ -93,16 +73,6 @@ error_log logs/error.log warn;
 pid logs/nginx.pid;
 events { worker_connections 20000; }
 `;
-}
-
-function httpCommon(prefix) {
-    return `    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path ${prefix}/tmp/body;
-    proxy_temp_path ${prefix}/tmp/proxy;
-    fastcgi_temp_path ${prefix}/tmp/fastcgi;
-    uwsgi_temp_path ${prefix}/tmp/uwsgi;
-    scgi_temp_path ${prefix}/tmp/scgi;`;
 }
 
 function maestroConf(prefix, port) {
@@ -161,33 +131,6 @@ ${httpCommon(prefix)}
     }
 }
 `;
-}
-
-async function get(port, p, ms = 1000) {
-    try {
-        const r = await fetch(`http://127.0.0.1:${port}${p}`,
-                              { signal: AbortSignal.timeout(ms) });
-        return { status: r.status, text: await r.text() };
-    } catch {
-        return { status: 0, text: '' };
-    }
-}
-
-function workerPids(master) {
-    try {
-        return fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8')
-            .trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-        return [];
-    }
-}
-
-function readTail(file, n = 20) {
-    try {
-        return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
-    } catch {
-        return '';
-    }
 }
 
 async function startNginx(label, confFn) {
@@ -454,20 +397,6 @@ async function runNchan(transport, nsubs, nchans, ratePerChan, size) {
 }
 
 // ---- report ---------------------------------------------------------------
-
-const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v)
-    || !Number.isFinite(v) ? 'n/a' : Number(v).toFixed(d));
-const pad = (s, n) => String(s).padEnd(n);
-const lpad = (s, n) => String(s).padStart(n);
-
-function table(head, rows) {
-    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-    say('  ' + head.map((h, i) => (i ? lpad(h, w[i]) : pad(h, w[i]))).join('  '));
-    say('  ' + w.map((n) => '-'.repeat(n)).join('  '));
-    for (const r of rows) {
-        say('  ' + r.map((c, i) => (i ? lpad(c, w[i]) : pad(c, w[i]))).join('  '));
-    }
-}
 
 function metrics(run) {
     const r = run.result;

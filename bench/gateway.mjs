@@ -11,7 +11,10 @@ import net from 'node:net';
 import path from 'node:path';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { note, sleep, freePort, startNginx, stopNginx, stopAll } from './lib/nginx.mjs';
+import {
+    note, sleep, freePort, startNginx, stopNginx, stopAll, userLine, httpCommon,
+} from './lib/nginx.mjs';
+import { f, report } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -24,11 +27,7 @@ const LAT_DUR = process.env.BENCH_GW_LAT_DURATION || (QUICK ? '2s' : '5s');
 const STREAMS = +(process.env.BENCH_GW_STREAMS || (QUICK ? 100 : 1000));
 const STREAM_SECS = +(process.env.BENCH_GW_STREAM_SECS || (QUICK ? 5 : 30));
 
-const out = [];
-function say(line = '') {
-    out.push(line);
-    process.stdout.write(line + '\n');
-}
+const { lines: out, say, table } = report();
 
 // ---- the fake upstream: nginx answering canned OpenAI responses ------------
 
@@ -56,8 +55,7 @@ const SSE = chunk({ role: 'assistant', content: '' })
     + 'data: [DONE]\\n\\n';
 
 function upstreamConf(prefix, port) {
-    const user = process.getuid && process.getuid() === 0 ? 'user root root;' : '';
-    return `${user}
+    return `${userLine()}
 daemon off;
 master_process on;
 worker_processes 1;
@@ -86,9 +84,8 @@ http {
 
 function gatewayConf(up, slowUrl) {
     return (prefix, port) => {
-        const user = process.getuid && process.getuid() === 0 ? 'user root root;' : '';
         return `load_module ${BUILD}/ngx_http_maestro_module.so;
-${user}
+${userLine()}
 daemon off;
 master_process on;
 worker_processes 2;
@@ -99,13 +96,7 @@ events { worker_connections 8192; }
 thread_pool maestro threads=4 max_queue=65536;
 thread_pool maestro_io threads=2 max_queue=65536;
 http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path ${prefix}/tmp/body;
-    proxy_temp_path ${prefix}/tmp/proxy;
-    fastcgi_temp_path ${prefix}/tmp/fastcgi;
-    uwsgi_temp_path ${prefix}/tmp/uwsgi;
-    scgi_temp_path ${prefix}/tmp/scgi;
+${httpCommon(prefix)}
 
     maestro_store_path ${prefix}/store;
     maestro_store_size 256m;
@@ -260,20 +251,6 @@ async function longStreams(port, workers) {
 }
 
 // ---- report --------------------------------------------------------------------
-
-const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a'
-                                                                           : Number(v).toFixed(d));
-
-function table(head, rows) {
-    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-    say('  ' + head.map((h, i) => (i ? String(h).padStart(w[i]) : String(h).padEnd(w[i])))
-        .join('  '));
-    say('  ' + w.map((n) => '-'.repeat(n)).join('  '));
-    for (const r of rows) {
-        say('  ' + r.map((c, i) => (i ? String(c).padStart(w[i]) : String(c).padEnd(w[i])))
-            .join('  '));
-    }
-}
 
 async function main() {
     const res = {};

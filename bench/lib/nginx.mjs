@@ -32,14 +32,30 @@ export function freePort() {
     });
 }
 
-export async function get(port, p) {
+export async function get(port, p, ms = 1000) {
     try {
         const r = await fetch(`http://127.0.0.1:${port}${p}`,
-                              { signal: AbortSignal.timeout(1000) });
+                              { signal: AbortSignal.timeout(ms) });
         return { status: r.status, text: await r.text() };
     } catch {
         return { status: 0, text: '' };
     }
+}
+
+// "user root root;" when run as root (the workers must read the prefix)
+export function userLine() {
+    return process.getuid && process.getuid() === 0 ? 'user root root;' : '';
+}
+
+// the start of every http {}: no access log, long keep-alive, temp paths
+export function httpCommon(prefix) {
+    return `    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path ${prefix}/tmp/body;
+    proxy_temp_path ${prefix}/tmp/proxy;
+    fastcgi_temp_path ${prefix}/tmp/fastcgi;
+    uwsgi_temp_path ${prefix}/tmp/uwsgi;
+    scgi_temp_path ${prefix}/tmp/scgi;`;
 }
 
 export function workerPids(master) {
