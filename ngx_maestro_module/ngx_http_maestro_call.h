@@ -40,7 +40,8 @@ typedef struct {
     ngx_http_maestro_job_t         *job;        /* a plugin's call */
     ngx_log_t                      *log;
     mst_gateway_t                  *gw;
-    ngx_http_maestro_curl_xfer_t    xfer;
+    ngx_http_maestro_curl_xfer_t    xfer;       /* https: libcurl */
+    ngx_http_maestro_h1_t           h1;         /* http: our client */
     struct curl_slist              *headers;    /* kept per member */
     json_t                         *body;
     const char                     *kind;       /* chat/completions, ... */
@@ -94,6 +95,7 @@ typedef struct {
     unsigned                        sse:1;      /* upstream is SSE */
     unsigned                        decided:1;  /* status looked at */
     unsigned                        forward:1;  /* 2xx: to the client */
+    unsigned                        native:1;   /* h1, not xfer */
 } ngx_http_maestro_pt_t;
 
 
@@ -106,6 +108,11 @@ void ngx_http_maestro_pt_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc);
 void ngx_http_maestro_pt_cleanup(void *data);
 void ngx_http_maestro_pt_done(void *data, int result);
 void ngx_http_maestro_pt_retry(ngx_event_t *ev);
+
+/* the transfer, whichever client carries it */
+void ngx_http_maestro_pt_init(ngx_http_maestro_pt_t *pt);
+ngx_uint_t ngx_http_maestro_pt_active(ngx_http_maestro_pt_t *pt);
+void ngx_http_maestro_pt_stop(ngx_http_maestro_pt_t *pt);
 
 /* a plugin's call (ngx_http_maestro_llm.c): a streamed chunk; the end */
 ngx_int_t ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt,

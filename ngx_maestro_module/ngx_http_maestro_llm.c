@@ -557,8 +557,8 @@ ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job)
         return;
     }
 
-    if (pt->xfer.active) {
-        ngx_http_maestro_curl_stop(&pt->xfer);
+    if (ngx_http_maestro_pt_active(pt)) {
+        ngx_http_maestro_pt_stop(pt);
         mst_gateway_done(pt->gw, pt->member, -1, 0);
     }
 
@@ -600,19 +600,11 @@ ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
 
     pt->norder = mst_gateway_plan_all(gw, pt->order);
 
-    pt->xfer.easy = ngx_http_maestro_curl_easy();
-    pt->xfer.done = ngx_http_maestro_pt_done;
-    pt->xfer.data = pt;
+    ngx_http_maestro_pt_init(pt);
 
     pt->retry_ev.handler = ngx_http_maestro_pt_retry;
     pt->retry_ev.data = pt;
     pt->retry_ev.log = log;
-
-    if (pt->xfer.easy == NULL) {
-        json_decref(pt->body);
-        ngx_free(pt);
-        return NGX_ERROR;
-    }
 
     job->call = pt;
 

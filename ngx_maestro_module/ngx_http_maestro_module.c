@@ -1607,6 +1607,11 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
+    /* http://: resolved now, for the gateway's own client */
+    if (ngx_http_maestro_h1_peer_conf(cf, &pc->url, &pc->peer) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 
 invalid:

@@ -19,6 +19,7 @@
 #include "mst_run.h"
 #include "mst_intent.h"
 #include "mst_guard.h"
+#include "mst_http1.h"
 
 
 #define NGX_HTTP_MAESTRO_API_PREFIX    "/api/v1"
@@ -82,6 +83,8 @@ typedef struct {
 } ngx_http_maestro_workflow_conf_t;
 
 
+typedef struct ngx_http_maestro_h1_peer_s  ngx_http_maestro_h1_peer_t;
+
 typedef struct {
     ngx_str_t                    name;
     ngx_str_t                    url;
@@ -91,6 +94,7 @@ typedef struct {
     ngx_uint_t                   retries;
     ngx_int_t                    priority;
     ngx_uint_t                   weight;
+    ngx_http_maestro_h1_peer_t  *peer;          /* http://: our client */
 } ngx_http_maestro_provider_conf_t;
 
 
@@ -355,6 +359,73 @@ ngx_uint_t ngx_http_maestro_curl_running(void);
    use), and its return */
 void *ngx_http_maestro_curl_easy(void);
 void ngx_http_maestro_curl_release(void *easy);
+
+/*
+ * ngx_http_maestro_h1.c: the HTTP/1.1 client for http:// providers, on
+ * nginx connections with a keep-alive cache. The same contract as a curl
+ * transfer: header() and write() as CURLOPT_HEADERFUNCTION and
+ * CURLOPT_WRITEFUNCTION (less than n from write() aborts), done() once
+ * with a CURLcode, never from inside start().
+ */
+struct ngx_http_maestro_h1_peer_s {
+    struct sockaddr                 *sockaddr;
+    socklen_t                        socklen;
+    ngx_str_t                        name;      /* address, for logs */
+    ngx_str_t                        host;      /* Host: */
+    ngx_str_t                        path;      /* "" or "/v1" */
+    ngx_queue_t                      idle;      /* kept connections */
+};
+
+typedef size_t (*ngx_http_maestro_h1_data_pt)(char *buf, size_t size,
+    size_t n, void *arg);
+
+typedef struct {
+    /* the caller's */
+    ngx_http_maestro_h1_peer_t      *peer;
+    ngx_http_maestro_h1_data_pt      header;
+    ngx_http_maestro_h1_data_pt      write;
+    void                           (*done)(void *data, int result);
+    void                            *data;
+    ngx_log_t                       *log;
+    ngx_msec_t                       connect_timeout;
+    ngx_msec_t                       timeout;   /* the whole call */
+    long                             status;    /* once the head came */
+
+    /* the transfer's */
+    ngx_connection_t                *c;
+    ngx_event_t                      timer;
+    ngx_event_t                      later;     /* done(), or resume */
+    ngx_msec_t                       deadline;
+    ngx_str_t                        head;
+    size_t                           head_cap;
+    ngx_str_t                        body;
+    ngx_buf_t                        bufs[2];
+    ngx_chain_t                      chain[2];
+    ngx_chain_t                     *out;       /* not yet sent */
+    u_char                          *buf;       /* the response's bytes */
+    size_t                           pos;
+    size_t                           last;
+    mst_http1_t                      resp;
+    int                              result;
+    unsigned                         active:1;
+    unsigned                         connecting:1;
+    unsigned                         reused:1;
+    unsigned                         fresh:1;   /* no kept connection */
+    unsigned                         sent:1;
+    unsigned                         got:1;     /* any byte came back */
+    unsigned                         paused:1;
+} ngx_http_maestro_h1_t;
+
+ngx_int_t ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_maestro_h1_peer_t **peer);
+void ngx_http_maestro_h1_init_worker(
+    ngx_http_maestro_main_conf_t *mmcf);
+/* fields: extra request header lines, each ending in CRLF */
+ngx_int_t ngx_http_maestro_h1_start(ngx_http_maestro_h1_t *x,
+    const char *kind, const ngx_str_t *fields, const ngx_str_t *body);
+void ngx_http_maestro_h1_stop(ngx_http_maestro_h1_t *x);
+void ngx_http_maestro_h1_pause(ngx_http_maestro_h1_t *x, ngx_uint_t on);
+void ngx_http_maestro_h1_free(ngx_http_maestro_h1_t *x);
 
 /* X-Maestro-Route and X-Maestro-Complexity: what routing decided */
 void ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,

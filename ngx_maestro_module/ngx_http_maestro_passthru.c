@@ -50,6 +50,9 @@
 
 
 static ngx_int_t ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt);
+static void ngx_http_maestro_pt_status(ngx_http_maestro_pt_t *pt);
+static void ngx_http_maestro_pt_pause(ngx_http_maestro_pt_t *pt,
+    ngx_uint_t on);
 
 
 static ngx_str_t  ngx_http_maestro_pt_json_type =
@@ -537,8 +540,7 @@ ngx_http_maestro_pt_write_cb(char *buf, size_t size, size_t n, void *arg)
 
     if (!pt->decided) {
         pt->decided = 1;
-        (void) curl_easy_getinfo(pt->xfer.easy, CURLINFO_RESPONSE_CODE,
-                                 &pt->status);
+        ngx_http_maestro_pt_status(pt);
 
         /* a stream for the client: its first valid event starts it */
         pt->forward = pt->status >= 200 && pt->status < 300
@@ -589,7 +591,7 @@ ngx_http_maestro_pt_write_cb(char *buf, size_t size, size_t n, void *arg)
         if (queued > NGX_HTTP_MAESTRO_PT_PAUSE_AT) {
             /* what came is consumed; nothing more until resumed */
             pt->paused = 1;
-            (void) curl_easy_pause(pt->xfer.easy, CURLPAUSE_RECV);
+            ngx_http_maestro_pt_pause(pt, 1);
         }
     }
 
@@ -616,14 +618,14 @@ ngx_http_maestro_pt_writable(ngx_http_request_t *r)
                             (ngx_buf_tag_t) &ngx_http_maestro_module);
 
     if (rc == NGX_ERROR) {
-        ngx_http_maestro_curl_stop(&pt->xfer);
+        ngx_http_maestro_pt_stop(pt);
         ngx_http_maestro_pt_finish(pt, NGX_ERROR);
         return;
     }
 
     if (pt->paused && !r->connection->buffered) {
         pt->paused = 0;
-        (void) curl_easy_pause(pt->xfer.easy, CURLPAUSE_CONT);
+        ngx_http_maestro_pt_pause(pt, 0);
     }
 }
 
@@ -776,8 +778,7 @@ ngx_http_maestro_pt_done(void *data, int result)
     /* nothing reached the client yet */
 
     if (result == CURLE_OK && !pt->decided) {
-        (void) curl_easy_getinfo(pt->xfer.easy, CURLINFO_RESPONSE_CODE,
-                                 &pt->status);
+        ngx_http_maestro_pt_status(pt);
     }
 
     if ((result == CURLE_OK || pt->malformed)
@@ -954,15 +955,172 @@ ngx_http_maestro_pt_headers(size_t member, ngx_uint_t stream,
 }
 
 
+/*
+ * The same for our own client: "Name: value\r\n" lines, made once per
+ * worker and kept.
+ */
+static ngx_str_t *
+ngx_http_maestro_pt_fields(size_t member, ngx_uint_t stream,
+    const mst_llm_provider_t *p)
+{
+    u_char            *d, *e;
+    size_t             len;
+    static ngx_str_t   made[MST_GATEWAY_MAX][2];
+
+    if (made[member][stream].data != NULL) {
+        return &made[member][stream];
+    }
+
+    len = sizeof("Content-Type: application/json\r\n"
+                 "Accept: text/event-stream\r\n"
+                 "Authorization: Bearer \r\n")
+          + (p->api_key ? ngx_strlen(p->api_key) : 0);
+
+    d = ngx_alloc(len, ngx_cycle->log);
+    if (d == NULL) {
+        return NULL;
+    }
+
+    e = ngx_cpymem(d, "Content-Type: application/json\r\n",
+                   sizeof("Content-Type: application/json\r\n") - 1);
+
+    if (stream) {
+        e = ngx_cpymem(e, "Accept: text/event-stream\r\n",
+                       sizeof("Accept: text/event-stream\r\n") - 1);
+    }
+
+    if (p->api_key != NULL && p->api_key[0] != '\0') {
+        e = ngx_sprintf(e, "Authorization: Bearer %s\r\n", p->api_key);
+    }
+
+    made[member][stream].data = d;
+    made[member][stream].len = e - d;
+
+    return &made[member][stream];
+}
+
+
+/* the provider's answer's status, from whichever client has it */
+static void
+ngx_http_maestro_pt_status(ngx_http_maestro_pt_t *pt)
+{
+    if (pt->native) {
+        pt->status = pt->h1.status;
+        return;
+    }
+
+    (void) curl_easy_getinfo(pt->xfer.easy, CURLINFO_RESPONSE_CODE,
+                             &pt->status);
+}
+
+
+static void
+ngx_http_maestro_pt_pause(ngx_http_maestro_pt_t *pt, ngx_uint_t on)
+{
+    if (pt->native) {
+        ngx_http_maestro_h1_pause(&pt->h1, on);
+        return;
+    }
+
+    (void) curl_easy_pause(pt->xfer.easy, on ? CURLPAUSE_RECV
+                                             : CURLPAUSE_CONT);
+}
+
+
+ngx_uint_t
+ngx_http_maestro_pt_active(ngx_http_maestro_pt_t *pt)
+{
+    return pt->native ? pt->h1.active : pt->xfer.active;
+}
+
+
+void
+ngx_http_maestro_pt_stop(ngx_http_maestro_pt_t *pt)
+{
+    if (pt->native) {
+        ngx_http_maestro_h1_stop(&pt->h1);
+        return;
+    }
+
+    ngx_http_maestro_curl_stop(&pt->xfer);
+}
+
+
+/* both clients call back the same: the engine does not tell them apart */
+void
+ngx_http_maestro_pt_init(ngx_http_maestro_pt_t *pt)
+{
+    pt->xfer.done = ngx_http_maestro_pt_done;
+    pt->xfer.data = pt;
+
+    pt->h1.header = ngx_http_maestro_pt_header_cb;
+    pt->h1.write = ngx_http_maestro_pt_write_cb;
+    pt->h1.done = ngx_http_maestro_pt_done;
+    pt->h1.data = pt;
+    pt->h1.log = pt->log;
+}
+
+
+/* the transfer itself, with libcurl (https) */
+static ngx_int_t
+ngx_http_maestro_pt_curl(ngx_http_maestro_pt_t *pt,
+    const mst_llm_provider_t *p, long timeout)
+{
+    CURL  *easy;
+    char   url[1024];
+
+    if (pt->xfer.easy == NULL) {
+        pt->xfer.easy = ngx_http_maestro_curl_easy();
+        if (pt->xfer.easy == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    easy = pt->xfer.easy;
+    curl_easy_reset(easy);
+
+    pt->headers = ngx_http_maestro_pt_headers(pt->member, pt->stream, p);
+    if (pt->headers == NULL) {
+        return NGX_ERROR;
+    }
+
+    snprintf(url, sizeof(url), "%s/%s", p->base_url, pt->kind);
+
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, pt->headers);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, pt->upstream_body.data);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
+                     (long) pt->upstream_body.len);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_maestro_pt_write_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, pt);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_maestro_pt_header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, pt);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     p->connect_timeout_ms > 0 ? p->connect_timeout_ms
+                                               : 10000L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    /* no Expect: 100-continue round trip for big bodies */
+    curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+
+    return ngx_http_maestro_curl_start(&pt->xfer);
+}
+
+
 /* one request to pt->member */
 static ngx_int_t
 ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
 {
-    long                       timeout;
-    CURL                      *easy;
-    json_t                    *body, *opts;
-    const mst_llm_provider_t  *p;
-    char                       url[1024];
+    long                               timeout;
+    json_t                            *body, *opts;
+    ngx_str_t                         *fields;
+    const mst_llm_provider_t          *p;
+    ngx_http_maestro_main_conf_t      *mmcf;
+    ngx_http_maestro_provider_conf_t  *pc;
 
     p = mst_gateway_provider(pt->gw, pt->member);
     body = pt->body;
@@ -999,31 +1157,6 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
         pt->upstream_body.data = (u_char *) pt->payload;
     }
 
-    easy = pt->xfer.easy;
-    curl_easy_reset(easy);
-
-    pt->headers = ngx_http_maestro_pt_headers(pt->member, pt->stream, p);
-    if (pt->headers == NULL) {
-        return NGX_ERROR;
-    }
-
-    snprintf(url, sizeof(url), "%s/%s", p->base_url, pt->kind);
-
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, pt->headers);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, pt->upstream_body.data);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
-                     (long) pt->upstream_body.len);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_maestro_pt_write_cb);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, pt);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
-                     ngx_http_maestro_pt_header_cb);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, pt);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     p->connect_timeout_ms > 0 ? p->connect_timeout_ms
-                                               : 10000L);
     timeout = p->timeout_ms > 0 ? p->timeout_ms : 60000L;
 
     if (pt->job != NULL && pt->job->deadline) {
@@ -1031,12 +1164,6 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
         timeout = ngx_min(timeout, (long) ngx_max(pt->job->deadline
                                                   - mst_mono_ms(), 1));
     }
-
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    /* no Expect: 100-continue round trip for big bodies */
-    curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 
     pt->status = 0;
     pt->retry_after = 0;
@@ -1054,7 +1181,29 @@ ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt)
     pt->t0 = mst_mono_ms();
     pt->first_ms = 0;
 
-    return ngx_http_maestro_curl_start(&pt->xfer);
+    /* members are the providers, in the order they were declared */
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_maestro_module);
+    pc = mmcf->providers.elts;
+
+    pt->native = pc[pt->member].peer != NULL;
+
+    if (!pt->native) {
+        return ngx_http_maestro_pt_curl(pt, p, timeout);
+    }
+
+    fields = ngx_http_maestro_pt_fields(pt->member, pt->stream, p);
+    if (fields == NULL) {
+        return NGX_ERROR;
+    }
+
+    pt->h1.peer = pc[pt->member].peer;
+    pt->h1.connect_timeout = p->connect_timeout_ms > 0
+                             ? (ngx_msec_t) p->connect_timeout_ms : 10000;
+    pt->h1.timeout = (ngx_msec_t) timeout;
+
+    return ngx_http_maestro_h1_start(&pt->h1, pt->kind, fields,
+                                     &pt->upstream_body);
 }
 
 
@@ -1150,13 +1299,14 @@ ngx_http_maestro_pt_cleanup(void *data)
         ngx_del_timer(&pt->retry_ev);
     }
 
-    if (pt->xfer.active) {
+    if (ngx_http_maestro_pt_active(pt)) {
         /* the client went away mid-call: not the provider's failure */
-        ngx_http_maestro_curl_stop(&pt->xfer);
+        ngx_http_maestro_pt_stop(pt);
         mst_gateway_done(pt->gw, pt->member, -1, 0);
     }
 
     ngx_http_maestro_curl_release(pt->xfer.easy);
+    ngx_http_maestro_h1_free(&pt->h1);
 
     free(pt->payload);
     free(pt->body_in.data);
@@ -1342,13 +1492,7 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     pt->norder = norder;
     ngx_memcpy(pt->order, order, norder * sizeof(size_t));
 
-    pt->xfer.easy = ngx_http_maestro_curl_easy();
-    pt->xfer.done = ngx_http_maestro_pt_done;
-    pt->xfer.data = pt;
-
-    if (pt->xfer.easy == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_maestro_pt_init(pt);
 
     pt->retry_ev.handler = ngx_http_maestro_pt_retry;
     pt->retry_ev.data = pt;

@@ -304,6 +304,8 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    ngx_http_maestro_h1_init_worker(mmcf);
+
     /* the plugins' LLM calls on the same engine */
     return ngx_http_maestro_llm_init_worker(cycle, mmcf);
 }
