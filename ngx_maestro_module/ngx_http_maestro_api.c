@@ -332,6 +332,37 @@ ngx_http_maestro_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * What a streaming client could not take yet: its write event armed (an
+ * accepted connection watches only reads), so that the request's
+ * write_event_handler runs when it can take more, within send_timeout
+ * (renewed on progress, as ngx_http_writer does).
+ */
+ngx_int_t
+ngx_http_maestro_wait_writable(ngx_http_request_t *r, ngx_uint_t progress)
+{
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    wev = r->connection->write;
+
+    if (!r->connection->buffered) {
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+        return NGX_OK;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!wev->delayed && (progress || !wev->timer_set)) {
+        ngx_add_timer(wev, clcf->send_timeout);
+    }
+
+    return ngx_handle_write_event(wev, clcf->send_lowat);
+}
+
+
 ngx_int_t
 ngx_http_maestro_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body)

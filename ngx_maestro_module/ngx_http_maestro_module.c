@@ -1465,7 +1465,7 @@ ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * maestro_llm_provider URL [name=NAME] [model=NAME] [priority=N]
  *     [weight=N] [api_key_env=VAR] [api_key_file=PATH] [timeout=TIME]
- *     [retries=N]
+ *     [retries=N] [client=nginx|libcurl]
  * May repeat: the gateway tries providers by priority, then weight.
  */
 static char *
@@ -1478,7 +1478,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     char                              *env;
     ngx_int_t                          n;
     ngx_str_t                         *value, s;
-    ngx_uint_t                         i;
+    ngx_uint_t                         i, libcurl;
     ngx_http_maestro_provider_conf_t  *pc;
 
     value = cf->args->elts;
@@ -1505,6 +1505,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_memzero(pc, sizeof(ngx_http_maestro_provider_conf_t));
     pc->url = value[1];
+    libcurl = value[1].data[4] == 's';      /* https: TLS is libcurl's */
     pc->timeout = 60000;
     pc->retries = 2;
     pc->weight = 1;
@@ -1595,6 +1596,17 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "client=", 7) == 0) {
+            if (ngx_strcmp(value[i].data + 7, "libcurl") == 0) {
+                libcurl = 1;
+            } else if (ngx_strcmp(value[i].data + 7, "nginx") == 0) {
+                libcurl = 0;
+            } else {
+                goto invalid;
+            }
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
             n = ngx_atoi(value[i].data + 8, value[i].len - 8);
             if (n == NGX_ERROR || n > 10) {
@@ -1605,6 +1617,17 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         goto invalid;
+    }
+
+    if (libcurl) {
+        return NGX_CONF_OK;
+    }
+
+    if (pc->url.data[4] == 's') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"client=nginx\" takes http:// URLs only, "
+                           "not \"%V\"", &pc->url);
+        return NGX_CONF_ERROR;
     }
 
     /* http://: resolved now, for the gateway's own client */

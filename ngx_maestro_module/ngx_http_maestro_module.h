@@ -427,6 +427,10 @@ void ngx_http_maestro_h1_stop(ngx_http_maestro_h1_t *x);
 void ngx_http_maestro_h1_pause(ngx_http_maestro_h1_t *x, ngx_uint_t on);
 void ngx_http_maestro_h1_free(ngx_http_maestro_h1_t *x);
 
+/* a stream's client that is behind: call its write handler when it can */
+ngx_int_t ngx_http_maestro_wait_writable(ngx_http_request_t *r,
+    ngx_uint_t progress);
+
 /* X-Maestro-Route and X-Maestro-Complexity: what routing decided */
 void ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
     const char *complexity);

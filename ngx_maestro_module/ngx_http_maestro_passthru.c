@@ -174,7 +174,11 @@ ngx_http_maestro_pt_send(ngx_http_maestro_pt_t *pt, const char *prefix,
     ngx_chain_update_chains(pt->r->pool, &pt->free, &pt->busy, &out,
                             (ngx_buf_tag_t) &ngx_http_maestro_module);
 
-    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_maestro_wait_writable(pt->r, 0);
 }
 
 
@@ -604,21 +608,41 @@ static void
 ngx_http_maestro_pt_writable(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
+    ngx_chain_t            *out;
     ngx_http_maestro_pt_t  *pt;
 
     pt = ngx_http_get_module_ctx(r, ngx_http_maestro_module);
 
-    rc = ngx_http_output_filter(r, NULL);
-
     if (pt == NULL || pt->finished) {
+        (void) ngx_http_output_filter(r, NULL);
         return;
     }
 
-    ngx_chain_update_chains(r->pool, &pt->free, &pt->busy, NULL,
-                            (ngx_buf_tag_t) &ngx_http_maestro_module);
+    if (r->connection->write->timedout) {
+        /* send_timeout: a client that stopped reading */
+        r->connection->timedout = 1;
+        ngx_log_error(NGX_LOG_INFO, pt->log, NGX_ETIMEDOUT,
+                      "maestro: %s: client timed out", pt->kind);
+        rc = NGX_ERROR;
+
+    } else {
+        rc = ngx_http_output_filter(r, NULL);
+
+        out = NULL;
+        ngx_chain_update_chains(r->pool, &pt->free, &pt->busy, &out,
+                                (ngx_buf_tag_t) &ngx_http_maestro_module);
+
+        if (rc != NGX_ERROR) {
+            rc = ngx_http_maestro_wait_writable(r, 1);
+        }
+    }
 
     if (rc == NGX_ERROR) {
-        ngx_http_maestro_pt_stop(pt);
+        if (ngx_http_maestro_pt_active(pt)) {
+            /* the client's failure, not the provider's */
+            ngx_http_maestro_pt_stop(pt);
+            mst_gateway_done(pt->gw, pt->member, -1, 0);
+        }
         ngx_http_maestro_pt_finish(pt, NGX_ERROR);
         return;
     }

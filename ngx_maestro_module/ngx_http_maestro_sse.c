@@ -610,7 +610,12 @@ ngx_http_maestro_sse_send(ngx_http_maestro_sse_t *sse)
     sse->last_out = &sse->out;
     sse->sent_at = ngx_current_msec;
 
-    return rc;
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* behind: the pump goes on from the write handler */
+    return ngx_http_maestro_wait_writable(r, 0) == NGX_OK ? rc : NGX_ERROR;
 }
 
 
@@ -773,6 +778,11 @@ ngx_http_maestro_sse_write_handler(ngx_http_request_t *r)
     }
 
     if (sse == NULL || sse->closed) {
+        return;
+    }
+
+    if (ngx_http_maestro_wait_writable(r, 1) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
 

@@ -15,13 +15,16 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import OpenAI from 'openai';
 import {
-    startMaestro, startFakeOpenAI, api, nginxT,
+    startMaestro, startFakeOpenAI, api, nginxT, stopClean,
 } from './lib/harness.mjs';
 
 
-describe('gateway pass-through (/v1 provider models)', () => {
+// every test over both clients: ours (http://) and libcurl's (https://)
+for (const via of ['nginx', 'libcurl']) describe(
+    `gateway pass-through (/v1 provider models), client=${via}`, () => {
     let m, a, b, client;
 
     before(async () => {
@@ -30,16 +33,16 @@ describe('gateway pass-through (/v1 provider models)', () => {
         m = await startMaestro({
             workers: 2,
             http: [
-                `maestro_llm_provider ${a.url} name=primary model=fake-model `
-                    + 'priority=0 retries=1 timeout=3s;',
-                `maestro_llm_provider ${b.url} name=backup `
+                `maestro_llm_provider ${a.url} client=${via} name=primary `
+                    + 'model=fake-model priority=0 retries=1 timeout=3s;',
+                `maestro_llm_provider ${b.url} client=${via} name=backup `
                     + 'model=fake-model-large priority=1 retries=0 '
                     + 'timeout=3s;',
-                `maestro_llm_provider ${a.url} name=embedder `
+                `maestro_llm_provider ${a.url} client=${via} name=embedder `
                     + 'model=fake-embedding priority=2 retries=0;',
                 'maestro_llm_breaker failures=50 recovery=60s;',
                 'maestro_llm_fallback fake-model fake-model-large;',
-                `maestro_llm_provider ${a.url} name=strict `
+                `maestro_llm_provider ${a.url} client=${via} name=strict `
                     + 'model=fake-model-strict priority=3 retries=0 '
                     + 'timeout=1500ms;',
                 'maestro_llm_fallback fake-model-strict fake-model-large '
@@ -370,5 +373,135 @@ describe('gateway pass-through (/v1 provider models)', () => {
             return t;
         }));
         texts.forEach((t, i) => assert.equal(t, `Echo: stream ${i}`));
+    });
+});
+
+
+/*
+ * What only the gateway's own HTTP/1.1 client (client=nginx) has to get
+ * right: keep-alive and the provider closing kept connections, every
+ * body framing, a head too big, and a slow client pausing the provider.
+ */
+describe('the gateway\'s HTTP/1.1 client (client=nginx)', () => {
+    let m, c, client;
+
+    before(async () => {
+        c = await startFakeOpenAI();
+        m = await startMaestro({
+            workers: 1,         /* one keep-alive cache: counts are exact */
+            http: [`maestro_llm_provider ${c.url} name=solo model=fake-model `
+                   + 'retries=0 timeout=5s;',
+                   'maestro_llm_breaker failures=1000 recovery=60s;'],
+            server: ['location /v1/ { maestro_api; }'],
+        });
+        client = new OpenAI({ apiKey: 'unused', baseURL: `${m.base}/v1`,
+                              maxRetries: 0, timeout: 15000 });
+    });
+
+    after(() => stopClean(m, c));
+
+    const ask = (text) => [{ role: 'user', content: text }];
+    const chat = async (text) => (await client.chat.completions.create({
+        model: 'fake-model', messages: ask(text) })).choices[0].message.content;
+    const stream = async (text) => {
+        let t = '';
+        const s = await client.chat.completions.create({
+            model: 'fake-model', messages: ask(text), stream: true });
+        for await (const chunk of s) {
+            t += chunk.choices[0]?.delta?.content || '';
+        }
+        return t;
+    };
+
+    test('one kept connection serves call after call', async () => {
+        await c.reset();
+        for (let i = 0; i < 5; i++) {
+            assert.equal(await chat(`call ${i}`), `Echo: call ${i}`);
+            assert.equal(await stream(`stream ${i}`), `Echo: stream ${i}`);
+        }
+        const st = await c.stats();
+        assert.equal(st.requests, 10);
+        assert.equal(st.connections, 1, 'kept alive');
+    });
+
+    test('a body that ends with the connection, streamed and not',
+         async () => {
+        await c.reset();
+        await c.control(['close_delimited', 'close_delimited']);
+        assert.equal(await chat('to the end'), 'Echo: to the end');
+        assert.equal(await stream('to the end too'), 'Echo: to the end too');
+        assert.equal(await chat('after'), 'Echo: after');
+        assert.equal((await c.stats()).connections, 3, 'none kept after');
+    });
+
+    test('a kept connection the provider closed is not a failure',
+         async () => {
+        await c.reset();
+        /* closed while idle: noticed, dropped, a new one opened */
+        await c.control(['close_idle']);
+        assert.equal(await chat('first'), 'Echo: first');
+        await new Promise((r) => setTimeout(r, 150));
+        assert.equal(await chat('second'), 'Echo: second');
+        assert.equal((await c.stats()).connections, 2);
+
+        /* closed as the request came (nothing back): once more, anew,
+           though the provider has retries=0 */
+        await c.control(['reset']);
+        assert.equal(await chat('third'), 'Echo: third');
+
+        /* on a new connection a reset is the provider's failure */
+        await c.control(['reset', 'reset']);
+        await assert.rejects(chat('fourth'), (e) => {
+            assert.equal(e.status, 502);
+            return true;
+        });
+        assert.equal(await chat('fifth'), 'Echo: fifth');
+        assert.match(m.errorLog(), /attempt 1 failed: solo: /);
+    });
+
+    test('a head over 8 KB is refused as the provider\'s error', async () => {
+        await c.control(['huge_header']);
+        await assert.rejects(chat('big head'), (e) => {
+            assert.equal(e.status, 502);
+            return true;
+        });
+        assert.match(m.errorLog(), /sent a head or chunk line over 8192 bytes/);
+        assert.equal(await chat('and on'), 'Echo: and on');
+    });
+
+    test('a slow client pauses the provider and loses nothing', async () => {
+        const n = 6000;                 /* 6 MB: more than socket buffers */
+        await c.control([`flood:${n}`]);
+        const body = JSON.stringify({ model: 'fake-model', stream: true,
+                                      messages: ask('flood') });
+        const sock = net.connect(m.port, '127.0.0.1');
+        await new Promise((r) => sock.once('connect', r));
+        /* HTTP/1.0: no chunked framing between the events */
+        sock.write(`POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\n`
+                   + 'Content-Type: application/json\r\n'
+                   + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`
+                   + body);
+        const parts = [];
+        sock.on('data', (d) => parts.push(d));
+        sock.pause();                   /* a client that does not read */
+        await new Promise((r) => setTimeout(r, 1500));
+        sock.resume();
+        await new Promise((r) => sock.once('end', r));
+
+        const raw = Buffer.concat(parts).toString();
+        const events = raw.split('\n').filter((l) => l.startsWith('data: {'))
+            .map((l) => JSON.parse(l.slice(6)));
+        const text = events.map((e) => e.choices[0]?.delta?.content || '')
+            .join('');
+        const seqs = text.trim().split(' ').map((w) => Number(w.slice(0, 7)));
+        assert.equal(seqs.length, n, 'every chunk');
+        seqs.forEach((v, i) => assert.equal(v, i, 'in order'));
+        assert.ok(raw.includes('data: [DONE]'));
+
+        /* the provider was held while the client did not read: the call
+           lasted as long as the pause, its 6 MB never all in memory */
+        const ms = Number(/1\+6000 tokens, [^\n]* (\d+) ms/
+            .exec(m.errorLog())?.[1]);
+        assert.ok(ms >= 1200, `call lasted ${ms} ms`);
     });
 });

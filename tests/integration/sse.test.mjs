@@ -10,10 +10,11 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import {
     startMaestro, api, submit, waitStatus, waitFor, openSSE, sse,
     eventSource, chain,
-    assertContiguous, strip, ID_RE, SSE_NAMES,
+    assertContiguous, strip, ID_RE, SSE_NAMES, stopClean,
 } from './lib/harness.mjs';
 
 
@@ -330,5 +331,55 @@ describe('SSE', () => {
             .filter((l) => /open socket .* left in connection|aborting/
                 .test(l));
         assert.deepEqual(aborted, [], 'a worker left SSE sockets open');
+    });
+});
+
+
+/*
+ * A client that stops reading: the stream waits (the events stay in the
+ * store, not in memory), and goes on by itself once the client reads
+ * again, with nothing new to wake it. A small send buffer on the listener
+ * makes "behind" come after a few hundred KB.
+ */
+describe('SSE: a slow client catches up', () => {
+    let m;
+
+    before(async () => {
+        m = await startMaestro({ workers: 1, listenParams: 'sndbuf=4096' });
+    });
+    after(() => stopClean(m));
+
+    test('the monitor stream resumes when the client reads again',
+         async () => {
+        const sock = net.connect(m.port, '127.0.0.1');
+        await new Promise((r) => sock.once('connect', r));
+        sock.write('GET /api/v1/events HTTP/1.0\r\nHost: x\r\n\r\n');
+        const parts = [];
+        sock.on('data', (d) => parts.push(d));
+        await new Promise((r) => setTimeout(r, 200));
+        sock.pause();                   /* a client that does not read */
+
+        const ids = [];
+        for (let i = 0; i < 10; i++) {
+            const batch = await Promise.all(Array.from({ length: 40 },
+                (_, j) => submit(m.base, { prompt: `catch up ${i} ${j}`,
+                                           workflow: 'default' })));
+            ids.push(...batch.map((w) => w.id));
+        }
+        for (const id of ids) {
+            await waitStatus(m.base, id);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+
+        sock.resume();
+        const text = () => Buffer.concat(parts).toString();
+        await waitFor(() => ids.every((id) => text().includes(
+            `"id":"${id}","name"`) && new RegExp(`"id":"${id}"[^\\n]*`
+            + '"status":"complete"').test(text())), 10000, 50,
+                      'every workflow complete on the stream');
+        /* more than the socket buffers hold: the server was behind */
+        const total = Buffer.concat(parts).length;
+        assert.ok(total > 300000, `${total} bytes`);
+        sock.destroy();
     });
 });

@@ -1066,6 +1066,10 @@ export async function startFakeOpenAI(args = []) {
             const r = await fetch(`${root}/__stats`);
             return r.json();
         },
+        async reset() {
+            const r = await fetch(`${root}/__reset`, { method: 'POST' });
+            assert.ok(r.ok, `__reset: ${r.status}`);
+        },
         async control(faults) {
             const r = await fetch(`${root}/__control`, {
                 method: 'POST',
@@ -1092,6 +1096,19 @@ export async function startFakeOpenAI(args = []) {
     };
     live.add(fake);
     return fake;
+}
+
+
+/* an after() hook's end: Maestro's log clean, then everything stopped */
+export async function stopClean(m, ...others) {
+    try {
+        m?.assertCleanLog();
+    } finally {
+        await m?.stop();
+        for (const o of others) {
+            await o?.stop();
+        }
+    }
 }
 
 
