@@ -1,6 +1,7 @@
 // The LLM gateway benchmark: requests/s and added latency of a chat
 // completion through (a) the upstream directly, (b) nginx proxy_pass,
-// (c) Maestro's pass-through, (d) the Portkey gateway, with the same fake
+// (c) Maestro's pass-through (its own HTTP/1.1 client, and libcurl, each a
+// row), (d) the Portkey gateway, with the same fake
 // upstream and the same load tool (wrk) in one run, streaming and not;
 // then N concurrent long streams through Maestro (memory, threads).
 // See bench/README.md, section 4.
@@ -105,6 +106,12 @@ ${httpCommon(prefix)}
                          retries=0 timeout=60s;
     maestro_llm_provider http://127.0.0.1:${up}/stream/v1 name=upstream-sse
                          model=fake-stream retries=0 timeout=60s;
+    maestro_llm_provider http://127.0.0.1:${up}/v1 name=upstream-curl
+                         model=fake-model-curl client=libcurl retries=0
+                         timeout=60s;
+    maestro_llm_provider http://127.0.0.1:${up}/stream/v1
+                         name=upstream-sse-curl model=fake-stream-curl
+                         client=libcurl retries=0 timeout=60s;
     maestro_llm_provider ${slowUrl} name=slow
                          model=fake-model@fault=slow_stream:1000 retries=0
                          timeout=600s;
@@ -284,6 +291,9 @@ async function main() {
                 proxy: [`http://127.0.0.1:${gw.port}/proxy${p}`, env],
                 maestro: [`http://127.0.0.1:${gw.port}/v1/chat/completions`,
                           { ...env, MODEL: stream ? 'fake-stream' : 'fake-model' }],
+                curl: [`http://127.0.0.1:${gw.port}/v1/chat/completions`,
+                       { ...env, MODEL: stream ? 'fake-stream-curl'
+                                               : 'fake-model-curl' }],
             };
             if (pk) {
                 targets.portkey = [`http://127.0.0.1:${pk.port}/v1/chat/completions`,
@@ -316,8 +326,9 @@ async function main() {
         const r = res[key];
         const rows = [];
         const names = { direct: 'upstream directly (baseline)', proxy: 'nginx proxy_pass',
-                        maestro: 'Maestro pass-through', portkey: 'Portkey gateway' };
-        for (const k of ['direct', 'proxy', 'maestro', 'portkey']) {
+                        maestro: 'Maestro pass-through',
+                        curl: 'Maestro, client=libcurl', portkey: 'Portkey gateway' };
+        for (const k of ['direct', 'proxy', 'maestro', 'curl', 'portkey']) {
             if (!r[k]) continue;
             rows.push([`${names[k]}${key === 'stream' ? ', stream' : ''}`, f(r[k].rps, 0),
                        f(r[k].p50, 0), f(r[k].p99, 0),
@@ -328,11 +339,13 @@ async function main() {
         table(['path', 'req/s', 'p50 us', 'p99 us', 'added p50', 'added p99',
                'err/non2xx'], rows);
         const c1 = res[`${key}_c1`];
-        say(`   one connection (latency): p50 us ${['direct', 'proxy', 'maestro', 'portkey']
+        say(`   one connection (latency): p50 us ${['direct', 'proxy', 'maestro', 'curl',
+                                                   'portkey']
             .filter((k) => c1[k]).map((k) => `${k} ${f(c1[k].p50, 0)}`).join(', ')};`
             + ` added p50: proxy_pass ${f(c1.proxy.p50 - c1.direct.p50, 0)},`
             + ` Maestro ${f(c1.maestro.p50 - c1.direct.p50, 0)} us`);
         say(`   Maestro / proxy_pass req/s: ${f(r.maestro.rps / r.proxy.rps, 2)}`
+            + (r.curl ? ` (client=libcurl: ${f(r.curl.rps / r.proxy.rps, 2)})` : '')
             + (r.portkey ? `;  Maestro / Portkey req/s: ${f(r.maestro.rps / r.portkey.rps, 1)}x`
                          : `;  Portkey: ${res.portkeyError || 'not installed'}`));
         say();
