@@ -23,7 +23,7 @@ import {
     NGINX, note, sleep, freePort, get, workerPids, readTail, userLine,
     httpCommon,
 } from './lib/nginx.mjs';
-import { f, report } from './lib/report.mjs';
+import { f, pad, report } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -253,7 +253,9 @@ function fanGraph(gateMs) {
         nodes: {
             gate: { agent: 'fail', config: { fail_times: 1 },
                     retry: { max: 1, backoff_ms: gateMs } },
-            emit: { agent: 'sleep', config: { ms: EMIT_MS },
+            /* progress once per flush: one call per event, as nchan's
+               publisher POSTs once per message */
+            emit: { agent: 'sleep', config: { ms: EMIT_MS, tick_ms: FLUSH_MS },
                     timeout_ms: EMIT_MS + 60000 },
         },
         edges: [{ from: 'gate', to: 'emit' }, { from: 'emit', to: '$end' }],

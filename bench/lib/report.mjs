@@ -4,6 +4,9 @@
 export const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v)
     || !Number.isFinite(v) ? 'n/a' : Number(v).toFixed(d));
 
+// a label left-aligned to n characters
+export const pad = (s, n) => String(s).padEnd(n);
+
 // { lines, say(line), table(head, rows) }
 export function report() {
     const lines = [];
