@@ -5,15 +5,15 @@
 /*
  * DESIGN
  *
- * The gateway's own HTTP/1.1 client for plain-http providers (vLLM,
- * llama.cpp, Ollama and other servers next to the gateway): nginx
- * connections, nginx's edge-triggered events and its writev, and a
- * keep-alive cache per provider, as ngx_http_upstream_keepalive keeps
- * one. libcurl's multi interface costs about a third more CPU per call
- * than this (its level-triggered socket watches, a poll() per transfer,
- * its own allocations; bench/README.md has the numbers), and https
- * providers stay with it: TLS, proxies and DNS at run time are its
- * strengths.
+ * The gateway's own HTTP/1.1 client (client=nginx; the default for
+ * http:// providers such as vLLM, llama.cpp or Ollama next to the
+ * gateway): nginx connections, nginx's edge-triggered events and its
+ * writev, and a keep-alive cache per provider, as
+ * ngx_http_upstream_keepalive keeps one. libcurl's multi interface costs
+ * about a third more CPU per call than this (its level-triggered socket
+ * watches, a poll() per transfer, its own allocations; bench/README.md
+ * has the numbers). https:// goes through nginx's OpenSSL when asked;
+ * by default it stays with libcurl, which resolves names per request.
  *
  *  - The same contract as a curl transfer, so the engine
  *    (ngx_http_maestro_passthru.c) treats both alike: header() gets each
@@ -39,6 +39,7 @@
 #define NGX_HTTP_MAESTRO_H1_BUF       8192      /* the head must fit */
 #define NGX_HTTP_MAESTRO_H1_IDLE      256       /* kept, per worker */
 #define NGX_HTTP_MAESTRO_H1_IDLE_MS   60000
+#define NGX_HTTP_MAESTRO_H1_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 
 typedef struct {
@@ -56,26 +57,117 @@ static ngx_queue_t                  ngx_http_maestro_h1_spare;
 static void ngx_http_maestro_h1_connect(ngx_http_maestro_h1_t *x);
 static void ngx_http_maestro_h1_send(ngx_http_maestro_h1_t *x);
 static void ngx_http_maestro_h1_recv(ngx_http_maestro_h1_t *x);
+#if (NGX_SSL)
+static void ngx_http_maestro_h1_tls(ngx_http_maestro_h1_t *x);
+#endif
 
 
-/* configuration: http://host[:port][/path] of a provider */
+/* a connection of ours: TLS dropped without waiting, then closed */
+static void
+ngx_http_maestro_h1_close(ngx_connection_t *c)
+{
+    ngx_pool_t  *pool;
+
+#if (NGX_SSL)
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->no_send_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+    }
+#endif
+
+    pool = c->pool;
+
+    ngx_close_connection(c);
+
+    if (pool != NULL) {
+        ngx_destroy_pool(pool);
+    }
+}
+
+
+/*
+ * https: nginx's OpenSSL, TLS 1.2 and 1.3, the certificate verified
+ * against ca (or the system's bundle) and the host name, sessions resumed
+ */
+static ngx_int_t
+ngx_http_maestro_h1_tls_conf(ngx_conf_t *cf, ngx_http_maestro_h1_peer_t *p,
+    ngx_url_t *u, ngx_str_t *ca)
+{
+#if (NGX_SSL)
+    ngx_str_t            trusted;
+    ngx_pool_cleanup_t  *cln;
+
+    p->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (p->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->ssl->log = cf->log;
+
+    if (ngx_ssl_create(p->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(p->ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = p->ssl;
+
+    if (ca->len) {
+        trusted = *ca;
+    } else {
+        ngx_str_set(&trusted, NGX_HTTP_MAESTRO_H1_CA_BUNDLE);
+    }
+
+    if (ngx_ssl_trusted_certificate(cf, p->ssl, &trusted, 10) != NGX_OK
+        || ngx_ssl_client_session_cache(cf, p->ssl, 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the name without its port, for SNI and the certificate */
+    p->sni.len = u->host.len;
+    p->sni.data = ngx_pnalloc(cf->pool, u->host.len + 1);
+    if (p->sni.data == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_cpystrn(p->sni.data, u->host.data, u->host.len + 1);
+
+    return NGX_OK;
+#else
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "client=nginx: this nginx was built without SSL");
+    return NGX_ERROR;
+#endif
+}
+
+
+/* configuration: http[s]://host[:port][/path] of a provider */
 ngx_int_t
-ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url,
+ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url, ngx_str_t *ca,
     ngx_http_maestro_h1_peer_t **peer)
 {
+    size_t                       skip;
     ngx_url_t                    u;
+    ngx_uint_t                   tls;
     ngx_http_maestro_h1_peer_t  *p;
 
     *peer = NULL;
 
-    if (url->len <= 7 || ngx_strncmp(url->data, "http://", 7) != 0) {
-        return NGX_OK;              /* https: libcurl's */
-    }
+    tls = url->len > 8 && ngx_strncmp(url->data, "https://", 8) == 0;
+    skip = tls ? 8 : 7;
 
     ngx_memzero(&u, sizeof(ngx_url_t));
-    u.url.data = url->data + 7;
-    u.url.len = url->len - 7;
-    u.default_port = 80;
+    u.url.data = url->data + skip;
+    u.url.len = url->len - skip;
+    u.default_port = tls ? 443 : 80;
     u.uri_part = 1;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
@@ -101,6 +193,10 @@ ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url,
     p->host.len = u.uri.len ? (size_t) (u.uri.data - u.url.data)
                             : u.url.len;
     p->path = u.uri;            /* "" or "/v1" */
+
+    if (tls && ngx_http_maestro_h1_tls_conf(cf, p, &u, ca) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     *peer = p;
 
@@ -136,7 +232,7 @@ ngx_http_maestro_h1_init_worker(ngx_http_maestro_main_conf_t *mmcf)
 static void
 ngx_http_maestro_h1_idle_drop(ngx_http_maestro_h1_idle_t *item)
 {
-    ngx_close_connection(item->c);
+    ngx_http_maestro_h1_close(item->c);
     ngx_queue_remove(&item->queue);
     ngx_queue_insert_head(&ngx_http_maestro_h1_spare, &item->queue);
 }
@@ -180,12 +276,12 @@ ngx_http_maestro_h1_keep(ngx_http_maestro_h1_peer_t *peer,
     ngx_http_maestro_h1_idle_t  *item;
 
     if (ngx_terminate || ngx_exiting) {
-        ngx_close_connection(c);
+        ngx_http_maestro_h1_close(c);
         return;
     }
 
     if (ngx_queue_empty(&ngx_http_maestro_h1_spare)) {
-        ngx_close_connection(c);
+        ngx_http_maestro_h1_close(c);
         return;
     }
 
@@ -273,12 +369,16 @@ ngx_http_maestro_h1_end(ngx_http_maestro_h1_t *x, int result)
 
     if (c != NULL) {
         if (result == CURLE_OK && x->sent && mst_http1_reusable(&x->resp)
-            && x->pos == x->last)
+            && x->pos == x->last
+#if (NGX_SSL)
+            && (c->ssl == NULL || SSL_pending(c->ssl->connection) == 0)
+#endif
+           )
         {
             ngx_http_maestro_h1_keep(x->peer, c);
 
         } else {
-            ngx_close_connection(c);
+            ngx_http_maestro_h1_close(c);
         }
     }
 
@@ -296,7 +396,7 @@ ngx_http_maestro_h1_fail(ngx_http_maestro_h1_t *x, int result)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, x->log, 0,
                        "maestro h1: kept connection closed, again");
 
-        ngx_close_connection(x->c);
+        ngx_http_maestro_h1_close(x->c);
         x->c = NULL;
         x->reused = 0;
         x->fresh = 1;
@@ -380,6 +480,9 @@ ngx_http_maestro_h1_attach(ngx_http_maestro_h1_t *x, ngx_connection_t *c)
     x->bufs[1].pos = x->body.data;
     x->bufs[1].last = x->body.data + x->body.len;
     x->bufs[1].memory = 1;
+    /* TLS buffers until a flush: the request ends with one */
+    x->bufs[0].flush = x->body.len == 0;
+    x->bufs[1].flush = 1;
     x->chain[0].buf = &x->bufs[0];
     x->chain[0].next = x->body.len ? &x->chain[1] : NULL;
     x->chain[1].buf = &x->bufs[1];
@@ -424,7 +527,7 @@ ngx_http_maestro_h1_connect(ngx_http_maestro_h1_t *x)
 
     if (rc != NGX_OK && rc != NGX_AGAIN) {
         if (pc.connection != NULL) {
-            ngx_close_connection(pc.connection);
+            ngx_http_maestro_h1_close(pc.connection);
         }
 
         /* done() never from inside start(): on the next turn */
@@ -472,8 +575,16 @@ ngx_http_maestro_h1_send(ngx_http_maestro_h1_t *x)
             return;
         }
 
-        x->connecting = 0;
         (void) ngx_tcp_nodelay(c);
+
+#if (NGX_SSL)
+        if (x->peer->ssl != NULL && c->ssl == NULL) {
+            ngx_http_maestro_h1_tls(x);
+            return;
+        }
+#endif
+
+        x->connecting = 0;
 
         /* from now on the whole call's time */
         ngx_add_timer(&x->timer, ngx_http_maestro_h1_left(x));
@@ -498,6 +609,130 @@ ngx_http_maestro_h1_send(ngx_http_maestro_h1_t *x)
         ngx_http_maestro_h1_recv(x);
     }
 }
+
+
+#if (NGX_SSL)
+
+/* per worker: the provider's last session, for the next handshake */
+static void
+ngx_http_maestro_h1_save_session(ngx_connection_t *c)
+{
+    ngx_ssl_session_t           *session;
+    ngx_http_maestro_h1_t       *x = c->data;
+    ngx_http_maestro_h1_peer_t  *peer = x->peer;
+
+    session = ngx_ssl_get_session(c);
+    if (session == NULL) {
+        return;
+    }
+
+    if (peer->session != NULL) {
+        ngx_ssl_free_session(peer->session);
+    }
+
+    peer->session = session;
+}
+
+
+static void
+ngx_http_maestro_h1_tls_done(ngx_connection_t *c)
+{
+    long                         rc;
+    ngx_http_maestro_h1_t       *x = c->data;
+    ngx_http_maestro_h1_peer_t  *peer = x->peer;
+
+    if (!c->ssl->handshaked) {
+        ngx_log_error(NGX_LOG_ERR, x->log, 0,
+                      "maestro: TLS handshake with provider %V failed",
+                      &peer->name);
+        ngx_http_maestro_h1_end(x, CURLE_SSL_CONNECT_ERROR);
+        return;
+    }
+
+    rc = SSL_get_verify_result(c->ssl->connection);
+
+    if (rc != X509_V_OK) {
+        ngx_log_error(NGX_LOG_ERR, x->log, 0,
+                      "maestro: provider %V: certificate verify error: "
+                      "(%l:%s)", &peer->name, rc,
+                      X509_verify_cert_error_string(rc));
+        ngx_http_maestro_h1_end(x, CURLE_PEER_FAILED_VERIFICATION);
+        return;
+    }
+
+    if (ngx_ssl_check_host(c, &peer->sni) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, x->log, 0,
+                      "maestro: provider %V: certificate does not match "
+                      "\"%V\"", &peer->name, &peer->sni);
+        ngx_http_maestro_h1_end(x, CURLE_PEER_FAILED_VERIFICATION);
+        return;
+    }
+
+    c->read->handler = ngx_http_maestro_h1_read_handler;
+    c->write->handler = ngx_http_maestro_h1_write_handler;
+    c->sendfile = 0;
+
+    x->connecting = 0;
+    ngx_add_timer(&x->timer, ngx_http_maestro_h1_left(x));
+
+    ngx_http_maestro_h1_send(x);
+}
+
+
+static void
+ngx_http_maestro_h1_tls(ngx_http_maestro_h1_t *x)
+{
+    ngx_int_t                    rc;
+    ngx_connection_t            *c = x->c;
+    ngx_http_maestro_h1_peer_t  *peer = x->peer;
+
+    /* the TLS state and its buffer live in the connection's pool */
+    c->pool = ngx_create_pool(1024, ngx_cycle->log);
+
+    if (c->pool == NULL
+        || ngx_ssl_create_connection(peer->ssl, c,
+                                     NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+           != NGX_OK)
+    {
+        ngx_http_maestro_h1_end(x, CURLE_SSL_CONNECT_ERROR);
+        return;
+    }
+
+    /* SNI is for names, not addresses (RFC 6066, section 3) */
+    if (ngx_inet_addr(peer->sni.data, peer->sni.len) == INADDR_NONE
+        && ngx_strlchr(peer->sni.data, peer->sni.data + peer->sni.len, ':')
+           == NULL
+        && SSL_set_tlsext_host_name(c->ssl->connection,
+                                    (char *) peer->sni.data)
+           == 0)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, x->log, 0,
+                      "SSL_set_tlsext_host_name(\"%V\") failed",
+                      &peer->sni);
+        ngx_http_maestro_h1_end(x, CURLE_SSL_CONNECT_ERROR);
+        return;
+    }
+
+    if (peer->session != NULL
+        && ngx_ssl_set_session(c, peer->session) != NGX_OK)
+    {
+        ngx_http_maestro_h1_end(x, CURLE_SSL_CONNECT_ERROR);
+        return;
+    }
+
+    c->ssl->save_session = ngx_http_maestro_h1_save_session;
+
+    rc = ngx_ssl_handshake(c);
+
+    if (rc == NGX_AGAIN) {
+        c->ssl->handler = ngx_http_maestro_h1_tls_done;
+        return;
+    }
+
+    ngx_http_maestro_h1_tls_done(c);
+}
+
+#endif
 
 
 static void
@@ -708,7 +943,7 @@ ngx_http_maestro_h1_stop(ngx_http_maestro_h1_t *x)
         ngx_delete_posted_event(&x->later);
     }
     if (x->c != NULL) {
-        ngx_close_connection(x->c);
+        ngx_http_maestro_h1_close(x->c);
         x->c = NULL;
     }
 }

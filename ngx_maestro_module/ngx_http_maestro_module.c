@@ -1465,7 +1465,7 @@ ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * maestro_llm_provider URL [name=NAME] [model=NAME] [priority=N]
  *     [weight=N] [api_key_env=VAR] [api_key_file=PATH] [timeout=TIME]
- *     [retries=N] [client=nginx|libcurl]
+ *     [retries=N] [client=nginx|libcurl] [ca=FILE]
  * May repeat: the gateway tries providers by priority, then weight.
  */
 static char *
@@ -1505,7 +1505,8 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_memzero(pc, sizeof(ngx_http_maestro_provider_conf_t));
     pc->url = value[1];
-    libcurl = value[1].data[4] == 's';      /* https: TLS is libcurl's */
+    /* https: libcurl unless asked, for its DNS at run time */
+    libcurl = value[1].data[4] == 's';
     pc->timeout = 60000;
     pc->retries = 2;
     pc->weight = 1;
@@ -1596,6 +1597,17 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "ca=", 3) == 0) {
+            pc->ca.data = value[i].data + 3;
+            pc->ca.len = value[i].len - 3;
+            if (pc->ca.len == 0
+                || ngx_conf_full_name(cf->cycle, &pc->ca, 1) != NGX_OK)
+            {
+                goto invalid;
+            }
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "client=", 7) == 0) {
             if (ngx_strcmp(value[i].data + 7, "libcurl") == 0) {
                 libcurl = 1;
@@ -1623,15 +1635,10 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    if (pc->url.data[4] == 's') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"client=nginx\" takes http:// URLs only, "
-                           "not \"%V\"", &pc->url);
-        return NGX_CONF_ERROR;
-    }
-
-    /* http://: resolved now, for the gateway's own client */
-    if (ngx_http_maestro_h1_peer_conf(cf, &pc->url, &pc->peer) != NGX_OK) {
+    /* resolved now, for the gateway's own client */
+    if (ngx_http_maestro_h1_peer_conf(cf, &pc->url, &pc->ca, &pc->peer)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

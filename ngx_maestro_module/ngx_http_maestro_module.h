@@ -94,7 +94,8 @@ typedef struct {
     ngx_uint_t                   retries;
     ngx_int_t                    priority;
     ngx_uint_t                   weight;
-    ngx_http_maestro_h1_peer_t  *peer;          /* http://: our client */
+    ngx_str_t                    ca;            /* https: trusted CAs */
+    ngx_http_maestro_h1_peer_t  *peer;          /* client=nginx */
 } ngx_http_maestro_provider_conf_t;
 
 
@@ -374,6 +375,11 @@ struct ngx_http_maestro_h1_peer_s {
     ngx_str_t                        host;      /* Host: */
     ngx_str_t                        path;      /* "" or "/v1" */
     ngx_queue_t                      idle;      /* kept connections */
+#if (NGX_SSL)
+    ngx_ssl_t                       *ssl;       /* https */
+    ngx_str_t                        sni;       /* and the certificate's */
+    ngx_ssl_session_t               *session;   /* the last, to resume */
+#endif
 };
 
 typedef size_t (*ngx_http_maestro_h1_data_pt)(char *buf, size_t size,
@@ -408,7 +414,7 @@ typedef struct {
     mst_http1_t                      resp;
     int                              result;
     unsigned                         active:1;
-    unsigned                         connecting:1;
+    unsigned                         connecting:1;  /* and TLS */
     unsigned                         reused:1;
     unsigned                         fresh:1;   /* no kept connection */
     unsigned                         sent:1;
@@ -417,7 +423,7 @@ typedef struct {
 } ngx_http_maestro_h1_t;
 
 ngx_int_t ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url,
-    ngx_http_maestro_h1_peer_t **peer);
+    ngx_str_t *ca, ngx_http_maestro_h1_peer_t **peer);
 void ngx_http_maestro_h1_init_worker(
     ngx_http_maestro_main_conf_t *mmcf);
 /* fields: extra request header lines, each ending in CRLF */

@@ -1128,6 +1128,11 @@ ngx_http_maestro_pt_curl(ngx_http_maestro_pt_t *pt,
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+
+    if (p->ca_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, p->ca_file);
+    }
+
     /* no Expect: 100-continue round trip for big bodies */
     curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 

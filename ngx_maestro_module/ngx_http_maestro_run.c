@@ -216,6 +216,8 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
                                         ? (char *) pc[i].key.data : NULL;
         providers[i].provider.model = pc[i].model.len
                                       ? (char *) pc[i].model.data : NULL;
+        providers[i].provider.ca_file = pc[i].ca.len
+                                        ? (char *) pc[i].ca.data : NULL;
         providers[i].provider.connect_timeout_ms = 5000;
         providers[i].provider.timeout_ms = (long) pc[i].timeout;
         providers[i].provider.max_retries = (int) pc[i].retries;

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential nginx-core nginx-dev liblmdb-dev lmdb-utils
       libjansson-dev libcurl4-openssl-dev libpcre2-dev libssl-dev zlib1g-dev
       libwslay-dev libutf8proc-dev
-      libcmocka-dev valgrind curl rsync nodejs npm
+      libcmocka-dev valgrind curl rsync openssl ca-certificates nodejs npm
       chromium fonts-nanum)
 
 missing=()

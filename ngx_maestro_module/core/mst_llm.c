@@ -230,6 +230,8 @@ mst_llm_create(const mst_llm_provider_t *provider, char *err, size_t errlen)
                      ? mst_llm_strdup(provider->api_key) : NULL;
     llm->p.model = (provider->model && provider->model[0])
                    ? mst_llm_strdup(provider->model) : NULL;
+    llm->p.ca_file = (provider->ca_file && provider->ca_file[0])
+                     ? mst_llm_strdup(provider->ca_file) : NULL;
 
     len = strlen(provider->base_url);
     while (len > 0 && provider->base_url[len - 1] == '/') {
@@ -243,7 +245,9 @@ mst_llm_create(const mst_llm_provider_t *provider, char *err, size_t errlen)
         || llm->models == NULL
         || (provider->api_key && provider->api_key[0]
             && llm->p.api_key == NULL)
-        || (provider->model && provider->model[0] && llm->p.model == NULL))
+        || (provider->model && provider->model[0] && llm->p.model == NULL)
+        || (provider->ca_file && provider->ca_file[0]
+            && llm->p.ca_file == NULL))
     {
         mst_llm_free(llm);
         mst_err(err, errlen, MST_ENOMEM, "out of memory");
@@ -287,6 +291,7 @@ mst_llm_free(mst_llm_t *llm)
         free((char *) llm->p.name);
         free((char *) llm->p.base_url);
         free((char *) llm->p.model);
+        free((char *) llm->p.ca_file);
 
         if (llm->p.api_key != NULL) {
             /* do not leave the key in freed memory */
@@ -383,6 +388,9 @@ mst_llm_probe(mst_llm_t *llm, long timeout_ms, char *err, size_t errlen)
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    if (llm->p.ca_file != NULL) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, llm->p.ca_file);
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "maestro-health-check");
@@ -739,6 +747,9 @@ mst_llm_attempt(mst_llm_t *llm, json_t *request, const mst_llm_call_t *call,
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    if (llm->p.ca_file != NULL) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, llm->p.ca_file);
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);

@@ -36,6 +36,7 @@ typedef struct {
     const char  *name;              /* provider name, for logs */
     const char  *base_url;          /* e.g. http://127.0.0.1:9000/v1 */
     const char  *api_key;           /* may be NULL; never logged */
+    const char  *ca_file;           /* https: trusted CAs; NULL: system */
     const char  *model;             /* default model when the request has
                                        none */
     long         connect_timeout_ms;

@@ -22,27 +22,32 @@ import {
 } from './lib/harness.mjs';
 
 
-// every test over both clients: ours (http://) and libcurl's (https://)
-for (const via of ['nginx', 'libcurl']) describe(
-    `gateway pass-through (/v1 provider models), client=${via}`, () => {
+// every test over both clients, over HTTP and over HTTPS
+const CLIENTS = [{ via: 'nginx' }, { via: 'libcurl' },
+                 { via: 'nginx', tls: true }, { via: 'libcurl', tls: true }];
+
+for (const { via, tls } of CLIENTS) describe(
+    `gateway pass-through (/v1 provider models), client=${via}`
+    + (tls ? ', https' : ''), () => {
     let m, a, b, client;
+    const opt = (fake) => `client=${via}${tls ? ` ca=${fake.ca}` : ''}`;
 
     before(async () => {
-        a = await startFakeOpenAI();
-        b = await startFakeOpenAI();
+        a = await startFakeOpenAI([], { tls });
+        b = await startFakeOpenAI([], { tls });
         m = await startMaestro({
             workers: 2,
             http: [
-                `maestro_llm_provider ${a.url} client=${via} name=primary `
+                `maestro_llm_provider ${a.url} ${opt(a)} name=primary `
                     + 'model=fake-model priority=0 retries=1 timeout=3s;',
-                `maestro_llm_provider ${b.url} client=${via} name=backup `
+                `maestro_llm_provider ${b.url} ${opt(b)} name=backup `
                     + 'model=fake-model-large priority=1 retries=0 '
                     + 'timeout=3s;',
-                `maestro_llm_provider ${a.url} client=${via} name=embedder `
+                `maestro_llm_provider ${a.url} ${opt(a)} name=embedder `
                     + 'model=fake-embedding priority=2 retries=0;',
                 'maestro_llm_breaker failures=50 recovery=60s;',
                 'maestro_llm_fallback fake-model fake-model-large;',
-                `maestro_llm_provider ${a.url} client=${via} name=strict `
+                `maestro_llm_provider ${a.url} ${opt(a)} name=strict `
                     + 'model=fake-model-strict priority=3 retries=0 '
                     + 'timeout=1500ms;',
                 'maestro_llm_fallback fake-model-strict fake-model-large '
@@ -503,5 +508,61 @@ describe('the gateway\'s HTTP/1.1 client (client=nginx)', () => {
         const ms = Number(/1\+6000 tokens, [^\n]* (\d+) ms/
             .exec(m.errorLog())?.[1]);
         assert.ok(ms >= 1200, `call lasted ${ms} ms`);
+    });
+});
+
+
+/* client=nginx over HTTPS: the certificate checked, connections kept */
+describe('the gateway\'s HTTP/1.1 client over TLS', () => {
+    let m, t, client;
+
+    before(async () => {
+        t = await startFakeOpenAI([], { tls: true });
+        m = await startMaestro({
+            workers: 1,
+            http: [`maestro_llm_provider ${t.url} name=tls model=fake-model `
+                   + `client=nginx ca=${t.ca} retries=0 timeout=5s;`,
+                   /* the system's CAs do not know the test certificate */
+                   `maestro_llm_provider ${t.url} name=untrusted `
+                   + 'model=fake-untrusted client=nginx retries=0;',
+                   'maestro_llm_breaker failures=1000 recovery=60s;'],
+            server: ['location /v1/ { maestro_api; }'],
+        });
+        client = new OpenAI({ apiKey: 'unused', baseURL: `${m.base}/v1`,
+                              maxRetries: 0, timeout: 15000 });
+    });
+    after(() => stopClean(m, t));
+
+    test('calls and streams over one verified, kept connection', async () => {
+        await t.reset();
+        for (let i = 0; i < 4; i++) {
+            const r = await client.chat.completions.create({
+                model: 'fake-model', messages: [{ role: 'user',
+                                                  content: `tls ${i}` }] });
+            assert.equal(r.choices[0].message.content, `Echo: tls ${i}`);
+            let text = '';
+            const s = await client.chat.completions.create({
+                model: 'fake-model', stream: true,
+                messages: [{ role: 'user', content: `tls stream ${i}` }] });
+            for await (const chunk of s) {
+                text += chunk.choices[0]?.delta?.content || '';
+            }
+            assert.equal(text, `Echo: tls stream ${i}`);
+        }
+        const st = await t.stats();
+        assert.equal(st.requests, 8);
+        assert.equal(st.connections, 1, 'kept alive');
+    });
+
+    test('a certificate the CAs do not vouch for is refused', async () => {
+        const r0 = (await t.stats()).requests;
+        await assert.rejects(client.chat.completions.create({
+            model: 'fake-untrusted',
+            messages: [{ role: 'user', content: 'trust me' }] }), (e) => {
+            assert.equal(e.status, 502);
+            return true;
+        });
+        assert.match(m.errorLog(), /provider 127\.0\.0\.1:\d+: certificate verify error/);
+        assert.equal((await t.stats()).requests, r0, 'nothing was sent');
     });
 });

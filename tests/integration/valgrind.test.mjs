@@ -107,11 +107,15 @@ describe('valgrind', { skip: !haveValgrind() && 'valgrind is missing' },
          + 'finished and cancelled, free everything', { timeout: 180000 },
          async () => {
         const fake = await startFakeOpenAI();
+        const tls = await startFakeOpenAI([], { tls: true });
         const slow = 'fake-model@fault=slow_stream:150';
         try {
             await underValgrind([
                 `maestro_llm_provider ${fake.url} name=fake model=fake-model `
                     + 'retries=1 timeout=20s;',
+                `maestro_llm_provider ${tls.url} name=tls model=fake-tls `
+                    + `client=nginx ca=${tls.ca} priority=2 retries=0 `
+                    + 'timeout=20s;',
                 `maestro_llm_provider ${fake.url} name=slow model=${slow} `
                     + 'priority=1 retries=0 timeout=20s;',
                 'maestro_llm_health_check off;',
@@ -146,6 +150,25 @@ describe('valgrind', { skip: !haveValgrind() && 'valgrind is missing' },
                     c.abort();
                 }
 
+                /* over TLS: whole and streamed (a kept connection, a
+                   resumed session), and one dropped mid-stream */
+                for (let i = 0; i < 2; i++) {
+                    r = await post('/v1/chat/completions', ask('fake-tls'));
+                    assert.equal(r.status, 200);
+                    await r.json();
+                    r = await post('/v1/chat/completions',
+                                   ask('fake-tls', { stream: true }));
+                    assert.match(await r.text(), /\[DONE\]/);
+                }
+                await tls.control(['slow_stream:150']);
+                {
+                    const c = new AbortController();
+                    r = await post('/v1/chat/completions',
+                                   ask('fake-tls', { stream: true }), c.signal);
+                    await r.body.getReader().read();
+                    c.abort();
+                }
+
                 /* a plugin's call that finishes, one cancelled in flight */
                 const run = async () => {
                     const w = await post('/api/v1/workflows', {
@@ -171,6 +194,7 @@ describe('valgrind', { skip: !haveValgrind() && 'valgrind is missing' },
             });
         } finally {
             await fake.stop();
+            await tls.stop();
         }
     });
 

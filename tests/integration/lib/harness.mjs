@@ -17,6 +17,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -1023,9 +1024,40 @@ export function strip(events) {
  * "LISTENING <port>", exits when its stdin closes). Returns {port, url
  * (http://127.0.0.1:port/v1), stats(), control(faults), stop()}.
  */
-export async function startFakeOpenAI(args = []) {
+/*
+ * A self-signed certificate for "localhost", made once per test process
+ * with the openssl command: { cert, key } paths.
+ */
+let testCert = null;
+
+export function localhostCert() {
+    if (testCert) {
+        return testCert;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-cert-'));
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048',
+                                    '-nodes', '-keyout', key, '-out', cert,
+                                    '-days', '2', '-subj', '/CN=localhost',
+                                    '-addext', 'subjectAltName=DNS:localhost'],
+                        { encoding: 'utf8' });
+    assert.equal(r.status, 0, `openssl req: ${r.stderr || r.error}`);
+    testCert = { cert, key };
+    return testCert;
+}
+
+
+/* tls: true for HTTPS (its url is https://localhost:port/v1, its ca the
+   certificate to trust) */
+export async function startFakeOpenAI(args = [], { tls: wantTls } = {}) {
     const script = path.join(REPO, 'tests/fixtures/fake-openai.mjs');
     assert.ok(fs.existsSync(script), `${script} does not exist`);
+    const tls = wantTls ? localhostCert() : null;
+
+    if (tls) {
+        args = [...args, '--tls-cert', tls.cert, '--tls-key', tls.key];
+    }
 
     const child = spawn(process.execPath, [script, '--port', '0', ...args],
                         { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -1057,27 +1089,36 @@ export async function startFakeOpenAI(args = []) {
         });
     });
 
-    const root = `http://127.0.0.1:${port}`;
+    /* TLS: the certificate is for "localhost", the address 127.0.0.1 */
+    const root = tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
+    const call = (method, p, body) => new Promise((resolve, reject) => {
+        const req = (tls ? https : http).request(`${root}${p}`, {
+            method, ca: tls ? fs.readFileSync(tls.cert) : undefined,
+            headers: body ? { 'Content-Type': 'application/json' } : {},
+        }, (res) => {
+            let text = '';
+            res.on('data', (d) => { text += d; });
+            res.on('end', () => resolve({ status: res.statusCode, text }));
+        });
+        req.on('error', reject);
+        req.end(body ? JSON.stringify(body) : undefined);
+    });
     const fake = {
         port,
         url: `${root}/v1`,
+        ca: tls ? tls.cert : null,
         output: () => out,
         async stats() {
-            const r = await fetch(`${root}/__stats`);
-            return r.json();
+            return JSON.parse((await call('GET', '/__stats')).text);
         },
         async reset() {
-            const r = await fetch(`${root}/__reset`, { method: 'POST' });
-            assert.ok(r.ok, `__reset: ${r.status}`);
+            const r = await call('POST', '/__reset');
+            assert.equal(r.status, 200, `__reset: ${r.status}`);
         },
         async control(faults) {
-            const r = await fetch(`${root}/__control`, {
-                method: 'POST',
-                headers: { 'Content-Type': 'application/json' },
-                body: JSON.stringify({ faults }),
-            });
-            assert.ok(r.ok, `__control: ${r.status}`);
-            return r.json().catch(() => null);
+            const r = await call('POST', '/__control', { faults });
+            assert.equal(r.status, 200, `__control: ${r.status}`);
+            return JSON.parse(r.text);
         },
         killSync() {
             if (!exited) {
