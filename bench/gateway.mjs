@@ -9,6 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +56,22 @@ const SSE = chunk({ role: 'assistant', content: '' })
     + chunk(null, null, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 })
     + 'data: [DONE]\\n\\n';
 
+// TLS to the provider: a certificate for "localhost" (openssl), and a
+// second listener of the fake upstream that speaks TLS
+const TLS = { port: 0, cert: '', key: '' };
+
+function makeCert() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-cert-'));
+    TLS.cert = path.join(dir, 'cert.pem');
+    TLS.key = path.join(dir, 'key.pem');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                                    '-keyout', TLS.key, '-out', TLS.cert, '-days', '2',
+                                    '-subj', '/CN=localhost',
+                                    '-addext', 'subjectAltName=DNS:localhost'],
+                        { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl req: ${r.stderr}`);
+}
+
 function upstreamConf(prefix, port) {
     return `${userLine()}
 daemon off;
@@ -77,6 +94,16 @@ http {
         location = /stream/v1/chat/completions {
             default_type text/event-stream;
             return 200 "${SSE.replace(/"/g, '\\"')}";
+        }
+    }
+    server {
+        listen 127.0.0.1:${TLS.port} ssl backlog=4096;
+        ssl_certificate ${TLS.cert};
+        ssl_certificate_key ${TLS.key};
+        ssl_session_cache shared:tls:1m;
+        location = /v1/chat/completions {
+            default_type application/json;
+            return 200 '${COMPLETION}';
         }
     }
 }
@@ -112,11 +139,18 @@ ${httpCommon(prefix)}
     maestro_llm_provider http://127.0.0.1:${up}/stream/v1
                          name=upstream-sse-curl model=fake-stream-curl
                          client=libcurl retries=0 timeout=60s;
+    maestro_llm_provider https://localhost:${TLS.port}/v1 name=tls
+                         model=fake-model-tls client=nginx ca=${TLS.cert}
+                         retries=0 timeout=60s;
+    maestro_llm_provider https://localhost:${TLS.port}/v1 name=tls-curl
+                         model=fake-model-tls-curl client=libcurl
+                         ca=${TLS.cert} retries=0 timeout=60s;
     maestro_llm_provider ${slowUrl} name=slow
                          model=fake-model@fault=slow_stream:1000 retries=0
                          timeout=600s;
 
     upstream fake { server 127.0.0.1:${up}; keepalive 64; }
+    upstream fake_tls { server 127.0.0.1:${TLS.port}; keepalive 64; }
 
     server {
         listen 127.0.0.1:${port} backlog=4096;
@@ -127,6 +161,17 @@ ${httpCommon(prefix)}
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_buffering off;
+        }
+        location /proxy-tls/ {
+            proxy_pass https://fake_tls/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_ssl_server_name on;
+            proxy_ssl_name localhost;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate ${TLS.cert};
+            proxy_ssl_session_reuse on;
         }
     }
 }
@@ -262,6 +307,8 @@ async function longStreams(port, workers) {
 async function main() {
     const res = {};
     note('gateway: fake upstream (nginx return 200), slow fake (node)');
+    makeCert();
+    TLS.port = await freePort();
     const up = await startNginx('upstream', upstreamConf, { workers: 1 });
     const slow = await startFake();
     const gw = await startNginx('gateway',
@@ -309,6 +356,20 @@ async function main() {
             res[`${key}_c1`] = one;
         }
 
+        /* TLS to the provider: proxy_pass https vs Maestro's two clients */
+        note('gateway: TLS to the provider: proxy_pass, maestro, maestro (libcurl)');
+        res.tls = {};
+        res.tls_c1 = {};
+        for (const [k, url, e] of [
+            ['proxy', `http://127.0.0.1:${gw.port}/proxy-tls/v1/chat/completions`, {}],
+            ['maestro', `http://127.0.0.1:${gw.port}/v1/chat/completions`,
+             { MODEL: 'fake-model-tls' }],
+            ['curl', `http://127.0.0.1:${gw.port}/v1/chat/completions`,
+             { MODEL: 'fake-model-tls-curl' }]]) {
+            res.tls[k] = wrk(url, e);
+            res.tls_c1[k] = wrk(url, e, 1);
+        }
+
         note(`gateway: ${STREAMS} concurrent streams of ~${STREAM_SECS} s through maestro`);
         res.long = await longStreams(gw.port, gw.workers);
     } finally {
@@ -348,6 +409,21 @@ async function main() {
             + (r.curl ? ` (client=libcurl: ${f(r.curl.rps / r.proxy.rps, 2)})` : '')
             + (r.portkey ? `;  Maestro / Portkey req/s: ${f(r.maestro.rps / r.portkey.rps, 1)}x`
                          : `;  Portkey: ${res.portkeyError || 'not installed'}`));
+        say();
+    }
+    if (res.tls) {
+        const t = res.tls, c1 = res.tls_c1;
+        say('   TLS to the provider (the fake upstream\'s https listener, certificate verified,');
+        say('   connections kept): a chat completion, not streamed');
+        say();
+        const names = { proxy: 'nginx proxy_pass https', maestro: 'Maestro, client=nginx',
+                        curl: 'Maestro, client=libcurl' };
+        table(['path', 'req/s', 'p50 us', 'p99 us', 'p50 us, one conn', 'err/non2xx',
+               'vs proxy_pass'],
+              ['proxy', 'maestro', 'curl'].filter((k) => t[k]).map((k) => [
+                  names[k], f(t[k].rps, 0), f(t[k].p50, 0), f(t[k].p99, 0),
+                  f(c1[k].p50, 0), `${t[k].errors}/${t[k].non2xx}`,
+                  f(t[k].rps / t.proxy.rps, 2) + 'x']));
         say();
     }
     const l = res.long;
