@@ -34,7 +34,7 @@ CORE_OBJ    := $(CORE_SRC:$(CORE_DIR)/%.c=$(BUILD)/core/%.o)
 
 MODULE_SO   := $(BUILD)/ngx_http_maestro_module.so
 
-.PHONY: all deps module plugins fixtures ui unit run test bench clean
+.PHONY: fuzz all deps module plugins fixtures ui unit run test bench clean
 # core objects are shared by every unit test: keep them
 .SECONDARY:
 
@@ -123,6 +123,20 @@ test: all unit
 
 bench: all
 	bench/run.sh
+
+# libFuzzer on the parser of providers' responses (clang; not part of test)
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@command -v clang >/dev/null || { echo "fuzz: clang is required" \
+	    "(apt-get install clang)" >&2; exit 1; }
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(CORE_DIR) \
+	    -o $(BUILD)/fuzz/fuzz_http1 tests/fuzz/fuzz_http1.c \
+	    $(CORE_DIR)/mst_http1.c
+	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    $(BUILD)/fuzz/corpus
 
 clean:
 	rm -rf $(BUILD) html/dist
