@@ -294,6 +294,27 @@ describe('REST API', () => {
         assert.equal(r.json.error.code, 'already_finished');
     });
 
+    test('a step that ignores its deadline is abandoned on time, also '
+         + 'when it runs right after another step', async () => {
+        /* n runs first; h, which sleeps on past its 500 ms, follows on
+           the same pool thread: the host still abandons it at 500 ms
+           plus its 2 s grace */
+        const t0 = Date.now();
+        const w = await submit(m.base, {
+            prompt: 'stubborn',
+            workflow: chain(['n', 'echo', null, { timeout_ms: 300 }],
+                            ['h', 'sleep', { ms: 4000, ignore_deadline: true },
+                             { timeout_ms: 500 }]),
+        });
+        const wf = await waitStatus(m.base, w.id, ['failed', 'complete'],
+                                    8000);
+        assert.equal(wf.status, 'failed');
+        assert.match(wf.error, /^h: timed out after 500 ms/);
+        assert.equal(wf.agents.n.status, 'complete');
+        const ms = Date.now() - t0;
+        assert.ok(ms >= 2400 && ms < 3800, `abandoned after ${ms} ms`);
+    });
+
     test('a step past its timeout_ms is retried, then fails the workflow',
          async () => {
         const t0 = Date.now();
