@@ -1605,6 +1605,11 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             {
                 goto invalid;
             }
+            if (access((char *) pc->ca.data, R_OK) != 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                                   "cannot read ca file \"%V\"", &pc->ca);
+                return NGX_CONF_ERROR;
+            }
             continue;
         }
 

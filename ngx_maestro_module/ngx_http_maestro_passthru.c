@@ -1085,7 +1085,7 @@ ngx_http_maestro_pt_init(ngx_http_maestro_pt_t *pt)
 }
 
 
-/* the transfer itself, with libcurl (https) */
+/* the transfer itself, with libcurl (client=libcurl) */
 static ngx_int_t
 ngx_http_maestro_pt_curl(ngx_http_maestro_pt_t *pt,
     const mst_llm_provider_t *p, long timeout)

@@ -533,6 +533,22 @@ describe('the gateway\'s HTTP/1.1 client over TLS', () => {
     });
     after(() => stopClean(m, t));
 
+    test('nginx -t refuses a bad client= or an unreadable ca=', async () => {
+        let r = await nginxT({ http: [`maestro_llm_provider ${t.url} `
+                                      + 'client=openssl;'] });
+        assert.notEqual(r.code, 0);
+        assert.match(r.output, /invalid parameter "client=openssl"/);
+        for (const via of ['nginx', 'libcurl']) {
+            r = await nginxT({ http: [`maestro_llm_provider ${t.url} `
+                                      + `client=${via} ca=/nonexistent.pem;`] });
+            assert.notEqual(r.code, 0);
+            assert.match(r.output, /cannot read ca file "\/nonexistent\.pem"/);
+        }
+        r = await nginxT({ http: [`maestro_llm_provider ${t.url} client=nginx `
+                                  + `ca=${t.ca};`] });
+        assert.equal(r.code, 0, r.output);
+    });
+
     test('calls and streams over one verified, kept connection', async () => {
         await t.reset();
         for (let i = 0; i < 4; i++) {
