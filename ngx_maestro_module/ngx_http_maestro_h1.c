@@ -429,8 +429,8 @@ ngx_http_maestro_h1_timeout(ngx_event_t *ev)
     ngx_http_maestro_h1_t  *x = ev->data;
 
     ngx_log_error(NGX_LOG_WARN, x->log, 0,
-                  "maestro: provider %V timed out %s", &x->peer->name,
-                  x->connecting ? "connecting" : "");
+                  "maestro: provider %V timed out%s", &x->peer->name,
+                  x->connecting ? " connecting" : "");
 
     ngx_http_maestro_h1_end(x, x->connecting ? CURLE_COULDNT_CONNECT
                                              : CURLE_OPERATION_TIMEDOUT);
