@@ -396,6 +396,9 @@ describe('the gateway\'s HTTP/1.1 client (client=nginx)', () => {
             workers: 1,         /* one keep-alive cache: counts are exact */
             http: [`maestro_llm_provider ${c.url} name=solo model=fake-model `
                    + 'retries=0 timeout=5s;',
+                   /* nothing listens there: refused at once */
+                   'maestro_llm_provider http://127.0.0.1:1/v1 name=down '
+                   + 'model=fake-down retries=1 timeout=5s;',
                    'maestro_llm_breaker failures=1000 recovery=60s;'],
             server: ['location /v1/ { maestro_api; }'],
         });
@@ -462,6 +465,20 @@ describe('the gateway\'s HTTP/1.1 client (client=nginx)', () => {
         });
         assert.equal(await chat('fifth'), 'Echo: fifth');
         assert.match(m.errorLog(), /attempt 1 failed: solo: /);
+    });
+
+    test('a provider that refuses connections is a clean 502, retried '
+         + 'first', async () => {
+        await assert.rejects(client.chat.completions.create({
+            model: 'fake-down', messages: ask('anyone?') }), (e) => {
+            assert.equal(e.status, 502);
+            assert.equal(e.error?.code, 'upstream_error');
+            return true;
+        });
+        const log = m.errorLog();
+        assert.match(log, /attempt 1 failed: down: Couldn't connect/);
+        assert.match(log, /attempt 2 failed: down: Couldn't connect/);
+        assert.equal(await chat('still here'), 'Echo: still here');
     });
 
     test('a head over 8 KB is refused as the provider\'s error', async () => {
