@@ -354,7 +354,7 @@ async function main() {
     say('   ratio = req/s of the row / req/s of the baseline (1.00 = as fast as nginx alone)');
     if (hz.non2xx || ok.non2xx) say(`   non-2xx: /healthz ${hz.non2xx}, /ok ${ok.non2xx}`);
     for (const e of [...hz.errs, ...ok.errs]) say(`   wrk: ${e}`);
-    for (const b of [o.badNoSync, o.badMap, o.badSync, h.bad].filter(Boolean)) {
+    for (const b of [o.badNoSync, o.badMap, o.badSync, h.bad].filter((x) => x && x.length)) {
         say(`   WARNING error.log: ${b.length} alert/crit lines, e.g. ${b[0]}`);
     }
     say();

@@ -20,8 +20,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
-    NGINX, note, sleep, freePort, get, workerPids, readTail, userLine,
-    httpCommon,
+    NGINX, note, sleep, get, userLine, httpCommon, startNginx, stopNginx,
+    stopAll,
 } from './lib/nginx.mjs';
 import { f, pad, report } from './lib/report.mjs';
 
@@ -57,7 +57,6 @@ const HARD_NOFILE = (() => {
 })();
 const NOFILE = Math.min(50000, HARD_NOFILE);
 
-const started = [];
 const { lines: out, say, table } = report();
 
 // ---- nginx launcher (the style of bench.mjs) ----------------------------
@@ -133,81 +132,16 @@ ${httpCommon(prefix)}
 `;
 }
 
-async function startNginx(label, confFn) {
-    const prefix = fs.mkdtempSync(path.join(os.tmpdir(), `maestro-fanout-${label}-`));
-    for (const d of ['logs', 'tmp', 'store']) fs.mkdirSync(path.join(prefix, d));
-    const port = await freePort();
-    const conf = path.join(prefix, 'nginx.conf');
-    fs.writeFileSync(conf, confFn(prefix, port));
-
-    const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf],
-                        { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
-    const srv = { label, prefix, port, child, exited, pid: child.pid };
-    started.push(srv);
-
-    const t0 = Date.now();
-    for (;;) {
-        if (child.exitCode !== null) {
-            throw new Error(`nginx (${label}) exited at start: ${stderr}\n`
-                + readTail(path.join(prefix, 'logs/error.log')));
-        }
-        const r = await get(port, '/healthz');
-        if (r.status === 200) break;
-        if (Date.now() - t0 > 10000) throw new Error(`nginx (${label}) did not answer`);
-        await sleep(50);
-    }
-    for (let i = 0; i < 100; i++) {
-        srv.workers = workerPids(child.pid);
-        if (srv.workers.length >= 2) break;
-        await sleep(50);
-    }
+// fan-out needs both workers up and past their init before it measures
+async function startFanNginx(label, confFn) {
+    const srv = await startNginx(label, confFn);
     if (srv.workers.length < 2) throw new Error(`nginx (${label}): workers not found`);
-    await sleep(200);           // let the workers finish their init
+    await sleep(200);
     return srv;
 }
 
-function errorLogProblems(srv) {
-    const text = readTail(path.join(srv.prefix, 'logs/error.log'), 5000);
-    return (text.match(/^.*\[(alert|crit|emerg)\].*$/gm) || [])
-        .concat(text.match(/^.*exited on signal.*$/gm) || []);
-}
-
-async function stopNginx(srv) {
-    if (srv.child.exitCode === null && srv.child.signalCode === null) {
-        srv.child.kill('SIGQUIT');
-        const t = setTimeout(() => {
-            note(`${srv.label}: nginx did not stop on SIGQUIT in 10 s; SIGKILL`);
-            srv.stuck = true;
-            srv.child.kill('SIGKILL');
-            for (const w of srv.workers || []) {
-                try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
-            }
-        }, 10000);
-        await srv.exited;
-        clearTimeout(t);
-    }
-    srv.bad = errorLogProblems(srv);
-    if (srv.bad.length) {
-        note(`error.log of ${srv.label}: ${srv.bad.length} alert/crit lines, e.g. ${srv.bad[0]}`);
-    }
-    if (!process.env.BENCH_KEEP) fs.rmSync(srv.prefix, { recursive: true, force: true });
-    else note(`kept ${srv.prefix}`);
-}
-
-function stopAllSync() {
-    for (const s of started) {
-        if (s.child.exitCode === null && s.child.signalCode === null) {
-            try { s.child.kill('SIGTERM'); } catch { /* gone */ }
-        }
-    }
-}
-process.on('exit', stopAllSync);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => { stopAllSync(); process.exit(130); });
-}
+// thousands of connections can take a while to close
+const stopFanNginx = (srv) => stopNginx(srv, { killAfterMs: 10000 });
 
 // ---- the load client ----------------------------------------------------
 
@@ -289,7 +223,7 @@ async function agentStatusSize(port, id) {
 async function runMaestro(transport, nsubs, nwf) {
     const label = `maestro-${transport}-${nsubs}-${nwf}`;
     note(`${label}: ${nsubs} ${transport} subscribers over ${nwf} workflow(s)`);
-    const srv = await startNginx(label, maestroConf);
+    const srv = await startFanNginx(label, maestroConf);
     const gateMs = 3000 + Math.round(nsubs * 0.4);
     let res, wfs = [];
     try {
@@ -360,7 +294,7 @@ async function runMaestro(transport, nsubs, nwf) {
         const done = wfs.find((x) => x.status === 'complete');
         res.payload = done ? await agentStatusSize(srv.port, done.id) : 0;
     } finally {
-        await stopNginx(srv);
+        await stopFanNginx(srv);
     }
     res.bad = srv.bad;
     res.stuck = !!srv.stuck;
@@ -373,7 +307,7 @@ async function runNchan(transport, nsubs, nchans, ratePerChan, size) {
     const label = `nchan-${transport}-${nsubs}-${nchans}`;
     note(`${label}: ${nsubs} ${transport} subscribers over ${nchans} channel(s),`
          + ` ${ratePerChan.toFixed(1)} msg/s per channel, ${size} B`);
-    const srv = await startNginx(label, nchanConf);
+    const srv = await startFanNginx(label, nchanConf);
     let res;
     try {
         const paths = path.join(srv.prefix, 'paths.txt');
@@ -391,7 +325,7 @@ async function runNchan(transport, nsubs, nchans, ratePerChan, size) {
                             secs * 1000 + 120000);
         res.expected_deliveries = res.result.published * (nsubs / nchans);
     } finally {
-        await stopNginx(srv);
+        await stopFanNginx(srv);
     }
     res.bad = srv.bad;
     res.stuck = !!srv.stuck;
@@ -597,8 +531,6 @@ async function main() {
 
 main().catch(async (e) => {
     process.stderr.write(`fan-out bench failed: ${e.stack || e}\n`);
-    for (const s of started) {
-        try { await stopNginx(s); } catch { /* best effort */ }
-    }
+    await stopAll();
     process.exit(1);
 });

@@ -115,22 +115,36 @@ export async function startNginx(label, confText, { files = {}, ready = '/health
     return srv;
 }
 
-export async function stopNginx(srv) {
-    if (srv.child.exitCode !== null || srv.child.signalCode !== null) return;
-    srv.child.kill('SIGQUIT');              // graceful, our master only
-    const t = setTimeout(() => {                // stuck: our master, then its workers
-        srv.child.kill('SIGKILL');
-        for (const w of srv.workers || []) {
-            try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
-        }
-    }, 5000);
-    await srv.exited;
-    clearTimeout(t);
-    const bad = (readTail(path.join(srv.prefix, 'logs/error.log'), 2000)
-        .match(/\[(alert|crit|emerg)\].*/g) || []);
-    if (bad.length) {
-        note(`error.log of ${srv.label} has ${bad.length} alert/crit lines, e.g. ${bad[0]}`);
-        srv.bad = bad;
+// an error.log's alert, crit and emerg lines, and crashed workers
+function errorLogProblems(srv) {
+    const text = readTail(path.join(srv.prefix, 'logs/error.log'), 5000);
+    return (text.match(/^.*\[(alert|crit|emerg)\].*$/gm) || [])
+        .concat(text.match(/^.*exited on signal.*$/gm) || []);
+}
+
+// SIGQUIT, then SIGKILL after killAfterMs (srv.stuck); srv.bad: the
+// error.log's problems; the prefix removed unless BENCH_KEEP. Once.
+export async function stopNginx(srv, { killAfterMs = 5000 } = {}) {
+    if (srv.stopped) return;
+    srv.stopped = true;
+    if (srv.child.exitCode === null && srv.child.signalCode === null) {
+        srv.child.kill('SIGQUIT');          // graceful, our master only
+        const t = setTimeout(() => {        // stuck: our master, then its workers
+            note(`${srv.label}: nginx did not stop on SIGQUIT in`
+                 + ` ${killAfterMs / 1000} s; SIGKILL`);
+            srv.stuck = true;
+            srv.child.kill('SIGKILL');
+            for (const w of srv.workers || []) {
+                try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
+            }
+        }, killAfterMs);
+        await srv.exited;
+        clearTimeout(t);
+    }
+    srv.bad = errorLogProblems(srv);
+    if (srv.bad.length) {
+        note(`error.log of ${srv.label}: ${srv.bad.length} alert/crit lines,`
+             + ` e.g. ${srv.bad[0]}`);
     }
     if (!process.env.BENCH_KEEP) fs.rmSync(srv.prefix, { recursive: true, force: true });
     else note(`kept ${srv.prefix}`);
