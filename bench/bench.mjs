@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-    NGINX, note, get, startNginx, stopNginx, stopAll, userLine, httpCommon,
+    NGINX, note, get, startNginx, stopNginx, stopAll, mainConf, httpCommon,
 } from './lib/nginx.mjs';
 import { f, report } from './lib/report.mjs';
 
@@ -54,15 +54,7 @@ const SEQ5 = {
 };
 
 function confText(prefix, port, sync, writemap) {
-    return `load_module ${BUILD}/ngx_http_maestro_module.so;
-${userLine()}
-daemon off;
-master_process on;
-worker_processes 2;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-
+    return `${mainConf({ modules: [`${BUILD}/ngx_http_maestro_module.so`] })}
 thread_pool maestro threads=4 max_queue=65536;
 thread_pool maestro_io threads=2 max_queue=65536;
 

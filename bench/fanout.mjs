@@ -20,7 +20,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
-    NGINX, note, sleep, get, userLine, httpCommon, startNginx, stopNginx,
+    NGINX, note, sleep, get, mainConf, httpCommon, startNginx, stopNginx,
     stopAll,
 } from './lib/nginx.mjs';
 import { f, pad, report } from './lib/report.mjs';
@@ -61,21 +61,10 @@ const { lines: out, say, table } = report();
 
 // ---- nginx launcher (the style of bench.mjs) ----------------------------
 
-function mainConf(prefix, modules) {
-    return `${modules}
-${userLine()}
-daemon off;
-master_process on;
-worker_processes 2;
-worker_rlimit_nofile ${NOFILE};
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 20000; }
-`;
-}
 
 function maestroConf(prefix, port) {
-    return `${mainConf(prefix, `load_module ${BUILD}/ngx_http_maestro_module.so;`)}
+    return `${mainConf({ modules: [`${BUILD}/ngx_http_maestro_module.so`],
+                        nofile: NOFILE, connections: 20000 })}
 thread_pool maestro threads=128 max_queue=65536;
 thread_pool maestro_io threads=2 max_queue=65536;
 
@@ -109,7 +98,7 @@ ${httpCommon(prefix)}
 }
 
 function nchanConf(prefix, port) {
-    return `${mainConf(prefix, `load_module ${NCHAN};`)}
+    return `${mainConf({ modules: [NCHAN], nofile: NOFILE, connections: 20000 })}
 http {
 ${httpCommon(prefix)}
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import {
-    note, sleep, freePort, startNginx, stopNginx, stopAll, userLine, httpCommon,
+    note, sleep, freePort, startNginx, stopNginx, stopAll, mainConf, httpCommon,
 } from './lib/nginx.mjs';
 import { f, report } from './lib/report.mjs';
 
@@ -73,14 +73,7 @@ function makeCert() {
 }
 
 function upstreamConf(prefix, port) {
-    return `${userLine()}
-daemon off;
-master_process on;
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
+    return `${mainConf({ workers: 1 })}http {
     access_log off;
     keepalive_requests 1000000;
     client_body_temp_path ${prefix}/tmp/body;
@@ -112,16 +105,8 @@ http {
 
 function gatewayConf(up, slowUrl) {
     return (prefix, port) => {
-        return `load_module ${BUILD}/ngx_http_maestro_module.so;
-${userLine()}
-daemon off;
-master_process on;
-worker_processes 2;
-worker_rlimit_nofile 20000;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 8192; }
-thread_pool maestro threads=4 max_queue=65536;
+        return `${mainConf({ modules: [`${BUILD}/ngx_http_maestro_module.so`],
+                             nofile: 20000, connections: 8192 })}thread_pool maestro threads=4 max_queue=65536;
 thread_pool maestro_io threads=2 max_queue=65536;
 http {
 ${httpCommon(prefix)}

@@ -58,6 +58,20 @@ export function httpCommon(prefix) {
     scgi_temp_path ${prefix}/tmp/scgi;`;
 }
 
+// the main context every benchmark nginx shares: foreground, own master,
+// error log and pid in the prefix; modules: load_module paths
+export function mainConf({ modules = [], workers = 2, nofile = 0,
+                           connections = 4096 } = {}) {
+    return modules.map((m) => `load_module ${m};\n`).join('') + `${userLine()}
+daemon off;
+master_process on;
+worker_processes ${workers};
+${nofile ? `worker_rlimit_nofile ${nofile};\n` : ''}error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections ${connections}; }
+`;
+}
+
 export function workerPids(master) {
     try {
         return fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8')
