@@ -484,7 +484,7 @@ ngx_http_maestro_pt_lines(ngx_http_maestro_pt_t *pt)
 }
 
 
-/* curl callbacks, on the event loop */
+/* the transfer's callbacks (libcurl's or ours), on the event loop */
 
 static size_t
 ngx_http_maestro_pt_header_cb(char *buf, size_t size, size_t n, void *arg)

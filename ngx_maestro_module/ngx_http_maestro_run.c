@@ -599,7 +599,7 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
 {
     ngx_http_maestro_step_t  *s = data;
 
-    int64_t      start, timer_at;
+    int64_t      start, timer_at, now;
     ngx_uint_t   n;
 
     start = mst_mono_ms();
@@ -613,12 +613,14 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
 
     for (n = 1; n < NGX_HTTP_MAESTRO_CHAIN_STEPS; n++) {
 
+        now = mst_mono_ms();
+
         if (s->rc != MST_OK || s->next.nsteps != 1 || s->next.finished
             || s->next.retry_in_ms > 0
             || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)
                != MST_STEP_COMMITTING
-            || mst_mono_ms() - start >= NGX_HTTP_MAESTRO_CHAIN_MS
-            || mst_mono_ms() + s->next.steps[0].timeout_ms
+            || now - start >= NGX_HTTP_MAESTRO_CHAIN_MS
+            || now + s->next.steps[0].timeout_ms
                + NGX_HTTP_MAESTRO_TIMEOUT_GRACE < timer_at
             || ngx_exiting || ngx_terminate || ngx_quit)
         {
@@ -632,7 +634,7 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
         mst_run_next_free(&s->next);
         ngx_memzero(&s->next, sizeof(mst_run_next_t));
 
-        __atomic_store_n(&s->deadline, mst_mono_ms() + s->step.timeout_ms
+        __atomic_store_n(&s->deadline, now + s->step.timeout_ms
                                        + NGX_HTTP_MAESTRO_TIMEOUT_GRACE,
                          __ATOMIC_RELAXED);
         __atomic_store_n(&s->state, MST_STEP_RUNNING, __ATOMIC_RELEASE);

@@ -194,12 +194,7 @@ mst_http1_head(mst_http1_t *h, const char *p, size_t n,
             return MST_HTTP1_AGAIN;
         }
 
-        h->status = 0;
-        h->has_length = 0;
-        h->chunked = 0;
-        h->close = 0;
-        h->keep = 0;
-        h->left = 0;
+        mst_http1_init(h);      /* again after an interim 1xx head */
 
         /* lines of p[used .. used + end) */
         s = used;

@@ -22,6 +22,14 @@ mst_usage_int(json_t *o, const char *key)
 }
 
 
+/* to[key] += n */
+static void
+mst_usage_inc(json_t *to, const char *key, json_int_t n)
+{
+    json_object_set_new(to, key, json_integer(mst_usage_int(to, key) + n));
+}
+
+
 double
 mst_usage_price(const mst_price_t *prices, size_t nprices, const char *model,
     long pt, long ct)
@@ -58,12 +66,9 @@ mst_usage_merge(json_t *into, json_t *all, json_t *by_model)
             continue;
         }
 
-        json_object_set_new(cur, "prompt", json_integer(
-            mst_usage_int(cur, "prompt") + mst_usage_int(m, "prompt")));
-        json_object_set_new(cur, "completion", json_integer(
-            mst_usage_int(cur, "completion") + mst_usage_int(m, "completion")));
-        json_object_set_new(cur, "calls", json_integer(
-            mst_usage_int(cur, "calls") + mst_usage_int(m, "calls")));
+        mst_usage_inc(cur, "prompt", mst_usage_int(m, "prompt"));
+        mst_usage_inc(cur, "completion", mst_usage_int(m, "completion"));
+        mst_usage_inc(cur, "calls", mst_usage_int(m, "calls"));
 
         c = json_object_get(m, "cost_usd");
         if (json_is_number(c)) {
@@ -130,16 +135,13 @@ mst_usage_put_one(mst_txn_t *txn, const char *ns, const char *key,
     }
 
     json_object_foreach(by_model, model, m) {
-        json_object_set_new(u, "prompt", json_integer(
-            mst_usage_int(u, "prompt") + mst_usage_int(m, "prompt")));
-        json_object_set_new(u, "completion", json_integer(
-            mst_usage_int(u, "completion") + mst_usage_int(m, "completion")));
+        mst_usage_inc(u, "prompt", mst_usage_int(m, "prompt"));
+        mst_usage_inc(u, "completion", mst_usage_int(m, "completion"));
     }
 
     json_object_set_new(u, "total", json_integer(
         mst_usage_int(u, "prompt") + mst_usage_int(u, "completion")));
-    json_object_set_new(u, "calls", json_integer(
-        mst_usage_int(u, "calls") + calls));
+    mst_usage_inc(u, "calls", calls);
 
     all = json_object_get(u, "by_model");
     if (!json_is_object(all)) {
