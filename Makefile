@@ -11,8 +11,12 @@ ABS_BUILD   := $(abspath $(BUILD))
 CC          ?= cc
 
 CORE_DIR    := ngx_maestro_module/core
-CORE_SRC    := $(wildcard $(CORE_DIR)/*.c)
-CORE_HDR    := $(wildcard $(CORE_DIR)/*.h) plugins/include/maestro_plugin.h
+CORE_SUBDIRS := $(CORE_DIR) $(CORE_DIR)/store $(CORE_DIR)/flow \
+                $(CORE_DIR)/llm $(CORE_DIR)/text
+CORE_SRC    := $(foreach d,$(CORE_SUBDIRS),$(wildcard $(d)/*.c))
+CORE_HDR    := $(foreach d,$(CORE_SUBDIRS),$(wildcard $(d)/*.h)) \
+               plugins/include/maestro_plugin.h
+CORE_INC    := $(CORE_SUBDIRS:%=-I%)
 GLUE_SRC    := $(wildcard ngx_maestro_module/*.c ngx_maestro_module/*.h)
 LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl -lpthread -lm
 
@@ -104,11 +108,11 @@ html/dist/index.html: html/node_modules/.installed $(UI_SRC)
 
 $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -I$(CORE_DIR) -Iplugins/include -c -o $@ $<
+	$(CC) $(CFLAGS) $(SAN) $(CORE_INC) -Iplugins/include -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -Wno-error -I$(CORE_DIR) -Iplugins/include \
+	$(CC) $(CFLAGS) $(SAN) -Wno-error $(CORE_INC) -Iplugins/include \
 	    -o $@ $< $(CORE_OBJ) $(LIBS) -lcmocka -rdynamic
 
 unit: $(UNIT_BIN)
@@ -131,9 +135,9 @@ fuzz:
 	@command -v clang >/dev/null || { echo "fuzz: clang is required" \
 	    "(apt-get install clang)" >&2; exit 1; }
 	@mkdir -p $(BUILD)/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(CORE_DIR) \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
 	    -o $(BUILD)/fuzz/fuzz_http1 tests/fuzz/fuzz_http1.c \
-	    $(CORE_DIR)/mst_http1.c
+	    $(CORE_DIR)/llm/mst_http1.c
 	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
 	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus

@@ -78,13 +78,17 @@ then
 fi
 
 # the runner alone: the core compiled in, optimised, no sanitizers
-CORE_SRC=$(ls ngx_maestro_module/core/*.c)
+CORE_DIRS="ngx_maestro_module/core ngx_maestro_module/core/store
+    ngx_maestro_module/core/flow ngx_maestro_module/core/llm
+    ngx_maestro_module/core/text"
+CORE_SRC=$(for d in $CORE_DIRS; do ls $d/*.c; done)
+CORE_INC=$(for d in $CORE_DIRS; do printf -- '-I%s ' $d; done)
 if [ ! -x "$BUILD/bench/corebench" ] \
    || [ -n "$(find bench/corebench.c ngx_maestro_module/core \
               -newer "$BUILD/bench/corebench" -print -quit)" ]
 then
     ${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
-        -Wno-unused-parameter -Werror -Ingx_maestro_module/core \
+        -Wno-unused-parameter -Werror $CORE_INC \
         -Iplugins/include -o "$BUILD/bench/corebench" bench/corebench.c \
         $CORE_SRC -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl \
         -lpthread -lm -rdynamic
