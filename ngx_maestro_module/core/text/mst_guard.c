@@ -335,6 +335,14 @@ int
 mst_guard_check(const mst_guard_t *g, const char *text, size_t len,
     char **out, char *why, size_t whylen)
 {
+    return mst_guard_text(g, "the prompt", text, len, out, why, whylen);
+}
+
+
+int
+mst_guard_text(const mst_guard_t *g, const char *what, const char *text,
+    size_t len, char **out, char *why, size_t whylen)
+{
     int      k;
     char    *norm, *red;
     size_t   nlen;
@@ -343,21 +351,21 @@ mst_guard_check(const mst_guard_t *g, const char *text, size_t len,
 
     norm = mst_normalize(text, len, &nlen);
     if (norm == NULL) {
-        return mst_err(why, whylen, MST_EINVAL, "the prompt is not UTF-8");
+        return mst_err(why, whylen, MST_EINVAL, "%s is not UTF-8", what);
     }
 
     k = mst_guard_match(&g->deny, norm, nlen);
     if (k >= 0) {
         free(norm);
         return mst_err(why, whylen, MST_EINVAL,
-                       "the prompt matches deny rule %d (\"%s\")", k + 1,
+                       "%s matches deny rule %d (\"%s\")", what, k + 1,
                        g->deny.src[k]);
     }
 
     if (g->allow.n > 0 && mst_guard_match(&g->allow, norm, nlen) < 0) {
         free(norm);
         return mst_err(why, whylen, MST_EINVAL,
-                       "the prompt matches no allow rule");
+                       "%s matches no allow rule", what);
     }
 
     if (g->redact) {

@@ -50,4 +50,8 @@ size_t mst_redact_pii(const char *text, size_t len, char **out);
 int mst_guard_check(const mst_guard_t *g, const char *text, size_t len,
     char **out, char *why, size_t whylen);
 
+/* the same for any text: what names it in why ("context \"notes\"") */
+int mst_guard_text(const mst_guard_t *g, const char *what, const char *text,
+    size_t len, char **out, char *why, size_t whylen);
+
 #endif /* _MST_GUARD_H_INCLUDED_ */
