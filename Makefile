@@ -12,7 +12,7 @@ CC          ?= cc
 
 CORE_DIR    := ngx_maestro_module/core
 CORE_SUBDIRS := $(CORE_DIR) $(CORE_DIR)/store $(CORE_DIR)/flow \
-                $(CORE_DIR)/llm $(CORE_DIR)/text
+                $(CORE_DIR)/llm $(CORE_DIR)/text $(CORE_DIR)/access
 CORE_SRC    := $(foreach d,$(CORE_SUBDIRS),$(wildcard $(d)/*.c))
 CORE_HDR    := $(foreach d,$(CORE_SUBDIRS),$(wildcard $(d)/*.h)) \
                plugins/include/maestro_plugin.h

@@ -1,0 +1,135 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * The admission seams as they are today: mst_caller (auth off: the local
+ * caller, the user as the connection or the body names it) and mst_limit
+ * (no limit configured: everyone admitted). The issues that add keys and
+ * limits change these assertions on purpose.
+ */
+
+#include "mst_test.h"
+#include "mst_caller.h"
+#include "mst_limit.h"
+
+
+static void
+test_caller_local(void **state)
+{
+    mst_caller_t  c;
+
+    memset(&c, 0xff, sizeof(c));
+    mst_caller_local(&c);
+
+    assert_int_equal(c.kind, MST_CALLER_LOCAL);
+    assert_string_equal(mst_caller_kind_name(&c), "local");
+    assert_null(mst_caller_user(&c));
+    assert_int_equal(c.fixed, 0);
+}
+
+
+static void
+test_caller_claim(void **state)
+{
+    char          err[MST_ERRLEN], big[MST_CALLER_USER_MAX + 2];
+    mst_caller_t  c;
+
+    mst_caller_local(&c);
+
+    /* no user named: none */
+    assert_int_equal(mst_caller_claim(&c, NULL, 0, err, sizeof(err)),
+                     MST_OK);
+    assert_null(mst_caller_user(&c));
+
+    /* auth off: the body may name any user */
+    assert_int_equal(mst_caller_claim(&c, "alice", 5, err, sizeof(err)),
+                     MST_OK);
+    assert_string_equal(mst_caller_user(&c), "alice");
+
+    /* 1..128 bytes, no NUL */
+    mst_caller_local(&c);
+    assert_int_equal(mst_caller_claim(&c, "", 0, err, sizeof(err)),
+                     MST_EINVAL);
+    assert_string_equal(err, "a user id is 1..128 characters");
+    assert_null(mst_caller_user(&c));
+
+    memset(big, 'u', sizeof(big));
+    assert_int_equal(mst_caller_claim(&c, big, MST_CALLER_USER_MAX, err,
+                                      sizeof(err)), MST_OK);
+    assert_int_equal(strlen(mst_caller_user(&c)), MST_CALLER_USER_MAX);
+
+    mst_caller_local(&c);
+    assert_int_equal(mst_caller_claim(&c, big, MST_CALLER_USER_MAX + 1, err,
+                                      sizeof(err)), MST_EINVAL);
+    assert_int_equal(mst_caller_claim(&c, "a\0b", 3, err, sizeof(err)),
+                     MST_EINVAL);
+    assert_null(mst_caller_user(&c));
+}
+
+
+/* a session's user (the URL) wins over what a message says */
+static void
+test_caller_session(void **state)
+{
+    char          err[MST_ERRLEN];
+    mst_caller_t  c;
+
+    mst_caller_local(&c);
+    assert_int_equal(mst_caller_session(&c, "bob", 3, err, sizeof(err)),
+                     MST_OK);
+    assert_int_equal(c.fixed, 1);
+
+    assert_int_equal(mst_caller_claim(&c, "mallory", 7, err, sizeof(err)),
+                     MST_OK);
+    assert_string_equal(mst_caller_user(&c), "bob");
+
+    /* even a claim that would be invalid is not looked at */
+    assert_int_equal(mst_caller_claim(&c, "", 0, err, sizeof(err)), MST_OK);
+    assert_string_equal(mst_caller_user(&c), "bob");
+
+    mst_caller_local(&c);
+    assert_int_equal(mst_caller_session(&c, "", 0, err, sizeof(err)),
+                     MST_EINVAL);
+    assert_int_equal(c.fixed, 0);
+}
+
+
+/* no limits yet: every caller is admitted, with nothing to wait for */
+static void
+test_limit_admits(void **state)
+{
+    char                 err[MST_ERRLEN];
+    mst_caller_t         c;
+    mst_limit_verdict_t  v;
+    int                  i;
+
+    mst_caller_local(&c);
+
+    for (i = 0; i < 1000; i++) {
+        memset(&v, 0xff, sizeof(v));
+        assert_int_equal(mst_limit_check(NULL, &c, &v), MST_OK);
+        assert_true(v.admitted);
+        assert_int_equal(v.retry_after_ms, 0);
+        assert_string_equal(v.why, "");
+    }
+
+    assert_int_equal(mst_caller_claim(&c, "heavy-user", 10, err,
+                                      sizeof(err)), MST_OK);
+    assert_int_equal(mst_limit_check(NULL, &c, &v), MST_OK);
+    assert_true(v.admitted);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_caller_local),
+        cmocka_unit_test(test_caller_claim),
+        cmocka_unit_test(test_caller_session),
+        cmocka_unit_test(test_limit_admits),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
