@@ -13,6 +13,16 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_directive.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_openai.h"
+#include "ngx_http_maestro_submit.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_ws.h"
+#include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_thread.h"
 #include "mst_feed.h"
 
 
@@ -20,12 +30,8 @@
 #define NGX_HTTP_MAESTRO_POST  0x02
 
 
-
-
 typedef ngx_int_t (*ngx_http_maestro_route_pt)(ngx_http_request_t *r,
     ngx_str_t *arg);
-
-
 
 
 typedef struct {

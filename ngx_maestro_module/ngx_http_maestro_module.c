@@ -13,6 +13,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_directive.h"
+#include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_h1.h"
 #include "mst_host.h"
 
 

@@ -30,6 +30,16 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_ws.h"
+#include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_thread.h"
+#include "ngx_http_maestro_usage.h"
+#include "ngx_http_maestro_llm.h"
+#include "ngx_http_maestro_curl.h"
+#include "ngx_http_maestro_h1.h"
+#include "ngx_http_maestro_health.h"
 
 
 #define NGX_HTTP_MAESTRO_TIMEOUT_GRACE  2000
