@@ -14,6 +14,29 @@
 #include <ngx_http.h>
 
 
+char *ngx_http_maestro_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_agent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_workflow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_llm_fallback(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_maestro_model_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_llm_price(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_maestro_llm_health_check(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_maestro_llm_provider(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
 /* 0 simple, 1 moderate, 2 complex; NGX_ERROR for another name */
 ngx_int_t ngx_http_maestro_tier(const u_char *name);
 

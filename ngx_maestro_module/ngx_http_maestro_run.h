@@ -16,9 +16,8 @@
 #include "ngx_http_maestro_module.h"
 
 
-ngx_int_t ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
-    ngx_http_maestro_main_conf_t *mmcf);
-void ngx_http_maestro_run_exit_worker(ngx_cycle_t *cycle,
+/* the scheduler's timers: event wake-up and housekeeping */
+void ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_main_conf_t *mmcf);
 /* adopt a workflow this worker created or claimed; takes next's steps */
 void ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,

@@ -16,6 +16,8 @@
 #include "ngx_http_maestro_module.h"
 
 
+void ngx_http_maestro_thread_init_worker(ngx_cycle_t *cycle);
+
 /*
  * Run fn(arg) on the io thread pool, then done(arg) on the event loop.
  * The caller allocates arg with ngx_alloc() / malloc(); done frees it.
