@@ -14,6 +14,8 @@
  */
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_thread.h"
+#include "ngx_http_maestro_health.h"
 
 
 typedef struct {

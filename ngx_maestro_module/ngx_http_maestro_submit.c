@@ -15,6 +15,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_submit.h"
+#include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_thread.h"
 
 
 static json_t *ngx_http_maestro_submit_context(json_t *v, const char **why);

@@ -18,6 +18,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_thread.h"
+#include "ngx_http_maestro_usage.h"
 
 
 #define NGX_HTTP_MAESTRO_USAGE_MAX     256

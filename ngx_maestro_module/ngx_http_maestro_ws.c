@@ -39,6 +39,15 @@
 #include <wslay/wslay.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_submit.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_ws.h"
+#include "ngx_http_maestro_ws_deflate.h"
+#include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_event_cache.h"
+#include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_thread.h"
 #include "mst_feed.h"
 
 
@@ -1185,7 +1194,7 @@ typedef struct {
 
 
 /* a workflow's messages formatted once per wake-up for its sockets */
-static ngx_http_maestro_cache_t  ngx_http_maestro_ws_cache;
+static ngx_http_maestro_event_cache_t  ngx_http_maestro_ws_cache;
 
 
 /* runs inside the read transaction: data points into the map */
@@ -1220,8 +1229,8 @@ ngx_http_maestro_ws_event(uint64_t seq, const char *name, const char *data,
     final = (ngx_strcmp(name, "done") == 0 || ngx_strcmp(name, "error") == 0);
 
     if (wp->fill) {
-        ngx_http_maestro_cache_add(&ngx_http_maestro_ws_cache, seq, buf,
-                                   p - buf, final);
+        ngx_http_maestro_event_cache_add(&ngx_http_maestro_ws_cache, seq,
+                                         buf, p - buf, final);
     }
 
     ngx_free(buf);
@@ -1301,12 +1310,12 @@ ngx_http_maestro_ws_feed(uint64_t seq, const char *name, const char *data,
 static void
 ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
 {
-    size_t                      k;
-    ngx_int_t                   rc;
-    ngx_uint_t                  i, epoch;
-    mst_txn_t                  *txn;
-    ngx_http_maestro_cache_t   *c;
-    ngx_http_maestro_ws_pump_t  wp;
+    size_t                           k;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i, epoch;
+    mst_txn_t                       *txn;
+    ngx_http_maestro_event_cache_t  *c;
+    ngx_http_maestro_ws_pump_t       wp;
 
     if (ws->closed
         || ngx_http_maestro_ws_queued(ws)
@@ -1341,8 +1350,8 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
 
         /* what another socket of this workflow read in this wake-up */
 
-        rc = ngx_http_maestro_cache_find(c, wp.sub->id, wp.sub->last, epoch,
-                                         &k);
+        rc = ngx_http_maestro_event_cache_find(c, wp.sub->id, wp.sub->last,
+                                               epoch, &k);
         if (rc == NGX_DONE) {
             continue;
         }
@@ -1373,7 +1382,8 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
         }
 
         /* the first batch becomes the cache of this wake-up */
-        ngx_http_maestro_cache_reset(c, wp.sub->id, wp.sub->last, epoch);
+        ngx_http_maestro_event_cache_reset(c, wp.sub->id, wp.sub->last,
+                                           epoch);
         wp.fill = 1;
         wp.full = 0;
 
@@ -1388,7 +1398,7 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
             if (wp.fill && !wp.full
                 && (wp.n < NGX_HTTP_MAESTRO_WS_BATCH || wp.sub->finished))
             {
-                ngx_http_maestro_cache_done(c);
+                ngx_http_maestro_event_cache_done(c);
             }
 
             wp.fill = 0;
