@@ -15,6 +15,7 @@
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_sse.h"
 
@@ -24,11 +25,12 @@ static void ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb);
 
 
 static ngx_int_t
-ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t stream)
+ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t way)
 {
     u_char                       *p, *semi;
     ngx_int_t                     rc;
     ngx_str_t                    *ct;
+    ngx_http_maestro_admit_t     *ad;
     ngx_http_maestro_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
@@ -60,9 +62,13 @@ ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t stream)
                    mlcf->max_body);
     }
 
-    /* the flag tells the body handler which endpoint this is */
-    ngx_http_set_ctx(r, (void *) (uintptr_t) (stream + 1),
-                     ngx_http_maestro_module);
+    ad = ngx_http_maestro_admit_get(r);
+    if (ad == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the way in tells the body handler which endpoint this is */
+    ad->way = way;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_maestro_body_handler);
 
@@ -77,7 +83,7 @@ ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t stream)
 ngx_int_t
 ngx_http_maestro_analyze_post(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    return ngx_http_maestro_read_body(r, 3);
+    return ngx_http_maestro_read_body(r, NGX_HTTP_MAESTRO_WAY_ANALYZE);
 }
 
 
@@ -90,21 +96,22 @@ ngx_http_maestro_wf_create(ngx_http_request_t *r, ngx_str_t *arg)
               && ngx_strncmp(r->uri.data, "/api/v1/stream",
                              sizeof("/api/v1/stream") - 1) == 0);
 
-    return ngx_http_maestro_read_body(r, stream);
+    return ngx_http_maestro_read_body(r, stream ? NGX_HTTP_MAESTRO_WAY_STREAM
+                                                : NGX_HTTP_MAESTRO_WAY_SUBMIT);
 }
 
 
-/* POST /api/v1/analyze {prompt}: the route a submission would take */
+/*
+ * POST /api/v1/analyze {prompt}: the route stage alone, as "model":
+ * "auto" on /v1 would take it (a tier's model is a route here)
+ */
 static ngx_int_t
-ngx_http_maestro_analyze(ngx_http_request_t *r, json_t *body)
+ngx_http_maestro_analyze(ngx_http_request_t *r, ngx_http_maestro_admit_t *ad,
+    json_t *body)
 {
-    json_t                        *prompt, *out;
-    ngx_int_t                      tier;
-    const char                    *route;
-    mst_analysis_t                 a;
-    ngx_http_maestro_main_conf_t  *mmcf;
+    json_t                          *prompt, *out;
+    ngx_http_maestro_admit_error_t   e;
 
-    mmcf = ngx_http_maestro_mmcf(r);
     prompt = json_object_get(body, "prompt");
 
     if (prompt == NULL) {
@@ -119,34 +126,19 @@ ngx_http_maestro_analyze(ngx_http_request_t *r, json_t *body)
                                            "\"prompt\" must be a string");
     }
 
-    mst_analyze(mmcf->intents, json_string_value(prompt),
-                json_string_length(prompt), &a);
+    /* no route is an answer here: "route": null */
+    (void) ngx_http_maestro_admit_route(ad, ngx_http_maestro_mmcf(r),
+                                        json_string_value(prompt),
+                                        json_string_length(prompt), 0, &e);
 
-    route = a.route ? a.route : (const char *) mmcf->default_workflow.data;
-
-    out = mst_analysis_json(&a);
+    out = mst_analysis_json(&ad->route.analysis);
     if (out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    tier = ngx_http_maestro_tier((u_char *) a.complexity);
+    json_object_set_new(out, "route", mst_route_json(&ad->route));
 
-    if (a.route == NULL && tier != NGX_ERROR
-        && mmcf->tier_model[tier].data != NULL)
-    {
-        /* what "model": "auto" on /v1 runs: the tier's model */
-        json_object_set_new(out, "route", json_pack("{s:s}", "model",
-                                     (char *) mmcf->tier_model[tier].data));
-
-    } else {
-        json_object_set_new(out, "route", route ? json_pack("{s:s}",
-                                                            "workflow", route)
-                                                : json_null());
-    }
-
-    if (route != NULL) {
-        ngx_http_maestro_route_headers(r, route, a.complexity);
-    }
+    ngx_http_maestro_admit_route_headers(r, ad);
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK, out);
 }
@@ -169,6 +161,10 @@ ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
         goto done;
     }
 
+    /* what routing decided, on both endpoints alike */
+    ngx_http_maestro_admit_route_headers(r,
+        ngx_http_get_module_ctx(r, ngx_http_maestro_module));
+
     id.len = MST_ID_LEN;
     id.data = ngx_pnalloc(r->pool, MST_ID_LEN + 1);
     if (id.data == NULL) {
@@ -187,10 +183,6 @@ ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
 
         rc = ngx_http_maestro_sse_start(r, &id, 0);
         goto done;
-    }
-
-    if (sb->routed) {
-        ngx_http_maestro_route_headers(r, sb->workflow, sb->complexity);
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -224,15 +216,17 @@ done:
 static void
 ngx_http_maestro_body_handler(ngx_http_request_t *r)
 {
-    json_t                           *body;
-    ngx_int_t                         rc;
-    ngx_str_t                         raw;
-    json_error_t                      jerr;
-    ngx_http_maestro_submit_t        *sb;
-    ngx_http_maestro_loc_conf_t      *mlcf;
-    ngx_http_maestro_submit_error_t   e;
+    json_t                          *body;
+    ngx_int_t                        rc;
+    ngx_str_t                        raw;
+    json_error_t                     jerr;
+    ngx_http_maestro_admit_t        *ad;
+    ngx_http_maestro_submit_t       *sb;
+    ngx_http_maestro_loc_conf_t     *mlcf;
+    ngx_http_maestro_admit_error_t   e;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
+    ad = ngx_http_get_module_ctx(r, ngx_http_maestro_module);
 
     rc = ngx_http_maestro_request_body(r, &raw, mlcf->max_body);
 
@@ -280,14 +274,17 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
         goto done;
     }
 
-    if (ngx_http_get_module_ctx(r, ngx_http_maestro_module) == (void *) 4) {
-        rc = ngx_http_maestro_analyze(r, body);
+    if (ad->way == NGX_HTTP_MAESTRO_WAY_ANALYZE) {
+        rc = ngx_http_maestro_analyze(r, ad, body);
         json_decref(body);
         goto done;
     }
 
-    sb = ngx_http_maestro_submit_new(ngx_http_maestro_mmcf(r), body, NULL,
-                                     mlcf->guard, r->connection->log, &e);
+    /* the admission path: stages 1-2 ran in the access phase */
+
+    sb = ngx_http_maestro_admit_submission(ad, ngx_http_maestro_mmcf(r),
+                                           body, mlcf->guard,
+                                           r->connection->log, &e);
     json_decref(body);
 
     if (sb == NULL) {
@@ -298,14 +295,11 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
 
     sb->done = ngx_http_maestro_submitted;
     sb->data = r;
-    sb->stream = ngx_http_get_module_ctx(r, ngx_http_maestro_module)
-                 == (void *) 2;
+    sb->stream = (ad->way == NGX_HTTP_MAESTRO_WAY_STREAM);
 
-    if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
-        ngx_http_maestro_submit_finish(sb);
-        rc = ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "queue_full",
-                                         "the io thread pool queue is full");
+    if (ngx_http_maestro_admit_dispatch(sb, &e) != NGX_OK) {
+        rc = ngx_http_maestro_send_error(r, e.status, e.code, "%s",
+                                         e.message);
         goto done;
     }
 

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_llm.h"
 #include "ngx_http_maestro_curl.h"
 #include "ngx_http_maestro_h1.h"
@@ -47,6 +48,7 @@ typedef struct {
     ngx_http_maestro_h1_t           h1;         /* http: our client */
     struct curl_slist              *headers;    /* kept per member */
     json_t                         *body;
+    ngx_http_maestro_admit_t       *admit;      /* a /v1 client's */
     const char                     *kind;       /* chat/completions, ... */
     char                           *payload;    /* made for upstream */
     ngx_str_t                       raw;        /* the client's body */

@@ -478,14 +478,14 @@ ngx_http_maestro_model_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_maestro_main_conf_t  *mmcf = conf;
 
-    ngx_int_t   tier;
+    int         tier;
     ngx_str_t  *value;
 
     value = cf->args->elts;
 
-    tier = ngx_http_maestro_tier(value[1].data);
+    tier = mst_route_tier((const char *) value[1].data);
 
-    if (tier == NGX_ERROR) {
+    if (tier < 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid tier \"%V\": use simple, moderate or "
                            "complex", &value[1]);
@@ -503,25 +503,6 @@ ngx_http_maestro_model_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mmcf->tier_model[tier] = value[2];
 
     return NGX_CONF_OK;
-}
-
-
-ngx_int_t
-ngx_http_maestro_tier(const u_char *name)
-{
-    if (ngx_strcmp(name, "simple") == 0) {
-        return 0;
-    }
-
-    if (ngx_strcmp(name, "moderate") == 0) {
-        return 1;
-    }
-
-    if (ngx_strcmp(name, "complex") == 0) {
-        return 2;
-    }
-
-    return NGX_ERROR;
 }
 
 

@@ -37,7 +37,4 @@ char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
 char *ngx_http_maestro_llm_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
-/* 0 simple, 1 moderate, 2 complex; NGX_ERROR for another name */
-ngx_int_t ngx_http_maestro_tier(const u_char *name);
-
 #endif /* _NGX_HTTP_MAESTRO_DIRECTIVE_H_INCLUDED_ */

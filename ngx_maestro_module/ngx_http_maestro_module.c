@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_worker.h"
@@ -282,7 +283,7 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
 
 static ngx_http_module_t  ngx_http_maestro_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_maestro_admit_init,           /* postconfiguration */
 
     ngx_http_maestro_create_main_conf,     /* create main configuration */
     ngx_http_maestro_init_main_conf,       /* init main configuration */

@@ -16,6 +16,7 @@
 
 #include "mst_run.h"
 #include "mst_intent.h"
+#include "mst_route.h"
 #include "mst_guard.h"
 
 
@@ -71,7 +72,8 @@ typedef struct {
     ngx_array_t                 *workflow_confs;/* of _workflow_conf_t */
     ngx_str_t                    default_workflow;
     mst_intents_t               *intents;       /* maestro_intent */
-    ngx_str_t                    tier_model[3]; /* maestro_model_tier */
+    ngx_str_t                    tier_model[MST_ROUTE_TIERS];
+                                                /* maestro_model_tier */
     ngx_array_t                 *fallbacks;     /* of ..._fallback_t */
     ngx_array_t                  intent_routes; /* their workflows */
 

@@ -32,6 +32,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_openai.h"
@@ -185,24 +186,22 @@ ngx_http_maestro_oai_prompt(json_t *messages, size_t *at)
 
 
 /*
- * "model": "auto": the last user message's intent picks a workflow when it
- * has a route (maestro_intent_route); else its complexity picks a model
- * tier (maestro_model_tier); else the default workflow. Returns the model
- * to use (a provider's, or maestro/<workflow>), or NULL with *rc set after
- * an error was sent.
+ * "model": "auto": the route stage on the last user message (mst_route:
+ * an intent's workflow, else the complexity tier's model, else the
+ * default workflow). Returns the model to use (a provider's, or
+ * maestro/<workflow>), or NULL with *rc set after an error was sent.
  */
 static const char *
-ngx_http_maestro_oai_auto(ngx_http_request_t *r, json_t *body, ngx_int_t *rc)
+ngx_http_maestro_oai_auto(ngx_http_request_t *r, ngx_http_maestro_admit_t *ad,
+    json_t *body, ngx_int_t *rc)
 {
-    u_char                        *name;
-    size_t                         i, len;
-    json_t                        *text;
-    ngx_int_t                      tier;
-    const char                    *wf;
-    mst_analysis_t                 a;
-    ngx_http_maestro_main_conf_t  *mmcf;
+    u_char                          *name;
+    size_t                           i, len;
+    json_t                          *text;
+    ngx_int_t                        routed;
+    const char                      *wf;
+    ngx_http_maestro_admit_error_t   e;
 
-    mmcf = ngx_http_maestro_oai_mmcf(r);
     text = ngx_http_maestro_oai_prompt(json_object_get(body, "messages"),
                                        &i);
 
@@ -214,32 +213,25 @@ ngx_http_maestro_oai_auto(ngx_http_request_t *r, json_t *body, ngx_int_t *rc)
         return NULL;
     }
 
-    mst_analyze(mmcf->intents, json_string_value(text),
-                json_string_length(text), &a);
+    routed = ngx_http_maestro_admit_route(ad, ngx_http_maestro_oai_mmcf(r),
+                                          json_string_value(text),
+                                          json_string_length(text), 0, &e);
     json_decref(text);
 
-    tier = ngx_http_maestro_tier((u_char *) a.complexity);
-
-    if (a.route == NULL && tier != NGX_ERROR
-        && mmcf->tier_model[tier].data != NULL)
-    {
-        ngx_http_maestro_route_headers(r,
-            (const char *) mmcf->tier_model[tier].data, a.complexity);
-        return (const char *) mmcf->tier_model[tier].data;
-    }
-
-    wf = a.route ? a.route : (const char *) mmcf->default_workflow.data;
-
-    if (wf == NULL) {
+    if (routed != NGX_OK) {
         *rc = ngx_http_maestro_oai_error(r, NGX_HTTP_NOT_FOUND,
                   "invalid_request_error", "model_not_found", "model",
-                  "auto found no route: configure maestro_intent_route, "
-                  "maestro_model_tier or a default workflow");
+                  "auto %s", e.message);
         return NULL;
     }
 
-    ngx_http_maestro_route_headers(r, wf, a.complexity);
+    ngx_http_maestro_admit_route_headers(r, ad);
 
+    if (ad->route.kind == MST_ROUTE_TO_MODEL) {
+        return ad->route.target;
+    }
+
+    wf = ad->route.target;
     len = sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1 + ngx_strlen(wf) + 1;
     name = ngx_pnalloc(r->pool, len);
     if (name == NULL) {
@@ -347,24 +339,34 @@ ngx_http_maestro_oai_text(json_t *content)
 static void
 ngx_http_maestro_oai_body(ngx_http_request_t *r)
 {
-    char                              name[40];
-    size_t                            i, n;
-    json_t                           *body, *messages, *model, *msg, *text;
-    json_t                           *req, *context, *user, *stream, *opts;
-    json_t                           *t;
-    ngx_int_t                         rc;
-    ngx_str_t                         raw;
-    const char                       *role, *m;
-    ngx_uint_t                        embeddings, routed;
-    json_error_t                      jerr;
-    ngx_http_maestro_oai_t           *oai;
-    ngx_http_maestro_submit_t        *sb;
-    ngx_http_maestro_loc_conf_t      *mlcf;
-    ngx_http_maestro_submit_error_t   e;
+    char                             name[40];
+    size_t                           i, n;
+    json_t                          *body, *messages, *model, *msg, *text;
+    json_t                          *req, *context, *stream, *opts, *t;
+    ngx_int_t                        rc;
+    ngx_str_t                        raw;
+    const char                      *role, *m;
+    ngx_uint_t                       embeddings, routed;
+    json_error_t                     jerr;
+    ngx_http_maestro_oai_t          *oai;
+    ngx_http_maestro_admit_t        *ad;
+    ngx_http_maestro_submit_t       *sb;
+    ngx_http_maestro_loc_conf_t     *mlcf;
+    ngx_http_maestro_admit_error_t   e;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
     body = NULL;
     req = NULL;
+
+    /* the admission path: stages 1-2 ran in the access phase */
+
+    ad = ngx_http_maestro_admit_get(r);
+    if (ad == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ad->way = NGX_HTTP_MAESTRO_WAY_OPENAI;
 
     rc = ngx_http_maestro_request_body(r, &raw, mlcf->max_body);
 
@@ -412,6 +414,17 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
 
     m = json_string_value(model);
 
+    /* 3. guard every message and embeddings input; the caller's user */
+
+    if (ngx_http_maestro_admit_openai(ad, body, mlcf->guard,
+                                      r->connection->log, &e)
+        != NGX_OK)
+    {
+        rc = ngx_http_maestro_oai_error(r, e.status,
+                 "invalid_request_error", e.code, NULL, "%s", e.message);
+        goto done;
+    }
+
     /* a provider's model: the gateway's pass-through */
 
     embeddings = (r->uri.len == sizeof("/v1/embeddings") - 1);
@@ -421,8 +434,10 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
         || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
                        sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0)
     {
+        /* 4. route */
+
         if (!embeddings && ngx_strcmp(m, "auto") == 0) {
-            m = ngx_http_maestro_oai_auto(r, body, &rc);
+            m = ngx_http_maestro_oai_auto(r, ad, body, &rc);
             if (m == NULL) {
                 goto done;
             }
@@ -437,11 +452,17 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
             || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
                            sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0)
         {
-            /* "auto" changed the model: the body is not the client's */
-            rc = ngx_http_maestro_passthru(r, body, routed ? NULL : &raw,
+            /* 5. cache: a miss; 6. dispatch to the engine */
+
+            (void) ngx_http_maestro_admit_cache(ad);
+
+            /* the bytes as they came, unless "auto" or the guard
+               changed the body */
+            rc = ngx_http_maestro_passthru(r, ad, body,
+                                           (routed || ad->changed) ? NULL
+                                                                   : &raw,
                                            embeddings ? "embeddings"
-                                                      : "chat/completions",
-                                           mlcf->guard);
+                                                      : "chat/completions");
             if (rc == NGX_DONE) {
                 json_decref(body);
                 return;
@@ -512,19 +533,15 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
         }
     }
 
+    /* "user" went to the caller (stage 3); the texts are guarded */
+
     req = json_pack("{s:o, s:s, s:o}", "prompt", text,
                     "workflow", m + sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1,
                     "context", context);
 
-    user = json_object_get(body, "user");
-    if (json_is_string(user) && json_string_length(user) > 0
-        && json_string_length(user) <= 128)
-    {
-        json_object_set(req, "user_id", user);
-    }
-
-    sb = ngx_http_maestro_submit_new(ngx_http_maestro_oai_mmcf(r), req, NULL,
-                                     mlcf->guard, r->connection->log, &e);
+    sb = ngx_http_maestro_admit_submission(ad, ngx_http_maestro_oai_mmcf(r),
+                                           req, NULL, r->connection->log,
+                                           &e);
     if (sb == NULL) {
         rc = ngx_http_maestro_oai_error(r, e.status,
                  e.status >= 500 ? "server_error" : "invalid_request_error",
@@ -552,11 +569,9 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
     sb->done = ngx_http_maestro_oai_submitted;
     sb->data = oai;
 
-    if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
-        ngx_http_maestro_submit_finish(sb);
-        rc = ngx_http_maestro_oai_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                 "server_error", "queue_full", NULL,
-                 "the io thread pool queue is full");
+    if (ngx_http_maestro_admit_dispatch(sb, &e) != NGX_OK) {
+        rc = ngx_http_maestro_oai_error(r, e.status, "server_error", e.code,
+                 NULL, "%s", e.message);
         goto done;
     }
 

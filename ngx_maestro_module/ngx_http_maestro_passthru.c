@@ -44,7 +44,6 @@
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_sse.h"
-#include "ngx_http_maestro_usage.h"
 #include "ngx_http_maestro_passthru.h"
 #include "ngx_http_maestro_call.h"
 #include "ngx_http_maestro_curl.h"
@@ -676,7 +675,6 @@ ngx_http_maestro_pt_log_call(ngx_http_maestro_pt_t *pt, const char *what)
 static void
 ngx_http_maestro_pt_account(ngx_http_maestro_pt_t *pt, size_t answer)
 {
-    json_t                        *user;
     const char                    *model;
     const mst_llm_provider_t      *p;
     ngx_http_maestro_main_conf_t  *mmcf;
@@ -691,19 +689,11 @@ ngx_http_maestro_pt_account(ngx_http_maestro_pt_t *pt, size_t answer)
         pt->completion_tokens = mst_llm_estimate_tokens(NULL, answer);
     }
 
-    user = json_object_get(pt->body, "user");
-    if (!json_is_string(user) || json_string_length(user) == 0
-        || json_string_length(user) > 128)
-    {
-        user = NULL;
-    }
-
-    ngx_http_maestro_usage_record(json_string_value(user), model,
-                                  pt->prompt_tokens, pt->completion_tokens);
-
+    /* the account stage of the admission path */
     mmcf = ngx_http_get_module_main_conf(pt->r, ngx_http_maestro_module);
-    cost = mst_usage_price(mmcf->env.prices, mmcf->env.nprices, model,
-                           pt->prompt_tokens, pt->completion_tokens);
+    cost = ngx_http_maestro_admit_account(pt->admit, mmcf, model,
+                                          pt->prompt_tokens,
+                                          pt->completion_tokens);
 
     ngx_log_error(NGX_LOG_INFO, pt->log, 0,
                   "maestro: %s \"%s\" via %s (%s): %l+%l tokens, "
@@ -1348,122 +1338,16 @@ ngx_http_maestro_pt_cleanup(void *data)
 }
 
 
-/* one text through the guard, replaced by what may go on if that differs */
-static ngx_int_t
-ngx_http_maestro_pt_guard_text(const mst_guard_t *guard, json_t *holder,
-    const char *key, size_t index, char *why, size_t whylen)
-{
-    char    *checked;
-    json_t  *t;
-    size_t   len;
-
-    t = key ? json_object_get(holder, key) : json_array_get(holder, index);
-
-    if (!json_is_string(t)) {
-        return NGX_OK;
-    }
-
-    if (mst_guard_check(guard, json_string_value(t), json_string_length(t),
-                        &checked, why, whylen)
-        != MST_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    len = ngx_strlen(checked);
-
-    if (len == json_string_length(t)
-        && ngx_memcmp(checked, json_string_value(t), len) == 0)
-    {
-        free(checked);
-        return NGX_OK;
-    }
-
-    if (key) {
-        json_object_set_new(holder, key, json_string(checked));
-    } else {
-        json_array_set_new(holder, index, json_string(checked));
-    }
-
-    free(checked);
-
-    return NGX_AGAIN;           /* changed */
-}
-
-
-/*
- * The prompt guard on every text the request carries: messages[].content
- * (a string or text parts) and an embeddings request's input. NGX_OK,
- * NGX_AGAIN (a text was normalised or redacted), NGX_DECLINED (blocked).
- */
-static ngx_int_t
-ngx_http_maestro_pt_guard(const mst_guard_t *guard, json_t *body, char *why,
-    size_t whylen)
-{
-    size_t      i, j;
-    json_t     *msg, *content, *part, *input;
-    ngx_int_t   rc;
-    ngx_uint_t  changed;
-
-    changed = 0;
-
-    json_array_foreach(json_object_get(body, "messages"), i, msg) {
-        content = json_object_get(msg, "content");
-
-        if (json_is_string(content)) {
-            rc = ngx_http_maestro_pt_guard_text(guard, msg, "content", 0, why,
-                                                whylen);
-            if (rc == NGX_DECLINED) {
-                return NGX_DECLINED;
-            }
-            changed |= (rc == NGX_AGAIN);
-            continue;
-        }
-
-        json_array_foreach(content, j, part) {
-            rc = ngx_http_maestro_pt_guard_text(guard, part, "text", 0, why,
-                                                whylen);
-            if (rc == NGX_DECLINED) {
-                return NGX_DECLINED;
-            }
-            changed |= (rc == NGX_AGAIN);
-        }
-    }
-
-    input = json_object_get(body, "input");
-
-    if (json_is_string(input)) {
-        rc = ngx_http_maestro_pt_guard_text(guard, body, "input", 0, why,
-                                            whylen);
-        return (rc == NGX_AGAIN || changed) && rc != NGX_DECLINED
-               ? NGX_AGAIN : rc;
-    }
-
-    json_array_foreach(input, i, part) {
-        rc = ngx_http_maestro_pt_guard_text(guard, input, NULL, i, why,
-                                            whylen);
-        if (rc == NGX_DECLINED) {
-            return NGX_DECLINED;
-        }
-        changed |= (rc == NGX_AGAIN);
-    }
-
-    return changed ? NGX_AGAIN : NGX_OK;
-}
-
-
 /*
  * Starts the pass-through of body (an object with a string "model") to
  * https://provider/<kind>. NGX_DECLINED: no provider serves that model;
  * NGX_DONE: going on (the request is finalized later); else a status.
  */
 ngx_int_t
-ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
-    ngx_str_t *raw, const char *kind, const mst_guard_t *guard)
+ngx_http_maestro_passthru(ngx_http_request_t *r, ngx_http_maestro_admit_t *ad,
+    json_t *body, ngx_str_t *raw, const char *kind)
 {
-    char                            why[256];
     size_t                          norder;
-    ngx_int_t                       rc;
     size_t                          order[MST_GATEWAY_MAX];
     const char                     *model;
     ngx_pool_cleanup_t             *cln;
@@ -1500,19 +1384,9 @@ ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     pt->gw = mmcf->env.gw;
     pt->kind = kind;
     pt->body = json_incref(body);
+    pt->admit = ad;             /* guarded already: the admission path */
 
-    rc = guard ? ngx_http_maestro_pt_guard(guard, body, why, sizeof(why))
-               : NGX_OK;
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "maestro: prompt blocked: %s", why);
-        return ngx_http_maestro_pt_error(pt, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_request_error",
-                                         "prompt_blocked", why);
-    }
-
-    if (rc == NGX_OK && raw != NULL) {
+    if (raw != NULL) {
         pt->raw = *raw;         /* may go upstream as it came */
     }
 

@@ -15,11 +15,15 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_llm.h"
 
 
-ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
-    ngx_str_t *raw, const char *kind, const mst_guard_t *guard);
+/* dispatch, after the admission path admitted and guarded body; raw:
+   the client's bytes when they may go upstream as they came, or NULL */
+ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, json_t *body, ngx_str_t *raw,
+    const char *kind);
 /* a plugin's call (job) on the same engine; cancel one in flight */
 ngx_int_t ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job,
     mst_gateway_t *gw, ngx_log_t *log);

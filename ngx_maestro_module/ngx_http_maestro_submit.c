@@ -4,10 +4,12 @@
 
 /*
  * A workflow submission, whatever front end it came through (REST, the
- * submit-and-stream endpoint, a WebSocket prompt_submission): validation
- * of the request object, the store write and claim on the io pool, and
- * the adoption of the workflow by this worker. The front end only turns
- * the outcome into its own kind of answer.
+ * submit-and-stream endpoint, a WebSocket prompt_submission, a
+ * maestro/<workflow> chat completion): validation of the request object,
+ * the choice of its graph, the store write and claim on the io pool, and
+ * the adoption of the workflow by this worker. The admission path
+ * (_admit.c) calls these in its order, with the guard and the route in
+ * between; the front end only turns the outcome into its own answer.
  */
 
 #include <ngx_config.h>
@@ -94,90 +96,58 @@ ngx_http_maestro_submit_blank(const char *s)
 }
 
 
-static ngx_http_maestro_submit_t *
-ngx_http_maestro_submit_fail(ngx_http_maestro_submit_error_t *e,
-    ngx_uint_t status, const char *code, const char *fmt, ...)
-{
-    va_list  args;
-
-    e->status = status;
-    e->code = code;
-
-    va_start(args, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, args);
-    va_end(args);
-
-    return NULL;
-}
-
-
+/*
+ * Validates a request object: a non-blank prompt, the user it names (for
+ * the caller's copy), the context files, the shape of "workflow". The
+ * guard and the route come after (the admission path); then
+ * ngx_http_maestro_submit_workflow() picks the graph.
+ */
 ngx_http_maestro_submit_t *
 ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
-    json_t *body, const char *user_id, const mst_guard_t *guard,
-    ngx_log_t *log, ngx_http_maestro_submit_error_t *e)
+    json_t *body, const mst_caller_t *caller, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
 {
-    char                        err[MST_ERRLEN], blocked[MST_ERRLEN];
-    char                       *checked;
-    size_t                      i;
-    ngx_uint_t                  routed;
-    mst_analysis_t              analysis;
+    char                        err[MST_ERRLEN];
     json_t                     *prompt, *wf, *user, *context;
-    const char                 *why, *name;
-    mst_graph_t                *graph;
-    const mst_node_t           *n;
+    const char                 *why;
+    mst_caller_t                who;
     ngx_http_maestro_submit_t  *sb;
 
     prompt = json_object_get(body, "prompt");
 
     if (prompt == NULL) {
-        return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
+        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
                                             "missing_field",
                                             "\"prompt\" is required");
+        return NULL;
     }
 
     if (!json_is_string(prompt)
         || ngx_http_maestro_submit_blank(json_string_value(prompt)))
     {
-        return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
+        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
                                             "invalid_field",
                                             "\"prompt\" must be a non-empty "
                                             "string");
+        return NULL;
     }
 
-    if (guard != NULL) {
-        /* after normalisation, so look-alikes cannot slip through */
-        if (mst_guard_check(guard, json_string_value(prompt),
-                            json_string_length(prompt), &checked, blocked,
-                            sizeof(blocked))
-            != MST_OK)
-        {
-            ngx_log_error(NGX_LOG_WARN, log, 0, "maestro: prompt blocked: %s",
-                          blocked);
-            return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
-                                                "prompt_blocked", "%s",
-                                                blocked);
-        }
+    /* the user it is for: a session's, else the one the body names */
 
-        /* what goes on: normalised, and redacted when that is on */
-        json_object_set_new(body, "prompt", json_string(checked));
-        free(checked);
-        prompt = json_object_get(body, "prompt");
-    }
-
+    who = *caller;
     user = json_object_get(body, "user_id");
 
-    if (user_id == NULL && user != NULL && !json_is_null(user)
-        && (!json_is_string(user) || json_string_length(user) == 0
-            || json_string_length(user) > 128))
+    if (!who.fixed && user != NULL && !json_is_null(user)
+        && (!json_is_string(user)
+            || mst_caller_claim(&who, json_string_value(user),
+                                json_string_length(user), err, sizeof(err))
+               != MST_OK))
     {
-        return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
+        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
                                             "invalid_field",
                                             "\"user_id\" must be a string of "
                                             "1..128 characters");
-    }
-
-    if (user_id == NULL && json_is_string(user)) {
-        user_id = json_string_value(user);
+        return NULL;
     }
 
     why = NULL;
@@ -185,49 +155,101 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
                                                               "context"),
                                               &why);
     if (context == NULL) {
-        return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
+        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
                                             "invalid_field", "%s",
                                             why ? why : "bad context");
+        return NULL;
     }
 
     wf = json_object_get(body, "workflow");
-    graph = NULL;
-    routed = 0;
 
-    if (json_is_string(wf) && ngx_strcmp(json_string_value(wf), "auto") == 0
-        && mst_run_graph(&mmcf->env, "auto") == NULL)
+    if (wf != NULL && !json_is_null(wf) && !json_is_string(wf)
+        && !json_is_object(wf))
     {
-        /* routed by intent (maestro_intent_route), else the default */
-        mst_analyze(mmcf->intents, json_string_value(prompt),
-                    json_string_length(prompt), &analysis);
-        routed = 1;
-        wf = NULL;
+        json_decref(context);
+        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_field",
+                                            "\"workflow\" must be a name or "
+                                            "a graph object");
+        return NULL;
     }
 
-    if (wf == NULL || json_is_null(wf) || json_is_string(wf)) {
-        name = wf && json_is_string(wf)
-               ? json_string_value(wf)
-               : (routed && analysis.route)
-                 ? analysis.route
-                 : (char *) mmcf->default_workflow.data;
+    sb = ngx_calloc(sizeof(ngx_http_maestro_submit_t), log);
+    if (sb == NULL) {
+        json_decref(context);
+        (void) ngx_http_maestro_admit_error(e,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            "internal", "out of memory");
+        return NULL;
+    }
+
+    sb->mmcf = mmcf;
+    sb->rc = MST_ERROR;         /* until the store says otherwise */
+    sb->claim_rc = MST_ERROR;
+    sb->caller = who;
+    sb->prompt = (char *) json_string_value(prompt);
+    sb->context = context;
+    sb->body = json_incref(body);
+
+    return sb;
+}
+
+
+/* "workflow": "auto", and no workflow has that name: routing decides */
+ngx_uint_t
+ngx_http_maestro_submit_auto(ngx_http_maestro_submit_t *sb)
+{
+    json_t  *wf;
+
+    wf = json_object_get(sb->body, "workflow");
+
+    return json_is_string(wf)
+           && ngx_strcmp(json_string_value(wf), "auto") == 0
+           && mst_run_graph(&sb->mmcf->env, "auto") == NULL;
+}
+
+
+/*
+ * The graph to run: routed (the route's workflow), else the one named,
+ * else the default, else the graph in the body; and a place for it on
+ * this worker.
+ */
+ngx_int_t
+ngx_http_maestro_submit_workflow(ngx_http_maestro_submit_t *sb,
+    const char *routed, ngx_http_maestro_admit_error_t *e)
+{
+    char                           err[MST_ERRLEN];
+    size_t                         i;
+    json_t                        *wf;
+    const char                    *name;
+    mst_graph_t                   *graph;
+    const mst_node_t              *n;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = sb->mmcf;
+    wf = json_object_get(sb->body, "workflow");
+
+    if (routed != NULL || !json_is_object(wf)) {
+        name = routed ? routed
+                      : json_is_string(wf)
+                        ? json_string_value(wf)
+                        : (char *) mmcf->default_workflow.data;
 
         graph = name ? mst_run_graph(&mmcf->env, name) : NULL;
 
         if (graph == NULL) {
-            json_decref(context);
-
             if (name == NULL) {
-                return ngx_http_maestro_submit_fail(e,
+                return ngx_http_maestro_admit_error(e,
                            NGX_HTTP_MAESTRO_UNPROCESSABLE, "unknown_workflow",
                            "no default workflow is configured");
             }
 
-            return ngx_http_maestro_submit_fail(e,
+            return ngx_http_maestro_admit_error(e,
                        NGX_HTTP_MAESTRO_UNPROCESSABLE, "unknown_workflow",
                        "no workflow named \"%s\"", name);
         }
 
-    } else if (json_is_object(wf)) {
+    } else {
         graph = mst_graph_parse(wf, NULL, NULL, err, sizeof(err));
 
         /* agents are checked here: the graph came from the client */
@@ -245,28 +267,21 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
         }
 
         if (graph == NULL) {
-            json_decref(context);
-            return ngx_http_maestro_submit_fail(e,
+            return ngx_http_maestro_admit_error(e,
                        NGX_HTTP_MAESTRO_UNPROCESSABLE, "invalid_graph", "%s",
                        err);
         }
 
+        sb->graph_owned = 1;
         name = mst_graph_name(graph);
-
-    } else {
-        json_decref(context);
-        return ngx_http_maestro_submit_fail(e, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_field",
-                                            "\"workflow\" must be a name or "
-                                            "a graph object");
     }
 
+    sb->graph = graph;
+    ngx_cpystrn((u_char *) sb->workflow, (u_char *) name,
+                sizeof(sb->workflow));
+
     if (!ngx_http_maestro_run_can_accept(mmcf)) {
-        if (json_is_object(wf)) {
-            mst_graph_free(graph);
-        }
-        json_decref(context);
-        return ngx_http_maestro_submit_fail(e, NGX_HTTP_SERVICE_UNAVAILABLE,
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "queue_full",
                                             "%lu workflows are active on "
                                             "this worker "
@@ -274,40 +289,7 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
                                             (unsigned long) mmcf->nactive);
     }
 
-    sb = ngx_calloc(sizeof(ngx_http_maestro_submit_t), log);
-    if (sb == NULL) {
-        if (json_is_object(wf)) {
-            mst_graph_free(graph);
-        }
-        json_decref(context);
-        return ngx_http_maestro_submit_fail(e,
-                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                            "internal", "out of memory");
-    }
-
-    sb->mmcf = mmcf;
-    sb->graph = graph;
-    sb->graph_owned = json_is_object(wf);
-    ngx_cpystrn((u_char *) sb->workflow, (u_char *) name,
-                sizeof(sb->workflow));
-    sb->prompt = (char *) json_string_value(prompt);
-    sb->context = context;
-    sb->body = json_incref(body);
-
-    if (routed) {
-        /* static strings, or the analyzer's (it outlives requests) */
-        sb->routed = 1;
-        sb->intent = analysis.intent;
-        sb->complexity = analysis.complexity;
-    }
-
-    if (user_id != NULL) {
-        ngx_cpystrn((u_char *) sb->user_id, (u_char *) user_id,
-                    sizeof(sb->user_id));
-        sb->has_user = 1;
-    }
-
-    return sb;
+    return NGX_OK;
 }
 
 
@@ -320,7 +302,7 @@ ngx_http_maestro_submit_thread(void *arg)
     /* stored and claimed at once: the worker that accepted it runs it */
     sb->rc = mst_run_submit(&sb->mmcf->env, sb->graph, sb->workflow,
                             sb->prompt, sb->context,
-                            sb->has_user ? sb->user_id : NULL, sb->id,
+                            mst_caller_user(&sb->caller), sb->id,
                             &sb->rec, &sb->next, sb->err, sizeof(sb->err));
     sb->claim_rc = sb->rc;
 

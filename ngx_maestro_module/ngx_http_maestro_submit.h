@@ -14,9 +14,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 
 
-typedef struct ngx_http_maestro_submit_s  ngx_http_maestro_submit_t;
 typedef void (*ngx_http_maestro_submit_pt)(ngx_http_maestro_submit_t *sb);
 
 struct ngx_http_maestro_submit_s {
@@ -25,7 +25,7 @@ struct ngx_http_maestro_submit_s {
     char                            workflow[128];  /* a copy: an inline
                                                        graph is freed first */
     char                           *prompt;
-    char                            user_id[129];
+    mst_caller_t                    caller;     /* and the user it is for */
     json_t                         *context;
     json_t                         *body;       /* owns the strings */
 
@@ -39,26 +39,22 @@ struct ngx_http_maestro_submit_s {
 
     ngx_http_maestro_submit_pt      done;       /* in the event loop */
     void                           *data;       /* the front end's */
-    const char                     *complexity; /* when routed "auto" */
-    const char                     *intent;
     unsigned                        graph_owned:1;
-    unsigned                        has_user:1;
     unsigned                        stream:1;
-    unsigned                        routed:1;
 };
 
-typedef struct {
-    ngx_uint_t                      status;     /* HTTP status */
-    const char                     *code;
-    char                            message[384];
-} ngx_http_maestro_submit_error_t;
-
-/* validates body (prompt, workflow, user_id, context); user_id, when not
-   NULL, overrides the body's; NULL and *e filled when invalid */
+/* validates body (prompt, user_id, context, the shape of workflow) for
+   caller; NULL and *e filled when invalid */
 ngx_http_maestro_submit_t *ngx_http_maestro_submit_new(
-    ngx_http_maestro_main_conf_t *mmcf, json_t *body, const char *user_id,
-    const mst_guard_t *guard, ngx_log_t *log,
-    ngx_http_maestro_submit_error_t *e);
+    ngx_http_maestro_main_conf_t *mmcf, json_t *body,
+    const mst_caller_t *caller, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e);
+/* "workflow": "auto" that routing resolves */
+ngx_uint_t ngx_http_maestro_submit_auto(ngx_http_maestro_submit_t *sb);
+/* the graph: routed (a workflow name) or as the body says; NGX_ERROR
+   and *e filled when there is none, or no room on this worker */
+ngx_int_t ngx_http_maestro_submit_workflow(ngx_http_maestro_submit_t *sb,
+    const char *routed, ngx_http_maestro_admit_error_t *e);
 /* stores and claims it on the io pool, then calls sb->done() */
 ngx_int_t ngx_http_maestro_submit_post(ngx_http_maestro_submit_t *sb);
 /* after the front end answered: this worker runs it; frees sb */

@@ -39,6 +39,7 @@
 #include <wslay/wslay.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_sse.h"
@@ -72,6 +73,7 @@ typedef struct {
     ngx_http_request_t             *r;          /* NULL once detached */
     ngx_http_maestro_main_conf_t   *mmcf;
     const mst_guard_t              *guard;      /* the location's */
+    mst_caller_t                    caller;     /* at the upgrade */
     wslay_event_context_ptr         ctx;        /* NULL while idle */
     uint64_t                        in_given;   /* bytes handed to wslay */
     uint64_t                        in_used;    /* ... in whole frames */
@@ -647,6 +649,7 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
     ngx_connection_t              *c;
     ngx_pool_cleanup_t            *cln;
     ngx_http_maestro_ws_t         *ws;
+    ngx_http_maestro_admit_t      *ad;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
@@ -657,6 +660,11 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
     }
 
     *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    ad = ngx_http_maestro_admit_get(r);
+    if (ad == NULL) {
+        return NULL;
+    }
 
     ws = ngx_calloc(sizeof(ngx_http_maestro_ws_t), c->log);
     if (ws == NULL) {
@@ -674,6 +682,7 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
     ws->guard = ((ngx_http_maestro_loc_conf_t *)
                  ngx_http_get_module_loc_conf(r, ngx_http_maestro_module))
                 ->guard;
+    ws->caller = ad->caller;    /* identified with the upgrade request */
     ws->refs = 1;
     ws->last_seen = ngx_current_msec;
 
@@ -733,13 +742,15 @@ ngx_int_t
 ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
     ngx_str_t *user_id)
 {
-    char                           id[MST_ID_LEN + 1];
-    json_t                        *rec;
-    uint64_t                       last;
-    ngx_int_t                      rc;
-    mst_txn_t                     *txn;
-    ngx_http_maestro_ws_t         *ws;
-    ngx_http_maestro_main_conf_t  *mmcf;
+    char                             id[MST_ID_LEN + 1];
+    json_t                          *rec;
+    uint64_t                         last;
+    ngx_int_t                        rc;
+    mst_txn_t                       *txn;
+    ngx_http_maestro_ws_t           *ws;
+    ngx_http_maestro_admit_t        *ad;
+    ngx_http_maestro_main_conf_t    *mmcf;
+    ngx_http_maestro_admit_error_t   e;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
 
@@ -789,11 +800,17 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
                                                "number");
         }
 
-    } else if (user_id->len == 0 || user_id->len > 128) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
-                                           "not_found",
-                                           "a user id of 1..128 characters "
-                                           "is required");
+    } else {
+        /* a session: the URL names the caller's user */
+        ad = ngx_http_maestro_admit_get(r);
+        if (ad == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_maestro_admit_identify(ad, user_id, &e) != NGX_OK) {
+            return ngx_http_maestro_send_error(r, e.status, e.code, "%s",
+                                               e.message);
+        }
     }
 
     ws = ngx_http_maestro_ws_accept(r, &rc);
@@ -1548,13 +1565,25 @@ ngx_http_maestro_ws_submitted(ngx_http_maestro_submit_t *sb)
 static void
 ngx_http_maestro_ws_submit(ngx_http_maestro_ws_t *ws, json_t *m)
 {
-    ngx_http_maestro_submit_t        *sb;
-    ngx_http_maestro_submit_error_t   e;
+    ngx_log_t                       *log;
+    ngx_http_maestro_admit_t         ad;
+    ngx_http_maestro_submit_t       *sb;
+    ngx_http_maestro_admit_error_t   e;
 
-    sb = ngx_http_maestro_submit_new(ws->mmcf, m,
-                                     ws->session ? ws->user : NULL,
-                                     ws->guard,
-                                     ws->r->connection->log, &e);
+    log = ws->r->connection->log;
+
+    /* the admission path, for each message: the connection's caller */
+
+    if (ngx_http_maestro_admit_message(&ad, &ws->caller,
+                                       NGX_HTTP_MAESTRO_WAY_WS, log, &e)
+        != NGX_OK)
+    {
+        ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
+        return;
+    }
+
+    sb = ngx_http_maestro_admit_submission(&ad, ws->mmcf, m, ws->guard, log,
+                                           &e);
     if (sb == NULL) {
         ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
         return;
@@ -1563,10 +1592,8 @@ ngx_http_maestro_ws_submit(ngx_http_maestro_ws_t *ws, json_t *m)
     sb->done = ngx_http_maestro_ws_submitted;
     sb->data = ws;
 
-    if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
-        ngx_http_maestro_submit_finish(sb);
-        ngx_http_maestro_ws_error(ws, "queue_full",
-                                  "the io thread pool queue is full");
+    if (ngx_http_maestro_admit_dispatch(sb, &e) != NGX_OK) {
+        ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
         return;
     }
 

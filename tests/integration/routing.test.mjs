@@ -4,12 +4,18 @@
 
 /*
  * Intent and complexity routing: POST /api/v1/analyze, workflow "auto",
- * X-Maestro-Route / X-Maestro-Complexity, and nginx -t on bad rules.
+ * X-Maestro-Route / X-Maestro-Complexity the same on every way in (REST,
+ * the stream endpoint, "model": "auto" on /v1, WebSocket), and nginx -t
+ * on bad rules.
  */
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMaestro, api, nginxT, waitStatus } from './lib/harness.mjs';
+import OpenAI from 'openai';
+import WebSocket from 'ws';
+import {
+    startMaestro, api, nginxT, waitStatus, sse,
+} from './lib/harness.mjs';
 
 
 const ECHO = { name: 'coder', nodes: { a: { agent: 'echo' } }, edges: [] };
@@ -27,6 +33,7 @@ describe('routing', () => {
                 String.raw`maestro_intent translate "\btranslate\b" "번역";`,
                 'maestro_intent_route code coder;',
             ],
+            server: ['location /v1/ { maestro_api; }'],
         });
     });
 
@@ -89,6 +96,110 @@ describe('routing', () => {
         assert.equal(r.status, 202);
         assert.equal(r.json.workflow, 'default');
         assert.equal(r.headers['x-maestro-complexity'], 'simple');
+    });
+
+    test('every way in routes alike, with the same headers', async () => {
+        const client = new OpenAI({ apiKey: 'x', baseURL: `${m.base}/v1`,
+                                    maxRetries: 0 });
+        const long = Array.from({ length: 120 }, (_, i) => `w${i}`).join(' ');
+        const cases = [
+            ['there is a bug in it', 'coder', 'simple'],
+            ['translate this please', 'default', 'simple'],
+            [long, 'default', 'complex'],
+        ];
+
+        for (const [prompt, route, complexity] of cases) {
+            const an = await api(m.base, 'POST', '/api/v1/analyze',
+                                 { prompt });
+            const rest = await api(m.base, 'POST', '/api/v1/workflows',
+                                   { prompt, workflow: 'auto' });
+            const stream = await sse(`${m.base}/api/v1/stream/workflow`, {
+                method: 'POST', untilClose: true, timeoutMs: 15000,
+                body: { prompt, workflow: 'auto' } });
+            const { data: c, response } = await client.chat.completions
+                .create({ model: 'auto',
+                          messages: [{ role: 'user', content: prompt }] })
+                .withResponse();
+
+            assert.equal(rest.status, 202, rest.text);
+            assert.equal(stream.status, 200);
+            assert.deepEqual(an.json.route, { workflow: route });
+            assert.equal(rest.json.workflow, route);
+            assert.equal(c.model, `maestro/${route}`);
+
+            for (const [way, h] of [
+                ['analyze', an.headers], ['REST', rest.headers],
+                ['stream', stream.headers],
+                ['auto', Object.fromEntries(response.headers)]])
+            {
+                assert.equal(h['x-maestro-route'], route, `${way}: route`);
+                assert.equal(h['x-maestro-complexity'], complexity,
+                             `${way}: complexity`);
+            }
+
+            const wf = await waitStatus(m.base,
+                stream.headers['x-maestro-workflow-id'], 'complete', 10000);
+            assert.equal(wf.workflow, route);
+        }
+    });
+
+    test('WebSocket: "auto" runs the routed workflow', async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${m.port}/api/v1/ws/rt`);
+        await new Promise((ok, no) => { ws.on('open', ok);
+                                        ws.on('error', no); });
+        const got = [];
+        ws.on('message', (d) => got.push(JSON.parse(d)));
+        ws.send(JSON.stringify({ type: 'prompt_submission',
+                                 prompt: 'a bug again', workflow: 'auto' }));
+        const t0 = Date.now();
+        let ok;
+        while (!(ok = got.find((x) => x.type === 'action_result'))) {
+            assert.ok(Date.now() - t0 < 5000, JSON.stringify(got));
+            await new Promise((r) => setTimeout(r, 20));
+        }
+        ws.close(1000);
+        assert.equal(ok.ok, true);
+        const wf = await waitStatus(m.base, ok.workflow_id, 'complete', 10000);
+        assert.equal(wf.workflow, 'coder');
+    });
+
+    test('no route at all: a clear error on each way in', async () => {
+        const bare = await startMaestro({
+            workers: 1, defaultWorkflow: false,
+            server: ['location /v1/ { maestro_api; }'],
+        });
+        try {
+            const rest = await api(bare.base, 'POST', '/api/v1/workflows',
+                                   { prompt: 'hello', workflow: 'auto' });
+            assert.equal(rest.status, 422);
+            assert.equal(rest.json.error.code, 'unknown_workflow');
+            assert.equal(rest.json.error.message,
+                         'found no route: configure maestro_intent_route '
+                         + 'or a default workflow');
+
+            const client = new OpenAI({ apiKey: 'x',
+                                        baseURL: `${bare.base}/v1`,
+                                        maxRetries: 0 });
+            await assert.rejects(client.chat.completions.create({
+                model: 'auto', messages: [{ role: 'user', content: 'hi' }],
+            }), (e) => {
+                assert.equal(e.status, 404);
+                assert.equal(e.code, 'model_not_found');
+                assert.equal(e.error.message, 'auto found no route: configure '
+                             + 'maestro_intent_route, maestro_model_tier '
+                             + 'or a default workflow');
+                return true;
+            });
+
+            const an = await api(bare.base, 'POST', '/api/v1/analyze',
+                                 { prompt: 'hello' });
+            assert.equal(an.status, 200);
+            assert.equal(an.json.route, null);
+            assert.equal(an.headers['x-maestro-route'], undefined);
+            bare.assertCleanLog();
+        } finally {
+            await bare.stop();
+        }
     });
 });
 

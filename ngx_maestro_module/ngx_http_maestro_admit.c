@@ -1,0 +1,494 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * The admission path: every way in (POST /api/v1/workflows, the stream
+ * endpoint, /v1/chat/completions for workflows, "auto" and provider
+ * models, /v1/embeddings, a WebSocket prompt_submission) passes the same
+ * stages, in this order, each one function in this file:
+ *
+ *   1. identify the caller   mst_caller (core/access): with auth off the
+ *                            local caller; its user fixed by a session
+ *                            or claimed by the body
+ *   2. limits                mst_limit_check (core/access): admits all
+ *   3. validate + guard      the request's shape (_submit.c for
+ *                            submissions), then mst_guard_submission /
+ *                            mst_guard_openai (core/text) on every text
+ *                            that reaches a model or the store
+ *   4. route                 mst_route (core/text): "auto" to a
+ *                            workflow or a provider model
+ *   5. cache                 a seam: always a miss today
+ *   6. dispatch              run a workflow (_submit.c) or call a
+ *                            provider (the engine)
+ *   7. account               tokens and cost of calls outside workflows
+ *                            (_usage.c); workflows account their own
+ *
+ * For HTTP, stages 1 and 2 run as ACCESS phase handlers of maestro_api
+ * locations, identify first, as auth_request does; limits come after it
+ * in the same phase because a per-caller limit needs the caller (the
+ * PREACCESS phase, where limit_req runs, comes before any identity).
+ * The WebSocket message path calls the same stage functions for each
+ * prompt_submission, with the connection's caller.
+ *
+ * The admission is the request's module ctx, allocated from its pool.
+ * Front ends that keep their own state there later (the engine's
+ * pass-through) take it over after stage 6; nothing reads it then.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_submit.h"
+#include "ngx_http_maestro_usage.h"
+#include "mst_guard_request.h"
+
+
+static ngx_int_t ngx_http_maestro_admit_identify_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_maestro_admit_limits_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_maestro_admit_phase(ngx_http_request_t *r,
+    ngx_uint_t stage);
+static ngx_int_t ngx_http_maestro_admit_refuse(ngx_http_request_t *r,
+    ngx_http_maestro_admit_error_t *e);
+
+
+ngx_int_t
+ngx_http_maestro_admit_error(ngx_http_maestro_admit_error_t *e,
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+{
+    va_list  args;
+
+    e->status = status;
+    e->code = code;
+
+    va_start(args, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, args);
+    va_end(args);
+
+    return NGX_ERROR;
+}
+
+
+/* the request's admission; created at the first stage that needs it */
+static ngx_http_maestro_admit_t *
+ngx_http_maestro_admit_ctx(ngx_http_request_t *r)
+{
+    ngx_http_maestro_admit_t  *ad;
+
+    ad = ngx_http_get_module_ctx(r, ngx_http_maestro_module);
+    if (ad != NULL) {
+        return ad;
+    }
+
+    ad = ngx_pcalloc(r->pool, sizeof(ngx_http_maestro_admit_t));
+    if (ad == NULL) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ad, ngx_http_maestro_module);
+
+    return ad;
+}
+
+
+ngx_http_maestro_admit_t *
+ngx_http_maestro_admit_get(ngx_http_request_t *r)
+{
+    ngx_http_maestro_admit_t        *ad;
+    ngx_http_maestro_admit_error_t   e;
+
+    ad = ngx_http_maestro_admit_ctx(r);
+    if (ad == NULL) {
+        return NULL;
+    }
+
+    /* the phases do not run for subrequests: the same stages here */
+
+    if (!ad->identified) {
+        (void) ngx_http_maestro_admit_identify(ad, NULL, &e);
+    }
+
+    if (!ad->limited) {
+        (void) ngx_http_maestro_admit_limits(ad, r->connection->log, &e);
+    }
+
+    return ad;
+}
+
+
+/* 1. identify */
+
+ngx_int_t
+ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
+    ngx_str_t *session, ngx_http_maestro_admit_error_t *e)
+{
+    char  err[MST_ERRLEN];
+
+    if (!ad->identified) {
+        /* no authentication yet: whoever reached the socket */
+        mst_caller_local(&ad->caller);
+        ad->identified = 1;
+    }
+
+    if (session != NULL
+        && mst_caller_session(&ad->caller, (char *) session->data,
+                              session->len, err, sizeof(err))
+           != MST_OK)
+    {
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_NOT_FOUND,
+                                           "not_found",
+                                           "a user id of 1..128 characters "
+                                           "is required");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
+    const mst_caller_t *conn, ngx_uint_t way, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    ngx_memzero(ad, sizeof(ngx_http_maestro_admit_t));
+
+    ad->caller = *conn;
+    ad->identified = 1;
+    ad->way = way;
+
+    return ngx_http_maestro_admit_limits(ad, log, e);
+}
+
+
+/* 2. limits */
+
+ngx_int_t
+ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    ad->limited = 1;
+
+    /* no maestro_limit_* directive yet: no limits to pass */
+    if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK
+        || !ad->limit.admitted)
+    {
+        ngx_log_error(NGX_LOG_INFO, log, 0, "maestro: %s caller refused: %s",
+                      mst_caller_kind_name(&ad->caller), ad->limit.why);
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
+                                           "rate_limited", "%s",
+                                           ad->limit.why);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs in the event loop: stage 1 or 2 as an ACCESS phase handler of
+ * maestro_api locations. NGX_DECLINED goes to the next handler whatever
+ * "satisfy" says.
+ */
+static ngx_int_t
+ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
+{
+    ngx_int_t                        rc;
+    ngx_http_maestro_admit_t        *ad;
+    ngx_http_maestro_loc_conf_t     *mlcf;
+    ngx_http_maestro_admit_error_t   e;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
+
+    if (!mlcf->api) {
+        return NGX_DECLINED;
+    }
+
+    ad = ngx_http_maestro_admit_ctx(r);
+    if (ad == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = (stage == 1) ? ngx_http_maestro_admit_identify(ad, NULL, &e)
+                      : ngx_http_maestro_admit_limits(ad, r->connection->log,
+                                                      &e);
+    if (rc != NGX_OK) {
+        return ngx_http_maestro_admit_refuse(r, &e);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_admit_identify_handler(ngx_http_request_t *r)
+{
+    return ngx_http_maestro_admit_phase(r, 1);
+}
+
+
+static ngx_int_t
+ngx_http_maestro_admit_limits_handler(ngx_http_request_t *r)
+{
+    return ngx_http_maestro_admit_phase(r, 2);
+}
+
+
+/* a refusal in a phase handler: the JSON error, then done */
+static ngx_int_t
+ngx_http_maestro_admit_refuse(ngx_http_request_t *r,
+    ngx_http_maestro_admit_error_t *e)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_maestro_send_error(r, e->status, e->code, "%s",
+                                     e->message);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+/* 3. validate + guard */
+
+ngx_int_t
+ngx_http_maestro_admit_openai(ngx_http_maestro_admit_t *ad, json_t *body,
+    const mst_guard_t *guard, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    int      changed;
+    char     why[MST_ERRLEN];
+    json_t  *user;
+
+    /* "user": the OpenAI field; one that is not 1..128 bytes is ignored */
+
+    user = json_object_get(body, "user");
+
+    if (json_is_string(user)) {
+        (void) mst_caller_claim(&ad->caller, json_string_value(user),
+                                json_string_length(user), why, sizeof(why));
+    }
+
+    if (guard == NULL) {
+        return NGX_OK;
+    }
+
+    changed = 0;
+
+    if (mst_guard_openai(guard, body, &changed, why, sizeof(why)) != MST_OK) {
+        ngx_log_error(NGX_LOG_WARN, log, 0, "maestro: prompt blocked: %s",
+                      why);
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
+                                           "prompt_blocked", "%s", why);
+    }
+
+    ad->changed |= changed;
+
+    return NGX_OK;
+}
+
+
+/* 4. route */
+
+ngx_int_t
+ngx_http_maestro_admit_route(ngx_http_maestro_admit_t *ad,
+    ngx_http_maestro_main_conf_t *mmcf, const char *text, size_t len,
+    int flags, ngx_http_maestro_admit_error_t *e)
+{
+    char          err[MST_ERRLEN];
+    ngx_uint_t    i;
+    mst_router_t  rt;
+
+    rt.intents = mmcf->intents;
+    rt.default_workflow = (const char *) mmcf->default_workflow.data;
+
+    for (i = 0; i < MST_ROUTE_TIERS; i++) {
+        rt.tier_model[i] = (const char *) mmcf->tier_model[i].data;
+    }
+
+    if (mst_route(&rt, text, len, flags, &ad->route, err, sizeof(err))
+        != MST_OK)
+    {
+        return ngx_http_maestro_admit_error(e,
+                                           NGX_HTTP_MAESTRO_UNPROCESSABLE,
+                                           "unknown_workflow", "%s", err);
+    }
+
+    ad->routed = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_maestro_admit_route_headers(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad)
+{
+    if (ad->routed) {
+        ngx_http_maestro_route_headers(r, ad->route.target,
+                                       ad->route.complexity);
+    }
+}
+
+
+/* 5. cache */
+
+ngx_int_t
+ngx_http_maestro_admit_cache(ngx_http_maestro_admit_t *ad)
+{
+    /* no response cache yet: every request is a miss */
+    return NGX_DECLINED;
+}
+
+
+/* stages 3-5 of a submission */
+
+ngx_http_maestro_submit_t *
+ngx_http_maestro_admit_submission(ngx_http_maestro_admit_t *ad,
+    ngx_http_maestro_main_conf_t *mmcf, json_t *body,
+    const mst_guard_t *guard, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    int                         changed;
+    char                        why[MST_ERRLEN];
+    const char                 *routed;
+    ngx_http_maestro_submit_t  *sb;
+
+    /* 3. validate: the request object, the user it names */
+
+    sb = ngx_http_maestro_submit_new(mmcf, body, &ad->caller, log, e);
+    if (sb == NULL) {
+        return NULL;
+    }
+
+    /* 3. guard: the prompt and every context file, in place */
+
+    if (guard != NULL) {
+        changed = 0;
+
+        if (mst_guard_submission(guard, sb->body, sb->context, &changed,
+                                 why, sizeof(why))
+            != MST_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "maestro: prompt blocked: %s", why);
+            ngx_http_maestro_submit_finish(sb);
+            (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
+                                               "prompt_blocked", "%s", why);
+            return NULL;
+        }
+
+        ad->changed |= changed;
+        sb->prompt = (char *) json_string_value(json_object_get(sb->body,
+                                                                "prompt"));
+    }
+
+    /* 4. route: "workflow": "auto" */
+
+    routed = NULL;
+
+    if (ngx_http_maestro_submit_auto(sb)) {
+        if (ngx_http_maestro_admit_route(ad, mmcf, sb->prompt,
+                                         ngx_strlen(sb->prompt),
+                                         MST_ROUTE_WORKFLOW, e)
+            != NGX_OK)
+        {
+            ngx_http_maestro_submit_finish(sb);
+            return NULL;
+        }
+
+        routed = ad->route.target;
+    }
+
+    if (ngx_http_maestro_submit_workflow(sb, routed, e) != NGX_OK) {
+        ngx_http_maestro_submit_finish(sb);
+        return NULL;
+    }
+
+    /* 5. cache: workflows are not cached */
+
+    (void) ngx_http_maestro_admit_cache(ad);
+
+    return sb;
+}
+
+
+/* 6. dispatch */
+
+ngx_int_t
+ngx_http_maestro_admit_dispatch(ngx_http_maestro_submit_t *sb,
+    ngx_http_maestro_admit_error_t *e)
+{
+    if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
+        ngx_http_maestro_submit_finish(sb);
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "queue_full",
+                                           "the io thread pool queue is "
+                                           "full");
+    }
+
+    return NGX_OK;
+}
+
+
+/* 7. account */
+
+double
+ngx_http_maestro_admit_account(const ngx_http_maestro_admit_t *ad,
+    ngx_http_maestro_main_conf_t *mmcf, const char *model, long prompt,
+    long completion)
+{
+    ngx_http_maestro_usage_record(ad ? mst_caller_user(&ad->caller) : NULL,
+                                  model, prompt, completion);
+
+    return mst_usage_price(mmcf->env.prices, mmcf->env.nprices, model,
+                           prompt, completion);
+}
+
+
+/* configuration: runs in the master */
+
+ngx_int_t
+ngx_http_maestro_admit_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_maestro_module);
+
+    if (!mmcf->enabled) {
+        return NGX_OK;          /* no maestro_api: nothing to admit */
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /* a phase runs its handlers last registered first: limits go first */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_maestro_admit_limits_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_maestro_admit_identify_handler;
+
+    return NGX_OK;
+}
