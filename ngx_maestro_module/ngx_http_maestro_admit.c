@@ -50,6 +50,8 @@
 #include "mst_guard_request.h"
 
 
+static ngx_http_maestro_admit_t *ngx_http_maestro_admit_ctx(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_maestro_admit_identify_handler(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_maestro_admit_limits_handler(
@@ -110,14 +112,13 @@ ngx_http_maestro_admit_get(ngx_http_request_t *r)
         return NULL;
     }
 
-    /* the phases do not run for subrequests: the same stages here */
+    /*
+     * The ACCESS phase does not run for subrequests (nginx checks the
+     * main request, limits count it alone): the caller is known anyway.
+     */
 
     if (!ad->identified) {
         (void) ngx_http_maestro_admit_identify(ad, NULL, &e);
-    }
-
-    if (!ad->limited) {
-        (void) ngx_http_maestro_admit_limits(ad, r->connection->log, &e);
     }
 
     return ad;
@@ -144,9 +145,9 @@ ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
            != MST_OK)
     {
         return ngx_http_maestro_admit_error(e, NGX_HTTP_NOT_FOUND,
-                                           "not_found",
-                                           "a user id of 1..128 characters "
-                                           "is required");
+                                            "not_found",
+                                            "a user id of 1..128 characters "
+                                            "is required");
     }
 
     return NGX_OK;
@@ -174,8 +175,6 @@ ngx_int_t
 ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     ngx_http_maestro_admit_error_t *e)
 {
-    ad->limited = 1;
-
     /* no maestro_limit_* directive yet: no limits to pass */
     if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK
         || !ad->limit.admitted)
@@ -183,8 +182,8 @@ ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
         ngx_log_error(NGX_LOG_INFO, log, 0, "maestro: %s caller refused: %s",
                       mst_caller_kind_name(&ad->caller), ad->limit.why);
         return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
-                                           "rate_limited", "%s",
-                                           ad->limit.why);
+                                            "rate_limited", "%s",
+                                            ad->limit.why);
     }
 
     return NGX_OK;
@@ -290,7 +289,7 @@ ngx_http_maestro_admit_openai(ngx_http_maestro_admit_t *ad, json_t *body,
         ngx_log_error(NGX_LOG_WARN, log, 0, "maestro: prompt blocked: %s",
                       why);
         return ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                           "prompt_blocked", "%s", why);
+                                            "prompt_blocked", "%s", why);
     }
 
     ad->changed |= changed;
@@ -321,8 +320,8 @@ ngx_http_maestro_admit_route(ngx_http_maestro_admit_t *ad,
         != MST_OK)
     {
         return ngx_http_maestro_admit_error(e,
-                                           NGX_HTTP_MAESTRO_UNPROCESSABLE,
-                                           "unknown_workflow", "%s", err);
+                                            NGX_HTTP_MAESTRO_UNPROCESSABLE,
+                                            "unknown_workflow", "%s", err);
     }
 
     ad->routed = 1;
@@ -385,7 +384,7 @@ ngx_http_maestro_admit_submission(ngx_http_maestro_admit_t *ad,
                           "maestro: prompt blocked: %s", why);
             ngx_http_maestro_submit_finish(sb);
             (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                               "prompt_blocked", "%s", why);
+                                                "prompt_blocked", "%s", why);
             return NULL;
         }
 
@@ -433,9 +432,9 @@ ngx_http_maestro_admit_dispatch(ngx_http_maestro_submit_t *sb,
     if (ngx_http_maestro_submit_post(sb) != NGX_OK) {
         ngx_http_maestro_submit_finish(sb);
         return ngx_http_maestro_admit_error(e, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "queue_full",
-                                           "the io thread pool queue is "
-                                           "full");
+                                            "queue_full",
+                                            "the io thread pool queue is "
+                                            "full");
     }
 
     return NGX_OK;

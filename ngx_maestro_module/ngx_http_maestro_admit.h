@@ -47,7 +47,6 @@ typedef struct {
     mst_route_t                     route;      /* 4. route, when routed */
     ngx_uint_t                      way;        /* NGX_HTTP_MAESTRO_WAY_* */
     unsigned                        identified:1;
-    unsigned                        limited:1;
     unsigned                        changed:1;  /* 3. the guard changed
                                                    a text */
     unsigned                        routed:1;
@@ -61,8 +60,8 @@ ngx_int_t ngx_http_maestro_admit_error(ngx_http_maestro_admit_error_t *e,
 /* postconfiguration: the identify and limits phase handlers */
 ngx_int_t ngx_http_maestro_admit_init(ngx_conf_t *cf);
 
-/* the request's admission (its module ctx), stages 1-2 done; NULL: no
-   memory */
+/* the request's admission (its module ctx), the caller identified;
+   NULL: no memory */
 ngx_http_maestro_admit_t *ngx_http_maestro_admit_get(ngx_http_request_t *r);
 
 /* 1. identify: with auth off the local caller; session: a WebSocket
