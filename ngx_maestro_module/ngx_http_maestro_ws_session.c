@@ -648,7 +648,12 @@ ngx_http_maestro_ws_cancel_done(void *arg, ngx_int_t trc)
     ws = wc->ws;
 
     if (!ws->closed) {
-        if (trc != NGX_OK || (wc->rc != MST_OK && wc->rc != MST_EXISTS)) {
+        if (trc != NGX_OK) {
+            /* not posted */
+            ngx_http_maestro_ws_error(ws, "queue_full",
+                                      "the io thread pool queue is full");
+
+        } else if (wc->rc != MST_OK && wc->rc != MST_EXISTS) {
             ngx_http_maestro_ws_error(ws, wc->rc == MST_NOTFOUND
                                           ? "not_found" : "store_error",
                                       "%s", wc->err);
@@ -723,17 +728,13 @@ ngx_http_maestro_ws_action(ngx_http_maestro_ws_t *ws, json_t *m)
     wc->ws = ws;
     ngx_memcpy(wc->id, id, MST_ID_LEN);
 
-    if (ngx_http_maestro_io_post(ws->mmcf, ngx_http_maestro_ws_cancel_thread,
-                                 ngx_http_maestro_ws_cancel_done, wc)
-        != NGX_OK)
-    {
-        ngx_free(wc);
-        ngx_http_maestro_ws_error(ws, "queue_full",
-                                  "the io thread pool queue is full");
-        return;
-    }
-
+    /* ngx_http_maestro_ws_cancel_done() answers and releases, also when
+       not posted */
     ws->refs++;
+
+    (void) ngx_http_maestro_io_post(ws->mmcf,
+                                    ngx_http_maestro_ws_cancel_thread,
+                                    ngx_http_maestro_ws_cancel_done, wc);
 }
 
 
