@@ -791,10 +791,13 @@ ngx_http_maestro_cancel_done(void *arg, ngx_int_t trc)
     r = cc->r;
 
     if (trc != NGX_OK) {
-        cc->rc = MST_ERROR;
-    }
+        /* not posted: the io pool's queue is full */
+        rc = ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "queue_full",
+                                         "the io thread pool queue is "
+                                         "full");
 
-    if (cc->rc == MST_EXISTS) {
+    } else if (cc->rc == MST_EXISTS) {
         rc = ngx_http_maestro_send_error(r, NGX_HTTP_CONFLICT,
                                          "already_finished", "%s", cc->err);
 
@@ -841,18 +844,11 @@ ngx_http_maestro_wf_cancel(ngx_http_request_t *r, ngx_str_t *arg)
     cc->mmcf = mmcf;
     ngx_memcpy(cc->id, arg->data, MST_ID_LEN);
 
-    if (ngx_http_maestro_io_post(mmcf, ngx_http_maestro_cancel_thread,
-                                 ngx_http_maestro_cancel_done, cc)
-        != NGX_OK)
-    {
-        ngx_free(cc);
-        return ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "queue_full",
-                                           "the io thread pool queue is "
-                                           "full");
-    }
-
+    /* ngx_http_maestro_cancel_done() answers, also when not posted */
     r->main->count++;
+
+    (void) ngx_http_maestro_io_post(mmcf, ngx_http_maestro_cancel_thread,
+                                    ngx_http_maestro_cancel_done, cc);
 
     return NGX_DONE;
 }

@@ -18,6 +18,14 @@
 #include "ngx_http_maestro_h1.h"
 
 
+/* the limits of key=value parameters */
+#define NGX_HTTP_MAESTRO_MIN_HEALTH_INTERVAL    100     /* ms */
+#define NGX_HTTP_MAESTRO_MIN_HEALTH_TIMEOUT     1       /* ms */
+#define NGX_HTTP_MAESTRO_MIN_BREAKER_RECOVERY   1       /* ms */
+#define NGX_HTTP_MAESTRO_MAX_PROVIDER_WEIGHT    1000
+#define NGX_HTTP_MAESTRO_MAX_PROVIDER_RETRIES   10
+
+
 static void ngx_http_maestro_guard_cleanup(void *data);
 static char *ngx_http_maestro_read_file(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *out);
@@ -619,14 +627,16 @@ ngx_http_maestro_llm_health_check(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_http_maestro_time_param(&value[i], "interval=", 100,
+        if (ngx_http_maestro_time_param(&value[i], "interval=",
+                                        NGX_HTTP_MAESTRO_MIN_HEALTH_INTERVAL,
                                         &mmcf->health_interval)
             == NGX_OK)
         {
             continue;
         }
 
-        if (ngx_http_maestro_time_param(&value[i], "timeout=", 1,
+        if (ngx_http_maestro_time_param(&value[i], "timeout=",
+                                        NGX_HTTP_MAESTRO_MIN_HEALTH_TIMEOUT,
                                         &mmcf->health_timeout)
             == NGX_OK)
         {
@@ -669,7 +679,8 @@ ngx_http_maestro_llm_breaker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_http_maestro_time_param(&value[i], "recovery=", 1,
+        if (ngx_http_maestro_time_param(&value[i], "recovery=",
+                                        NGX_HTTP_MAESTRO_MIN_BREAKER_RECOVERY,
                                         &mmcf->breaker_recovery)
             == NGX_OK)
         {
@@ -734,9 +745,10 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     pc->url = value[1];
     /* https: libcurl unless asked, for its DNS at run time */
     libcurl = value[1].data[4] == 's';
-    pc->timeout = 60000;
-    pc->retries = 2;
-    pc->weight = 1;
+    /* defaults in ngx_http_maestro_init_main_conf() */
+    pc->timeout = NGX_CONF_UNSET_MSEC;
+    pc->retries = NGX_CONF_UNSET_UINT;
+    pc->weight = NGX_CONF_UNSET_UINT;
 
     /* a default name: provider1, provider2, ... */
     p = ngx_pnalloc(cf->pool, sizeof("provider") + NGX_INT_T_LEN);
@@ -772,7 +784,9 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "weight=", 7) == 0) {
             n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n == NGX_ERROR || n < 1 || n > 1000) {
+            if (n == NGX_ERROR || n < 1
+                || n > NGX_HTTP_MAESTRO_MAX_PROVIDER_WEIGHT)
+            {
                 goto invalid;
             }
             pc->weight = (ngx_uint_t) n;
@@ -853,7 +867,7 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
             n = ngx_atoi(value[i].data + 8, value[i].len - 8);
-            if (n == NGX_ERROR || n > 10) {
+            if (n == NGX_ERROR || n > NGX_HTTP_MAESTRO_MAX_PROVIDER_RETRIES) {
                 goto invalid;
             }
             pc->retries = (ngx_uint_t) n;

@@ -22,6 +22,32 @@
 #include "mst_host.h"
 
 
+/* the defaults, applied in init / merge */
+#define NGX_HTTP_MAESTRO_DEFAULT_STORE_PATH        "maestro_store"
+#define NGX_HTTP_MAESTRO_DEFAULT_STORE_SIZE        ((off_t) 1024 * 1024 * 1024)
+#define NGX_HTTP_MAESTRO_DEFAULT_PLUGINS_DIR       "plugins"
+#define NGX_HTTP_MAESTRO_DEFAULT_POOL              "maestro"
+#define NGX_HTTP_MAESTRO_DEFAULT_IO_POOL           "maestro_io"
+#define NGX_HTTP_MAESTRO_DEFAULT_QUEUE_SIZE        1024
+#define NGX_HTTP_MAESTRO_DEFAULT_LEASE_TIMEOUT     10000   /* ms */
+#define NGX_HTTP_MAESTRO_MIN_LEASE_TIMEOUT         1000    /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_POLL_INTERVAL     10      /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_FLUSH_INTERVAL    20      /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_SSE_HEARTBEAT     15000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_AGENT_LOG_SIZE    1000
+#define NGX_HTTP_MAESTRO_DEFAULT_WS_MAX_MESSAGE    (1024 * 1024)
+#define NGX_HTTP_MAESTRO_DEFAULT_WS_PING           30000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION   0       /* with the record */
+#define NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES  5
+#define NGX_HTTP_MAESTRO_DEFAULT_BREAKER_RECOVERY  60000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_HEALTH_INTERVAL   30000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_HEALTH_TIMEOUT    5000    /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_MAX_BODY          (1024 * 1024)
+#define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TIMEOUT  60000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_RETRIES  2
+#define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_WEIGHT   1
+
+
 /* the notification ring and counters, with the slab allocator's room */
 #define NGX_HTTP_MAESTRO_SHM_SIZE                                           \
     (sizeof(ngx_http_maestro_shctx_t) + 64 * 1024)
@@ -35,6 +61,11 @@ static char *ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_maestro_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_maestro_conf_cleanup(void *data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_maestro_positive = {
+    ngx_conf_check_num_bounds, 1, -1
+};
 
 
 static ngx_conf_enum_t  ngx_http_maestro_balance[] = {
@@ -156,7 +187,7 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_maestro_main_conf_t, queue_size),
-      NULL },
+      &ngx_http_maestro_positive },
 
     { ngx_string("maestro_lease_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -434,43 +465,67 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_path_t                        *path;
     ngx_pool_cleanup_t                *cln;
     ngx_http_maestro_agent_conf_t     *ac;
+    ngx_http_maestro_provider_conf_t  *pc;
     ngx_http_maestro_workflow_conf_t  *wc;
 
-    ngx_conf_init_value(mmcf->store_size, (off_t) 1024 * 1024 * 1024);
+    ngx_conf_init_value(mmcf->store_size, NGX_HTTP_MAESTRO_DEFAULT_STORE_SIZE);
     ngx_conf_init_value(mmcf->store_sync, 1);
     ngx_conf_init_value(mmcf->store_writemap, 0);
-    ngx_conf_init_uint_value(mmcf->queue_size, 1024);
-    ngx_conf_init_msec_value(mmcf->lease_timeout, 10000);
-    ngx_conf_init_msec_value(mmcf->poll_interval, 10);
-    ngx_conf_init_msec_value(mmcf->flush_interval, 20);
-    ngx_conf_init_msec_value(mmcf->heartbeat, 15000);
-    ngx_conf_init_uint_value(mmcf->agent_log_keep, 1000);
-    ngx_conf_init_size_value(mmcf->ws_max_message, 1024 * 1024);
-    ngx_conf_init_msec_value(mmcf->ws_ping, 30000);
-    ngx_conf_init_msec_value(mmcf->event_retention, 0);
-    ngx_conf_init_uint_value(mmcf->breaker_failures, 5);
-    ngx_conf_init_msec_value(mmcf->breaker_recovery, 60000);
+    ngx_conf_init_uint_value(mmcf->queue_size,
+                             NGX_HTTP_MAESTRO_DEFAULT_QUEUE_SIZE);
+    ngx_conf_init_msec_value(mmcf->lease_timeout,
+                             NGX_HTTP_MAESTRO_DEFAULT_LEASE_TIMEOUT);
+    ngx_conf_init_msec_value(mmcf->poll_interval,
+                             NGX_HTTP_MAESTRO_DEFAULT_POLL_INTERVAL);
+    ngx_conf_init_msec_value(mmcf->flush_interval,
+                             NGX_HTTP_MAESTRO_DEFAULT_FLUSH_INTERVAL);
+    ngx_conf_init_msec_value(mmcf->heartbeat,
+                             NGX_HTTP_MAESTRO_DEFAULT_SSE_HEARTBEAT);
+    ngx_conf_init_uint_value(mmcf->agent_log_keep,
+                             NGX_HTTP_MAESTRO_DEFAULT_AGENT_LOG_SIZE);
+    ngx_conf_init_size_value(mmcf->ws_max_message,
+                             NGX_HTTP_MAESTRO_DEFAULT_WS_MAX_MESSAGE);
+    ngx_conf_init_msec_value(mmcf->ws_ping, NGX_HTTP_MAESTRO_DEFAULT_WS_PING);
+    ngx_conf_init_msec_value(mmcf->event_retention,
+                             NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION);
+    ngx_conf_init_uint_value(mmcf->breaker_failures,
+                             NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES);
+    ngx_conf_init_msec_value(mmcf->breaker_recovery,
+                             NGX_HTTP_MAESTRO_DEFAULT_BREAKER_RECOVERY);
     ngx_conf_init_uint_value(mmcf->llm_balance, MST_GATEWAY_WEIGHTED);
-    ngx_conf_init_msec_value(mmcf->health_interval, 30000);
-    ngx_conf_init_msec_value(mmcf->health_timeout, 5000);
+    ngx_conf_init_msec_value(mmcf->health_interval,
+                             NGX_HTTP_MAESTRO_DEFAULT_HEALTH_INTERVAL);
+    ngx_conf_init_msec_value(mmcf->health_timeout,
+                             NGX_HTTP_MAESTRO_DEFAULT_HEALTH_TIMEOUT);
+
+    pc = mmcf->providers.elts;
+
+    for (i = 0; i < mmcf->providers.nelts; i++) {
+        ngx_conf_init_msec_value(pc[i].timeout,
+                                 NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TIMEOUT);
+        ngx_conf_init_uint_value(pc[i].retries,
+                                 NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_RETRIES);
+        ngx_conf_init_uint_value(pc[i].weight,
+                                 NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_WEIGHT);
+    }
 
     if (mmcf->store_path.data == NULL) {
-        ngx_str_set(&mmcf->store_path, "maestro_store");
+        ngx_str_set(&mmcf->store_path, NGX_HTTP_MAESTRO_DEFAULT_STORE_PATH);
     }
 
     if (mmcf->plugins_dir.data == NULL) {
-        ngx_str_set(&mmcf->plugins_dir, "plugins");
+        ngx_str_set(&mmcf->plugins_dir, NGX_HTTP_MAESTRO_DEFAULT_PLUGINS_DIR);
     }
 
     if (mmcf->pool_name.data == NULL) {
-        ngx_str_set(&mmcf->pool_name, "maestro");
+        ngx_str_set(&mmcf->pool_name, NGX_HTTP_MAESTRO_DEFAULT_POOL);
     }
 
     if (mmcf->io_pool_name.data == NULL) {
-        ngx_str_set(&mmcf->io_pool_name, "maestro_io");
+        ngx_str_set(&mmcf->io_pool_name, NGX_HTTP_MAESTRO_DEFAULT_IO_POOL);
     }
 
-    if (mmcf->lease_timeout < 1000) {
+    if (mmcf->lease_timeout < NGX_HTTP_MAESTRO_MIN_LEASE_TIMEOUT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"maestro_lease_timeout\" must be at least 1s");
         return NGX_CONF_ERROR;
@@ -723,7 +778,8 @@ ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->guard == NULL) {
         conf->guard = prev->guard;
     }
-    ngx_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              NGX_HTTP_MAESTRO_DEFAULT_MAX_BODY);
 
     return NGX_CONF_OK;
 }

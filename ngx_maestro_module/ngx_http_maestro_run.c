@@ -457,8 +457,17 @@ ngx_http_maestro_wf_io_done(void *arg, ngx_int_t rc)
     ngx_http_maestro_wf_io_t  *wio = arg;
 
     wio->wf->refs--;
-    ngx_http_maestro_handle_next(wio->wf, rc == NGX_OK ? wio->rc : MST_ERROR,
-                                 &wio->next, wio->err);
+
+    if (rc != NGX_OK) {
+        /* not posted (logged): dropped here, the housekeeping claims it
+           again if it can */
+        wio->wf->lost = 1;
+        ngx_http_maestro_wf_release(wio->wf);
+        ngx_free(wio);
+        return;
+    }
+
+    ngx_http_maestro_handle_next(wio->wf, wio->rc, &wio->next, wio->err);
     ngx_free(wio);
 }
 
@@ -487,17 +496,11 @@ ngx_http_maestro_wf_io(ngx_http_maestro_wf_t *wf, ngx_http_maestro_io_pt fn,
                     sizeof(wio->error));
     }
 
-    if (ngx_http_maestro_io_post(wf->mmcf, fn, ngx_http_maestro_wf_io_done,
-                                 wio)
-        != NGX_OK)
-    {
-        ngx_free(wio);
-        wf->lost = 1;
-        ngx_http_maestro_wf_release(wf);
-        return;
-    }
-
+    /* ngx_http_maestro_wf_io_done() releases, also when not posted */
     wf->refs++;
+
+    (void) ngx_http_maestro_io_post(wf->mmcf, fn, ngx_http_maestro_wf_io_done,
+                                    wio);
 }
 
 
@@ -759,13 +762,15 @@ ngx_http_maestro_housekeeping(ngx_event_t *ev)
 
     hk->n = n;
 
+    /* a failed post has freed hk (ngx_http_maestro_hk_done) */
     if (ngx_http_maestro_io_post(mmcf, ngx_http_maestro_hk_thread,
                                  ngx_http_maestro_hk_done, hk)
         == NGX_OK)
     {
         mmcf->housekeeping_busy = 1;
-        return;
     }
+
+    return;
 
 failed:
 

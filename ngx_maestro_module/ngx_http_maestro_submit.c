@@ -321,7 +321,9 @@ ngx_http_maestro_submit_done(void *arg, ngx_int_t rc)
     ngx_http_maestro_submit_t  *sb = arg;
 
     if (rc != NGX_OK) {
-        sb->rc = MST_ERROR;
+        /* not posted: ngx_http_maestro_submit_post() returns NGX_ERROR
+           and sb stays the front end's, which answers */
+        return;
     }
 
     sb->done(sb);

@@ -23,13 +23,16 @@ typedef struct {
 } ngx_http_maestro_io_t;
 
 
-static ngx_cycle_t  *ngx_http_maestro_thread_cycle;
+static ngx_cycle_t                   *ngx_http_maestro_thread_cycle;
+static ngx_http_maestro_main_conf_t  *ngx_http_maestro_thread_mmcf;
 
 
 void
-ngx_http_maestro_thread_init_worker(ngx_cycle_t *cycle)
+ngx_http_maestro_thread_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf)
 {
     ngx_http_maestro_thread_cycle = cycle;
+    ngx_http_maestro_thread_mmcf = mmcf;
 }
 
 
@@ -69,14 +72,17 @@ ngx_int_t
 ngx_http_maestro_pool_post(ngx_thread_pool_t *pool,
     ngx_http_maestro_io_pt fn, ngx_http_maestro_io_done_pt done, void *arg)
 {
-    ngx_thread_task_t      *task;
-    ngx_http_maestro_io_t  *io;
+    ngx_str_t                     *name;
+    ngx_thread_task_t             *task;
+    ngx_http_maestro_io_t         *io;
+    ngx_http_maestro_main_conf_t  *mmcf;
 
     /* not from a pool: the task may outlive the request that posts it */
     task = ngx_calloc(sizeof(ngx_thread_task_t)
                       + sizeof(ngx_http_maestro_io_t),
                       ngx_http_maestro_thread_cycle->log);
     if (task == NULL) {
+        done(arg, NGX_ERROR);
         return NGX_ERROR;
     }
 
@@ -92,7 +98,17 @@ ngx_http_maestro_pool_post(ngx_thread_pool_t *pool,
     task->event.log = ngx_http_maestro_thread_cycle->log;
 
     if (ngx_thread_task_post(pool, task) != NGX_OK) {
+        /* nginx logged the overflow; say which directive raises it */
+        mmcf = ngx_http_maestro_thread_mmcf;
+        name = (pool == mmcf->io_pool) ? &mmcf->io_pool_name
+                                       : &mmcf->pool_name;
+
+        ngx_log_error(NGX_LOG_ERR, ngx_http_maestro_thread_cycle->log, 0,
+                      "maestro: thread pool \"%V\" queue overflow: raise "
+                      "max_queue= of thread_pool \"%V\"", name, name);
+
         ngx_free(task);
+        done(arg, NGX_ERROR);
         return NGX_ERROR;
     }
 

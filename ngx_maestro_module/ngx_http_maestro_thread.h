@@ -16,12 +16,17 @@
 #include "ngx_http_maestro_module.h"
 
 
-void ngx_http_maestro_thread_init_worker(ngx_cycle_t *cycle);
+void ngx_http_maestro_thread_init_worker(ngx_cycle_t *cycle,
+    ngx_http_maestro_main_conf_t *mmcf);
 
 /*
- * Run fn(arg) on the io thread pool, then done(arg) on the event loop.
- * The caller allocates arg with ngx_alloc() / malloc(); done frees it.
- * done gets NGX_ERROR instead of running fn when the queue is full.
+ * Run fn(arg) on the io thread pool, then done(arg, NGX_OK) on the event
+ * loop. The caller allocates arg with ngx_alloc() / malloc(); done frees
+ * it. done is called exactly once: when the task cannot be posted (the
+ * pool's queue is full, which is logged with the directive that raises
+ * it, or no memory), done(arg, NGX_ERROR) runs at once, before the post
+ * returns NGX_ERROR, and fn never runs; the caller must not touch arg
+ * after a failed post. rc NGX_ERROR in done therefore means "not run".
  */
 typedef void (*ngx_http_maestro_io_pt)(void *arg);
 typedef void (*ngx_http_maestro_io_done_pt)(void *arg, ngx_int_t rc);

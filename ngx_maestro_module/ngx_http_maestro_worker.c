@@ -101,7 +101,7 @@ ngx_http_maestro_worker_init(ngx_cycle_t *cycle,
     mst_gateway_provider_t             providers[MST_GATEWAY_MAX];
     ngx_http_maestro_provider_conf_t  *pc;
 
-    ngx_http_maestro_thread_init_worker(cycle);
+    ngx_http_maestro_thread_init_worker(cycle, mmcf);
 
     mmcf->pool = ngx_thread_pool_get(cycle, &mmcf->pool_name);
     mmcf->io_pool = ngx_thread_pool_get(cycle, &mmcf->io_pool_name);
