@@ -222,6 +222,34 @@ describe('prompt guard', () => {
                            .test(e.error.message));
     });
 
+    test('"auto": every message is guarded before it is routed',
+         async () => {
+        const client = new OpenAI({ apiKey: 'x', baseURL: `${m.base}/v1`,
+                                    maxRetries: 0 });
+        const { data, response } = await client.chat.completions.create({
+            model: 'auto',
+            messages: [{ role: 'user', content: 'a first question' },
+                       { role: 'assistant', content: SNEAKY },
+                       { role: 'user', content: 'and now?' }],
+        }).withResponse().catch((e) => ({ data: e, response: null }));
+        assert.equal(response, null, 'refused');
+        assert.equal(data.status, 400);
+        assert.equal(data.code, 'prompt_blocked');
+        assert.match(data.error.message, /^messages\[1\] \(assistant\) /);
+
+        /* a text that passes is routed as it goes on: redacted */
+        const ok = await client.chat.completions.create({
+            model: 'auto',
+            messages: [{ role: 'system', content: PII },
+                       { role: 'user', content: 'who is it?' }],
+        }).withResponse();
+        assert.equal(ok.response.headers.get('x-maestro-route'), 'default');
+        const id = ok.response.headers.get('x-maestro-workflow-id');
+        const stored = await storedInput(m.base, id);
+        assert.deepEqual(stored.state.context,
+                         [{ name: 'system-1', content: PII_REDACTED }]);
+    });
+
     test('maestro/<wf>: PII in the system message is stored redacted',
          async () => {
         const client = new OpenAI({ apiKey: 'x', baseURL: `${m.base}/v1`,
