@@ -72,13 +72,16 @@ ensure_node_modules() {
 }
 
 
-# --- source checks ----------------------------------------------------------
+# --- TAP of one program: count its ok / not ok lines -------------------------
 
-run_checks() {
-    local out rc ok nok
+# run_tap NAME COMMAND...: runs it, logs its output and counts its tests; a
+# non-zero exit without a "not ok" (a crash, a leak, a failure outside a
+# test) counts as one failure
+run_tap() {
+    local name=$1 out rc ok nok
 
-    log "# checks: scripts/check-style.sh"
-    out=$(scripts/check-style.sh 2>&1)
+    shift
+    out=$("$@" 2>&1)
     rc=$?
     printf '%s\n' "$out" | tee -a "$LOG"
 
@@ -89,16 +92,24 @@ run_checks() {
     failed=$((failed + nok))
 
     if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
-        log "not ok - scripts/check-style.sh exited with status $rc"
+        log "not ok - $name exited with status $rc"
         failed=$((failed + 1))
     fi
+}
+
+
+# --- source checks ----------------------------------------------------------
+
+run_checks() {
+    log "# checks: scripts/check-style.sh"
+    run_tap scripts/check-style.sh scripts/check-style.sh
 }
 
 
 # --- unit tests -------------------------------------------------------------
 
 run_unit() {
-    local bin out rc ok nok
+    local bin
 
     shopt -s nullglob
     local bins=("$BUILD"/tests/test_*)
@@ -113,21 +124,7 @@ run_unit() {
         [ -x "$bin" ] && [ -f "$bin" ] || continue
 
         log "# unit: $bin"
-        out=$(CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD "$bin" 2>&1)
-        rc=$?
-        printf '%s\n' "$out" | tee -a "$LOG"
-
-        ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+')
-        nok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+')
-
-        passed=$((passed + ok))
-        failed=$((failed + nok))
-
-        if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
-            # crashed, leaked (LSan) or failed outside a test
-            log "not ok - $bin exited with status $rc"
-            failed=$((failed + 1))
-        fi
+        CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD run_tap "$bin" "$bin"
     done
 }
 
