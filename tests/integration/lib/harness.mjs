@@ -621,11 +621,9 @@ export async function startMaestro(opts = {}) {
             const okRes = [...allow, ...extraAllow];
             const uncharged = [];
             let at = 0;
-            for (const [from, to] of [...charged].sort((a, b) => a[0] - b[0])) {
-                if (from > at) {
-                    uncharged.push(...logLines(errorLogPath, at, from).lines);
-                }
-                at = Math.max(at, to);
+            for (const [from, to] of charged) {     /* in log order */
+                uncharged.push(...logLines(errorLogPath, at, from).lines);
+                at = to;
             }
             uncharged.push(...logLines(errorLogPath, at).lines);
             return uncharged.filter((l) => BAD_LOG_RE.test(l))
