@@ -629,6 +629,11 @@ const ROWS = [
         emerg: `"${d}" directive invalid ${what}`,
     })),
 
+    { name: 'maestro_queue_size 0 (its bounds post)',
+      conf: { http: 'maestro_queue_size 0;' },
+      at: 'maestro_queue_size 0',
+      emerg: 'value must be equal to or greater than 1' },
+
     ...[
         ['maestro_store_sync', { storeSync: 'maybe' }],
         ['maestro_store_writemap', { http: 'maestro_store_writemap maybe;' }],
