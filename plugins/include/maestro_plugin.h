@@ -165,9 +165,12 @@ typedef struct {
 
     /** @brief Emit a custom event on the workflow's event stream.
      *  @param[in] ctx    the step context
-     *  @param[in] event  event name ([a-z_]{1,32})
+     *  @param[in] event  event name ([a-z_]{1,32}); "done" and "error" are
+     *                    the host's (they end SSE, WebSocket and /v1
+     *                    streams) and are refused
      *  @param[in] json   event data, a JSON object as text
-     *  @return 0, #MAESTRO_EINVAL (bad name or JSON), #MAESTRO_ECANCELLED */
+     *  @return 0, #MAESTRO_EINVAL (bad or reserved name, bad JSON),
+     *          #MAESTRO_ECANCELLED */
     int         (*emit)(maestro_ctx_t *ctx, const char *event,
                         const char *json);
 
