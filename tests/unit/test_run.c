@@ -41,6 +41,7 @@ static const tst_agent_def_t  tst_agent_defs[] = {
     { "crash", "crash", 0 },
     { "noop", "noop", 0 },
     { "memory", "memory", 0 },
+    { "alloc", "alloc", 0 },
     { "planner", "planner", 1 },
     { "llm", "llm", 1 },
     { "reviewer", "reviewer", 1 },
@@ -2571,6 +2572,63 @@ test_memory_plugin(void **state)
 }
 
 
+/* an agent's metrics.memory_bytes: what its plugin held at its peak */
+static void
+tst_memory_bytes(json_t *rec, const char *node, json_int_t *bytes)
+{
+    json_t  *metrics;
+
+    metrics = mst_json_path(rec, "agents");
+    metrics = json_object_get(json_object_get(metrics, node), "metrics");
+    assert_non_null(json_object_get(metrics, "memory_bytes"));
+
+    *bytes = tst_int(metrics, "memory_bytes");
+}
+
+
+static void
+test_memory_bytes(void **state)
+{
+    char          id[MST_ID_LEN + 1];
+    json_t       *rec;
+    json_int_t    small, big, rounds;
+    mst_graph_t  *g;
+    tst_drive_t   dr;
+
+    g = tst_named("{\"name\": \"memb\", \"entry\": \"s\", \"nodes\": {"
+                  " \"s\": {\"agent\": \"alloc\","
+                  "        \"config\": {\"bytes\": 16384}},"
+                  " \"b\": {\"agent\": \"alloc\","
+                  "        \"config\": {\"bytes\": 2097152}},"
+                  " \"r\": {\"agent\": \"alloc\","
+                  "        \"config\": {\"bytes\": 1048576, \"rounds\": 4}}},"
+                  " \"edges\": [{\"from\": \"s\", \"to\": \"b\"},"
+                  "  {\"from\": \"b\", \"to\": \"r\"}]}");
+
+    tst_drive_init(&dr);
+    tst_run(g, "memory", 0, id, &dr, "complete");
+    tst_drive_free(&dr);
+
+    rec = tst_record(id);
+    tst_memory_bytes(rec, "s", &small);
+    tst_memory_bytes(rec, "b", &big);
+    tst_memory_bytes(rec, "r", &rounds);
+    json_decref(rec);
+
+    /* at least what the plugin held, not much more (1 KB pieces plus
+       jansson's and malloc's overhead) */
+    assert_true(small >= 16384);
+    assert_true(small < 4 * 16384);
+    assert_true(big >= 2097152);
+    assert_true(big < 4 * 2097152);
+    assert_true(big > small);
+
+    /* the peak: four rounds of 1 MB held one at a time are not 4 MB */
+    assert_true(rounds >= 1048576);
+    assert_true(rounds < 2 * 1048576);
+}
+
+
 static void
 test_create_errors(void **state)
 {
@@ -2663,6 +2721,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_orphans, tst_setup,
                                         tst_teardown),
         cmocka_unit_test_setup_teardown(test_memory_plugin, tst_setup,
+                                        tst_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_bytes, tst_setup,
                                         tst_teardown),
         cmocka_unit_test_setup_teardown(test_prune, tst_setup, tst_teardown),
         cmocka_unit_test(test_price),

@@ -16,6 +16,7 @@
 #include "mst_feed.h"
 #include "mst_host.h"
 #include "mst_json.h"
+#include "mst_memstat.h"
 #include "mst_usage.h"
 #include "mst_run.h"
 #include "mst_run_int.h"
@@ -158,7 +159,7 @@ mst_run_apply_ctx(mst_run_tx_t *tx, maestro_ctx_t *ctx)
 int
 mst_run_ctx_flush(maestro_ctx_t *ctx)
 {
-    int           rc;
+    int           rc, paused;
     mst_run_tx_t  tx;
 
     ctx->last_flush = mst_mono_ms();
@@ -169,25 +170,34 @@ mst_run_ctx_flush(maestro_ctx_t *ctx)
         return MST_OK;
     }
 
+    /* the host's transaction, not the plugin's memory */
+    paused = mst_memstat_pause();
+
     rc = mst_run_tx_begin(ctx->env, &tx, ctx->id, NULL, 0);
     if (rc != MST_OK) {
-        return rc;
+        goto done;
     }
 
     rc = mst_run_fence(&tx, ctx->epoch);
     if (rc != MST_OK) {
         ctx->fenced = 1;
         mst_run_tx_abort(&tx);
-        return rc;
+        goto done;
     }
 
     rc = mst_run_apply_ctx(&tx, ctx);
     if (rc != MST_OK) {
         mst_run_tx_abort(&tx);
-        return rc;
+        goto done;
     }
 
-    return mst_run_tx_commit(&tx);
+    rc = mst_run_tx_commit(&tx);
+
+done:
+
+    mst_memstat_resume(paused);
+
+    return rc;
 }
 
 
@@ -206,6 +216,7 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
 {
     int             rc, prc, er, remaining, retryable;
     char            msg[MST_ERRLEN + 64];
+    size_t          memory;
     int64_t         elapsed;
     json_t         *entry, *metrics, *output;
     mst_run_tx_t    tx;
@@ -219,9 +230,12 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         return mst_err(err, errlen, rc, "out of memory");
     }
 
+    mst_memstat_begin();
+
     prc = step->agent->plugin->run(&ctx, &mst_host, step->agent->data,
                                    step->input);
 
+    memory = mst_memstat_end();
     elapsed = mst_mono_ms() - ctx.started;
 
     /* the event loop may have given up on us (timeout): then it records
@@ -260,6 +274,12 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
     metrics = json_object_get(entry, "metrics");
     json_object_set_new(metrics, "execution_ms", json_integer(
         mst_run_int(metrics, "execution_ms") + elapsed));
+
+    /* the largest of the node's runs (see mst_memstat.h) */
+    if ((json_int_t) memory > mst_run_int(metrics, "memory_bytes")) {
+        json_object_set_new(metrics, "memory_bytes",
+                            json_integer((json_int_t) memory));
+    }
 
     remaining = mst_run_node_remaining(tx.cp, step->node, step->index);
 
