@@ -19,6 +19,9 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_llm.h"
+#include "ngx_http_maestro_curl.h"
+#include "ngx_http_maestro_h1.h"
 
 
 #define NGX_HTTP_MAESTRO_PT_MAX_BODY   (16 * 1024 * 1024)

@@ -14,6 +14,8 @@
  */
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_thread.h"
+#include "ngx_http_maestro_health.h"
 
 
 typedef struct {
@@ -114,16 +116,17 @@ ngx_http_maestro_health_timer(ngx_event_t *ev)
     hc->mmcf = mmcf;
     hc->changes = json_array();
 
-    if (hc->changes != NULL
-        && ngx_http_maestro_pool_post(mmcf->pool,
-                                      ngx_http_maestro_health_thread,
-                                      ngx_http_maestro_health_done, hc)
-           == NGX_OK)
-    {
-        mmcf->health_busy = 1;
+    if (hc->changes == NULL) {
+        ngx_free(hc);
         return;
     }
 
-    json_decref(hc->changes);
-    ngx_free(hc);
+    /* a failed post has freed hc (ngx_http_maestro_health_done) */
+    if (ngx_http_maestro_pool_post(mmcf->pool,
+                                   ngx_http_maestro_health_thread,
+                                   ngx_http_maestro_health_done, hc)
+        == NGX_OK)
+    {
+        mmcf->health_busy = 1;
+    }
 }

@@ -39,6 +39,8 @@
 #include <sys/eventfd.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_llm.h"
+#include "ngx_http_maestro_passthru.h"
 #include "ngx_http_maestro_call.h"
 
 

@@ -42,11 +42,14 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_usage.h"
+#include "ngx_http_maestro_passthru.h"
 #include "ngx_http_maestro_call.h"
+#include "ngx_http_maestro_curl.h"
+#include "ngx_http_maestro_h1.h"
 #include "mst_json.h"
-
-
-
 
 
 static ngx_int_t ngx_http_maestro_pt_attempt(ngx_http_maestro_pt_t *pt);
