@@ -65,10 +65,10 @@
  *    protected by the plugin). Every host function is thread-safe.
  *  - The step context (#maestro_ctx_t) is valid from the moment run() is
  *    called until it returns, on the thread that runs it and on threads
- *    the plugin starts during run() and joins before it returns; the host
- *    locks the context in every call, so such threads may call host
- *    functions at the same time. Never keep it after run() returns, never
- *    pass it to another step. In init() there is no context: only
+ *    the plugin starts during run() and joins before it returns; such
+ *    threads may call host functions at the same time (the host guards
+ *    the context's state with a mutex). Never keep it after run()
+ *    returns, never pass it to another step. In init() there is no context: only
  *    log(NULL, ...) and strerror() do anything there.
  *  - Which free: memory the host hands out (llm_chat()'s response,
  *    memory_get()'s value, http()'s body and content_type) is released
