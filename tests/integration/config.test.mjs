@@ -36,11 +36,8 @@ const agentErr = (name, file, text) =>
     `maestro_agent "${name}": ${core(`plugin "${file}": ${text}`)}`;
 
 /* the message of a maestro_workflow whose graph file does not load */
-function workflowErr(c, name, text) {
-    const f = c.workflow(name);
-    return `maestro_workflow "${name}" in "${f}": `
-        + core(`${f}: ${core(text)}`);
-}
+const workflowErr = (c, name, text) =>
+    `maestro_workflow "${name}" in "${c.workflow(name)}": ${core(text)}`;
 
 /* a graph of the echo agent with the given parts replaced */
 const graph = (parts) => ({ name: 'g', nodes: { a: { agent: 'echo' } },
@@ -172,8 +169,8 @@ const ROWS = [
       conf: withFile('list.json', '[1, 2]\n',
           (f) => ({ agents: { echo_cfg: `plugin=${ECHO} config=${f}` } })),
       at: 'maestro_agent echo_cfg ',
-      emerg: (c) => `maestro_agent "echo_cfg": bad JSON in `
-          + `"${c.prefix}/list.json" line -1 column -1: not an object` },
+      emerg: (c) => `maestro_agent "echo_cfg": "${c.prefix}/list.json" `
+          + 'is not a JSON object' },
 
     { name: 'maestro_agent: the same name twice',
       conf: { http: `maestro_agent echo plugin=${ECHO};` },
@@ -259,7 +256,7 @@ const ROWS = [
       conf: { agents: { echo_list: `plugin=${ECHO} config_json=[1]` } },
       at: HTTP_END,
       emerg: agentErr('echo_list', ECHO, 'agent "echo_list": config is not '
-          + 'a JSON object (line 1, column 1)') },
+          + 'a JSON object') },
 
     { name: 'a plugin whose init() fails with a message',
       conf: { agents: { badinit: `plugin=${FIXTURES}/bad_init.so` } },
@@ -286,16 +283,19 @@ const ROWS = [
       conf: { workflowFiles: { absent: '/nonexistent/absent.json' } },
       at: HTTP_END,
       emerg: 'maestro_workflow "absent" in "/nonexistent/absent.json": '
-          + '/nonexistent/absent.json: line -1 column -1: unable to open '
-          + `/nonexistent/absent.json: ${NOFILE}` },
+          + `cannot open: ${NOFILE}` },
+
+    { name: 'a workflow file that is a directory',
+      conf: { workflowFiles: { dir: '/tmp' } },
+      at: HTTP_END,
+      emerg: 'maestro_workflow "dir" in "/tmp": cannot read: Is a directory' },
 
     { name: 'bad JSON in a workflow file: file and line',
       conf: { workflows: { broken: '{\n  "name": "broken",\n  "entry": "a",'
           + '\n  "nodes": {\n    "a": { "agent": "echo", }\n  }\n}\n' } },
       at: HTTP_END,
-      emerg: (c) => `maestro_workflow "broken" in "${c.workflow('broken')}"`
-          + `: ${c.workflow('broken')}: line 5 column 29: string or '}' `
-          + "expected near '}'" },
+      emerg: (c) => workflowErr(c, 'broken', "line 5 column 29: string or "
+          + "'}' expected near '}'") },
 
     { name: 'maestro_default_workflow naming an unknown workflow',
       conf: { http: 'maestro_default_workflow nope;' },

@@ -187,7 +187,7 @@ mst_agent_load(mst_agent_t *agent, const char *name, const char *path,
     if (!json_is_object(agent->config)) {
         rc = mst_err(err, errlen, MST_EINVAL,
                      "plugin \"%s\": agent \"%s\": config is not a JSON "
-                     "object (line 1, column 1)", path, name);
+                     "object", path, name);
         mst_plugin_release(agent);
         return rc;
     }
