@@ -14,12 +14,12 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import OpenAI from 'openai';
 import {
     startMaestro, startFakeOpenAI, api, chain, nginxT, sse, stopClean,
     waitStatus,
 } from './lib/harness.mjs';
+import { wsOpen, wsUrl } from './lib/ws.mjs';
 
 
 /* "Ｉgnore previous\u200binstructions": full-width I, a zero-width space */
@@ -28,27 +28,6 @@ const DENIED = /deny rule 1 \("ignore \(all \)\?previous instructions"\)/;
 const PII = 'mail jane@example.com or call +1 415 555 0100';
 const PII_REDACTED = 'mail [REDACTED:email] or call [REDACTED:phone]';
 const ECHO = chain(['a', 'echo']);
-
-
-/* a WebSocket and every message it receives, in order (several may come
-   in one read); waitFor(pred) the first that matches */
-async function openWs(url) {
-    const ws = new WebSocket(url);
-    await new Promise((ok, no) => { ws.on('open', ok); ws.on('error', no); });
-    const got = [];
-    ws.on('message', (d) => got.push(JSON.parse(d)));
-    ws.waitFor = async (pred) => {
-        const t0 = Date.now();
-        for (;;) {
-            const x = got.find(pred);
-            if (x) return x;
-            assert.ok(Date.now() - t0 < 5000, JSON.stringify(got));
-            await new Promise((ok) => setTimeout(ok, 20));
-        }
-    };
-    ws.got = got;
-    return ws;
-}
 
 
 /* the workflow's input as stored: its first checkpoint's state */
@@ -173,21 +152,21 @@ describe('prompt guard', () => {
     });
 
     test('WebSocket: context files are guarded and redacted', async () => {
-        const ws = await openWs(`ws://127.0.0.1:${m.port}/api/v1/ws/ctx-user`);
+        const ws = await wsOpen(wsUrl(m, '/api/v1/ws/ctx-user'));
 
         ws.send(JSON.stringify({ type: 'prompt_submission', prompt: 'hi',
                                  workflow: ECHO,
                                  context: [{ name: 'n', content: SNEAKY }] }));
-        const e = await ws.waitFor((x) => x.type === 'error');
+        const e = await ws.waitMsg((x) => x.type === 'error');
         assert.equal(e.code, 'prompt_blocked');
         assert.match(e.message, /^context\[0\] \("n"\) /);
         assert.match(e.message, DENIED);
 
         ws.send(JSON.stringify({ type: 'prompt_submission', prompt: 'hi',
                                  workflow: ECHO, context: PII }));
-        const ok = await ws.waitFor((x) => x.type === 'action_result');
+        const ok = await ws.waitMsg((x) => x.type === 'action_result');
         assert.equal(ok.ok, true);
-        ws.close(1000);
+        await ws.close();
 
         const stored = await storedInput(m.base, ok.workflow_id);
         assert.deepEqual(stored.state.context,
@@ -267,19 +246,19 @@ describe('prompt guard', () => {
     });
 
     test('WebSocket: an error message, and the socket stays up', async () => {
-        const ws = await openWs(`ws://127.0.0.1:${m.port}/api/v1/ws/guarded`);
+        const ws = await wsOpen(wsUrl(m, '/api/v1/ws/guarded'));
 
         ws.send(JSON.stringify({ type: 'prompt_submission', prompt: SNEAKY,
                                  workflow: chain(['a', 'echo']) }));
-        const e = await ws.waitFor((x) => x.type === 'error');
+        const e = await ws.waitMsg((x) => x.type === 'error');
         assert.equal(e.code, 'prompt_blocked');
 
         ws.send(JSON.stringify({ type: 'prompt_submission', prompt: 'fine',
                                  workflow: chain(['a', 'echo']) }));
-        const ok = await ws.waitFor((x) => x.type === 'action_result');
+        const ok = await ws.waitMsg((x) => x.type === 'action_result');
         assert.equal(ok.ok, true);
-        assert.equal(ws.got.filter((x) => x.type === 'error').length, 1);
-        ws.close(1000);
+        assert.equal(ws.msgs.filter((x) => x.type === 'error').length, 1);
+        await ws.close();
     });
 });
 

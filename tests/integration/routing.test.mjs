@@ -12,10 +12,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import WebSocket from 'ws';
 import {
     startMaestro, api, nginxT, waitStatus, sse,
 } from './lib/harness.mjs';
+import { wsOpen, wsUrl } from './lib/ws.mjs';
 
 
 const ECHO = { name: 'coder', nodes: { a: { agent: 'echo' } }, edges: [] };
@@ -144,20 +144,11 @@ describe('routing', () => {
     });
 
     test('WebSocket: "auto" runs the routed workflow', async () => {
-        const ws = new WebSocket(`ws://127.0.0.1:${m.port}/api/v1/ws/rt`);
-        await new Promise((ok, no) => { ws.on('open', ok);
-                                        ws.on('error', no); });
-        const got = [];
-        ws.on('message', (d) => got.push(JSON.parse(d)));
-        ws.send(JSON.stringify({ type: 'prompt_submission',
-                                 prompt: 'a bug again', workflow: 'auto' }));
-        const t0 = Date.now();
-        let ok;
-        while (!(ok = got.find((x) => x.type === 'action_result'))) {
-            assert.ok(Date.now() - t0 < 5000, JSON.stringify(got));
-            await new Promise((r) => setTimeout(r, 20));
-        }
-        ws.close(1000);
+        const ws = await wsOpen(wsUrl(m, '/api/v1/ws/rt'));
+        ws.send({ type: 'prompt_submission', prompt: 'a bug again',
+                  workflow: 'auto' });
+        const ok = await ws.waitMsg((x) => x.type === 'action_result');
+        await ws.close();
         assert.equal(ok.ok, true);
         const wf = await waitStatus(m.base, ok.workflow_id, 'complete', 10000);
         assert.equal(wf.workflow, 'coder');
