@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "mst_gateway.h"
 
@@ -244,30 +243,8 @@ mst_gateway_set_balance(mst_gateway_t *gw, int balance)
 static uint32_t
 mst_gateway_random(void)
 {
-    uint64_t               x;
-    static __thread uint64_t  state;
-
-    /*
-     * xorshift64*, seeded once per thread from getrandom(): load spreading
-     * needs no cryptographic draws, and a syscall per request shows
-     */
-
-    if (state == 0) {
-        if (getrandom(&state, sizeof(state), GRND_NONBLOCK)
-            != sizeof(state))
-        {
-            state = (uint64_t) mst_mono_ms() * 0x9e3779b97f4a7c15ULL;
-        }
-        state |= 1;
-    }
-
-    x = state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    state = x;
-
-    return (uint32_t) ((x * 0x2545f4914f6cdd1dULL) >> 32);
+    /* load spreading needs no cryptographic draws */
+    return (uint32_t) (mst_oai_random(NULL) >> 32);
 }
 
 

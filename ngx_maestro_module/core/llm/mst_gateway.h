@@ -34,6 +34,7 @@
 #define _MST_GATEWAY_H_INCLUDED_
 
 #include "mst_llm.h"
+#include "mst_oai.h"
 
 #define MST_GATEWAY_MAX      16
 
@@ -120,12 +121,7 @@ size_t mst_gateway_plan_all(mst_gateway_t *gw, size_t *order);
  */
 #define MST_GATEWAY_MAX_FALLBACK  8
 
-#define MST_FAIL_CONNECT     0x01   /* refused, reset, no answer */
-#define MST_FAIL_TIMEOUT     0x02
-#define MST_FAIL_429         0x04
-#define MST_FAIL_5XX         0x08
-#define MST_FAIL_MALFORMED   0x10   /* bad JSON, not an event stream, ... */
-#define MST_FAIL_ALL         0x1f
+/* on: MST_FAIL_* of mst_oai.h */
 
 int mst_gateway_fallback(mst_gateway_t *gw, const char *model,
     const char *const *next, size_t n, unsigned on);
