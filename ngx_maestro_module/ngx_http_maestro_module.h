@@ -426,7 +426,8 @@ ngx_int_t ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url,
     ngx_str_t *ca, ngx_http_maestro_h1_peer_t **peer);
 void ngx_http_maestro_h1_init_worker(
     ngx_http_maestro_main_conf_t *mmcf);
-/* fields: extra request header lines, each ending in CRLF */
+/* fields: extra request header lines, each ending in CRLF; body NULL:
+   a GET */
 ngx_int_t ngx_http_maestro_h1_start(ngx_http_maestro_h1_t *x,
     const char *kind, const ngx_str_t *fields, const ngx_str_t *body);
 void ngx_http_maestro_h1_stop(ngx_http_maestro_h1_t *x);
@@ -497,7 +498,7 @@ void ngx_http_maestro_job_text(ngx_http_maestro_job_t *job, const char *p,
 void ngx_http_maestro_job_complete(ngx_http_maestro_job_t *job, int rc,
     json_t *response, const char *used, const char *err);
 
-/* ngx_http_maestro_passthru.c: /v1 requests for provider models */
+/* ngx_http_maestro_engine.c: /v1 requests for provider models */
 ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
     ngx_str_t *raw, const char *kind, const mst_guard_t *guard);
 /* a plugin's call (job) on the same engine; cancel one in flight */
