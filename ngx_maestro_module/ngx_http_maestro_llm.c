@@ -408,15 +408,16 @@ ngx_http_maestro_engine_job_event(ngx_http_maestro_call_t *pt,
 {
     size_t  added;
 
-    if (!pt->started) {
-        pt->started = 1;
-        pt->first_ms = mst_mono_ms();
-    }
-
     if (mst_oai_answer_event(&pt->answer, p, n, pt->sse.error, &added)
         != MST_OK)
     {
+        /* before the first good one, the next provider may answer */
         return NGX_DECLINED;
+    }
+
+    if (!pt->started) {
+        pt->started = 1;
+        pt->first_ms = mst_mono_ms();
     }
 
     if (added > 0) {
