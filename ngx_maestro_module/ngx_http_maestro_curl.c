@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_curl.h"
 
 
 #define NGX_HTTP_MAESTRO_CURL_IDLE  256

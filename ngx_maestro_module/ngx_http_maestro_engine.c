@@ -47,6 +47,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_engine.h"
 #include "mst_json.h"
 

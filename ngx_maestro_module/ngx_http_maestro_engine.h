@@ -3,8 +3,10 @@
  */
 
 /*
- * The LLM engine's internals (ngx_http_maestro_engine.c), shared with
- * its /v1 client side (ngx_http_maestro_engine_v1.c), the plugins' side
+ * The LLM engine (ngx_http_maestro_engine.c): /v1 requests for provider
+ * models and the plugins' calls, on one engine. Below its entry points,
+ * its internals, shared with its /v1 client side
+ * (ngx_http_maestro_engine_v1.c), the plugins' side
  * (ngx_http_maestro_llm.c) and the health checks
  * (ngx_http_maestro_health.c). One call: its plan over the providers,
  * the transfer in flight, the answer as it comes (the OpenAI wire is
@@ -22,7 +24,23 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_llm.h"
+#include "ngx_http_maestro_curl.h"
+#include "ngx_http_maestro_h1.h"
 #include "mst_oai.h"
+
+
+/*
+ * Starts the pass-through of body (an object with a string "model") to
+ * the providers of that model. NGX_DECLINED: no provider serves it;
+ * NGX_DONE: going on (the request is finalized later); else a status.
+ */
+ngx_int_t ngx_http_maestro_passthru(ngx_http_request_t *r, json_t *body,
+    ngx_str_t *raw, const char *kind, const mst_guard_t *guard);
+/* a plugin's call (job) on the same engine; cancel one in flight */
+ngx_int_t ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job,
+    mst_gateway_t *gw, ngx_log_t *log);
+void ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job);
 
 
 #define NGX_HTTP_MAESTRO_ENGINE_PAUSE_AT  (64 * 1024)

@@ -27,6 +27,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_usage.h"
 #include "ngx_http_maestro_engine.h"
 
 

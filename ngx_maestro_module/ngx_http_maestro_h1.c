@@ -34,6 +34,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_h1.h"
 
 
 #define NGX_HTTP_MAESTRO_H1_BUF       8192      /* the head must fit */

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_health.h"
 #include "ngx_http_maestro_engine.h"
 
 

@@ -39,6 +39,7 @@
 #include <sys/eventfd.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_llm.h"
 #include "ngx_http_maestro_engine.h"
 
 

@@ -32,6 +32,13 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_directive.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_openai.h"
+#include "ngx_http_maestro_submit.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_engine.h"
 
 
 #define NGX_HTTP_MAESTRO_OAI_PREFIX  "maestro/"

@@ -26,6 +26,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_sse.h"
+#include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_event_cache.h"
 #include "mst_feed.h"
 
 
@@ -67,7 +71,7 @@ static ngx_int_t ngx_http_maestro_sse_send(ngx_http_maestro_sse_t *sse);
 
 
 /* the events of a workflow formatted once per wake-up for its streams */
-static ngx_http_maestro_cache_t  ngx_http_maestro_sse_cache;
+static ngx_http_maestro_event_cache_t  ngx_http_maestro_sse_cache;
 
 
 static ngx_str_t  ngx_http_maestro_sse_type = ngx_string("text/event-stream");
@@ -451,14 +455,14 @@ typedef struct {
 static ngx_int_t
 ngx_http_maestro_sse_from_cache(ngx_http_maestro_sse_t *sse)
 {
-    u_char                    *p, *end;
-    size_t                     i, len;
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
-    ngx_http_maestro_cache_t  *c = &ngx_http_maestro_sse_cache;
+    u_char                          *p, *end;
+    size_t                           i, len;
+    ngx_int_t                        rc;
+    ngx_buf_t                       *b;
+    ngx_http_maestro_event_cache_t  *c = &ngx_http_maestro_sse_cache;
 
-    rc = ngx_http_maestro_cache_find(c, sse->id, sse->last,
-                                     sse->mmcf->wake_epoch, &i);
+    rc = ngx_http_maestro_event_cache_find(c, sse->id, sse->last,
+                                           sse->mmcf->wake_epoch, &i);
     if (rc != NGX_OK) {
         return rc == NGX_DONE ? NGX_OK : NGX_DECLINED;
     }
@@ -573,8 +577,8 @@ ngx_http_maestro_sse_event(uint64_t seq, const char *name, const char *data,
                 || ngx_strcmp(name, "error") == 0);
 
     if (sc->fill) {
-        ngx_http_maestro_cache_add(&ngx_http_maestro_sse_cache, seq, start,
-                                   b->last - start, final);
+        ngx_http_maestro_event_cache_add(&ngx_http_maestro_sse_cache, seq,
+                                         start, b->last - start, final);
     }
 
     if (final) {
@@ -676,9 +680,9 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
 
         if (!sse->feed) {
             /* this read becomes the cache of this wake-up */
-            ngx_http_maestro_cache_reset(&ngx_http_maestro_sse_cache,
-                                         sse->id, sse->last,
-                                         sse->mmcf->wake_epoch);
+            ngx_http_maestro_event_cache_reset(&ngx_http_maestro_sse_cache,
+                                               sse->id, sse->last,
+                                               sse->mmcf->wake_epoch);
             sc.fill = 1;
         }
 
@@ -696,7 +700,7 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
         if (sc.fill && sc.rc == NGX_OK && rc == MST_OK
             && sc.n < NGX_HTTP_MAESTRO_SSE_BATCH)
         {
-            ngx_http_maestro_cache_done(&ngx_http_maestro_sse_cache);
+            ngx_http_maestro_event_cache_done(&ngx_http_maestro_sse_cache);
         }
 
         if (sc.rc != NGX_OK || (rc != MST_OK && rc != MST_NOTFOUND)) {

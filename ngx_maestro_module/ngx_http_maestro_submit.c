@@ -15,6 +15,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
+#include "ngx_http_maestro_submit.h"
+#include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_thread.h"
 
 
 static json_t *ngx_http_maestro_submit_context(json_t *v, const char **why);
@@ -335,7 +339,9 @@ ngx_http_maestro_submit_done(void *arg, ngx_int_t rc)
     ngx_http_maestro_submit_t  *sb = arg;
 
     if (rc != NGX_OK) {
-        sb->rc = MST_ERROR;
+        /* not posted: ngx_http_maestro_submit_post() returns NGX_ERROR
+           and sb stays the front end's, which answers */
+        return;
     }
 
     sb->done(sb);

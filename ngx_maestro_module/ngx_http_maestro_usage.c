@@ -10,7 +10,9 @@
  * second, or when 256 pairs are pending, in one transaction on the io pool
  * (mst_usage_add): a write per request would cost more than the request.
  * What a worker holds when it exits is written before it goes. A crash
- * loses at most the last second of counts, never stored data.
+ * loses at most the last second of counts, never stored data. When the
+ * io pool's queue is full, the batch is kept and written with the next
+ * flush; usage that cannot be kept or written is logged with its counts.
  */
 
 #include <ngx_config.h>
@@ -18,6 +20,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_thread.h"
+#include "ngx_http_maestro_usage.h"
 
 
 #define NGX_HTTP_MAESTRO_USAGE_MAX     256
@@ -62,17 +66,49 @@ ngx_http_maestro_usage_write(void *arg)
 }
 
 
+/* usage that will not be stored: at least its numbers are in the log */
+static void
+ngx_http_maestro_usage_lost(ngx_http_maestro_usage_batch_t *b,
+    const char *why)
+{
+    long    calls, prompt, completion;
+    size_t  i;
+
+    calls = 0;
+    prompt = 0;
+    completion = 0;
+
+    for (i = 0; i < b->n; i++) {
+        calls += b->d[i].calls;
+        prompt += b->d[i].prompt;
+        completion += b->d[i].completion;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "maestro: usage of %l calls (%l prompt and %l completion "
+                  "tokens) not recorded: %s", calls, prompt, completion,
+                  why);
+}
+
+
 /* runs in the event loop */
 static void
 ngx_http_maestro_usage_written(void *arg, ngx_int_t rc)
 {
     ngx_http_maestro_usage_batch_t  *b = arg;
 
-    if (rc != NGX_OK || b->rc != MST_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "maestro: usage of %uz calls not recorded: %s", b->n,
-                      rc != NGX_OK ? "the io thread pool queue is full"
-                                   : mst_strerror(b->rc));
+    if (rc != NGX_OK) {
+        /* not posted (the queue is full, logged): the next flush tries
+           again; a flush has just taken pending, so it is free */
+        if (ngx_http_maestro_usage_pending == NULL) {
+            ngx_http_maestro_usage_pending = b;
+            return;
+        }
+
+        ngx_http_maestro_usage_lost(b, "the io thread pool queue is full");
+
+    } else if (b->rc != MST_OK) {
+        ngx_http_maestro_usage_lost(b, mst_strerror(b->rc));
     }
 
     ngx_http_maestro_usage_free(b);
@@ -91,6 +127,7 @@ ngx_http_maestro_usage_flush(void)
 
     ngx_http_maestro_usage_pending = NULL;
 
+    /* a failed post keeps b pending (ngx_http_maestro_usage_written) */
     (void) ngx_http_maestro_io_post(b->mmcf, ngx_http_maestro_usage_write,
                                     ngx_http_maestro_usage_written, b);
 }
@@ -140,9 +177,7 @@ ngx_http_maestro_usage_exit_worker(void)
         rc = mst_usage_add(b->mmcf->env.store, b->mmcf->env.prices,
                            b->mmcf->env.nprices, b->d, b->n);
         if (rc != MST_OK) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "maestro: usage of %uz calls not recorded: %s",
-                          b->n, mst_strerror(rc));
+            ngx_http_maestro_usage_lost(b, mst_strerror(rc));
         }
     }
 
@@ -201,6 +236,23 @@ ngx_http_maestro_usage_record(const char *user, const char *model,
             d->calls++;
             return;
         }
+    }
+
+    if (b->n == NGX_HTTP_MAESTRO_USAGE_MAX) {
+        /* a full batch kept while the io pool's queue was full */
+        ngx_http_maestro_usage_flush();
+
+        if (ngx_http_maestro_usage_pending != NULL) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "maestro: usage of 1 call (%l prompt and %l "
+                          "completion tokens) not recorded: the io thread "
+                          "pool queue is full", prompt, completion);
+            return;
+        }
+
+        /* posted: a new batch */
+        ngx_http_maestro_usage_record(user, model, prompt, completion);
+        return;
     }
 
     d = &b->d[b->n];

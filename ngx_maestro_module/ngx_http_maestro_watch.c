@@ -29,6 +29,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_watch.h"
 
 
 static ngx_http_maestro_watch_node_t *ngx_http_maestro_watch_find(

@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_ws_deflate.h"
 
 
 #define NGX_HTTP_MAESTRO_WS_DEFLATE_MIN  512

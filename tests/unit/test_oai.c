@@ -350,6 +350,20 @@ test_body(void **state)
     assert_int_equal(u.prompt_tokens, 5);
     assert_int_equal(u.completion_tokens, 6);
 
+    /* the top-level usage, after a nested one, with keys after it */
+    memset(&u, 0, sizeof(u));
+    s = "{\"choices\":[{\"message\":{\"content\":\"x\",\"meta\":{"
+        "\"usage\":{\"prompt_tokens\":1}}}}],\"usage\" :\n{\"prompt_tokens\""
+        ":8,\"completion_tokens\":9},\"x\":1}";
+    assert_int_equal(mst_oai_body(s, strlen(s), &u, NULL), MST_OK);
+    assert_int_equal(u.prompt_tokens, 8);
+    assert_int_equal(u.completion_tokens, 9);
+
+    /* a body whose syntax is wrong is not an answer, usage or not */
+    memset(&u, 0, sizeof(u));
+    s = "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}";
+    assert_int_equal(mst_oai_body(s, strlen(s), &u, NULL), MST_EINVAL);
+
     /* embeddings: data, no completion tokens */
     memset(&u, 0, sizeof(u));
     s = "{\"object\":\"list\",\"data\":[],\"usage\":{\"prompt_tokens\":4,"

@@ -20,8 +20,9 @@
 
 static int mst_oai_sse_line(mst_oai_sse_t *s, const char *p, size_t n,
     mst_oai_event_pt on_event, void *arg);
-static int mst_oai_may_have_usage(const char *p, size_t n);
-static void mst_oai_usage_get(json_t *root, mst_oai_usage_t *u);
+static const char *mst_oai_usage_at(const char *p, size_t n);
+static void mst_oai_usage_set(json_t *usage, mst_oai_usage_t *u);
+static int mst_oai_no_choices(const char *p, size_t n);
 static json_t *mst_oai_usage_estimate(json_t *request, size_t answer);
 static size_t mst_oai_content_len(json_t *content);
 static void mst_oai_copy(char *dst, size_t size, json_t *v);
@@ -499,13 +500,17 @@ mst_oai_sse_line(mst_oai_sse_t *s, const char *p, size_t n,
 
 /* ---- usage and chunks ---- */
 
-/* a "usage" key followed by an object (not null): only then parse */
-static int
-mst_oai_may_have_usage(const char *p, size_t n)
+/*
+ * The last "usage" key followed by an object (not null): where that
+ * object starts, or NULL. Only then is anything parsed.
+ */
+static const char *
+mst_oai_usage_at(const char *p, size_t n)
 {
-    const char  *q, *end;
+    const char  *q, *end, *last;
 
     end = p + n;
+    last = NULL;
 
     while ((q = memmem(p, end - p, "\"usage\"", 7)) != NULL) {
         for (q += 7; q < end && (*q == ' ' || *q == '\t' || *q == '\n'
@@ -515,22 +520,21 @@ mst_oai_may_have_usage(const char *p, size_t n)
         }
 
         if (q < end && *q == '{') {
-            return 1;
+            last = q;
         }
 
         p = q;
     }
 
-    return 0;
+    return last;
 }
 
 
 static void
-mst_oai_usage_get(json_t *root, mst_oai_usage_t *u)
+mst_oai_usage_set(json_t *usage, mst_oai_usage_t *u)
 {
-    json_t  *usage, *pt, *ct;
+    json_t  *pt, *ct;
 
-    usage = json_object_get(root, "usage");
     if (!json_is_object(usage)) {
         return;
     }
@@ -554,50 +558,96 @@ mst_oai_usage_get(json_t *root, mst_oai_usage_t *u)
 int
 mst_oai_event(const char *p, size_t n, mst_oai_usage_t *u)
 {
-    int      rc;
-    json_t  *root, *choices;
+    json_t      *r;
+    const char  *q;
 
     if (n == 6 && memcmp(p, "[DONE]", 6) == 0) {
         return MST_OAI_DONE;
     }
 
-    if (!mst_oai_may_have_usage(p, n)) {
-        return mst_json_object_ok(p, n) ? MST_OAI_CHUNK : MST_OAI_BAD;
-    }
-
-    root = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
+    if (!mst_json_object_ok(p, n)) {
         return MST_OAI_BAD;
     }
 
-    mst_oai_usage_get(root, u);
+    q = mst_oai_usage_at(p, n);
+    if (q == NULL) {
+        return MST_OAI_CHUNK;
+    }
 
-    choices = json_object_get(root, "choices");
+    /* the one chunk that carries usage: its usage object is parsed */
+    r = json_loadb(q, p + n - q, JSON_DISABLE_EOF_CHECK, NULL);
+    mst_oai_usage_set(r, u);
+    json_decref(r);
 
-    rc = (json_is_object(json_object_get(root, "usage"))
-          && (choices == NULL
-              || (json_is_array(choices) && json_array_size(choices) == 0)))
-         ? MST_OAI_USAGE_ONLY : MST_OAI_CHUNK;
+    return mst_oai_no_choices(p, n) ? MST_OAI_USAGE_ONLY : MST_OAI_CHUNK;
+}
 
-    json_decref(root);
 
-    return rc;
+/* "choices": [] or no "choices" at all (in text checked for syntax) */
+static int
+mst_oai_no_choices(const char *p, size_t n)
+{
+    const char  *q, *end;
+
+    end = p + n;
+
+    while ((q = memmem(p, end - p, "\"choices\"", 9)) != NULL) {
+        for (q += 9; q < end && (*q == ' ' || *q == '\t' || *q == '\n'
+                                 || *q == '\r'); q++)
+        {
+            /* void */
+        }
+
+        if (q == end || *q != ':') {
+            p = q;              /* a value "choices", not the key */
+            continue;
+        }
+
+        for (q++; q < end && (*q == ' ' || *q == '\t' || *q == '\n'
+                              || *q == '\r'); q++)
+        {
+            /* void */
+        }
+
+        if (q == end || *q != '[') {
+            return 0;
+        }
+
+        for (q++; q < end && (*q == ' ' || *q == '\t' || *q == '\n'
+                              || *q == '\r'); q++)
+        {
+            /* void */
+        }
+
+        return q < end && *q == ']';
+    }
+
+    return 1;
 }
 
 
 int
 mst_oai_body(const char *p, size_t n, mst_oai_usage_t *u, json_t **root)
 {
-    json_t  *r;
+    json_t       *r;
+    const char   *q;
 
-    if (root == NULL && !mst_oai_may_have_usage(p, n)) {
-        /* passed on as it came: its syntax is enough */
+    if (root == NULL) {
+        /* passed on as it came: its syntax is enough, and only the usage
+           object is parsed */
         if (!mst_json_object_ok(p, n)
             || (memmem(p, n, "\"choices\"", 9) == NULL
                 && memmem(p, n, "\"data\"", 6) == NULL))
         {
             return MST_EINVAL;
+        }
+
+        q = mst_oai_usage_at(p, n);
+
+        if (q != NULL) {
+            r = json_loadb(q, p + n - q, JSON_DISABLE_EOF_CHECK, NULL);
+            mst_oai_usage_set(r, u);
+            json_decref(r);
         }
 
         return MST_OK;
@@ -613,14 +663,8 @@ mst_oai_body(const char *p, size_t n, mst_oai_usage_t *u, json_t **root)
         return MST_EINVAL;
     }
 
-    mst_oai_usage_get(r, u);
-
-    if (root != NULL) {
-        *root = r;
-
-    } else {
-        json_decref(r);
-    }
+    mst_oai_usage_set(json_object_get(r, "usage"), u);
+    *root = r;
 
     return MST_OK;
 }

@@ -136,9 +136,9 @@ typedef struct {
 #define MST_OAI_USAGE_ONLY   2    /* usage with "choices": [] */
 
 /*
- * One event's data, for passing on as it came: MST_OAI_*. Only a chunk
- * that may carry usage is parsed (it then sets *u); the others are
- * checked for syntax only.
+ * One event's data, for passing on as it came: MST_OAI_*. Every chunk
+ * is checked for syntax; only the usage object of one that carries usage
+ * is parsed (it then sets *u).
  */
 int mst_oai_event(const char *p, size_t n, mst_oai_usage_t *u);
 
@@ -146,7 +146,8 @@ int mst_oai_event(const char *p, size_t n, mst_oai_usage_t *u);
  * A whole (not streamed) answer body: MST_OK when it is a JSON object
  * with "choices" (chat) or "data" (embeddings), its usage in *u if it has
  * one; else MST_EINVAL. root: when not NULL, the parsed body (new ref);
- * when NULL, it is parsed only if it may carry usage.
+ * when NULL, the body is checked for syntax and only its usage object
+ * (the last "usage": {...}) is parsed.
  */
 int mst_oai_body(const char *p, size_t n, mst_oai_usage_t *u, json_t **root);
 

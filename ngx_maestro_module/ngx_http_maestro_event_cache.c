@@ -22,11 +22,12 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_event_cache.h"
 
 
 void
-ngx_http_maestro_cache_reset(ngx_http_maestro_cache_t *c, const char *id,
-    uint64_t from, ngx_uint_t epoch)
+ngx_http_maestro_event_cache_reset(ngx_http_maestro_event_cache_t *c,
+    const char *id, uint64_t from, ngx_uint_t epoch)
 {
     ngx_memcpy(c->id, id, MST_ID_LEN);
     c->id[MST_ID_LEN] = '\0';
@@ -41,7 +42,7 @@ ngx_http_maestro_cache_reset(ngx_http_maestro_cache_t *c, const char *id,
 
 
 static void
-ngx_http_maestro_cache_fail(ngx_http_maestro_cache_t *c)
+ngx_http_maestro_event_cache_fail(ngx_http_maestro_event_cache_t *c)
 {
     c->valid = 0;
     c->epoch = (ngx_uint_t) -1;
@@ -49,8 +50,8 @@ ngx_http_maestro_cache_fail(ngx_http_maestro_cache_t *c)
 
 
 void
-ngx_http_maestro_cache_add(ngx_http_maestro_cache_t *c, uint64_t seq,
-    const u_char *p, size_t len, ngx_uint_t final)
+ngx_http_maestro_event_cache_add(ngx_http_maestro_event_cache_t *c,
+    uint64_t seq, const u_char *p, size_t len, ngx_uint_t final)
 {
     u_char    *text;
     size_t    *offs, cap;
@@ -65,7 +66,7 @@ ngx_http_maestro_cache_add(ngx_http_maestro_cache_t *c, uint64_t seq,
 
         text = ngx_alloc(cap, ngx_cycle->log);
         if (text == NULL) {
-            ngx_http_maestro_cache_fail(c);
+            ngx_http_maestro_event_cache_fail(c);
             return;
         }
 
@@ -82,7 +83,7 @@ ngx_http_maestro_cache_add(ngx_http_maestro_cache_t *c, uint64_t seq,
         if (seqs == NULL || offs == NULL) {
             ngx_free(seqs);
             ngx_free(offs);
-            ngx_http_maestro_cache_fail(c);
+            ngx_http_maestro_event_cache_fail(c);
             return;
         }
 
@@ -110,7 +111,7 @@ ngx_http_maestro_cache_add(ngx_http_maestro_cache_t *c, uint64_t seq,
 
 
 void
-ngx_http_maestro_cache_done(ngx_http_maestro_cache_t *c)
+ngx_http_maestro_event_cache_done(ngx_http_maestro_event_cache_t *c)
 {
     if (c->epoch != (ngx_uint_t) -1) {
         c->valid = 1;
@@ -119,8 +120,8 @@ ngx_http_maestro_cache_done(ngx_http_maestro_cache_t *c)
 
 
 ngx_int_t
-ngx_http_maestro_cache_find(ngx_http_maestro_cache_t *c, const char *id,
-    uint64_t last, ngx_uint_t epoch, size_t *first)
+ngx_http_maestro_event_cache_find(ngx_http_maestro_event_cache_t *c,
+    const char *id, uint64_t last, ngx_uint_t epoch, size_t *first)
 {
     size_t  i;
 
