@@ -308,13 +308,21 @@ ngx_http_maestro_engine_done(void *data, int result)
            : result == CURLE_OPERATION_TIMEDOUT ? MST_OAI_XFER_TIMEOUT
            : MST_OAI_XFER_CONNECT;
 
+    /* a 2xx: is it an answer? (a stream that reached nothing is not) */
     malformed = pt->malformed
-                || (pt->stream ? 1
-                    : mst_oai_body(pt->body_in.data, pt->body_in.len,
-                                   &pt->usage,
-                                   pt->job ? &pt->whole : NULL) != MST_OK);
+                || (pt->status >= 200 && pt->status < 300
+                    && (pt->stream
+                        || mst_oai_body(pt->body_in.data, pt->body_in.len,
+                                        &pt->usage,
+                                        pt->job ? &pt->whole : NULL)
+                           != MST_OK));
 
     action = mst_oai_classify(xfer, pt->status, malformed, &pt->fail);
+
+    if (action != MST_OAI_ANSWER && pt->whole != NULL) {
+        json_decref(pt->whole);         /* not the answer after all */
+        pt->whole = NULL;
+    }
 
     if (action == MST_OAI_ANSWER) {
         mst_gateway_done(pt->gw, pt->member, 1, mst_mono_ms() - pt->t0);
