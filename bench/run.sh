@@ -9,14 +9,16 @@
 # Env: BENCH_ONLY=orchestration|gateway|fanout (one of them), BENCH_QUICK=1 (small
 # sizes), BENCH_N, BENCH_N_SYNC, BENCH_N_LAT, BENCH_N_SSE, BENCH_CONC,
 # BENCH_N_LG, BENCH_WRK_DURATION, BENCH_WRK_RUNS, BENCH_FANOUT_* (see
-# bench/README.md), BENCH_KEEP=1 (keep the nginx prefixes), NGINX, BUILD,
-# MAESTRO_PEERS.
+# bench/README.md), BENCH_KEEP=1 (keep the nginx prefixes), NGINX, BUILD.
+# The npm peers (LangGraph.js, the Portkey gateway) are bench/package.json
+# and its lock, installed with npm ci into $BUILD/peers beside the helper
+# scripts of bench/peers/.
 
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-PEERS_SRC=${MAESTRO_PEERS:-/work/shared/peers}
+PEERS=$BUILD/peers
 export BUILD
 
 ONLY=${BENCH_ONLY:-}
@@ -94,20 +96,24 @@ then
         -lpthread -lm -rdynamic
 fi
 
-# LangGraph.js peer: a writable copy, npm install only once
-if [ ! -d "$BUILD/peers/node_modules/@langchain/langgraph" ]; then
-    if [ -d "$PEERS_SRC" ]; then
-        echo "bench: npm install in $BUILD/peers (once)" >&2
-        mkdir -p "$BUILD/peers"
-        cp "$PEERS_SRC"/* "$BUILD/peers/"
-        chmod -R u+w "$BUILD/peers"
-        (cd "$BUILD/peers" && timeout 300 npm install --no-audit --no-fund \
-            >/dev/null 2>&1) \
-            || echo "bench: npm install failed; LangGraph.js is skipped" >&2
+# the npm peers: npm ci once, and again when the lock changes; bench.mjs
+# and gateway.mjs run them from $PEERS
+mkdir -p "$PEERS"
+if [ ! -f "$PEERS/node_modules/.installed" ] \
+   || [ bench/package-lock.json -nt "$PEERS/node_modules/.installed" ]
+then
+    echo "bench: npm ci in $PEERS (LangGraph.js, Portkey)" >&2
+    cp bench/package.json bench/package-lock.json "$PEERS/"
+    if (cd "$PEERS" && timeout 300 npm ci --no-audit --no-fund \
+            > npm.log 2>&1)
+    then
+        touch "$PEERS/node_modules/.installed"
     else
-        echo "bench: $PEERS_SRC not found; LangGraph.js is skipped" >&2
+        echo "bench: npm ci failed (see $PEERS/npm.log); LangGraph.js and" \
+             "Portkey are skipped" >&2
     fi
 fi
+cp bench/peers/* "$PEERS/"
 
 rc=0
 if [ -z "$ONLY" ] || [ "$ONLY" = orchestration ]; then

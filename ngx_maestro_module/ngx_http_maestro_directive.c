@@ -227,12 +227,18 @@ ngx_http_maestro_agent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             cfg = json_loadb((char *) ac->config.data, ac->config.len, 0,
                              &jerr);
-            if (!json_is_object(cfg)) {
+            if (cfg == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "maestro_agent \"%V\": bad JSON in \"%V\" "
                                    "line %d column %d: %s", &value[1], &path,
-                                   jerr.line, jerr.column,
-                                   cfg ? "not an object" : jerr.text);
+                                   jerr.line, jerr.column, jerr.text);
+                return NGX_CONF_ERROR;
+            }
+
+            if (!json_is_object(cfg)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "maestro_agent \"%V\": \"%V\" is not a "
+                                   "JSON object", &value[1], &path);
                 json_decref(cfg);
                 return NGX_CONF_ERROR;
             }
@@ -327,6 +333,7 @@ ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (mmcf->intents == NULL) {
         mmcf->intents = mst_intents_new();
         if (mmcf->intents == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "out of memory");
             return NGX_CONF_ERROR;
         }
     }
@@ -336,6 +343,7 @@ ngx_http_maestro_intent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                               (char *) value[2].data, err, sizeof(err))
             != MST_OK)
         {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
             return NGX_CONF_ERROR;
         }
 

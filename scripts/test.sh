@@ -2,16 +2,20 @@
 #
 # Copyright (C) Maestro authors
 #
-# The test runner `make test` calls after building: the C unit tests
-# (build/tests/test_*, cmocka, TAP output) and the integration tests
-# (tests/integration/*.test.mjs, node:test, TAP output). All output goes to
-# the terminal and to build/test.log; the last line is "N passed, N failed"
-# and the exit status is non-zero when anything failed.
+# The test runner `make test` calls after building: the source checks
+# (scripts/check-style.sh: README sections, tabs, 80 columns, file sizes;
+# one test each), the C unit tests (build/tests/test_*, cmocka, TAP
+# output) and the integration tests (tests/integration/*.test.mjs,
+# node:test, TAP output). All output goes to the terminal and to
+# build/test.log; the last line is "N passed, N failed" and the exit
+# status is non-zero when anything failed.
 #
 # Environment: MST_BUILD (default build), NODE (default node),
 # MST_SKIP_UNIT=1 / MST_SKIP_INTEGRATION=1 to run one half,
-# MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files,
-# MST_SKIP_UI=1 to leave out the web UI's Vitest and e2e runs.
+# MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files (the
+# source checks and the web UI are then left out), MST_SKIP_CHECKS=1 to
+# leave out the source checks, MST_SKIP_UI=1 to leave out the web UI's
+# Vitest and e2e runs.
 
 set -u
 set -o pipefail
@@ -68,10 +72,44 @@ ensure_node_modules() {
 }
 
 
+# --- TAP of one program: count its ok / not ok lines -------------------------
+
+# run_tap NAME COMMAND...: runs it, logs its output and counts its tests; a
+# non-zero exit without a "not ok" (a crash, a leak, a failure outside a
+# test) counts as one failure
+run_tap() {
+    local name=$1 out rc ok nok
+
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | tee -a "$LOG"
+
+    ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+')
+    nok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+')
+
+    passed=$((passed + ok))
+    failed=$((failed + nok))
+
+    if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
+        log "not ok - $name exited with status $rc"
+        failed=$((failed + 1))
+    fi
+}
+
+
+# --- source checks ----------------------------------------------------------
+
+run_checks() {
+    log "# checks: scripts/check-style.sh"
+    run_tap scripts/check-style.sh scripts/check-style.sh
+}
+
+
 # --- unit tests -------------------------------------------------------------
 
 run_unit() {
-    local bin out rc ok nok
+    local bin
 
     shopt -s nullglob
     local bins=("$BUILD"/tests/test_*)
@@ -86,21 +124,7 @@ run_unit() {
         [ -x "$bin" ] && [ -f "$bin" ] || continue
 
         log "# unit: $bin"
-        out=$(CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD "$bin" 2>&1)
-        rc=$?
-        printf '%s\n' "$out" | tee -a "$LOG"
-
-        ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+')
-        nok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+')
-
-        passed=$((passed + ok))
-        failed=$((failed + nok))
-
-        if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
-            # crashed, leaked (LSan) or failed outside a test
-            log "not ok - $bin exited with status $rc"
-            failed=$((failed + 1))
-        fi
+        CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD run_tap "$bin" "$bin"
     done
 }
 
@@ -194,6 +218,9 @@ run_ui_unit() {
 }
 
 
+if [ "${MST_SKIP_CHECKS:-0}" != 1 ] && [ -z "${MST_TEST_FILES:-}" ]; then
+    run_checks
+fi
 [ "${MST_SKIP_UNIT:-0}" = 1 ] || run_unit
 [ "${MST_SKIP_INTEGRATION:-0}" = 1 ] || run_integration
 

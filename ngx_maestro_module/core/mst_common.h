@@ -4,7 +4,9 @@
 
 /*
  * Shared definitions of the nginx-free core: return codes, time, ids.
- * Nothing here includes an nginx header (see ARCHITECTURE.md).
+ * Nothing in core/ includes an nginx header: the glue files
+ * (ngx_maestro_module/ngx_http_maestro_*.c) translate between nginx and
+ * core (README.md, "How it works", the layout paragraph).
  */
 
 #ifndef _MST_COMMON_H_INCLUDED_

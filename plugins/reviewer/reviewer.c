@@ -132,6 +132,11 @@ static const char  reviewer_system_prompt[] =
 MAESTRO_EXPORT const maestro_plugin_t *
 maestro_plugin_entry(uint32_t host_abi_version)
 {
+    /* built for another ABI: refused, and nginx -t names this file */
+    if (host_abi_version != MAESTRO_PLUGIN_ABI_VERSION) {
+        return NULL;
+    }
+
     return &reviewer_plugin;
 }
 

@@ -136,7 +136,8 @@ describe('LLM provider: the fake OpenAI server', () => {
         const t0 = Date.now();
         const c = await api(m.base, 'POST',
                             `/api/v1/workflows/${w.id}/cancel`);
-        assert.ok([200, 202].includes(c.status), JSON.stringify(c.json));
+        assert.equal(c.status, 202, JSON.stringify(c.json));
+        assert.equal(c.json.cancel_requested, true);
         const wf = await waitStatus(m.base, w.id, ['cancelled', 'failed'],
                                     8000);
         assert.equal(wf.status, 'cancelled');

@@ -410,6 +410,11 @@ test_emit(void **state)
         }
     }
 
+    /* the host's own: they end SSE, WebSocket and /v1 streams */
+    assert_int_equal(mst_host.emit(&s.ctx, "done", "{}"), MAESTRO_EINVAL);
+    assert_int_equal(mst_host.emit(&s.ctx, "error", "{\"error\": \"x\"}"),
+                     MAESTRO_EINVAL);
+
     assert_int_equal(mst_host.emit(NULL, "custom", "{}"), MAESTRO_EINVAL);
     assert_int_equal(mst_host.emit(&s.ctx, NULL, "{}"), MAESTRO_EINVAL);
     assert_int_equal(mst_host.emit(&s.ctx, "custom", NULL), MAESTRO_EINVAL);
@@ -464,6 +469,13 @@ test_emit(void **state)
 
     assert_int_equal(tst.notified, 1);
     assert_int_equal(tst.notify_last, 7);
+
+    /* only those two names: others that start or end alike are the
+       plugin's */
+    assert_int_equal(mst_host.emit(&s.ctx, "done_", "{}"), MAESTRO_OK);
+    assert_int_equal(mst_host.emit(&s.ctx, "errors", "{}"), MAESTRO_OK);
+    assert_int_equal(mst_host.emit(&s.ctx, "done", "{}"), MAESTRO_EINVAL);
+    assert_int_equal(json_array_size(s.ctx.events), 2);
 
     tst_close(&s);
 }

@@ -8,6 +8,35 @@
 #include "mst_intent.h"
 
 
+/*
+ * strdup() for this test binary (core objects are linked in, so theirs is
+ * this one): while ti_strdup_fail is set, the next call fails as if out
+ * of memory.
+ */
+static int  ti_strdup_fail;
+
+char *
+strdup(const char *s)
+{
+    char    *d;
+    size_t   n;
+
+    if (ti_strdup_fail) {
+        ti_strdup_fail = 0;
+        return NULL;
+    }
+
+    n = strlen(s) + 1;
+
+    d = malloc(n);
+    if (d != NULL) {
+        memcpy(d, s, n);
+    }
+
+    return d;
+}
+
+
 static char *
 ti_words(size_t n)
 {
@@ -154,6 +183,47 @@ test_intents(void **state)
 }
 
 
+/* a route that cannot be stored says so: nginx -t reports err */
+static void
+test_route_out_of_memory(void **state)
+{
+    char            err[MST_ERRLEN];
+    mst_analysis_t  a;
+    mst_intents_t  *in;
+
+    in = mst_intents_new();
+    assert_non_null(in);
+    assert_int_equal(mst_intents_add(in, "code", "bug", err, sizeof(err)),
+                     MST_OK);
+
+    /* the intent exists: the workflow name is the one copy made */
+    strcpy(err, "unset");
+    ti_strdup_fail = 1;
+    assert_int_equal(mst_intents_route(in, "code", "coder", err,
+                                       sizeof(err)), MST_ENOMEM);
+    assert_int_equal(ti_strdup_fail, 0);
+    assert_string_equal(err, "out of memory");
+
+    /* a new intent: its name's copy fails first */
+    strcpy(err, "unset");
+    ti_strdup_fail = 1;
+    assert_int_equal(mst_intents_route(in, "other", "w", err, sizeof(err)),
+                     MST_ENOMEM);
+    assert_string_equal(err, "out of memory");
+
+    /* nothing half-made: no route, and routing works again */
+    mst_analyze(in, "a bug", 5, &a);
+    assert_string_equal(a.intent, "code");
+    assert_null(a.route);
+    assert_int_equal(mst_intents_route(in, "code", "coder", err,
+                                       sizeof(err)), MST_OK);
+    mst_analyze(in, "a bug", 5, &a);
+    assert_string_equal(a.route, "coder");
+
+    mst_intents_free(in);
+}
+
+
 static void
 test_json(void **state)
 {
@@ -181,6 +251,7 @@ main(void)
         cmocka_unit_test(test_complexity_thresholds),
         cmocka_unit_test(test_complexity_signals),
         cmocka_unit_test(test_intents),
+        cmocka_unit_test(test_route_out_of_memory),
         cmocka_unit_test(test_json),
     };
 

@@ -11,6 +11,7 @@
 #include "mst_test.h"
 #include "mst_test_host.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -537,6 +538,214 @@ test_fixture_crash(void **state)
 }
 
 
+/* ---- the example plugin of maestro_plugin.h ---------------------------- */
+
+
+#define T_HEADER        "plugins/include/maestro_plugin.h"
+#define T_EXAMPLE_BEGIN "#if 0   /* MAESTRO_PLUGIN_EXAMPLE_BEGIN */\n"
+#define T_EXAMPLE_END   "#endif  /* MAESTRO_PLUGIN_EXAMPLE_END */"
+#define T_BUILD_LINE    "cc -shared -fPIC"
+
+
+/* the header's text (malloc()ed), read from the source tree */
+static char *
+t_header(void)
+{
+    long   n;
+    char  *text;
+    FILE  *f;
+
+    f = fopen(T_HEADER, "r");
+    if (f == NULL) {
+        fail_msg("%s: cannot open (run the tests from the repository)",
+                 T_HEADER);
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    text = calloc(1, (size_t) n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t) n, f), (size_t) n);
+    fclose(f);
+
+    return text;
+}
+
+
+/*
+ * The header's build line ("cc -shared -fPIC ... -ljansson", continued
+ * with a backslash), as one shell command: "<maestro>" becomes root.
+ */
+static void
+t_build_line(const char *header, const char *root, char *cmd, size_t size)
+{
+    size_t       n;
+    const char  *p, *end, *m;
+
+    p = strstr(header, T_BUILD_LINE);
+    assert_non_null(p);
+    end = strstr(p, "-ljansson");
+    assert_non_null(end);
+    end += sizeof("-ljansson") - 1;
+
+    for (n = 0; p < end && n + 1 < size; p++) {
+        if (*p == '\\') {
+            continue;
+        }
+
+        if (*p == '\n') {
+            /* the comment's " * " on the next line */
+            while (p[1] == ' ' || p[1] == '*') {
+                p++;
+            }
+            cmd[n++] = ' ';
+            continue;
+        }
+
+        m = "<maestro>";
+        if (strncmp(p, m, strlen(m)) == 0) {
+            n += snprintf(cmd + n, size - n, "%s", root);
+            p += strlen(m) - 1;
+            continue;
+        }
+
+        cmd[n++] = *p;
+    }
+
+    cmd[n] = '\0';
+    assert_true(n + 1 < size);
+}
+
+
+static int
+t_hello_llm(json_t *request, void *arg, const char **model,
+    const char **content)
+{
+    *model = "test-model";
+    *content = "Hello there, streamed in pieces.";
+
+    return MAESTRO_OK;
+}
+
+
+/*
+ * The example in the header builds with the header's own build line, is
+ * accepted by the loader, and does what its comment says.
+ */
+static void
+test_header_example(void **state)
+{
+    int                  rc;
+    char                *header, *dir, *tokens, root[256], path[512];
+    char                 cmd[1024], shell[1600], err[MST_ERRLEN];
+    FILE                *f;
+    void                *handle, *sym;
+    json_t              *req, *msg;
+    const char          *begin, *end;
+    mst_agent_t          agent;
+    maestro_ctx_t        ctx;
+    maestro_host_t       host;
+    maestro_plugin_entry_pt  entry;
+
+    header = t_header();
+
+    begin = strstr(header, T_EXAMPLE_BEGIN);
+    end = strstr(header, T_EXAMPLE_END);
+    assert_non_null(begin);
+    assert_non_null(end);
+    begin += sizeof(T_EXAMPLE_BEGIN) - 1;
+    assert_true(end > begin);
+
+    dir = mst_test_tmpdir();
+    snprintf(path, sizeof(path), "%s/hello.c", dir);
+
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(begin, 1, (size_t) (end - begin), f),
+                     (size_t) (end - begin));
+    fclose(f);
+
+    assert_non_null(getcwd(root, sizeof(root)));
+    t_build_line(header, root, cmd, sizeof(cmd));
+
+    /* in the plugin's directory, as a plugin writer would; warnings are
+       errors */
+    snprintf(shell, sizeof(shell), "cd '%s' && %s -Wall -Werror", dir, cmd);
+    if (system(shell) != 0) {
+        fail_msg("the header's example does not build: %s", shell);
+    }
+
+    snprintf(path, sizeof(path), "%s/hello.so", dir);
+
+    /* the entry point refuses another ABI, as the header tells */
+    handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(handle);
+    sym = dlsym(handle, MAESTRO_PLUGIN_ENTRY);
+    assert_non_null(sym);
+    memcpy(&entry, &sym, sizeof(entry));
+    assert_null(entry(MAESTRO_PLUGIN_ABI_VERSION + 1));
+    assert_non_null(entry(MAESTRO_PLUGIN_ABI_VERSION));
+    dlclose(handle);
+
+    /* its init() checks its configuration */
+    host = mst_test_host();
+    err[0] = '\0';
+    rc = mst_agent_load(&agent, "hello", path, "{\"greeting\": 3}", &host,
+                        err, sizeof(err));
+    assert_int_equal(rc, MST_ERROR);
+    assert_non_null(strstr(err, "\"greeting\" must be a string"));
+
+    rc = mst_agent_load(&agent, "hello", path,
+                        "{\"greeting\": \"Be brief.\"}", &host, err,
+                        sizeof(err));
+    if (rc != MST_OK) {
+        fail_msg("load the header's example: %s", err);
+    }
+    assert_string_equal(agent.plugin->name, "hello");
+
+    /* run(): the LLM asked with the greeting and the prompt, the answer
+       streamed as tokens and set as the output */
+    mst_test_ctx_init(&ctx);
+    ctx.llm = t_hello_llm;
+
+    rc = run_agent(&agent, &ctx, "{\"node\": \"h\", \"agent\": \"hello\", "
+                   "\"config\": {}, \"state\": {\"prompt\": \"hi\"}, "
+                   "\"attempt\": 1, \"workflow_id\": \"wf_x\"}");
+    assert_int_equal(rc, MAESTRO_OK);
+
+    assert_int_equal(json_array_size(ctx.requests), 1);
+    req = json_array_get(ctx.requests, 0);
+    msg = json_array_get(json_object_get(req, "messages"), 0);
+    assert_string_equal(json_string_value(json_object_get(msg, "content")),
+                        "Be brief.");
+    msg = json_array_get(json_object_get(req, "messages"), 1);
+    assert_string_equal(json_string_value(json_object_get(msg, "content")),
+                        "hi");
+
+    tokens = mst_test_ctx_tokens(&ctx);
+    assert_string_equal(tokens, "Hello there, streamed in pieces.");
+    assert_true(json_array_size(ctx.tokens) > 1);
+    free(tokens);
+
+    assert_string_equal(json_string_value(json_object_get(ctx.output,
+                                                          "content")),
+                        "Hello there, streamed in pieces.");
+    assert_int_equal(json_array_size(ctx.progress), 2);
+
+    /* no prompt: a permanent failure, no LLM call */
+    assert_int_equal(run_agent(&agent, &ctx, "{\"state\": {}}"),
+                     MAESTRO_EPERMANENT);
+    assert_int_equal(json_array_size(ctx.requests), 1);
+
+    mst_test_ctx_free(&ctx);
+    mst_agent_unload(&agent);
+    mst_test_rmdir(dir);
+    free(header);
+}
+
+
 int
 main(void)
 {
@@ -559,6 +768,7 @@ main(void)
         cmocka_unit_test(test_fixture_sleep),
         cmocka_unit_test(test_fixture_memory_and_noop),
         cmocka_unit_test(test_fixture_crash),
+        cmocka_unit_test(test_header_example),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,8 @@
 #include "mst_test.h"
 #include "mst_test_host.h"
 
+#include <dlfcn.h>
+
 #include "mst_plugin.h"
 
 
@@ -1129,6 +1131,42 @@ test_reviewer_online(void **state)
 }
 
 
+/* each shipped plugin refuses a host of another ABI, as the header says */
+static void
+test_plugins_check_abi(void **state)
+{
+    char                      path[512];
+    void                     *handle, *sym;
+    size_t                    i;
+    maestro_plugin_entry_pt   entry;
+    static const char        *names[] = { "planner", "llm", "reviewer" };
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/plugins/%s.so",
+                 mst_test_build_dir(), names[i]);
+
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (handle == NULL) {
+            fail_msg("%s: %s (run `make plugins` first)", path, dlerror());
+        }
+
+        sym = dlsym(handle, MAESTRO_PLUGIN_ENTRY);
+        assert_non_null(sym);
+        memcpy(&entry, &sym, sizeof(entry));
+
+        if (entry(MAESTRO_PLUGIN_ABI_VERSION + 1) != NULL
+            || entry(MAESTRO_PLUGIN_ABI_VERSION - 1) != NULL)
+        {
+            fail_msg("%s accepts another host ABI", names[i]);
+        }
+
+        assert_non_null(entry(MAESTRO_PLUGIN_ABI_VERSION));
+
+        dlclose(handle);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1155,6 +1193,7 @@ main(void)
         cmocka_unit_test(test_reviewer_target_single_output),
         cmocka_unit_test(test_reviewer_echoes_and_error_prose),
         cmocka_unit_test(test_reviewer_online),
+        cmocka_unit_test(test_plugins_check_abi),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,7 @@
  *   exists B      (v present and not JSON null) == B
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,29 +276,45 @@ failed:
 }
 
 
+/*
+ * The file is opened here, not by json_load_file(), so that a file that
+ * cannot be opened or read is reported with the system's reason, and
+ * jansson's "line -1 column -1" never reaches a message.
+ */
 mst_graph_t *
 mst_graph_load(const char *path, mst_agent_exists_pt exists, void *arg,
     char *err, size_t errlen)
 {
-    char          buf[MST_ERRLEN];
+    int           rd;
+    FILE         *f;
     json_t       *def;
     mst_graph_t  *g;
     json_error_t  jerr;
 
-    def = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (def == NULL) {
-        mst_err(err, errlen, MST_EINVAL, "%s: line %d column %d: %s",
-                path, jerr.line, jerr.column, jerr.text);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        mst_err(err, errlen, MST_EINVAL, "cannot open: %s", strerror(errno));
         return NULL;
     }
 
-    buf[0] = '\0';
-    g = mst_graph_parse(def, exists, arg, buf, sizeof(buf));
-    json_decref(def);
+    def = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    rd = ferror(f) ? errno : 0;
+    fclose(f);
 
-    if (g == NULL) {
-        mst_err(err, errlen, MST_EINVAL, "%s: %s", path, buf);
+    if (rd != 0) {
+        json_decref(def);
+        mst_err(err, errlen, MST_EINVAL, "cannot read: %s", strerror(rd));
+        return NULL;
     }
+
+    if (def == NULL) {
+        mst_err(err, errlen, MST_EINVAL, "line %d column %d: %s",
+                jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+
+    g = mst_graph_parse(def, exists, arg, err, errlen);
+    json_decref(def);
 
     return g;
 }

@@ -79,7 +79,7 @@ typedef int (*mst_agent_exists_pt)(const char *agent, void *arg);
 mst_graph_t *mst_graph_parse(json_t *def, mst_agent_exists_pt exists,
     void *arg, char *err, size_t errlen);
 
-/* parse a file; err names the file */
+/* parse a file; err gives the reason, the caller names the file */
 mst_graph_t *mst_graph_load(const char *path, mst_agent_exists_pt exists,
     void *arg, char *err, size_t errlen);
 

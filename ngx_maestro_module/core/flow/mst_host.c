@@ -261,13 +261,24 @@ mst_host_cancelled(maestro_ctx_t *ctx)
 }
 
 
+/*
+ * Names only the host emits: SSE, WebSocket and the OpenAI facade end a
+ * stream at "done" or "error", so a plugin's would end it early.
+ */
+static int
+mst_host_name_reserved(const char *name)
+{
+    return strcmp(name, "done") == 0 || strcmp(name, "error") == 0;
+}
+
+
 static int
 mst_host_emit(maestro_ctx_t *ctx, const char *event, const char *json)
 {
     json_t  *data;
 
     if (ctx == NULL || event == NULL || json == NULL
-        || !mst_host_name_valid(event))
+        || !mst_host_name_valid(event) || mst_host_name_reserved(event))
     {
         return MAESTRO_EINVAL;
     }

@@ -5,7 +5,7 @@
 /*
  * The host side of the plugin ABI: the per-step context behind
  * maestro_ctx_t and the function table handed to plugins. Shared by
- * mst_run.c (which creates contexts and commits them) and mst_host.c
+ * mst_run_step.c (which creates contexts and commits them) and mst_host.c
  * (which implements the services).
  */
 

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mst_memstat.h"
 #include "mst_plugin.h"
 
 
@@ -50,6 +51,9 @@ mst_agent_load(mst_agent_t *agent, const char *name, const char *path,
     maestro_plugin_entry_pt   entry;
 
     memset(agent, 0, sizeof(mst_agent_t));
+
+    /* configuration time, one thread: before any step is counted */
+    mst_memstat_init();
 
     if (name == NULL || path == NULL || *path == '\0') {
         return mst_err(err, errlen, MST_EINVAL,
@@ -183,7 +187,7 @@ mst_agent_load(mst_agent_t *agent, const char *name, const char *path,
     if (!json_is_object(agent->config)) {
         rc = mst_err(err, errlen, MST_EINVAL,
                      "plugin \"%s\": agent \"%s\": config is not a JSON "
-                     "object (line 1, column 1)", path, name);
+                     "object", path, name);
         mst_plugin_release(agent);
         return rc;
     }

@@ -3,8 +3,11 @@
  */
 
 /*
- * The store's internals, shared by the files that implement parts of it
- * (mst_store.c, mst_feed.c). Nothing outside the store includes this.
+ * The store's internals, shared by the files that implement parts of it:
+ * mst_store.c (environment, transactions, the helpers below), one file per
+ * record kind (mst_store_workflow.c, _checkpoint.c, _event.c, _log.c,
+ * _kv.c), the parse cache (mst_store_cache.c) and the status feed
+ * (core/flow/mst_feed.c). Nothing else includes this.
  */
 
 #ifndef _MST_STORE_INT_H_INCLUDED_
@@ -78,6 +81,37 @@ int mst_store_rc(int rc);
 
 void mst_store_put_be64(unsigned char *p, uint64_t v);
 uint64_t mst_store_get_be64(const unsigned char *p);
+
+/* key = id + be64(seq), MST_STORE_SEQ_KEY_LEN bytes */
+void mst_store_seq_key(unsigned char *key, const char *id, uint64_t seq);
+
+/* id is a well-formed workflow id (MST_ID_LEN characters) */
+int mst_store_id_ok(const char *id);
+
+int mst_store_has_prefix(const MDB_val *k, const void *prefix, size_t len);
+
+/* the JSON of a stored value; NULL when it does not parse */
+json_t *mst_store_parse(const MDB_val *v, size_t flags);
+
+/*
+ * Writes json as text under key, and keeps the text and the JSON in cache
+ * for id, seq. The caller must not change json afterwards.
+ */
+int mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, const json_t *json, mst_store_cache_t *cache,
+    const char *id, uint64_t seq);
+
+/*
+ * Puts cur on the last key that starts with prefix; end is a key that
+ * sorts after every such key and before any other (it is not modified).
+ * Returns an LMDB code; MDB_NOTFOUND when no key has the prefix.
+ */
+int mst_store_last_with_prefix(MDB_cursor *cur, unsigned char *end,
+    size_t endlen, const void *prefix, size_t plen, MDB_val *k, MDB_val *v);
+
+/* deletes every key that starts with the plen bytes of first, from first */
+int mst_store_del_prefix(mst_txn_t *txn, MDB_dbi dbi,
+    const unsigned char *first, size_t plen);
 
 /*
  * The JSON whose dump is exactly v's bytes, when this cache kept it for

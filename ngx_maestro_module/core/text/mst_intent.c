@@ -158,7 +158,11 @@ mst_intents_route(mst_intents_t *in, const char *name, const char *workflow,
     free(it->route);
     it->route = strdup(workflow);
 
-    return it->route ? MST_OK : MST_ENOMEM;
+    if (it->route == NULL) {
+        return mst_err(err, errlen, MST_ENOMEM, "out of memory");
+    }
+
+    return MST_OK;
 }
 
 

@@ -12,9 +12,14 @@
  * whatever happens, killed (master and workers, by pid) when the test
  * process exits. Prefixes are removed at exit unless a test failed, in
  * which case they are kept and their paths printed.
+ *
+ * After every test, the [alert]/[crit]/[emerg] lines that test added to
+ * the error.log of any Maestro it could reach fail it (see "error.log
+ * after every test" below).
  */
 
 import { spawn, spawnSync } from 'node:child_process';
+import { beforeEach, afterEach } from 'node:test';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -372,12 +377,83 @@ export async function nginxT(conf) {
 }
 
 
+/* ---- error.log after every test ----------------------------------------- */
+
+/*
+ * Each Maestro's error.log is read in windows: what it gained while a test
+ * ran is that test's, and the test fails, naming the lines, when an
+ * [alert], [crit] or [emerg] line in its window is not allowed. Allowed
+ * are the instance's allowLog patterns (startMaestro's opts.allowLog,
+ * m.allowLog()) and, for the current test only, m.allowLogInTest().
+ * What no test was charged with (start-up, before/after hooks, between
+ * tests) is left to m.assertCleanLog() in the file's after hook.
+ */
+
+const BAD_LOG_RE = /\[(alert|crit|emerg)\]/;
+const watched = new Set();      /* instances a test may have written to */
+let inTest = false;
+
+beforeEach(() => {
+    inTest = true;
+    for (const m of watched) {
+        if (m.exited) {
+            watched.delete(m);
+        } else {
+            m._testBegin();
+        }
+    }
+});
+
+afterEach(() => {
+    const bad = [];
+
+    inTest = false;
+
+    for (const m of watched) {
+        const lines = m._testEnd();
+        if (lines.length) {
+            bad.push(`error.log of ${m.prefix} has ${lines.length} `
+                     + '[alert]/[crit]/[emerg] line(s) from this test:\n'
+                     + lines.slice(0, 10).join('\n'));
+        }
+        if (m.exited) {
+            watched.delete(m);
+        }
+    }
+
+    if (bad.length) {
+        assert.fail(bad.join('\n'));
+    }
+});
+
+/*
+ * The complete lines of file between byte offsets from and to (to: the
+ * end of the last complete line when omitted). Returns {lines, end}.
+ */
+function logLines(file, from, to) {
+    let buf;
+    try {
+        buf = fs.readFileSync(file);
+    } catch {
+        return { lines: [], end: from };
+    }
+    let end = to ?? buf.lastIndexOf(0x0a) + 1;
+    if (end < from) {
+        end = from;
+    }
+    const text = buf.subarray(from, end).toString('utf8');
+    return { lines: text.split('\n').filter(Boolean), end };
+}
+
+
 /* ---- a running Maestro --------------------------------------------------- */
 
 /*
  * opts: everything buildConf() takes, plus
- *   allowLog: [RegExp] error.log [alert]/[crit]/[emerg] lines that
- *             assertCleanLog() accepts (e.g. /exited on signal 9/),
+ *   allowLog: [RegExp] error.log [alert]/[crit]/[emerg] lines accepted
+ *             for the instance's whole life, by the check after every
+ *             test and by assertCleanLog() (prefer m.allowLogInTest() in
+ *             the one test that provokes them),
  *   startTimeoutMs (default 10000).
  */
 export async function startMaestro(opts = {}) {
@@ -387,6 +463,9 @@ export async function startMaestro(opts = {}) {
     const errorLogPath = path.join(prefix, 'logs/error.log');
     const base = `http://127.0.0.1:${port}`;
     const allow = [...(opts.allowLog || [])];
+    let testAllow = [];         /* m.allowLogInTest(): this test only */
+    let testFrom = null;        /* log offset where the current test began */
+    const charged = [];         /* [from, to) windows a test was charged */
     let out = '';
     let exited = null;
 
@@ -507,11 +586,47 @@ export async function startMaestro(opts = {}) {
             }, timeoutMs, 50, 'workers respawned');
         },
 
-        /* [alert], [crit], [emerg] lines not matched by an allowed pattern */
+        /*
+         * The current test provokes lines matching re on purpose (a
+         * crashing plugin, kill -9 of a worker): they are accepted in
+         * what the log gains until this test ends, and nowhere else.
+         */
+        allowLogInTest: (re) => {
+            assert.ok(inTest, 'allowLogInTest() outside a test');
+            testAllow.push(re);
+        },
+
+        _testBegin() {
+            testFrom = logLines(errorLogPath, 0).end;
+            testAllow = [];
+        },
+
+        /* the bad lines this test added; its window is then charged */
+        _testEnd() {
+            const from = testFrom ?? 0;
+            const { lines: got, end } = logLines(errorLogPath, from);
+            const okRes = [...allow, ...testAllow];
+            testFrom = null;
+            testAllow = [];
+            charged.push([from, end]);
+            return got.filter((l) => BAD_LOG_RE.test(l)
+                              && !okRes.some((re) => re.test(l)));
+        },
+
+        /*
+         * [alert], [crit], [emerg] lines not matched by an allowed pattern
+         * in what no test was charged with
+         */
         badLogLines(extraAllow = []) {
             const okRes = [...allow, ...extraAllow];
-            return m.errorLog().split('\n')
-                .filter((l) => /\[(alert|crit|emerg)\]/.test(l))
+            const uncharged = [];
+            let at = 0;
+            for (const [from, to] of charged) {     /* in log order */
+                uncharged.push(...logLines(errorLogPath, at, from).lines);
+                at = to;
+            }
+            uncharged.push(...logLines(errorLogPath, at).lines);
+            return uncharged.filter((l) => BAD_LOG_RE.test(l))
                 .filter((l) => !okRes.some((re) => re.test(l)));
         },
 
@@ -519,13 +634,18 @@ export async function startMaestro(opts = {}) {
             const bad = m.badLogLines(extraAllow);
             if (bad.length) {
                 assert.fail(`error.log of ${prefix} has ${bad.length} `
-                            + '[alert]/[crit]/[emerg] line(s), first ones:\n'
+                            + '[alert]/[crit]/[emerg] line(s) outside the '
+                            + 'tests, first ones:\n'
                             + bad.slice(0, 10).join('\n'));
             }
         },
     };
 
     live.add(m);
+    watched.add(m);
+    if (inTest) {
+        testFrom = 0;           /* started by the test: all of it is its */
+    }
 
     const deadline = Date.now() + (opts.startTimeoutMs ?? 10000);
     for (;;) {

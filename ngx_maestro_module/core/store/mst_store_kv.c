@@ -1,0 +1,104 @@
+/*
+ * Copyright (C) Maestro authors
+ */
+
+/*
+ * DESIGN
+ *
+ * Plugins' key-value namespaces: the "kv" sub-database, ns '\0' key ->
+ * bytes, stored as given (no JSON). The host's memory_get/memory_set are
+ * the only callers; a write goes in with the transaction it is given.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lmdb.h>
+
+#include "mst_json.h"
+
+#include "mst_store.h"
+#include "mst_store_int.h"
+
+
+
+int
+mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
+    char **value, size_t *len)
+{
+    int            rc;
+    size_t         nlen, klen;
+    MDB_val        k, v;
+    unsigned char  buf[MST_STORE_KEY_MAX + 1];
+
+    *value = NULL;
+
+    if (ns == NULL || key == NULL) {
+        return MST_EINVAL;
+    }
+
+    nlen = strlen(ns);
+    klen = strlen(key);
+
+    if (nlen == 0 || nlen + 1 + klen > txn->store->maxkey) {
+        return MST_EINVAL;
+    }
+
+    memcpy(buf, ns, nlen + 1);
+    memcpy(buf + nlen + 1, key, klen);
+
+    k.mv_size = nlen + 1 + klen;
+    k.mv_data = buf;
+
+    rc = mdb_get(txn->txn, txn->store->kv, &k, &v);
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    *value = malloc(v.mv_size + 1);
+    if (*value == NULL) {
+        return MST_ENOMEM;
+    }
+
+    memcpy(*value, v.mv_data, v.mv_size);
+    (*value)[v.mv_size] = '\0';
+
+    if (len != NULL) {
+        *len = v.mv_size;
+    }
+
+    return MST_OK;
+}
+
+
+int
+mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
+    const char *value, size_t len)
+{
+    size_t         nlen, klen;
+    MDB_val        k, v;
+    unsigned char  buf[MST_STORE_KEY_MAX + 1];
+
+    if (txn->readonly || ns == NULL || key == NULL
+        || (value == NULL && len > 0))
+    {
+        return MST_EINVAL;
+    }
+
+    nlen = strlen(ns);
+    klen = strlen(key);
+
+    if (nlen == 0 || nlen + 1 + klen > txn->store->maxkey) {
+        return MST_EINVAL;
+    }
+
+    memcpy(buf, ns, nlen + 1);
+    memcpy(buf + nlen + 1, key, klen);
+
+    k.mv_size = nlen + 1 + klen;
+    k.mv_data = buf;
+    v.mv_size = len;
+    v.mv_data = (void *) (value ? value : "");
+
+    return mst_store_rc(mdb_put(txn->txn, txn->store->kv, &k, &v, 0));
+}
