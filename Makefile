@@ -128,19 +128,27 @@ test: all unit
 bench: all
 	bench/run.sh
 
-# libFuzzer on the parser of providers' responses (clang; not part of test)
+# libFuzzer on the parsers of what providers send back (clang; not part of
+# test): the HTTP/1.1 response parser and the OpenAI wire, FUZZ_SECONDS each
 FUZZ_SECONDS ?= 60
+FUZZ_CC     := clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Werror=implicit \
+               -fsanitize=fuzzer,address,undefined $(CORE_INC)
 
 fuzz:
 	@command -v clang >/dev/null || { echo "fuzz: clang is required" \
 	    "(apt-get install clang)" >&2; exit 1; }
-	@mkdir -p $(BUILD)/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
-	    -o $(BUILD)/fuzz/fuzz_http1 tests/fuzz/fuzz_http1.c \
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_oai
+	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_http1 tests/fuzz/fuzz_http1.c \
 	    $(CORE_DIR)/llm/mst_http1.c
+	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_oai tests/fuzz/fuzz_oai.c \
+	    $(CORE_DIR)/llm/mst_oai.c $(CORE_DIR)/text/mst_json.c \
+	    $(CORE_DIR)/mst_common.c -ljansson
 	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	cp tests/fuzz/corpus_oai/* $(BUILD)/fuzz/corpus_oai/
 	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_oai -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    $(BUILD)/fuzz/corpus_oai
 
 clean:
 	rm -rf $(BUILD) html/dist

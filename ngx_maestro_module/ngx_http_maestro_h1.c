@@ -16,7 +16,7 @@
  * by default it stays with libcurl, which resolves names per request.
  *
  *  - The same contract as a curl transfer, so the engine
- *    (ngx_http_maestro_passthru.c) treats both alike: header() gets each
+ *    (ngx_http_maestro_engine.c) treats both alike: header() gets each
  *    field line, write() the body bytes (returning less aborts), done()
  *    once with a CURLcode, never from inside start(); pause and resume.
  *  - Addresses are resolved at configuration time, as proxy_pass does; a
@@ -902,12 +902,22 @@ ngx_http_maestro_h1_start(ngx_http_maestro_h1_t *x, const char *kind,
         x->head_cap = need;
     }
 
-    p = ngx_sprintf(x->head.data, "POST %V/%s HTTP/1.1\r\nHost: %V\r\n"
-                    "%VContent-Length: %uz\r\n\r\n",
-                    &x->peer->path, kind, &x->peer->host, fields,
-                    body->len);
+    if (body != NULL) {
+        p = ngx_sprintf(x->head.data, "POST %V/%s HTTP/1.1\r\nHost: %V\r\n"
+                        "%VContent-Length: %uz\r\n\r\n",
+                        &x->peer->path, kind, &x->peer->host, fields,
+                        body->len);
+        x->body = *body;
+
+    } else {
+        /* a GET (the health checks' /models) */
+        p = ngx_sprintf(x->head.data, "GET %V/%s HTTP/1.1\r\nHost: %V\r\n"
+                        "%V\r\n", &x->peer->path, kind, &x->peer->host,
+                        fields);
+        ngx_str_null(&x->body);
+    }
+
     x->head.len = p - x->head.data;
-    x->body = *body;
 
     x->timer.handler = ngx_http_maestro_h1_timeout;
     x->timer.data = x;

@@ -81,7 +81,8 @@ ngx_int_t ngx_http_maestro_h1_peer_conf(ngx_conf_t *cf, ngx_str_t *url,
     ngx_str_t *ca, ngx_http_maestro_h1_peer_t **peer);
 void ngx_http_maestro_h1_init_worker(
     ngx_http_maestro_main_conf_t *mmcf);
-/* fields: extra request header lines, each ending in CRLF */
+/* fields: extra request header lines, each ending in CRLF; body NULL:
+   a GET */
 ngx_int_t ngx_http_maestro_h1_start(ngx_http_maestro_h1_t *x,
     const char *kind, const ngx_str_t *fields, const ngx_str_t *body);
 void ngx_http_maestro_h1_stop(ngx_http_maestro_h1_t *x);

@@ -6,7 +6,7 @@
  * DESIGN
  *
  * The plugins' LLM calls go through the same event-driven engine as the
- * /v1 pass-through (ngx_http_maestro_passthru.c): retries, breakers,
+ * /v1 pass-through (ngx_http_maestro_engine.c): retries, breakers,
  * fallbacks and latency figures live in one place, and a call waiting on
  * a slow provider holds a socket, not a libcurl transfer of its own.
  *
@@ -23,7 +23,7 @@
  *    stop, sets abort and kicks the loop, which stops the transfer.
  *  - The job is freed by whichever of the two lets go of it last.
  *  - The loop's side of a job is here too (the end of this file): the
- *    engine's call (ngx_http_maestro_call.h) with the job as its sink,
+ *    engine's call (ngx_http_maestro_engine.h) with the job as its sink,
  *    the text handed over as it streams, the answer assembled at the end.
  *  - A worker that is being terminated (ngx_terminate) no longer runs its
  *    loop. A waiting thread does not fail its step (that would be
@@ -40,8 +40,7 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_llm.h"
-#include "ngx_http_maestro_passthru.h"
-#include "ngx_http_maestro_call.h"
+#include "ngx_http_maestro_engine.h"
 
 
 #define NGX_HTTP_MAESTRO_LLM_POLL  50       /* ms: cancellation checks */
@@ -400,18 +399,21 @@ ngx_http_maestro_llm_exit_worker(void)
 
 
 /*
- * A plugin's call: the text of one streamed chunk goes to the waiting
- * thread; the answer is assembled here for the end.
+ * A plugin's call: one event of the stream, parsed once (mst_oai): its
+ * text goes to the waiting thread, the answer is assembled for the end.
+ * NGX_DECLINED: a malformed or error event (pt->answer.error says).
  */
 ngx_int_t
-ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt, u_char *p,
-    size_t n)
+ngx_http_maestro_engine_job_event(ngx_http_maestro_call_t *pt,
+    const char *p, size_t n)
 {
-    json_t      *v, *choice, *t;
-    const char  *text;
+    size_t  added;
 
-    if (pt->done_marker) {
-        return NGX_OK;
+    if (mst_oai_answer_event(&pt->answer, p, n, pt->sse.error, &added)
+        != MST_OK)
+    {
+        /* before the first good one, the next provider may answer */
+        return NGX_DECLINED;
     }
 
     if (!pt->started) {
@@ -419,32 +421,13 @@ ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt, u_char *p,
         pt->first_ms = mst_mono_ms();
     }
 
-    v = json_loadb((char *) p, n, 0, NULL);
-    choice = json_array_get(json_object_get(v, "choices"), 0);
-
-    t = json_object_get(json_object_get(choice, "delta"), "content");
-    text = json_string_value(t);
-
-    if (text != NULL && json_string_length(t) > 0) {
-        if (ngx_http_maestro_pt_append(&pt->content, (u_char *) text,
-                                       json_string_length(t),
-                                       NGX_HTTP_MAESTRO_PT_MAX_BODY)
-            != NGX_OK)
-        {
-            json_decref(v);
-            return NGX_ERROR;
-        }
-
-        ngx_http_maestro_job_text(pt->job, text, json_string_length(t));
+    if (added > 0) {
+        ngx_http_maestro_job_text(pt->job, pt->answer.content.data
+                                           + pt->answer.content.len - added,
+                                  added);
     }
 
-    t = json_object_get(choice, "finish_reason");
-    if (json_is_string(t)) {
-        ngx_cpystrn((u_char *) pt->finish, (u_char *) json_string_value(t),
-                    sizeof(pt->finish));
-    }
-
-    json_decref(v);
+    pt->done_marker = pt->answer.done;
 
     return NGX_OK;
 }
@@ -452,67 +435,32 @@ ngx_http_maestro_pt_job_event(ngx_http_maestro_pt_t *pt, u_char *p,
 
 /*
  * The chat.completion a plugin gets: the provider's own when it was not
- * streamed, else assembled from the chunks; usage estimated when the
- * provider gave none.
+ * streamed, else assembled from the chunks; completed by mst_oai (usage
+ * estimated when the provider gave none).
  */
 static json_t *
-ngx_http_maestro_pt_job_answer(ngx_http_maestro_pt_t *pt)
+ngx_http_maestro_engine_job_answer(ngx_http_maestro_call_t *pt)
 {
-    json_t                    *resp, *usage;
+    json_t                    *resp;
     const char                *model;
     const mst_llm_provider_t  *p;
 
     p = mst_gateway_provider(pt->gw, pt->member);
     model = pt->req_model ? pt->model : (p->model ? p->model : pt->model);
 
-    if (pt->answer != NULL) {
-        resp = pt->answer;
-        pt->answer = NULL;
-
-    } else {
-        resp = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, "
-                         "s:s}]}",
-                         "id", "chatcmpl-maestro", "object",
-                         "chat.completion", "created",
-                         (json_int_t) ngx_time(), "model", model,
-                         "choices", "index", 0, "message", "role",
-                         "assistant", "content",
-                         pt->content.data ? (char *) pt->content.data : "",
-                         pt->content.len,
-                         "finish_reason",
-                         pt->finish[0] ? pt->finish : "stop");
-        if (resp == NULL) {
-            return NULL;
-        }
+    if (pt->whole != NULL) {
+        resp = pt->whole;
+        pt->whole = NULL;
+        mst_oai_complete(resp, pt->body, model);
+        return resp;
     }
 
-    if (!json_is_string(json_object_get(resp, "model"))) {
-        json_object_set_new(resp, "model", json_string(model));
-    }
-
-    usage = json_object_get(resp, "usage");
-
-    if (!json_is_object(usage)) {
-        if (pt->prompt_tokens == 0 && pt->completion_tokens == 0) {
-            pt->prompt_tokens = mst_llm_estimate_tokens(NULL,
-                                    pt->upstream_body.len);
-            pt->completion_tokens = mst_llm_estimate_tokens(NULL,
-                                        pt->content.len);
-        }
-
-        json_object_set_new(resp, "usage", json_pack("{s:I, s:I, s:I}",
-            "prompt_tokens", (json_int_t) pt->prompt_tokens,
-            "completion_tokens", (json_int_t) pt->completion_tokens,
-            "total_tokens",
-            (json_int_t) (pt->prompt_tokens + pt->completion_tokens)));
-    }
-
-    return resp;
+    return mst_oai_answer_json(&pt->answer, pt->body, model);
 }
 
 
 void
-ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
+ngx_http_maestro_engine_job_finish(ngx_http_maestro_call_t *pt, ngx_int_t rc)
 {
     int                      mrc;
     char                     err[256];
@@ -526,7 +474,7 @@ ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
     mrc = pt->job_rc;
 
     if (mrc == MST_OK && rc == NGX_OK) {
-        resp = ngx_http_maestro_pt_job_answer(pt);
+        resp = ngx_http_maestro_engine_job_answer(pt);
         used = mst_gateway_provider(pt->gw, pt->member)->name;
         mrc = resp ? MST_OK : MST_ENOMEM;
 
@@ -539,9 +487,7 @@ ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
                                             : "the call failed"),
                 sizeof(err));
 
-    ngx_http_maestro_pt_cleanup(pt);
-    json_decref(pt->answer);
-    free(pt->content.data);
+    ngx_http_maestro_engine_cleanup(pt);
     ngx_free(pt);
 
     ngx_http_maestro_job_complete(job, mrc, resp, used,
@@ -553,14 +499,14 @@ ngx_http_maestro_pt_job_finish(ngx_http_maestro_pt_t *pt, ngx_int_t rc)
 void
 ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job)
 {
-    ngx_http_maestro_pt_t  *pt = job->call;
+    ngx_http_maestro_call_t  *pt = job->call;
 
     if (pt == NULL || pt->finished) {
         return;
     }
 
-    if (ngx_http_maestro_pt_active(pt)) {
-        ngx_http_maestro_pt_stop(pt);
+    if (ngx_http_maestro_engine_active(pt)) {
+        ngx_http_maestro_engine_stop(pt);
         mst_gateway_done(pt->gw, pt->member, -1, 0);
     }
 
@@ -568,7 +514,7 @@ ngx_http_maestro_passthru_cancel(ngx_http_maestro_job_t *job)
     ngx_cpystrn((u_char *) pt->last_err, (u_char *) "cancelled",
                 sizeof(pt->last_err));
 
-    ngx_http_maestro_pt_finish(pt, NGX_ERROR);
+    ngx_http_maestro_engine_finish(pt, NGX_ERROR);
 }
 
 
@@ -576,10 +522,10 @@ ngx_int_t
 ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
     ngx_log_t *log)
 {
-    json_t                 *model;
-    ngx_http_maestro_pt_t  *pt;
+    json_t                   *model;
+    ngx_http_maestro_call_t  *pt;
 
-    pt = ngx_calloc(sizeof(ngx_http_maestro_pt_t), log);
+    pt = ngx_calloc(sizeof(ngx_http_maestro_call_t), log);
     if (pt == NULL) {
         return NGX_ERROR;
     }
@@ -591,9 +537,6 @@ ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
     pt->body = json_incref(job->request);
     pt->stream = job->stream ? 1 : 0;
 
-    /* as mst_llm: "stream" is the engine's to set */
-    json_object_set_new(pt->body, "stream", json_boolean(job->stream));
-
     model = json_object_get(pt->body, "model");
     pt->req_model = json_is_string(model) && json_string_length(model) > 0;
     ngx_cpystrn((u_char *) pt->model,
@@ -602,11 +545,7 @@ ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
 
     pt->norder = mst_gateway_plan_all(gw, pt->order);
 
-    ngx_http_maestro_pt_init(pt);
-
-    pt->retry_ev.handler = ngx_http_maestro_pt_retry;
-    pt->retry_ev.data = pt;
-    pt->retry_ev.log = log;
+    ngx_http_maestro_engine_init(pt);
 
     job->call = pt;
 
@@ -615,7 +554,7 @@ ngx_http_maestro_passthru_job(ngx_http_maestro_job_t *job, mst_gateway_t *gw,
         return NGX_OK;
     }
 
-    ngx_http_maestro_pt_next(pt);
+    ngx_http_maestro_engine_next(pt);
 
     return NGX_OK;
 }

@@ -39,7 +39,7 @@
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_sse.h"
 #include "ngx_http_maestro_watch.h"
-#include "ngx_http_maestro_passthru.h"
+#include "ngx_http_maestro_engine.h"
 
 
 #define NGX_HTTP_MAESTRO_OAI_PREFIX  "maestro/"

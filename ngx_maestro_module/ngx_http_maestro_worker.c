@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <curl/curl.h>
+
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_run.h"
@@ -113,7 +115,8 @@ ngx_http_maestro_worker_init(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    if (mst_llm_global_init() != MST_OK) {
+    /* before any thread: libcurl for the engine and the plugins' http() */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "maestro: curl_global_init() failed");
         return NGX_ERROR;

@@ -253,6 +253,20 @@ for (const { via, tls } of CLIENTS) describe(
         assert.equal((await b.stats()).requests, b0, 'not a provider failure');
     });
 
+    test('a 401 goes to the next provider at once, without a retry',
+        async () => {
+        const path = '/v1/chat/completions';
+        const a0 = (await a.stats()).by_path[path] ?? 0;
+        await a.control(['401']);
+        const { data, response } = await client.chat.completions.create({
+            model: 'fake-model', messages: ask('unauthorised') })
+            .withResponse();
+        assert.equal(data.choices[0].message.content, 'Echo: unauthorised');
+        assert.equal(response.headers.get('x-maestro-provider'), 'backup');
+        assert.equal((await a.stats()).by_path[path], a0 + 1,
+                     'retries=1 not spent on a 401');
+    });
+
     test('all providers failing is a clean 502', async () => {
         await a.control(['500', '503']);
         await b.control(['502']);

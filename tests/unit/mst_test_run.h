@@ -69,7 +69,6 @@ typedef struct {
 
 static tst_t         tst;
 static mst_agent_t   tst_agents[TST_NAGENTS];
-static mst_llm_t    *tst_llm;
 static long          tst_dead[TST_MAX_DEAD];
 static size_t        tst_ndead;
 
@@ -762,16 +761,6 @@ tst_group_setup(void **state)
     size_t                   i;
     const tst_agent_def_t   *d;
 
-    if (mst_llm_global_init() != MST_OK) {
-        return -1;
-    }
-
-    tst_llm = mst_llm_create(NULL, err, sizeof(err));
-    if (tst_llm == NULL) {
-        fprintf(stderr, "llm: %s\n", err);
-        return -1;
-    }
-
     for (i = 0; i < TST_NAGENTS; i++) {
         d = &tst_agent_defs[i];
         snprintf(path, sizeof(path), "%s/%s/%s.so", mst_test_build_dir(),
@@ -797,8 +786,6 @@ tst_group_teardown(void **state)
     for (i = 0; i < TST_NAGENTS; i++) {
         mst_agent_unload(&tst_agents[i]);
     }
-
-    mst_llm_free(tst_llm);
 
     return 0;
 }
@@ -826,7 +813,6 @@ tst_setup(void **state)
     }
 
     tst.env.store = tst.store;
-    tst.env.llm = tst_llm;
     tst.env.agents = tst_agents;
     tst.env.nagents = TST_NAGENTS;
     tst.env.graphs = tst.graphs;

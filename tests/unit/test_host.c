@@ -48,7 +48,6 @@ typedef struct {
 
 
 static tst_t       tst;
-static mst_llm_t  *tst_llm;
 
 
 static const char *tst_writer_json =
@@ -146,7 +145,6 @@ tst_setup(void **state)
     }
 
     tst.env.store = tst.store;
-    tst.env.llm = tst_llm;
     tst.env.agents = tst.agents;
     tst.env.nagents = 2;
     tst.env.graphs = tst.graphs;
@@ -181,22 +179,13 @@ tst_teardown(void **state)
 static int
 tst_group_setup(void **state)
 {
-    char  err[MST_ERRLEN];
-
-    if (mst_llm_global_init() != MST_OK) {
-        return -1;
-    }
-
-    tst_llm = mst_llm_create(NULL, err, sizeof(err));
-
-    return tst_llm != NULL ? 0 : -1;
+    return 0;
 }
 
 
 static int
 tst_group_teardown(void **state)
 {
-    mst_llm_free(tst_llm);
     return 0;
 }
 

@@ -425,6 +425,144 @@ test_system_prompt_is_not_context(void **state)
 }
 
 
+typedef struct {
+    char    text[4096];
+    size_t  len;
+    int     n;
+    int     stop_at;        /* the callback says stop at this chunk */
+} to_chunks_t;
+
+
+static int
+to_on_chunk(const char *text, size_t len, void *arg)
+{
+    to_chunks_t  *c = arg;
+
+    assert_true(len > 0);
+    assert_true(c->len + len < sizeof(c->text));
+    memcpy(c->text + c->len, text, len);
+    c->len += len;
+    c->text[c->len] = '\0';
+    c->n++;
+
+    return c->stop_at && c->n == c->stop_at;
+}
+
+
+static int
+to_cancelled(void *arg)
+{
+    return 1;
+}
+
+
+static const char *
+to_content(json_t *resp)
+{
+    return json_string_value(mst_json_path(resp, "choices.0.message.content"));
+}
+
+
+/* the offline provider as a plugin's llm_chat sees it */
+static void
+test_chat(void **state)
+{
+    int              rc;
+    char             err[MST_ERRLEN];
+    json_t          *req, *resp, *streamed, *usage;
+    to_chunks_t      c;
+    mst_llm_call_t   call;
+
+    req = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}",
+                    "model", "gpt-whatever", "messages",
+                    "role", "system", "content",
+                    "The invoice service retries failed payments three "
+                    "times over two days.",
+                    "role", "user", "content",
+                    "How often are failed payments retried?");
+
+    rc = mst_offline_chat(req, NULL, &resp, err, sizeof(err));
+    assert_int_equal(rc, MST_OK);
+    assert_string_equal(json_string_value(json_object_get(resp, "object")),
+                        "chat.completion");
+    assert_string_equal(json_string_value(json_object_get(resp, "model")),
+                        MST_OFFLINE_MODEL);
+    assert_int_equal(strncmp(json_string_value(json_object_get(resp, "id")),
+                             "chatcmpl-offline-", 17), 0);
+    assert_true(json_integer_value(json_object_get(resp, "created")) > 0);
+    assert_string_equal(json_string_value(mst_json_path(resp,
+                        "choices.0.message.role")), "assistant");
+    assert_string_equal(json_string_value(mst_json_path(resp,
+                        "choices.0.finish_reason")), "stop");
+    assert_int_equal(strncmp(to_content(resp), "[maestro-offline]", 17), 0);
+    assert_non_null(strstr(to_content(resp), "three times over two days"));
+
+    /* usage: ~4 bytes a token of the messages and of the answer */
+    usage = json_object_get(resp, "usage");
+    assert_int_equal(json_integer_value(json_object_get(usage,
+                     "prompt_tokens")), (70 + 3) / 4 + (38 + 3) / 4);
+    assert_int_equal(json_integer_value(json_object_get(usage,
+                     "completion_tokens")),
+                     (long) (strlen(to_content(resp)) + 3) / 4);
+    assert_int_equal(json_integer_value(json_object_get(usage,
+                     "total_tokens")),
+                     json_integer_value(json_object_get(usage,
+                                        "prompt_tokens"))
+                     + json_integer_value(json_object_get(usage,
+                                          "completion_tokens")));
+
+    /* streamed in word-sized pieces: the same text */
+    memset(&c, 0, sizeof(c));
+    memset(&call, 0, sizeof(call));
+    call.on_chunk = to_on_chunk;
+    call.chunk_arg = &c;
+    rc = mst_offline_chat(req, &call, &streamed, err, sizeof(err));
+    assert_int_equal(rc, MST_OK);
+    assert_true(c.n > 10);
+    assert_string_equal(c.text, to_content(resp));
+    assert_string_equal(to_content(streamed), to_content(resp));
+    json_decref(streamed);
+
+    /* the callback says stop */
+    memset(&c, 0, sizeof(c));
+    c.stop_at = 3;
+    rc = mst_offline_chat(req, &call, &streamed, err, sizeof(err));
+    assert_int_equal(rc, MST_ECANCELLED);
+    assert_null(streamed);
+    assert_int_equal(c.n, 3);
+
+    /* cancelled: nothing goes out */
+    memset(&c, 0, sizeof(c));
+    call.cancelled = to_cancelled;
+    rc = mst_offline_chat(req, &call, &streamed, err, sizeof(err));
+    assert_int_equal(rc, MST_ECANCELLED);
+    assert_null(streamed);
+    assert_int_equal(c.n, 0);
+
+    /* the deadline passed before the call */
+    memset(&call, 0, sizeof(call));
+    call.deadline = mst_mono_ms() - 1;
+    rc = mst_offline_chat(req, &call, &streamed, err, sizeof(err));
+    assert_int_equal(rc, MST_ETIMEDOUT);
+    assert_null(streamed);
+
+    json_decref(resp);
+    json_decref(req);
+
+    /* no messages */
+    req = json_pack("{s:[]}", "messages");
+    assert_int_equal(mst_offline_chat(req, NULL, &resp, err, sizeof(err)),
+                     MST_EINVAL);
+    assert_null(resp);
+    json_decref(req);
+
+    req = json_pack("{s:s}", "model", "m");
+    assert_int_equal(mst_offline_chat(req, NULL, &resp, err, sizeof(err)),
+                     MST_EINVAL);
+    json_decref(req);
+}
+
+
 int
 main(void)
 {
@@ -440,6 +578,7 @@ main(void)
         cmocka_unit_test(test_content_parts),
         cmocka_unit_test(test_wrapped_and_sections_only),
         cmocka_unit_test(test_system_prompt_is_not_context),
+        cmocka_unit_test(test_chat),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

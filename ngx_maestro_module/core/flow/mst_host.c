@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "mst_host.h"
+#include "mst_offline.h"
 
 
 static void mst_host_account(maestro_ctx_t *ctx, const char *model, long pt,
@@ -513,16 +514,15 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     call.deadline = ctx->deadline;
 
     err[0] = '\0';
+
+    /* the host's engine makes the calls; without one, or offline, the
+       offline provider answers */
     if (ctx->env->llm_chat != NULL && mst_gateway_online(ctx->env->gw)) {
         rc = ctx->env->llm_chat(ctx->env->llm_chat_arg, req, &call, &resp,
                                 &used, err, sizeof(err));
 
-    } else if (ctx->env->gw != NULL) {
-        rc = mst_gateway_chat(ctx->env->gw, req, &call, &resp, &used, err,
-                              sizeof(err));
     } else {
-        rc = mst_llm_chat(ctx->env->llm, req, &call, &resp, err,
-                          sizeof(err));
+        rc = mst_offline_chat(req, &call, &resp, err, sizeof(err));
     }
     json_decref(req);
 
@@ -796,8 +796,7 @@ mst_host_llm_online(maestro_ctx_t *ctx)
         return 0;
     }
 
-    return ctx->env->gw ? mst_gateway_online(ctx->env->gw)
-                        : mst_llm_online(ctx->env->llm);
+    return ctx->env->llm_chat != NULL && mst_gateway_online(ctx->env->gw);
 }
 
 

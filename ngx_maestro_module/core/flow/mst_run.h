@@ -45,7 +45,6 @@
 /* what the runner needs from its process; set up once per process */
 typedef struct {
     mst_store_t        *store;
-    mst_llm_t          *llm;            /* used when gw is NULL */
     mst_gateway_t      *gw;             /* the providers, in order */
     mst_agent_t        *agents;         /* configured agents */
     size_t              nagents;
@@ -64,9 +63,10 @@ typedef struct {
     void               *notify_arg;
 
     /*
-     * The plugins' LLM calls, when the host has an engine of its own (the
-     * nginx worker's event-driven one); NULL: mst_gateway_chat() on the
-     * calling thread. The same contract as mst_gateway_chat().
+     * The plugins' LLM calls: the host's engine (the nginx worker's, on
+     * its event loop), blocking the calling pool thread until it answers;
+     * *used: the provider that did. NULL, or a gateway offline: the
+     * offline provider answers (mst_offline_chat()).
      */
     int               (*llm_chat)(void *arg, json_t *request,
                                   const mst_llm_call_t *call,

@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "mst_gateway.h"
 
@@ -15,7 +14,6 @@ typedef struct {
     mst_gateway_provider_t   conf;
     char                    *name;
     char                    *base_url;
-    mst_llm_t               *llm;
     mst_breaker_t           *breaker;
 } mst_gateway_member_t;
 
@@ -36,16 +34,7 @@ struct mst_gateway_s {
     mst_breaker_conf_t       bc;
     mst_breaker_t           *own;       /* when the caller gave none */
     int                      balance;   /* MST_GATEWAY_WEIGHTED, ... */
-    mst_llm_t               *offline;
 };
-
-
-typedef struct {
-    mst_llm_chunk_pt         on_chunk;
-    void                    *arg;
-    size_t                   delivered;
-    int64_t                  first_ms;  /* the first token's time */
-} mst_gateway_stream_t;
 
 
 mst_gateway_t *
@@ -81,12 +70,6 @@ mst_gateway_create(const mst_gateway_provider_t *providers, size_t n,
         breakers = gw->own;
     }
 
-    gw->offline = mst_llm_create(NULL, err, errlen);
-    if (gw->offline == NULL) {
-        mst_gateway_free(gw);
-        return NULL;
-    }
-
     for (i = 0; i < n; i++) {
         mst_gateway_member_t  *m = &gw->members[i];
 
@@ -101,13 +84,25 @@ mst_gateway_create(const mst_gateway_provider_t *providers, size_t n,
             m->conf.weight = 1;
         }
 
-        m->llm = mst_llm_create(&providers[i].provider, err, errlen);
         gw->n++;
 
-        if (m->name == NULL || m->base_url == NULL || m->llm == NULL) {
+        if (m->name == NULL || m->base_url == NULL) {
+            mst_gateway_free(gw);
+            mst_err(err, errlen, MST_ENOMEM, "out of memory");
+            return NULL;
+        }
+
+        if (strncmp(m->base_url, "http://", 7) != 0
+            && strncmp(m->base_url, "https://", 8) != 0)
+        {
+            mst_err(err, errlen, MST_EINVAL, "provider \"%s\": base_url "
+                    "must start with http:// or https://", m->name);
             mst_gateway_free(gw);
             return NULL;
         }
+
+        m->conf.provider.name = m->name;
+        m->conf.provider.base_url = m->base_url;
     }
 
     return gw;
@@ -124,7 +119,6 @@ mst_gateway_free(mst_gateway_t *gw)
     }
 
     for (i = 0; i < gw->n; i++) {
-        mst_llm_free(gw->members[i].llm);
         free(gw->members[i].name);
         free(gw->members[i].base_url);
     }
@@ -138,7 +132,6 @@ mst_gateway_free(mst_gateway_t *gw)
         }
     }
 
-    mst_llm_free(gw->offline);
     free(gw->own);
     free(gw);
 }
@@ -219,21 +212,6 @@ mst_gateway_result(mst_gateway_t *gw, mst_breaker_t *b, int ok,
 }
 
 
-static int
-mst_gateway_chunk(const char *text, size_t len, void *arg)
-{
-    mst_gateway_stream_t  *gs = arg;
-
-    if (gs->first_ms == 0) {
-        gs->first_ms = mst_mono_ms();
-    }
-
-    gs->delivered += len;
-
-    return gs->on_chunk(text, len, gs->arg);
-}
-
-
 void
 mst_gateway_set_balance(mst_gateway_t *gw, int balance)
 {
@@ -244,30 +222,8 @@ mst_gateway_set_balance(mst_gateway_t *gw, int balance)
 static uint32_t
 mst_gateway_random(void)
 {
-    uint64_t               x;
-    static __thread uint64_t  state;
-
-    /*
-     * xorshift64*, seeded once per thread from getrandom(): load spreading
-     * needs no cryptographic draws, and a syscall per request shows
-     */
-
-    if (state == 0) {
-        if (getrandom(&state, sizeof(state), GRND_NONBLOCK)
-            != sizeof(state))
-        {
-            state = (uint64_t) mst_mono_ms() * 0x9e3779b97f4a7c15ULL;
-        }
-        state |= 1;
-    }
-
-    x = state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    state = x;
-
-    return (uint32_t) ((x * 0x2545f4914f6cdd1dULL) >> 32);
+    /* load spreading needs no cryptographic draws */
+    return (uint32_t) (mst_oai_random(NULL) >> 32);
 }
 
 
@@ -358,92 +314,6 @@ mst_gateway_order(mst_gateway_t *gw, size_t *order)
     }
 
     return n;
-}
-
-
-int
-mst_gateway_chat(mst_gateway_t *gw, json_t *request,
-    const mst_llm_call_t *call, json_t **response, const char **used,
-    char *err, size_t errlen)
-{
-    int                    rc, tried;
-    char                   last[MST_ERRLEN];
-    size_t                 i, n, order[MST_GATEWAY_MAX];
-    int64_t                t0;
-    mst_llm_call_t         c;
-    mst_gateway_member_t  *m;
-    mst_gateway_stream_t   gs;
-
-    *used = NULL;
-
-    if (gw->n == 0) {
-        return mst_llm_chat(gw->offline, request, call, response, err,
-                            errlen);
-    }
-
-    n = mst_gateway_order(gw, order);
-    tried = 0;
-    last[0] = '\0';
-
-    for (i = 0; i < n; i++) {
-        m = &gw->members[order[i]];
-
-        if (!mst_gateway_admit(gw, m->breaker, mst_mono_ms())) {
-            continue;
-        }
-
-        tried++;
-
-        c = *call;
-        gs.on_chunk = call->on_chunk;
-        gs.arg = call->chunk_arg;
-        gs.delivered = 0;
-        gs.first_ms = 0;
-
-        if (call->on_chunk != NULL) {
-            c.on_chunk = mst_gateway_chunk;
-            c.chunk_arg = &gs;
-        }
-
-        t0 = mst_mono_ms();
-        rc = mst_llm_chat(m->llm, request, &c, response, err, errlen);
-
-        if (rc == MST_OK) {
-            /* time to first token; the whole call when not streamed */
-            mst_gateway_result(gw, m->breaker, 1,
-                               (gs.first_ms ? gs.first_ms : mst_mono_ms())
-                               - t0);
-            *used = m->name;
-            return MST_OK;
-        }
-
-        if (rc == MST_ECANCELLED || rc == MST_EINVAL) {
-            /* the caller's doing, not the provider's */
-            __atomic_store_n(&m->breaker->probing, 0, __ATOMIC_RELEASE);
-            return rc;
-        }
-
-        mst_gateway_result(gw, m->breaker, 0, 0);
-
-        snprintf(last, sizeof(last), "%s: %s", m->name, err);
-
-        if (gs.delivered > 0) {
-            /* part of the answer is out: no silent switch */
-            return mst_err(err, errlen, rc, "%s", last);
-        }
-
-        if (call->deadline && mst_mono_ms() >= call->deadline) {
-            return mst_err(err, errlen, MST_ETIMEDOUT, "%s", last);
-        }
-    }
-
-    if (tried == 0) {
-        return mst_err(err, errlen, MST_EUPSTREAM,
-                       "every provider's circuit breaker is open");
-    }
-
-    return mst_err(err, errlen, MST_EUPSTREAM, "all providers failed; "
-                   "last: %s", last);
 }
 
 
@@ -629,59 +499,51 @@ mst_gateway_models(const mst_gateway_t *gw)
 }
 
 
-size_t
-mst_gateway_check(mst_gateway_t *gw, long timeout_ms, json_t *changes)
+int
+mst_gateway_health(mst_gateway_t *gw, size_t i, int ok, const char *error,
+    json_t *changes)
 {
-    int                    rc;
-    char                   err[MST_ERRLEN];
-    size_t                 i, nchanged;
-    uint64_t               was;
-    mst_breaker_t         *b;
-    mst_gateway_member_t  *m;
+    uint64_t        was, now;
+    mst_breaker_t  *b;
 
-    nchanged = 0;
+    b = gw->members[i].breaker;
+    now = ok ? MST_HEALTH_UP : MST_HEALTH_DOWN;
 
-    for (i = 0; i < gw->n; i++) {
-        m = &gw->members[i];
-        b = m->breaker;
+    was = __atomic_exchange_n(&b->health, now, __ATOMIC_ACQ_REL);
 
-        err[0] = '\0';
-        rc = mst_llm_probe(m->llm, timeout_ms, err, sizeof(err));
-
-        if (rc == MST_OK) {
-            was = __atomic_exchange_n(&b->health, MST_HEALTH_UP,
-                                      __ATOMIC_ACQ_REL);
-
-            /* reachable again: the next call is the half-open probe,
-               without waiting out the recovery time */
-            if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE)
-                == MST_BREAKER_OPEN)
-            {
-                __atomic_store_n(&b->opened_at, 0, __ATOMIC_RELEASE);
-            }
-
-        } else {
-            was = __atomic_exchange_n(&b->health, MST_HEALTH_DOWN,
-                                      __ATOMIC_ACQ_REL);
-
-            /* no traffic to it until a check or the recovery says so */
-            __atomic_store_n(&b->opened_at, (uint64_t) mst_mono_ms(),
-                             __ATOMIC_RELEASE);
-            __atomic_store_n(&b->state, MST_BREAKER_OPEN, __ATOMIC_RELEASE);
+    if (ok) {
+        /* reachable again: the next call is the half-open probe, without
+           waiting out the recovery time */
+        if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == MST_BREAKER_OPEN)
+        {
+            __atomic_store_n(&b->opened_at, 0, __ATOMIC_RELEASE);
         }
 
-        if (was != (rc == MST_OK ? MST_HEALTH_UP : MST_HEALTH_DOWN)) {
-            nchanged++;
-
-            if (changes != NULL) {
-                json_array_append_new(changes, json_pack("{s:s, s:b, s:s}",
-                    "provider", m->name, "healthy", rc == MST_OK,
-                    "error", err));
-            }
-        }
+    } else {
+        /* no traffic to it until a check or the recovery says so */
+        __atomic_store_n(&b->opened_at, (uint64_t) mst_mono_ms(),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&b->state, MST_BREAKER_OPEN, __ATOMIC_RELEASE);
     }
 
-    return nchanged;
+    if (was == now) {
+        return 0;
+    }
+
+    if (changes != NULL) {
+        json_array_append_new(changes, json_pack("{s:s, s:b, s:s}",
+            "provider", gw->members[i].name, "healthy", ok,
+            "error", (ok || error == NULL) ? "" : error));
+    }
+
+    return 1;
+}
+
+
+size_t
+mst_gateway_size(const mst_gateway_t *gw)
+{
+    return gw != NULL ? gw->n : 0;
 }
 
 

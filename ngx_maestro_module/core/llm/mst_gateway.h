@@ -5,11 +5,13 @@
 /*
  * DESIGN
  *
- * The LLM gateway in front of several OpenAI-compatible providers:
- * mst_gateway_chat() picks a provider and falls back to the next one when
- * a provider fails (blocking, on the calling thread). The nginx worker
- * makes the same decisions on its event loop with mst_gateway_plan(),
- * _take() and _done(), for /v1 and for the plugins' calls alike.
+ * The LLM gateway's decisions in front of several OpenAI-compatible
+ * providers: which provider to try, in which order, whether its breaker
+ * lets a request through, and what a call's or a health check's outcome
+ * does to it. The nginx worker's engine (ngx_http_maestro_engine.c) makes
+ * the calls on its event loop, for /v1 and the plugins' calls alike, with
+ * mst_gateway_plan(), _take() and _done(), and the health checks with
+ * mst_gateway_health(); the wire itself is mst_oai.h.
  *
  *  - Order: by priority (lower first); among equal priorities, a
  *    weighted random choice, so load spreads by weight, or (balance
@@ -21,19 +23,20 @@
  *    memory the caller gives (nginx puts them in shared memory, so every
  *    worker sees the same state) and change with atomic operations only.
  *  - Fallback: on a provider failure (connect error, timeout, 429, 5xx,
- *    malformed answer) the next provider is tried, unless the answer had
- *    started streaming: text already delivered cannot be taken back, so
- *    a stream broken mid-way is an error, never a silent switch.
- *    Cancellation and the caller's deadline end the chain.
- *  - Retries with backoff inside one provider are mst_llm's.
+ *    malformed answer) the engine tries the next provider of the plan,
+ *    unless the answer had started streaming: text already delivered
+ *    cannot be taken back, so a stream broken mid-way is an error, never
+ *    a silent switch. Which failure is which, retries and backoff inside
+ *    one provider: mst_oai_classify(), mst_oai_backoff().
  *
- * With no provider, the offline provider answers (mst_llm with NULL).
+ * With no provider, the offline provider answers (mst_offline.h).
  */
 
 #ifndef _MST_GATEWAY_H_INCLUDED_
 #define _MST_GATEWAY_H_INCLUDED_
 
 #include "mst_llm.h"
+#include "mst_oai.h"
 
 #define MST_GATEWAY_MAX      16
 
@@ -90,14 +93,8 @@ void mst_gateway_set_balance(mst_gateway_t *gw, int balance);
 
 int mst_gateway_online(const mst_gateway_t *gw);
 
-/* as mst_llm_chat(); *used: the provider that answered, or NULL */
-int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
-    const mst_llm_call_t *call, json_t **response, const char **used,
-    char *err, size_t errlen);
-
 /*
- * For callers that make the HTTP calls themselves (the event-driven /v1
- * pass-through), with the same order, breakers and latency figures:
+ * For the engine that makes the HTTP calls (on the event loop):
  *
  * mst_gateway_plan(): the members to try for a request of model, in order:
  * those whose provider serves model (its model=), in the gateway's order,
@@ -111,7 +108,7 @@ int mst_gateway_chat(mst_gateway_t *gw, json_t *request,
  */
 size_t mst_gateway_plan(mst_gateway_t *gw, const char *model,
     size_t *order);
-/* every member, in the order mst_gateway_chat() would try them */
+/* every member, in the gateway's order (a plugin's call) */
 size_t mst_gateway_plan_all(mst_gateway_t *gw, size_t *order);
 
 /*
@@ -120,12 +117,7 @@ size_t mst_gateway_plan_all(mst_gateway_t *gw, size_t *order);
  */
 #define MST_GATEWAY_MAX_FALLBACK  8
 
-#define MST_FAIL_CONNECT     0x01   /* refused, reset, no answer */
-#define MST_FAIL_TIMEOUT     0x02
-#define MST_FAIL_429         0x04
-#define MST_FAIL_5XX         0x08
-#define MST_FAIL_MALFORMED   0x10   /* bad JSON, not an event stream, ... */
-#define MST_FAIL_ALL         0x1f
+/* on: MST_FAIL_* of mst_oai.h */
 
 int mst_gateway_fallback(mst_gateway_t *gw, const char *model,
     const char *const *next, size_t n, unsigned on);
@@ -140,16 +132,19 @@ const mst_llm_provider_t *mst_gateway_provider(const mst_gateway_t *gw,
 /* the distinct models the providers serve, for GET /v1/models */
 json_t *mst_gateway_models(const mst_gateway_t *gw);
 
+/* the number of members */
+size_t mst_gateway_size(const mst_gateway_t *gw);
+
 /*
- * Active health check, blocking (a pool thread): GET /models of every
- * provider. A failure opens its breaker (as if it had failed `failures`
- * times); a success makes an open breaker's next call the half-open
- * probe at once. Appends {"provider", "healthy", "error"} to changes
- * (may be NULL) for each provider whose health changed; returns their
- * number.
+ * The outcome of member i's active health check (GET /models, made by
+ * the engine): a failure opens its breaker (as if it had failed
+ * `failures` times); a success makes an open breaker's next call the
+ * half-open probe at once. When its health changed, appends
+ * {"provider", "healthy", "error"} to changes (may be NULL) and returns
+ * 1; else 0.
  */
-size_t mst_gateway_check(mst_gateway_t *gw, long timeout_ms,
-    json_t *changes);
+int mst_gateway_health(mst_gateway_t *gw, size_t i, int ok,
+    const char *error, json_t *changes);
 
 /* [{"name", "base_url", "priority", "weight", "breaker": {"state",
    "failures", "opened_at"}, "requests", "errors", "latency_ms",

@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "mst_offline.h"
+#include "mst_oai.h"
 
 
 #define MST_OFFLINE_HEADER                                                    \
@@ -180,6 +181,99 @@ static const char  *mst_offline_stop_words[] = {
     "where", "which", "while", "who", "whom", "why", "will", "with",
     "would", "you", "your", NULL
 };
+
+
+/* runs on a pool thread: the offline provider's chat call */
+
+int
+mst_offline_chat(json_t *request, const mst_llm_call_t *call,
+    json_t **response, char *err, size_t errlen)
+{
+    char        *answer, id[MST_ID_LEN + 1], cid[64];
+    size_t       len, i, start;
+    json_t      *resp;
+
+    *response = NULL;
+
+    if (!json_is_object(request)
+        || !json_is_array(json_object_get(request, "messages"))
+        || json_array_size(json_object_get(request, "messages")) == 0)
+    {
+        return mst_err(err, errlen, MST_EINVAL,
+                       "llm chat: \"messages\" must be a non-empty array");
+    }
+
+    if (call != NULL && call->deadline != 0
+        && mst_mono_ms() >= call->deadline)
+    {
+        return mst_err(err, errlen, MST_ETIMEDOUT,
+                       "llm chat: the deadline passed before the call");
+    }
+
+    answer = mst_offline_answer(request);
+    if (answer == NULL) {
+        return mst_err(err, errlen, MST_ENOMEM, "offline answer: out of "
+                       "memory");
+    }
+
+    len = strlen(answer);
+
+    if (call != NULL && call->on_chunk != NULL) {
+        /* word-sized pieces: a word and the spaces after it */
+        i = 0;
+
+        while (i < len) {
+            start = i;
+
+            while (i < len && answer[i] != ' ' && answer[i] != '\n') {
+                i++;
+            }
+
+            while (i < len && (answer[i] == ' ' || answer[i] == '\n')) {
+                i++;
+            }
+
+            if (call->cancelled != NULL
+                && call->cancelled(call->cancel_arg) != 0)
+            {
+                free(answer);
+                return mst_err(err, errlen, MST_ECANCELLED,
+                               "offline answer: cancelled");
+            }
+
+            if (call->on_chunk(answer + start, i - start, call->chunk_arg)
+                != 0)
+            {
+                free(answer);
+                return mst_err(err, errlen, MST_ECANCELLED,
+                               "offline answer: stopped by the chunk "
+                               "callback");
+            }
+        }
+    }
+
+    mst_id_new(id);
+    snprintf(cid, sizeof(cid), "chatcmpl-offline-%s", id + 3);
+
+    resp = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, s:s}]}",
+                     "id", cid, "object", "chat.completion",
+                     "created", (json_int_t) (mst_now_ms() / 1000),
+                     "model", MST_OFFLINE_MODEL,
+                     "choices", "index", 0, "message", "role", "assistant",
+                     "content", answer, len, "finish_reason", "stop");
+    free(answer);
+
+    if (resp == NULL) {
+        return mst_err(err, errlen, MST_ENOMEM, "offline answer: cannot "
+                       "build the response");
+    }
+
+    /* usage: estimated, as for a provider that gave none */
+    mst_oai_complete(resp, request, MST_OFFLINE_MODEL);
+
+    *response = resp;
+    return MST_OK;
+}
 
 
 char *
