@@ -18,7 +18,8 @@ CORE_HDR    := $(foreach d,$(CORE_SUBDIRS),$(wildcard $(d)/*.h)) \
                plugins/include/maestro_plugin.h
 CORE_INC    := $(CORE_SUBDIRS:%=-I%)
 GLUE_SRC    := $(wildcard ngx_maestro_module/*.c ngx_maestro_module/*.h)
-LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl -lpthread -lm
+LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -lcrypto -ldl \
+               -lpthread -lm
 
 WARN        := -Wall -Wextra -Wno-unused-parameter -Wpointer-arith -Werror
 CFLAGS      ?= -O2 -g

@@ -93,7 +93,7 @@ then
         -Wno-unused-parameter -Werror $CORE_INC \
         -Iplugins/include -o "$BUILD/bench/corebench" bench/corebench.c \
         $CORE_SRC -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl \
-        -lpthread -lm -rdynamic
+        -lcrypto -lpthread -lm -rdynamic
 fi
 
 # the npm peers: npm ci once, and again when the lock changes; bench.mjs

@@ -87,22 +87,13 @@ ngx_http_maestro_oai_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...)
 {
-    char        msg[512];
-    va_list     args;
-    ngx_uint_t  level;
+    char     msg[512];
+    va_list  args;
 
     va_start(args, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, args);
+    ngx_http_maestro_error_message(r, status, "openai: ", code, msg,
+                                   sizeof(msg), fmt, args);
     va_end(args);
-
-    if (!mst_utf8_valid(msg, ngx_strlen(msg))) {
-        ngx_cpystrn((u_char *) msg, (u_char *) "invalid request",
-                    sizeof(msg));
-    }
-
-    level = (status >= 500) ? NGX_LOG_ERR : NGX_LOG_INFO;
-    ngx_log_error(level, r->connection->log, 0,
-                  "maestro: openai: %ui %s: %s", status, code, msg);
 
     return ngx_http_maestro_send_json(r, status,
         json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error",

@@ -144,30 +144,43 @@ ngx_http_maestro_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * An error's message, formatted, made valid UTF-8 (it may quote user input
+ * and goes into JSON) and logged: one wording for every front end.
+ */
+void
+ngx_http_maestro_error_message(ngx_http_request_t *r, ngx_uint_t status,
+    const char *who, const char *code, char *msg, size_t size,
+    const char *fmt, va_list args)
+{
+    ngx_uint_t  level;
+
+    vsnprintf(msg, size, fmt, args);
+
+    if (!mst_utf8_valid(msg, ngx_strlen(msg))) {
+        ngx_cpystrn((u_char *) msg, (u_char *) "invalid request", size);
+    }
+
+    level = (status >= 500) ? NGX_LOG_ERR : NGX_LOG_INFO;
+    ngx_log_error(level, r->connection->log, 0, "maestro: %s%ui %s: %s",
+                  who, status, code, msg);
+}
+
+
 ngx_int_t
 ngx_http_maestro_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...)
 {
     char         msg[512];
     va_list      args;
-    ngx_uint_t   level;
     json_t      *body;
     ngx_int_t    rc;
     const char  *allow;
 
     va_start(args, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, args);
+    ngx_http_maestro_error_message(r, status, "", code, msg, sizeof(msg),
+                                   fmt, args);
     va_end(args);
-
-    /* a message may quote user input: keep the JSON valid */
-    if (!mst_utf8_valid(msg, ngx_strlen(msg))) {
-        ngx_cpystrn((u_char *) msg, (u_char *) "invalid request",
-                    sizeof(msg));
-    }
-
-    level = (status >= 500) ? NGX_LOG_ERR : NGX_LOG_INFO;
-    ngx_log_error(level, r->connection->log, 0, "maestro: %ui %s: %s",
-                  status, code, msg);
 
     body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
                      msg);

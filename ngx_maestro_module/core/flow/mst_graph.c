@@ -41,6 +41,7 @@
 #include <pcre2.h>
 
 #include "mst_graph.h"
+#include "mst_regex.h"
 
 
 #define MST_GRAPH_NAME_MAX        64
@@ -800,11 +801,10 @@ static int
 mst_graph_parse_when(mst_graph_t *g, mst_graph_edge_t *e, json_t *when,
     const char *where, char *err, size_t errlen)
 {
-    int          nops, op, i, ecode;
+    int          nops, op, i;
+    char         why[300];
     json_t      *path, *v;
-    size_t       eoff;
     const char  *key;
-    PCRE2_UCHAR  msg[128];
 
     if (!json_is_object(when)) {
         return mst_err(err, errlen, MST_EINVAL,
@@ -876,22 +876,14 @@ mst_graph_parse_when(mst_graph_t *g, mst_graph_edge_t *e, json_t *when,
                            "%s: \"matches\" must be a string", where);
         }
 
-        e->re = pcre2_compile((PCRE2_SPTR) json_string_value(e->value),
-                              json_string_length(e->value), PCRE2_UTF,
-                              &ecode, &eoff, NULL);
+        e->re = mst_regex_compile(json_string_value(e->value),
+                                  json_string_length(e->value), PCRE2_UTF,
+                                  why, sizeof(why));
         if (e->re == NULL) {
-            if (pcre2_get_error_message(ecode, msg, sizeof(msg)) < 0) {
-                snprintf((char *) msg, sizeof(msg), "error %d", ecode);
-            }
-
             return mst_err(err, errlen, MST_EINVAL,
-                           "%s: bad regex \"%.64s\": %s at offset %zu",
-                           where, json_string_value(e->value),
-                           (char *) msg, eoff);
+                           "%s: bad regex \"%.64s\": %s", where,
+                           json_string_value(e->value), why);
         }
-
-        /* JIT is an optimisation only: failure leaves the interpreter */
-        (void) pcre2_jit_compile(e->re, PCRE2_JIT_COMPLETE);
         break;
 
     default:

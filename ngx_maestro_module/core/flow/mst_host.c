@@ -21,6 +21,7 @@
 
 #include "mst_host.h"
 #include "mst_offline.h"
+#include "mst_plugin.h"
 
 
 static void mst_host_account(maestro_ctx_t *ctx, const char *model, long pt,
@@ -46,26 +47,6 @@ mst_host_code(int rc)
     case MST_MAPFULL:
     case MST_EIO:        return MAESTRO_EIO;
     default:             return MAESTRO_ERROR;
-    }
-}
-
-
-static const char *
-mst_host_strerror(int rc)
-{
-    switch (rc) {
-    case MAESTRO_OK:          return "success";
-    case MAESTRO_ERROR:       return "failure";
-    case MAESTRO_EINVAL:      return "invalid argument";
-    case MAESTRO_ENOMEM:      return "out of memory";
-    case MAESTRO_ECANCELLED:  return "cancelled";
-    case MAESTRO_ETIMEDOUT:   return "timed out";
-    case MAESTRO_ENOTFOUND:   return "not found";
-    case MAESTRO_EIO:         return "storage error";
-    case MAESTRO_ELLM:        return "LLM provider failed";
-    case MAESTRO_EHTTP:       return "HTTP request failed";
-    case MAESTRO_EPERMANENT:  return "permanent failure";
-    default:                  return "unknown error";
     }
 }
 
@@ -816,7 +797,7 @@ const maestro_host_t  mst_host = {
     mst_host_http,
     mst_host_memory_get,
     mst_host_memory_put,
-    mst_host_strerror,
+    mst_plugin_strerror,
     mst_host_free,
     mst_host_llm_online
 };

@@ -31,7 +31,6 @@
 #include "mst_plugin.h"
 
 
-static const char *mst_plugin_strerror(int rc);
 static void mst_plugin_release(mst_agent_t *agent);
 static const char *mst_plugin_basename(const char *path);
 
@@ -291,9 +290,9 @@ mst_plugin_basename(const char *path)
 }
 
 
-/* the plugin ABI's codes, for init() failures that leave err empty */
+/* the plugin ABI's codes: the host's strerror() and init() failures */
 
-static const char *
+const char *
 mst_plugin_strerror(int rc)
 {
     switch (rc) {
@@ -304,7 +303,7 @@ mst_plugin_strerror(int rc)
     case MAESTRO_ECANCELLED: return "cancelled";
     case MAESTRO_ETIMEDOUT:  return "timed out";
     case MAESTRO_ENOTFOUND:  return "not found";
-    case MAESTRO_EIO:        return "storage failure";
+    case MAESTRO_EIO:        return "storage error";
     case MAESTRO_ELLM:       return "LLM provider failed";
     case MAESTRO_EHTTP:      return "HTTP request failed";
     case MAESTRO_EPERMANENT: return "permanent failure";

@@ -42,4 +42,7 @@ void mst_agent_unload(mst_agent_t *agent);
 /* {"name", "plugin", "version", "description", "capabilities": [...]} */
 json_t *mst_agent_describe(const mst_agent_t *agent);
 
+/* a MAESTRO_* code in words: the host's strerror() */
+const char *mst_plugin_strerror(int rc);
+
 #endif /* _MST_PLUGIN_H_INCLUDED_ */

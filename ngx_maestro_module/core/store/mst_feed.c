@@ -51,8 +51,8 @@ mst_feed_append(mst_txn_t *txn, const char *name, json_t *data, size_t keep,
 {
     int            rc;
     char          *text;
-    size_t         nlen, tlen;
-    MDB_val        k, v;
+    size_t         tlen;
+    MDB_val        k;
     uint64_t       next;
     unsigned char  key[8];
 
@@ -72,24 +72,14 @@ mst_feed_append(mst_txn_t *txn, const char *name, json_t *data, size_t keep,
         return MST_ENOMEM;
     }
 
-    nlen = strlen(name);
-
     mst_store_put_be64(key, next);
 
     k.mv_size = sizeof(key);
     k.mv_data = key;
-    v.mv_size = nlen + 1 + tlen;
-    v.mv_data = NULL;
 
     /* appended at the end of the tree: LMDB's cheapest insert */
-    rc = mdb_put(txn->txn, txn->store->feed, &k, &v,
-                 MDB_APPEND | MDB_RESERVE);
-
-    if (rc == MDB_SUCCESS) {
-        memcpy(v.mv_data, name, nlen + 1);
-        memcpy((char *) v.mv_data + nlen + 1, text, tlen);
-    }
-
+    rc = mst_store_put_named(txn, txn->store->feed, &k, name, text, tlen,
+                             MDB_APPEND);
     free(text);
 
     if (rc != MDB_SUCCESS) {
@@ -117,9 +107,9 @@ mst_feed_range(mst_txn_t *txn, uint64_t after, size_t max, mst_event_pt cb,
     void *arg)
 {
     int            rc;
-    size_t         n, nlen;
+    size_t         n, tlen;
     MDB_val        k, v;
-    const char    *p, *nul;
+    const char    *name, *text;
     MDB_cursor    *cur;
     unsigned char  first[8];
 
@@ -151,18 +141,13 @@ mst_feed_range(mst_txn_t *txn, uint64_t after, size_t max, mst_event_pt cb,
             continue;
         }
 
-        p = v.mv_data;
-        nul = memchr(p, '\0', v.mv_size);
-
-        if (nul == NULL) {
+        if (mst_store_named(&v, &name, &text, &tlen) != 0) {
             continue;
         }
 
-        nlen = (size_t) (nul - p);
         n++;
 
-        if (cb(mst_store_get_be64(k.mv_data), p, nul + 1,
-               v.mv_size - nlen - 1, arg)
+        if (cb(mst_store_get_be64(k.mv_data), name, text, tlen, arg)
             != 0
             || (max > 0 && n == max))
         {

@@ -424,6 +424,51 @@ mst_store_has_prefix(const MDB_val *k, const void *prefix, size_t len)
 }
 
 
+int
+mst_store_put_named(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
+    const char *name, const char *text, size_t tlen, unsigned int flags)
+{
+    int      rc;
+    size_t   nlen;
+    MDB_val  v;
+
+    nlen = strlen(name);
+
+    v.mv_size = nlen + 1 + tlen;
+    v.mv_data = NULL;
+
+    rc = mdb_put(txn->txn, dbi, k, &v, flags | MDB_RESERVE);
+
+    if (rc == MDB_SUCCESS) {
+        memcpy(v.mv_data, name, nlen + 1);
+        memcpy((char *) v.mv_data + nlen + 1, text, tlen);
+    }
+
+    return rc;
+}
+
+
+int
+mst_store_named(const MDB_val *v, const char **name, const char **text,
+    size_t *tlen)
+{
+    const char  *p, *nul;
+
+    p = v->mv_data;
+    nul = memchr(p, '\0', v->mv_size);
+
+    if (nul == NULL) {
+        return -1;
+    }
+
+    *name = p;
+    *text = nul + 1;
+    *tlen = v->mv_size - (size_t) (nul - p) - 1;
+
+    return 0;
+}
+
+
 json_t *
 mst_store_parse(const MDB_val *v, size_t flags)
 {

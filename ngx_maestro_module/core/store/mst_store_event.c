@@ -29,9 +29,9 @@ mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
 {
     int            rc;
     char          *text;
-    size_t         nlen, tlen;
+    size_t         tlen;
     json_t        *last, *own;
-    MDB_val        k, v;
+    MDB_val        k;
     uint64_t       next;
     json_int_t     prev;
     unsigned char  key[MST_STORE_SEQ_KEY_LEN];
@@ -79,28 +79,18 @@ mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
         return MST_ENOMEM;
     }
 
-    nlen = strlen(name);
-
     mst_store_seq_key(key, id, next);
 
     k.mv_size = sizeof(key);
     k.mv_data = key;
-    v.mv_size = nlen + 1 + tlen;
-    v.mv_data = NULL;
 
     /*
      * MDB_NOOVERWRITE: a stale "last_event_id" (record not written back)
      * must not silently replace an event subscribers may have seen
      */
 
-    rc = mdb_put(txn->txn, txn->store->ev, &k, &v,
-                 MDB_NOOVERWRITE | MDB_RESERVE);
-
-    if (rc == MDB_SUCCESS) {
-        memcpy(v.mv_data, name, nlen + 1);
-        memcpy((char *) v.mv_data + nlen + 1, text, tlen);
-    }
-
+    rc = mst_store_put_named(txn, txn->store->ev, &k, name, text, tlen,
+                             MDB_NOOVERWRITE);
     free(text);
 
     if (rc != MDB_SUCCESS) {
@@ -127,9 +117,9 @@ mst_store_event_range(mst_txn_t *txn, const char *id, uint64_t after,
     size_t max, mst_event_pt cb, void *arg)
 {
     int            rc;
-    size_t         n, nlen;
+    size_t         n, tlen;
     MDB_val        k, v;
-    const char    *p, *nul;
+    const char    *name, *text;
     MDB_cursor    *cur;
     unsigned char  first[MST_STORE_SEQ_KEY_LEN];
 
@@ -170,20 +160,15 @@ mst_store_event_range(mst_txn_t *txn, const char *id, uint64_t after,
             continue;
         }
 
-        p = v.mv_data;
-        nul = memchr(p, '\0', v.mv_size);
-
-        if (nul == NULL) {
+        if (mst_store_named(&v, &name, &text, &tlen) != 0) {
             rc = EINVAL;
             break;
         }
 
-        nlen = (size_t) (nul - p);
-
         n++;
 
         if (cb(mst_store_get_be64((unsigned char *) k.mv_data + MST_ID_LEN),
-               p, nul + 1, v.mv_size - nlen - 1, arg)
+               name, text, tlen, arg)
             != 0
             || (max > 0 && n == max))
         {

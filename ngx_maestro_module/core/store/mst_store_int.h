@@ -90,6 +90,16 @@ int mst_store_id_ok(const char *id);
 
 int mst_store_has_prefix(const MDB_val *k, const void *prefix, size_t len);
 
+/*
+ * A named record (events, the feed): name '\0' JSON text. put_named
+ * writes it with flags | MDB_RESERVE and returns an LMDB code; named
+ * splits one, -1 when it has no name.
+ */
+int mst_store_put_named(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
+    const char *name, const char *text, size_t tlen, unsigned int flags);
+int mst_store_named(const MDB_val *v, const char **name, const char **text,
+    size_t *tlen);
+
 /* the JSON of a stored value; NULL when it does not parse */
 json_t *mst_store_parse(const MDB_val *v, size_t flags);
 

@@ -14,6 +14,7 @@
 #include <utf8proc.h>
 
 #include "mst_guard.h"
+#include "mst_regex.h"
 
 
 #define MST_GUARD_MAX  64
@@ -111,27 +112,20 @@ static int
 mst_guard_add(mst_guard_rules_t *r, const char *pattern, char *err,
     size_t errlen)
 {
-    int          ec;
-    PCRE2_SIZE   off;
+    char         why[300];
     pcre2_code  *re;
-    PCRE2_UCHAR  msg[256];
 
     if (r->n == MST_GUARD_MAX) {
         return mst_err(err, errlen, MST_EINVAL, "more than %d rules",
                        MST_GUARD_MAX);
     }
 
-    re = pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED,
-                       PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP, &ec, &off,
-                       NULL);
+    re = mst_regex_compile(pattern, PCRE2_ZERO_TERMINATED, MST_REGEX_TEXT,
+                           why, sizeof(why));
     if (re == NULL) {
-        pcre2_get_error_message(ec, msg, sizeof(msg));
-        return mst_err(err, errlen, MST_EINVAL,
-                       "pattern \"%s\": %s at offset %zu", pattern,
-                       (char *) msg, (size_t) off);
+        return mst_err(err, errlen, MST_EINVAL, "pattern \"%s\": %s",
+                       pattern, why);
     }
-
-    (void) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 
     r->re[r->n] = re;
     r->src[r->n] = strdup(pattern);

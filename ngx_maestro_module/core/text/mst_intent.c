@@ -12,6 +12,7 @@
 #include <pcre2.h>
 
 #include "mst_intent.h"
+#include "mst_regex.h"
 
 
 #define MST_INTENT_MAX_PATTERNS  64
@@ -106,11 +107,9 @@ int
 mst_intents_add(mst_intents_t *in, const char *name, const char *pattern,
     char *err, size_t errlen)
 {
-    int            ec;
-    PCRE2_SIZE     off;
+    char           why[300];
     pcre2_code    *re;
     mst_intent_t  *it;
-    PCRE2_UCHAR    msg[256];
 
     it = mst_intents_get(in, name, 1);
     if (it == NULL) {
@@ -123,18 +122,13 @@ mst_intents_add(mst_intents_t *in, const char *name, const char *pattern,
                        MST_INTENT_MAX_PATTERNS);
     }
 
-    re = pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED,
-                       PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP, &ec, &off,
-                       NULL);
+    re = mst_regex_compile(pattern, PCRE2_ZERO_TERMINATED, MST_REGEX_TEXT,
+                           why, sizeof(why));
     if (re == NULL) {
-        pcre2_get_error_message(ec, msg, sizeof(msg));
         return mst_err(err, errlen, MST_EINVAL,
-                       "intent \"%s\": pattern \"%s\": %s at offset %zu",
-                       name, pattern, (char *) msg, (size_t) off);
+                       "intent \"%s\": pattern \"%s\": %s", name, pattern,
+                       why);
     }
-
-    /* JIT where there is one; the interpreter otherwise */
-    (void) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 
     it->re[it->n] = re;
     it->src[it->n] = strdup(pattern);
