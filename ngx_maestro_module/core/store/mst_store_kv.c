@@ -21,21 +21,13 @@
 #include "mst_store_int.h"
 
 
+/* key = ns '\0' key, in buf (MST_STORE_KEY_MAX + 1 bytes) */
 
-int
-mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
-    char **value, size_t *len)
+static int
+mst_store_kv_key(mst_txn_t *txn, const char *ns, const char *key,
+    unsigned char *buf, MDB_val *k)
 {
-    int            rc;
-    size_t         nlen, klen;
-    MDB_val        k, v;
-    unsigned char  buf[MST_STORE_KEY_MAX + 1];
-
-    *value = NULL;
-
-    if (ns == NULL || key == NULL) {
-        return MST_EINVAL;
-    }
+    size_t  nlen, klen;
 
     nlen = strlen(ns);
     klen = strlen(key);
@@ -47,8 +39,30 @@ mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
     memcpy(buf, ns, nlen + 1);
     memcpy(buf + nlen + 1, key, klen);
 
-    k.mv_size = nlen + 1 + klen;
-    k.mv_data = buf;
+    k->mv_size = nlen + 1 + klen;
+    k->mv_data = buf;
+
+    return MST_OK;
+}
+
+
+int
+mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
+    char **value, size_t *len)
+{
+    int            rc;
+    MDB_val        k, v;
+    unsigned char  buf[MST_STORE_KEY_MAX + 1];
+
+    *value = NULL;
+
+    if (ns == NULL || key == NULL) {
+        return MST_EINVAL;
+    }
+
+    if (mst_store_kv_key(txn, ns, key, buf, &k) != MST_OK) {
+        return MST_EINVAL;
+    }
 
     rc = mdb_get(txn->txn, txn->store->kv, &k, &v);
     if (rc != MDB_SUCCESS) {
@@ -75,7 +89,6 @@ int
 mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
     const char *value, size_t len)
 {
-    size_t         nlen, klen;
     MDB_val        k, v;
     unsigned char  buf[MST_STORE_KEY_MAX + 1];
 
@@ -85,18 +98,9 @@ mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
         return MST_EINVAL;
     }
 
-    nlen = strlen(ns);
-    klen = strlen(key);
-
-    if (nlen == 0 || nlen + 1 + klen > txn->store->maxkey) {
+    if (mst_store_kv_key(txn, ns, key, buf, &k) != MST_OK) {
         return MST_EINVAL;
     }
-
-    memcpy(buf, ns, nlen + 1);
-    memcpy(buf + nlen + 1, key, klen);
-
-    k.mv_size = nlen + 1 + klen;
-    k.mv_data = buf;
     v.mv_size = len;
     v.mv_data = (void *) (value ? value : "");
 
