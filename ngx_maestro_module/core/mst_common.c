@@ -30,6 +30,7 @@ mst_strerror(int rc)
     case MST_ETIMEDOUT:  return "timed out";
     case MST_ECANCELLED: return "cancelled";
     case MST_EUPSTREAM:  return "upstream failed";
+    case MST_EDENIED:    return "denied";
     default:             return "unknown error";
     }
 }

@@ -29,6 +29,8 @@
 #define MST_ETIMEDOUT  (-30808)   /* deadline passed */
 #define MST_ECANCELLED (-30809)   /* cancelled */
 #define MST_EUPSTREAM  (-30810)   /* LLM / HTTP upstream failed */
+#define MST_EDENIED    (-30811)   /* credential missing, wrong or not
+                                     allowed to do this */
 
 #define MST_ERRLEN       256      /* size of the err buffers callers pass */
 
