@@ -3,8 +3,9 @@
  */
 
 /*
- * The admission seams as they are today: mst_caller (auth off: the local
- * caller, the user as the connection or the body names it) and mst_limit
+ * The admission seams: mst_caller (auth off: the local caller, the user
+ * as the connection or the body names it; tenants and the admin with
+ * auth on) and mst_limit
  * (no limit configured: everyone admitted). The issues that add keys and
  * limits change these assertions on purpose.
  */
@@ -97,6 +98,74 @@ test_caller_session(void **state)
 
 /* no limits yet: every caller is admitted, with nothing to wait for */
 static void
+test_caller_tenant(void **state)
+{
+    char          err[MST_ERRLEN], big[MST_CALLER_USER_MAX + 1];
+    mst_caller_t  c;
+
+    assert_int_equal(mst_caller_tenant(&c, MST_CALLER_KEY, "alice", 5,
+                                       "red", 3, "key_0123456789abcdef", err,
+                                       sizeof(err)), MST_OK);
+    assert_string_equal(mst_caller_kind_name(&c), "key");
+    assert_string_equal(mst_caller_user(&c), "alice");
+    assert_string_equal(c.team, "red");
+    assert_string_equal(c.key_id, "key_0123456789abcdef");
+    assert_false(mst_caller_is_admin(&c));
+
+    /* the credential's user: the body cannot change it */
+    assert_int_equal(mst_caller_claim(&c, "bob", 3, err, sizeof(err)),
+                     MST_OK);
+    assert_string_equal(mst_caller_user(&c), "alice");
+
+    /* its own session only */
+    assert_int_equal(mst_caller_session(&c, "alice", 5, err, sizeof(err)),
+                     MST_OK);
+    assert_int_equal(mst_caller_session(&c, "alicex", 6, err, sizeof(err)),
+                     MST_EDENIED);
+    assert_int_equal(mst_caller_session(&c, "bob", 3, err, sizeof(err)),
+                     MST_EDENIED);
+    assert_string_equal(mst_caller_user(&c), "alice");
+
+    /* records: its own user's only; none without an owner */
+    assert_true(mst_caller_may_see(&c, "alice"));
+    assert_false(mst_caller_may_see(&c, "bob"));
+    assert_false(mst_caller_may_see(&c, "alic"));
+    assert_false(mst_caller_may_see(&c, NULL));
+
+    /* a JWT without team or key id */
+    assert_int_equal(mst_caller_tenant(&c, MST_CALLER_JWT, "u1", 2, NULL, 0,
+                                       NULL, err, sizeof(err)), MST_OK);
+    assert_string_equal(mst_caller_kind_name(&c), "jwt");
+    assert_string_equal(c.team, "");
+    assert_string_equal(c.key_id, "");
+
+    /* bad user or team */
+    assert_int_equal(mst_caller_tenant(&c, MST_CALLER_JWT, "", 0, NULL, 0,
+                                       NULL, err, sizeof(err)), MST_EINVAL);
+    memset(big, 't', sizeof(big));
+    assert_int_equal(mst_caller_tenant(&c, MST_CALLER_JWT, "u", 1, big,
+                                       sizeof(big), NULL, err, sizeof(err)),
+                     MST_EINVAL);
+    assert_string_equal(err, "a team is 1..128 characters");
+    assert_int_equal(mst_caller_tenant(&c, MST_CALLER_KEY, "u", 1, NULL, 0,
+                                       "key_0123456789abcdef0123456789abcd",
+                                       err, sizeof(err)), MST_EINVAL);
+
+    /* local and admin callers see everything */
+    mst_caller_local(&c);
+    assert_true(mst_caller_may_see(&c, "bob"));
+    assert_true(mst_caller_may_see(&c, NULL));
+    mst_caller_admin(&c);
+    assert_true(mst_caller_is_admin(&c));
+    assert_string_equal(mst_caller_kind_name(&c), "admin");
+    assert_true(mst_caller_may_see(&c, "bob"));
+    assert_int_equal(mst_caller_claim(&c, "bob", 3, err, sizeof(err)),
+                     MST_OK);
+    assert_string_equal(mst_caller_user(&c), "bob");
+}
+
+
+static void
 test_limit_admits(void **state)
 {
     char                 err[MST_ERRLEN];
@@ -128,6 +197,7 @@ main(void)
         cmocka_unit_test(test_caller_local),
         cmocka_unit_test(test_caller_claim),
         cmocka_unit_test(test_caller_session),
+        cmocka_unit_test(test_caller_tenant),
         cmocka_unit_test(test_limit_admits),
     };
 

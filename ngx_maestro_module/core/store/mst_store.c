@@ -160,6 +160,9 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "feed", MDB_CREATE, &st->feed);
     }
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->key);
+    }
     if (rc != MDB_SUCCESS) {
         goto failed;
     }

@@ -156,4 +156,20 @@ int mst_store_event_delete(mst_txn_t *txn, const char *id);
 int mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
     mst_wf_scan_pt cb, void *arg);
 
+/* API keys (mst_apikey.h), by id of up to MST_STORE_KEY_ID_MAX bytes */
+#define MST_STORE_KEY_ID_MAX  64
+int mst_store_key_get(mst_txn_t *txn, const char *id, json_t **rec);
+
+/* create: MST_EXISTS when the id is taken */
+int mst_store_key_put(mst_txn_t *txn, const char *id, const json_t *rec,
+    int create);
+
+/*
+ * Up to max records in id order after cursor (NULL: from the first),
+ * those of user_id only unless it is NULL; next gets the cursor of the
+ * next page (MST_STORE_KEY_ID_MAX + 1 bytes), "" at the end.
+ */
+int mst_store_key_list(mst_txn_t *txn, const char *user_id,
+    const char *cursor, size_t max, json_t **list, char *next);
+
 #endif /* _MST_STORE_H_INCLUDED_ */

@@ -60,6 +60,7 @@ struct mst_store_s {
     MDB_dbi           kv;
     MDB_dbi           act;      /* ids of queued / running workflows */
     MDB_dbi           feed;     /* every workflow's status changes */
+    MDB_dbi           key;      /* API keys */
     size_t            maxkey;
     int               active;       /* open transactions, under lock */
     pthread_mutex_t   lock;
