@@ -10,9 +10,11 @@
  * models, /v1/embeddings, a WebSocket prompt_submission) passes the same
  * stages, in this order, each one function in this file:
  *
- *   1. identify the caller   mst_caller (core/access): with auth off the
- *                            local caller; its user fixed by a session
- *                            or claimed by the body
+ *   1. identify the caller   mst_caller (core/access), from the
+ *                            request's credential (_auth.c): an API key,
+ *                            a JWT, the admin; with auth off the local
+ *                            caller, its user fixed by a session or
+ *                            claimed by the body
  *   2. limits                mst_limit_check (core/access): admits all
  *   3. validate + guard      the request's shape (_submit.c for
  *                            submissions), then mst_guard_submission /
@@ -44,10 +46,13 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
+#include "ngx_http_maestro_auth.h"
+#include "ngx_http_maestro_openai.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_usage.h"
 #include "mst_guard_request.h"
+#include "mst_apikey.h"
 
 
 static ngx_http_maestro_admit_t *ngx_http_maestro_admit_ctx(
@@ -118,7 +123,7 @@ ngx_http_maestro_admit_get(ngx_http_request_t *r)
      */
 
     if (!ad->identified) {
-        (void) ngx_http_maestro_admit_identify(ad, NULL, &e);
+        (void) ngx_http_maestro_admit_identify(r, ad, NULL, &e);
     }
 
     return ad;
@@ -128,22 +133,42 @@ ngx_http_maestro_admit_get(ngx_http_request_t *r)
 /* 1. identify */
 
 ngx_int_t
-ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
-    ngx_str_t *session, ngx_http_maestro_admit_error_t *e)
+ngx_http_maestro_admit_identify(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, ngx_str_t *session,
+    ngx_http_maestro_admit_error_t *e)
 {
+    int   rc;
     char  err[MST_ERRLEN];
 
     if (!ad->identified) {
-        /* no authentication yet: whoever reached the socket */
-        mst_caller_local(&ad->caller);
         ad->identified = 1;
+
+        if (ngx_http_maestro_auth_identify(r, ad, e) != NGX_OK) {
+            ad->refused = 1;
+            return NGX_ERROR;
+        }
     }
 
-    if (session != NULL
-        && mst_caller_session(&ad->caller, (char *) session->data,
-                              session->len, err, sizeof(err))
-           != MST_OK)
-    {
+    if (ad->refused) {
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_UNAUTHORIZED,
+                                            "unauthorized",
+                                            "not authenticated");
+    }
+
+    if (session == NULL) {
+        return NGX_OK;
+    }
+
+    rc = mst_caller_session(&ad->caller, (char *) session->data,
+                            session->len, err, sizeof(err));
+
+    if (rc == MST_EDENIED) {
+        /* another tenant's session: as if it did not exist */
+        return ngx_http_maestro_admit_error(e, NGX_HTTP_NOT_FOUND,
+                                            "not_found", "no such session");
+    }
+
+    if (rc != MST_OK) {
         return ngx_http_maestro_admit_error(e, NGX_HTTP_NOT_FOUND,
                                             "not_found",
                                             "a user id of 1..128 characters "
@@ -156,8 +181,8 @@ ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
 
 ngx_int_t
 ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
-    const mst_caller_t *conn, ngx_uint_t way, ngx_log_t *log,
-    ngx_http_maestro_admit_error_t *e)
+    ngx_http_maestro_main_conf_t *mmcf, const mst_caller_t *conn,
+    ngx_uint_t way, ngx_log_t *log, ngx_http_maestro_admit_error_t *e)
 {
     ngx_memzero(ad, sizeof(ngx_http_maestro_admit_t));
 
@@ -165,7 +190,48 @@ ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
     ad->identified = 1;
     ad->way = way;
 
+    /* a key revoked since the upgrade ends what the connection submits */
+    if (ngx_http_maestro_auth_recheck(mmcf, ad, log, e) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_maestro_admit_limits(ad, log, e);
+}
+
+
+void
+ngx_http_maestro_admit_release(ngx_http_maestro_admit_t *ad)
+{
+    json_decref(ad->key);
+    ad->key = NULL;
+}
+
+
+ngx_int_t
+ngx_http_maestro_admit_allows(ngx_http_maestro_admit_t *ad,
+    const char *field, const char *name, ngx_http_maestro_admit_error_t *e)
+{
+    if (ad->key == NULL || name == NULL
+        || mst_apikey_allows(ad->key, field, name))
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_maestro_admit_error(e, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "this API key may not use the %s "
+                                        "\"%s\"", field[0] == 'w'
+                                        ? "workflow" : "model", name);
+}
+
+
+ngx_int_t
+ngx_http_maestro_admit_may_see(ngx_http_request_t *r, const char *owner)
+{
+    ngx_http_maestro_admit_t  *ad;
+
+    ad = ngx_http_maestro_admit_get(r);
+
+    return ad != NULL && mst_caller_may_see(&ad->caller, owner);
 }
 
 
@@ -214,7 +280,7 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = (stage == 1) ? ngx_http_maestro_admit_identify(ad, NULL, &e)
+    rc = (stage == 1) ? ngx_http_maestro_admit_identify(r, ad, NULL, &e)
                       : ngx_http_maestro_admit_limits(ad, r->connection->log,
                                                       &e);
     if (rc != NGX_OK) {
@@ -239,19 +305,45 @@ ngx_http_maestro_admit_limits_handler(ngx_http_request_t *r)
 }
 
 
-/* a refusal in a phase handler: the JSON error, then done */
+/*
+ * A refusal in a phase handler: the JSON error (OpenAI's shape on /v1),
+ * a 401 with WWW-Authenticate, then done.
+ */
 static ngx_int_t
 ngx_http_maestro_admit_refuse(ngx_http_request_t *r,
     ngx_http_maestro_admit_error_t *e)
 {
-    ngx_int_t  rc;
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_maestro_send_error(r, e->status, e->code, "%s",
-                                     e->message);
+    if (e->status == NGX_HTTP_UNAUTHORIZED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"maestro\"");
+    }
+
+    if (ngx_http_maestro_openai_path(r)) {
+        rc = ngx_http_maestro_oai_error(r, e->status,
+                 e->status == NGX_HTTP_UNAUTHORIZED
+                 ? "invalid_request_error" : "requests",
+                 e->status == NGX_HTTP_UNAUTHORIZED ? "invalid_api_key"
+                 : e->status == NGX_HTTP_TOO_MANY_REQUESTS
+                 ? "rate_limit_exceeded" : e->code,
+                 NULL, "%s", e->message);
+
+    } else {
+        rc = ngx_http_maestro_send_error(r, e->status, e->code, "%s",
+                                         e->message);
+    }
 
     ngx_http_finalize_request(r, rc);
 
@@ -411,6 +503,16 @@ ngx_http_maestro_admit_submission(ngx_http_maestro_admit_t *ad,
     }
 
     if (ngx_http_maestro_submit_workflow(sb, routed, e) != NGX_OK) {
+        ngx_http_maestro_submit_finish(sb);
+        return NULL;
+    }
+
+    /* a key limited to some workflows runs no graph of its own */
+    if (ngx_http_maestro_admit_allows(ad, "workflows",
+                                      sb->graph_owned ? "(inline graph)"
+                                                      : sb->workflow, e)
+        != NGX_OK)
+    {
         ngx_http_maestro_submit_finish(sb);
         return NULL;
     }

@@ -43,10 +43,13 @@ typedef struct {
 /* one request's (or one WebSocket message's) way through the stages */
 typedef struct {
     mst_caller_t                    caller;     /* 1. identify */
+    json_t                         *key;        /* its API key's record,
+                                                   or NULL */
     mst_limit_verdict_t             limit;      /* 2. limits */
     mst_route_t                     route;      /* 4. route, when routed */
     ngx_uint_t                      way;        /* NGX_HTTP_MAESTRO_WAY_* */
     unsigned                        identified:1;
+    unsigned                        refused:1;  /* by stage 1 */
     unsigned                        changed:1;  /* 3. the guard changed
                                                    a text */
     unsigned                        routed:1;
@@ -64,16 +67,34 @@ ngx_int_t ngx_http_maestro_admit_init(ngx_conf_t *cf);
    NULL: no memory */
 ngx_http_maestro_admit_t *ngx_http_maestro_admit_get(ngx_http_request_t *r);
 
-/* 1. identify: with auth off the local caller; session: a WebSocket
-   session's user (the URL), or NULL */
-ngx_int_t ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
-    ngx_str_t *session, ngx_http_maestro_admit_error_t *e);
-
-/* stages 1-2 for one message of a connection identified at its upgrade
-   (a WebSocket prompt_submission): ad is initialised */
-ngx_int_t ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
-    const mst_caller_t *conn, ngx_uint_t way, ngx_log_t *log,
+/*
+ * 1. identify r's caller (its credential: ngx_http_maestro_auth.c), once;
+ * then session: a WebSocket session's user (the URL), or NULL
+ */
+ngx_int_t ngx_http_maestro_admit_identify(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, ngx_str_t *session,
     ngx_http_maestro_admit_error_t *e);
+
+/*
+ * Stages 1-2 for one message of a connection identified at its upgrade
+ * (a WebSocket prompt_submission): ad is initialised, a key checked
+ * again; ngx_http_maestro_admit_release() when done with ad.
+ */
+ngx_int_t ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
+    ngx_http_maestro_main_conf_t *mmcf, const mst_caller_t *conn,
+    ngx_uint_t way, ngx_log_t *log, ngx_http_maestro_admit_error_t *e);
+void ngx_http_maestro_admit_release(ngx_http_maestro_admit_t *ad);
+
+/*
+ * The caller may use a workflow ("workflows") or a model ("models"): an
+ * API key may name the ones it allows. NGX_OK, or NGX_ERROR with a 403.
+ */
+ngx_int_t ngx_http_maestro_admit_allows(ngx_http_maestro_admit_t *ad,
+    const char *field, const char *name, ngx_http_maestro_admit_error_t *e);
+
+/* the caller may see a record owned by owner (tenants: their own) */
+ngx_int_t ngx_http_maestro_admit_may_see(ngx_http_request_t *r,
+    const char *owner);
 
 /* 2. limits: today everyone is admitted */
 ngx_int_t ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad,

@@ -16,8 +16,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_keys.h"
 #include "ngx_http_maestro_openai.h"
 #include "ngx_http_maestro_sse.h"
 #include "ngx_http_maestro_ws.h"
@@ -28,6 +30,7 @@
 
 #define NGX_HTTP_MAESTRO_GET   0x01
 #define NGX_HTTP_MAESTRO_POST  0x02
+#define NGX_HTTP_MAESTRO_DELETE 0x04
 
 
 typedef ngx_int_t (*ngx_http_maestro_route_pt)(ngx_http_request_t *r,
@@ -109,6 +112,14 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_monitor, "GET" },
     { "/agents/", "/logs", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_agent_logs, "GET" },
+    { "/keys", NULL, NGX_HTTP_MAESTRO_GET | NGX_HTTP_MAESTRO_POST,
+      ngx_http_maestro_keys, "GET, POST" },
+    { "/keys/", "/rotate", NGX_HTTP_MAESTRO_POST,
+      ngx_http_maestro_key_rotate, "POST" },
+    { "/keys/", "", NGX_HTTP_MAESTRO_GET | NGX_HTTP_MAESTRO_DELETE,
+      ngx_http_maestro_key, "GET, DELETE" },
+    { "/me", NULL, NGX_HTTP_MAESTRO_GET,
+      ngx_http_maestro_me, "GET" },
     { NULL, NULL, 0, NULL, NULL }
 };
 
@@ -142,7 +153,8 @@ ngx_http_maestro_route(ngx_http_request_t *r)
 
     method = (r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))
              ? NGX_HTTP_MAESTRO_GET
-             : (r->method & NGX_HTTP_POST) ? NGX_HTTP_MAESTRO_POST : 0;
+             : (r->method & NGX_HTTP_POST) ? NGX_HTTP_MAESTRO_POST
+             : (r->method & NGX_HTTP_DELETE) ? NGX_HTTP_MAESTRO_DELETE : 0;
 
     if (r->uri.len == sizeof("/healthz") - 1
         && ngx_strncmp(r->uri.data, "/healthz", r->uri.len) == 0)
@@ -369,6 +381,47 @@ ngx_http_maestro_arg(ngx_http_request_t *r, const char *name, ngx_str_t *v,
 }
 
 
+ngx_int_t
+ngx_http_maestro_api_tenant(ngx_http_request_t *r, const char **user)
+{
+    ngx_http_maestro_admit_t  *ad;
+
+    ad = ngx_http_maestro_admit_get(r);
+    if (ad == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ad->caller.kind == MST_CALLER_KEY
+        || ad->caller.kind == MST_CALLER_JWT)
+    {
+        *user = mst_caller_user(&ad->caller);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the same for a filter kept as ngx_str_t */
+static ngx_int_t
+ngx_http_maestro_api_tenant_str(ngx_http_request_t *r, ngx_str_t *user)
+{
+    const char  *own;
+
+    own = NULL;
+
+    if (ngx_http_maestro_api_tenant(r, &own) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (own != NULL) {
+        user->data = (u_char *) own;
+        user->len = ngx_strlen(own);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_maestro_wf_list(ngx_http_request_t *r, ngx_str_t *arg)
 {
@@ -447,6 +500,10 @@ ngx_http_maestro_wf_list(ngx_http_request_t *r, ngx_str_t *arg)
                                            "invalid_field", "bad cursor");
     }
 
+    if (ngx_http_maestro_api_tenant(r, &f.user_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = mst_txn_begin(mmcf->env.store, 1, &txn);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "store");
@@ -499,6 +556,16 @@ ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
     }
 
     rc = mst_store_wf_get(txn, id, rec);
+
+    if (rc == MST_OK
+        && !ngx_http_maestro_admit_may_see(r, json_string_value(
+               json_object_get(*rec, "user_id"))))
+    {
+        /* another tenant's: as if it did not exist */
+        json_decref(*rec);
+        *rec = NULL;
+        rc = MST_NOTFOUND;
+    }
 
     if (rc == MST_OK && list != NULL) {
         rc = mst_store_checkpoint_list(txn, id, list);
@@ -732,6 +799,10 @@ ngx_http_maestro_monitor(ngx_http_request_t *r, ngx_str_t *arg)
                                            "Last-Event-ID must be a number");
     }
 
+    if (ngx_http_maestro_api_tenant_str(r, &user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (last == 0) {
         /* a new dashboard starts live; GET /api/v1/workflows has the
            state, Last-Event-ID resumes */
@@ -821,15 +892,21 @@ ngx_http_maestro_cancel_done(void *arg, ngx_int_t trc)
 static ngx_int_t
 ngx_http_maestro_wf_cancel(ngx_http_request_t *r, ngx_str_t *arg)
 {
+    int                            rc;
+    char                           id[MST_ID_LEN + 1];
+    json_t                        *rec;
     ngx_http_maestro_cancel_t     *cc;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_maestro_mmcf(r);
 
-    if (!mst_id_valid((char *) arg->data, arg->len)) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
-                                           "not_found", "no such workflow");
+    /* the record first: another tenant's is not found */
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    if (rc != MST_OK) {
+        return ngx_http_maestro_store_error(r, rc, "workflow");
     }
+
+    json_decref(rec);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

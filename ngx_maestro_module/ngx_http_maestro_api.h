@@ -43,6 +43,22 @@ ngx_int_t ngx_http_maestro_user_usage(ngx_http_request_t *r,
     ngx_str_t *arg);
 
 /* the routes of _api_submit.c */
+/*
+ * A JSON body: check the Content-Type and length before reading (NGX_OK,
+ * else the answer sent), then the read body as an object (NGX_OK and
+ * *body, else *body NULL and the answer sent).
+ */
+ngx_int_t ngx_http_maestro_body_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_maestro_body_object(ngx_http_request_t *r,
+    json_t **body);
+
+/*
+ * A tenant caller (an API key, a JWT) sees its own user's data only:
+ * *user becomes that user; others leave it as it is (the query's).
+ */
+ngx_int_t ngx_http_maestro_api_tenant(ngx_http_request_t *r,
+    const char **user);
+
 ngx_int_t ngx_http_maestro_wf_create(ngx_http_request_t *r, ngx_str_t *arg);
 ngx_int_t ngx_http_maestro_analyze_post(ngx_http_request_t *r,
     ngx_str_t *arg);

@@ -14,6 +14,7 @@
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_watch.h"
 
 
@@ -47,6 +48,30 @@ ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
 }
 
 
+/* what spans every tenant: NGX_OK for others, else the 403 sent */
+static ngx_int_t
+ngx_http_maestro_api_tenant_refuse(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    const char  *own;
+
+    own = NULL;
+
+    if (ngx_http_maestro_api_tenant(r, &own) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (own == NULL) {
+        return NGX_OK;
+    }
+
+    *rc = ngx_http_maestro_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                      "this covers every user: the admin "
+                                      "credential is required");
+    return NGX_ERROR;
+}
+
+
 /* GET /api/v1/usage: everyone's tokens and cost (workflows and /v1) */
 ngx_int_t
 ngx_http_maestro_usage_all(ngx_http_request_t *r, ngx_str_t *arg)
@@ -57,6 +82,10 @@ ngx_http_maestro_usage_all(ngx_http_request_t *r, ngx_str_t *arg)
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_maestro_mmcf(r);
+
+    if (ngx_http_maestro_api_tenant_refuse(r, &rc) != NGX_OK) {
+        return rc;
+    }
 
     rc = mst_usage_get(mmcf->env.store, NULL, &usage, err, sizeof(err));
     if (rc != MST_OK) {
@@ -96,6 +125,11 @@ ngx_http_maestro_user_usage(ngx_http_request_t *r, ngx_str_t *arg)
         return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
                                            "invalid_field",
                                            "a user id is 1..128 bytes");
+    }
+
+    if (!ngx_http_maestro_admit_may_see(r, (char *) user.data)) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
+                                           "not_found", "no such user");
     }
 
     rc = mst_run_user_usage(&mmcf->env, (char *) user.data, &usage, err,
@@ -156,6 +190,11 @@ ngx_http_maestro_agent_logs(ngx_http_request_t *r, ngx_str_t *arg)
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_maestro_mmcf(r);
+
+    /* an agent's log holds every workflow's inputs: not a tenant's */
+    if (ngx_http_maestro_api_tenant_refuse(r, &n) != NGX_OK) {
+        return n;
+    }
 
     if (arg->len >= sizeof(name)) {
         goto unknown;

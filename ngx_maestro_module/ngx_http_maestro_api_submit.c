@@ -24,13 +24,11 @@ static void ngx_http_maestro_body_handler(ngx_http_request_t *r);
 static void ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb);
 
 
-static ngx_int_t
-ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t way)
+ngx_int_t
+ngx_http_maestro_body_check(ngx_http_request_t *r)
 {
     u_char                       *p, *semi;
-    ngx_int_t                     rc;
     ngx_str_t                    *ct;
-    ngx_http_maestro_admit_t     *ad;
     ngx_http_maestro_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
@@ -60,6 +58,79 @@ ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t way)
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
                    "body is larger than %uz bytes (maestro_max_body)",
                    mlcf->max_body);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_maestro_body_object(ngx_http_request_t *r, json_t **body)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     raw;
+    json_error_t                  jerr;
+    ngx_http_maestro_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
+
+    *body = NULL;
+
+    rc = ngx_http_maestro_request_body(r, &raw, mlcf->max_body);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_maestro_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   "body is larger than %uz bytes (maestro_max_body)",
+                   mlcf->max_body);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (raw.len == 0) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_json", "empty body");
+    }
+
+    if (!mst_utf8_valid((char *) raw.data, raw.len)) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_utf8",
+                                           "body is not valid UTF-8");
+    }
+
+    *body = json_loadb((char *) raw.data, raw.len, 0, &jerr);
+
+    if (*body == NULL) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_json",
+                                           "line %d column %d: %s",
+                                           jerr.line, jerr.column,
+                                           jerr.text);
+    }
+
+    if (!json_is_object(*body)) {
+        json_decref(*body);
+        *body = NULL;
+        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_json",
+                                           "body must be a JSON object");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t way)
+{
+    ngx_int_t                  rc;
+    ngx_http_maestro_admit_t  *ad;
+
+    rc = ngx_http_maestro_body_check(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ad = ngx_http_maestro_admit_get(r);
@@ -218,8 +289,6 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
 {
     json_t                          *body;
     ngx_int_t                        rc;
-    ngx_str_t                        raw;
-    json_error_t                     jerr;
     ngx_http_maestro_admit_t        *ad;
     ngx_http_maestro_submit_t       *sb;
     ngx_http_maestro_loc_conf_t     *mlcf;
@@ -228,49 +297,8 @@ ngx_http_maestro_body_handler(ngx_http_request_t *r)
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
     ad = ngx_http_get_module_ctx(r, ngx_http_maestro_module);
 
-    rc = ngx_http_maestro_request_body(r, &raw, mlcf->max_body);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_maestro_send_error(r,
-                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                 "body is larger than %uz bytes (maestro_max_body)",
-                 mlcf->max_body);
-        goto done;
-    }
-
-    if (rc != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    if (raw.len == 0) {
-        rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_json", "empty body");
-        goto done;
-    }
-
-    if (!mst_utf8_valid((char *) raw.data, raw.len)) {
-        rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_utf8",
-                                         "body is not valid UTF-8");
-        goto done;
-    }
-
-    body = json_loadb((char *) raw.data, raw.len, 0, &jerr);
-
+    rc = ngx_http_maestro_body_object(r, &body);
     if (body == NULL) {
-        rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_json",
-                                         "line %d column %d: %s", jerr.line,
-                                         jerr.column, jerr.text);
-        goto done;
-    }
-
-    if (!json_is_object(body)) {
-        json_decref(body);
-        rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_json",
-                                         "body must be a JSON object");
         goto done;
     }
 

@@ -176,6 +176,65 @@ ngx_http_maestro_read_file(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *out)
 }
 
 
+ngx_int_t
+ngx_http_maestro_secret_param(ngx_conf_t *cf, ngx_str_t *value,
+    const char *prefix, ngx_str_t *out)
+{
+    char       name[32], *env;
+    size_t     plen;
+    ngx_str_t  s;
+
+    plen = ngx_snprintf((u_char *) name, sizeof(name) - 1, "%senv=", prefix)
+           - (u_char *) name;
+    name[plen] = '\0';
+
+    if (value->len > plen && ngx_strncmp(value->data, name, plen) == 0) {
+        /* the master reads it: workers' environment is cleared */
+        env = getenv((char *) value->data + plen);
+        if (env == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "environment variable \"%s\" is not set",
+                               value->data + plen);
+            return NGX_ERROR;
+        }
+
+        out->len = ngx_strlen(env);
+        out->data = ngx_pnalloc(cf->pool, out->len + 1);
+        if (out->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(out->data, env, out->len + 1);
+
+        return NGX_OK;
+    }
+
+    plen = ngx_snprintf((u_char *) name, sizeof(name) - 1, "%sfile=", prefix)
+           - (u_char *) name;
+    name[plen] = '\0';
+
+    if (value->len <= plen || ngx_strncmp(value->data, name, plen) != 0) {
+        return NGX_DECLINED;
+    }
+
+    s.data = value->data + plen;
+    s.len = value->len - plen;
+
+    if (ngx_http_maestro_read_file(cf, &s, out) != NGX_CONF_OK) {
+        return NGX_ERROR;
+    }
+
+    while (out->len
+           && (out->data[out->len - 1] == '\n'
+               || out->data[out->len - 1] == '\r'))
+    {
+        out->data[--out->len] = '\0';
+    }
+
+    return NGX_OK;
+}
+
+
 /* maestro_agent NAME plugin=FILE.so [config=FILE.json] [config_json=...] */
 char *
 ngx_http_maestro_agent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -721,9 +780,8 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_maestro_main_conf_t *mmcf = conf;
 
     u_char                            *p;
-    char                              *env;
-    ngx_int_t                          n;
-    ngx_str_t                         *value, s;
+    ngx_int_t                          n, rc;
+    ngx_str_t                         *value;
     ngx_uint_t                         i, libcurl;
     ngx_http_maestro_provider_conf_t  *pc;
 
@@ -801,41 +859,12 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "api_key_env=", 12) == 0) {
-            /* the master reads it: workers' environment is cleared */
-            env = getenv((char *) value[i].data + 12);
-            if (env == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "environment variable \"%s\" is not set",
-                                   value[i].data + 12);
-                return NGX_CONF_ERROR;
-            }
-            s.len = ngx_strlen(env);
-            pc->key.len = s.len;
-            pc->key.data = ngx_pnalloc(cf->pool, s.len + 1);
-            if (pc->key.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-            ngx_memcpy(pc->key.data, env, s.len);
-            pc->key.data[s.len] = '\0';
-            continue;
+        rc = ngx_http_maestro_secret_param(cf, &value[i], "api_key_",
+                                           &pc->key);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "api_key_file=", 13) == 0) {
-            s.data = value[i].data + 13;
-            s.len = value[i].len - 13;
-
-            if (ngx_http_maestro_read_file(cf, &s, &pc->key) != NGX_CONF_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            while (pc->key.len
-                   && (pc->key.data[pc->key.len - 1] == '\n'
-                       || pc->key.data[pc->key.len - 1] == '\r'))
-            {
-                pc->key.data[--pc->key.len] = '\0';
-            }
+        if (rc == NGX_OK) {
             continue;
         }
 

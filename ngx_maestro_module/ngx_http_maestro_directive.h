@@ -14,6 +14,15 @@
 #include <ngx_http.h>
 
 
+/*
+ * A secret named by "<prefix>env=VAR" or "<prefix>file=PATH", read in the
+ * master (workers' environment is cleared; a file without its trailing
+ * newline): NGX_OK with out set, NGX_DECLINED when value is neither form,
+ * NGX_ERROR (logged; the secret never is).
+ */
+ngx_int_t ngx_http_maestro_secret_param(ngx_conf_t *cf, ngx_str_t *value,
+    const char *prefix, ngx_str_t *out);
+
 char *ngx_http_maestro_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_maestro_guard(ngx_conf_t *cf, ngx_command_t *cmd,

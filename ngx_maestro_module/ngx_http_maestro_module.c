@@ -16,6 +16,7 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
+#include "ngx_http_maestro_auth.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_worker.h"
@@ -82,6 +83,62 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_http_maestro_api,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("maestro_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_maestro_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("maestro_admin_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_maestro_admin_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_jwt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_maestro_jwt_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_jwt_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_maestro_jwt_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("maestro_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("maestro_jwt_team_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, jwt_team_claim),
+      NULL },
+
+    { ngx_string("maestro_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, jwt_leeway),
       NULL },
 
     { ngx_string("maestro_max_body"),
@@ -416,6 +473,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->llm_balance = NGX_CONF_UNSET_UINT;
     mmcf->health_interval = NGX_CONF_UNSET_MSEC;
     mmcf->health_timeout = NGX_CONF_UNSET_MSEC;
+    mmcf->jwt_leeway = NGX_CONF_UNSET;
 
     mmcf->agent_confs = ngx_array_create(cf->pool, 8,
                                      sizeof(ngx_http_maestro_agent_conf_t));
@@ -523,6 +581,10 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mmcf->io_pool_name.data == NULL) {
         ngx_str_set(&mmcf->io_pool_name, NGX_HTTP_MAESTRO_DEFAULT_IO_POOL);
+    }
+
+    if (ngx_http_maestro_auth_init_conf(cf, mmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (mmcf->lease_timeout < NGX_HTTP_MAESTRO_MIN_LEASE_TIMEOUT) {
@@ -760,6 +822,7 @@ ngx_http_maestro_create_loc_conf(ngx_conf_t *cf)
     }
 
     mlcf->api = NGX_CONF_UNSET;
+    mlcf->auth = NGX_CONF_UNSET;
     mlcf->max_body = NGX_CONF_UNSET_SIZE;
 
     return mlcf;
@@ -773,6 +836,7 @@ ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_maestro_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->api, prev->api, 0);
+    ngx_conf_merge_value(conf->auth, prev->auth, 0);
 
     /* a level with any maestro_guard_* has its own guard; else inherits */
     if (conf->guard == NULL) {

@@ -18,6 +18,7 @@
 #include "mst_intent.h"
 #include "mst_route.h"
 #include "mst_guard.h"
+#include "mst_jwt.h"
 
 
 typedef struct {
@@ -101,6 +102,16 @@ typedef struct {
     ngx_msec_t                   health_interval;   /* 0: off */
     ngx_msec_t                   health_timeout;
 
+    /* who gets in (ngx_http_maestro_auth.c) */
+    u_char                       admin_hash[32];    /* SHA-256 */
+    ngx_flag_t                   admin_set;
+    mst_jwt_keys_t              *jwt_keys;      /* NULL: no JWT */
+    mst_jwt_policy_t             jwt_policy;
+    ngx_str_t                    jwt_issuer;
+    ngx_str_t                    jwt_audience;
+    ngx_str_t                    jwt_team_claim;
+    time_t                       jwt_leeway;
+
     /* built at configuration time, in the master */
     mst_agent_t                 *agents;
     ngx_uint_t                   nagents;
@@ -135,6 +146,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                   api;           /* maestro_api */
+    ngx_flag_t                   auth;          /* maestro_auth */
     size_t                       max_body;      /* maestro_max_body */
     mst_guard_t                 *guard;         /* maestro_guard_* */
 } ngx_http_maestro_loc_conf_t;

@@ -81,8 +81,15 @@ ngx_http_maestro_oai_mmcf(ngx_http_request_t *r)
 }
 
 
+ngx_int_t
+ngx_http_maestro_openai_path(ngx_http_request_t *r)
+{
+    return r->uri.len > 4 && ngx_strncmp(r->uri.data, "/v1/", 4) == 0;
+}
+
+
 /* {"error": {"message", "type", "param", "code"}}: what OpenAI SDKs parse */
-static ngx_int_t
+ngx_int_t
 ngx_http_maestro_oai_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...)

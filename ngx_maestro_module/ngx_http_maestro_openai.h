@@ -17,4 +17,12 @@
 /* /v1/models, /v1/chat/completions */
 ngx_int_t ngx_http_maestro_openai_handler(ngx_http_request_t *r);
 
+/* r is for the OpenAI-compatible API (/v1/...) */
+ngx_int_t ngx_http_maestro_openai_path(ngx_http_request_t *r);
+
+/* an error in OpenAI's shape: {"error": {message, type, param, code}} */
+ngx_int_t ngx_http_maestro_oai_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, const char *code, const char *param,
+    const char *fmt, ...);
+
 #endif /* _NGX_HTTP_MAESTRO_OPENAI_H_INCLUDED_ */

@@ -190,6 +190,15 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
         rc = mst_store_wf_get(txn, id, &rec);
         mst_txn_abort(txn);
 
+        if (rc == MST_OK
+            && !ngx_http_maestro_admit_may_see(r, json_string_value(
+                   json_object_get(rec, "user_id"))))
+        {
+            /* another tenant's: as if it did not exist */
+            json_decref(rec);
+            rc = MST_NOTFOUND;
+        }
+
         if (rc != MST_OK) {
             return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
                                                "not_found",
@@ -222,7 +231,7 @@ ngx_http_maestro_ws_start(ngx_http_request_t *r, ngx_str_t *workflow_id,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_maestro_admit_identify(ad, user_id, &e) != NGX_OK) {
+        if (ngx_http_maestro_admit_identify(r, ad, user_id, &e) != NGX_OK) {
             return ngx_http_maestro_send_error(r, e.status, e.code, "%s",
                                                e.message);
         }
@@ -615,16 +624,19 @@ ngx_http_maestro_ws_submit(ngx_http_maestro_ws_t *ws, json_t *m)
 
     /* the admission path, for each message: the connection's caller */
 
-    if (ngx_http_maestro_admit_message(&ad, &ws->caller,
+    if (ngx_http_maestro_admit_message(&ad, ws->mmcf, &ws->caller,
                                        NGX_HTTP_MAESTRO_WAY_WS, log, &e)
         != NGX_OK)
     {
+        ngx_http_maestro_admit_release(&ad);
         ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
         return;
     }
 
     sb = ngx_http_maestro_admit_submission(&ad, ws->mmcf, m, ws->guard, log,
                                            &e);
+    ngx_http_maestro_admit_release(&ad);
+
     if (sb == NULL) {
         ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
         return;
@@ -774,6 +786,13 @@ ngx_http_maestro_ws_exists(ngx_http_maestro_ws_t *ws, const char *id)
     mst_txn_abort(txn);
 
     if (rc != MST_OK) {
+        return 0;
+    }
+
+    if (!mst_caller_may_see(&ws->caller, json_string_value(
+                                json_object_get(rec, "user_id"))))
+    {
+        json_decref(rec);
         return 0;
     }
 

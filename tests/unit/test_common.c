@@ -310,6 +310,7 @@ test_strerror(void **state)
         { MST_ETIMEDOUT, "timed out" },
         { MST_ECANCELLED, "cancelled" },
         { MST_EUPSTREAM, "upstream failed" },
+        { MST_EDENIED, "denied" },
     };
 
     for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -325,7 +326,7 @@ test_strerror(void **state)
 
     assert_string_equal(mst_strerror(1), "unknown error");
     assert_string_equal(mst_strerror(-1), "unknown error");
-    assert_string_equal(mst_strerror(MST_EUPSTREAM - 1), "unknown error");
+    assert_string_equal(mst_strerror(MST_EDENIED - 1), "unknown error");
     assert_string_equal(mst_strerror(MST_ERROR + 1), "unknown error");
 }
 
