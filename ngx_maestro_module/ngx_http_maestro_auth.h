@@ -35,7 +35,7 @@ char *ngx_http_maestro_auth_init_conf(ngx_conf_t *cf,
 
 /*
  * Stage 1 for a request: its credential (Authorization: Bearer, a
- * WebSocket subprotocol, ?access_token= on GET) checked against the admin
+ * WebSocket subprotocol) checked against the admin
  * credential, the API keys and the JWT keys. With maestro_auth off a
  * request without the admin credential is the local caller. NGX_OK with
  * ad->caller (and ad->key for a key); NGX_ERROR with *e (401 or 403).

@@ -607,13 +607,7 @@ ngx_http_maestro_key_answer(ngx_http_request_t *r,
         }
     }
 
-    /* the answer holds a secret: no cache may keep it */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h != NULL) {
-        h->hash = 1;
-        ngx_str_set(&h->key, "Cache-Control");
-        ngx_str_set(&h->value, "no-store");
-    }
+    /* the answer holds a secret: send_json marks it no-store */
 
     return ngx_http_maestro_send_json(r, status, view);
 }

@@ -451,6 +451,25 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r, ngx_int_t *rc)
     ngx_str_set(&h->key, "Sec-WebSocket-Accept");
     h->value = dst;
 
+    /*
+     * A browser that sends its credential as "maestro.bearer.<token>"
+     * offers "maestro" too; the server selects it (a client offering
+     * subprotocols fails the connection when none is selected).
+     */
+    if (ngx_http_maestro_ws_has_token(
+            ngx_http_maestro_ws_header(r, "Sec-WebSocket-Protocol"),
+            "maestro"))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+        h->hash = 1;
+        ngx_str_set(&h->key, "Sec-WebSocket-Protocol");
+        ngx_str_set(&h->value, "maestro");
+    }
+
     /* the header filter adds "Connection: upgrade" for 101 */
 
     return NGX_OK;

@@ -666,7 +666,70 @@ const ROWS = [
       conf: { server: '        maestro_store_path /elsewhere;' },
       at: 'maestro_store_path /elsewhere',
       emerg: '"maestro_store_path" directive is not allowed here' },
+
+    /* who gets in (nginx -t inherits this process's environment) */
+
+    { name: 'maestro_auth maybe',
+      conf: { http: 'maestro_auth maybe;' },
+      at: 'maestro_auth maybe',
+      emerg: 'invalid value "maybe" in "maestro_auth" directive, it must be '
+          + '"on" or "off"' },
+
+    { name: 'maestro_admin_key with a value in clear',
+      conf: { http: 'maestro_admin_key hunter2hunter2hunter2;' },
+      at: 'maestro_admin_key',
+      emerg: 'invalid parameter "hunter2hunter2hunter2": use env=VAR or '
+          + 'file=PATH' },
+
+    { name: 'maestro_admin_key env= of an unset variable',
+      conf: { http: 'maestro_admin_key env=MST_TEST_UNSET_VARIABLE;' },
+      at: 'maestro_admin_key',
+      emerg: 'environment variable "MST_TEST_UNSET_VARIABLE" is not set' },
+
+    { name: 'maestro_admin_key shorter than 16 characters',
+      conf: { http: 'maestro_admin_key env=MST_TEST_SHORT;' },
+      at: 'maestro_admin_key',
+      emerg: 'the admin credential must have at least 16 characters' },
+
+    { name: 'maestro_admin_key twice',
+      conf: { http: 'maestro_admin_key file=/etc/os-release;\n'
+                    + '    maestro_admin_key file=/etc/os-release;' },
+      at: 'maestro_admin_key file=/etc/os-release',
+      emerg: '"maestro_admin_key" directive is duplicate' },
+
+    { name: 'maestro_jwt_key without file=',
+      conf: { http: 'maestro_jwt_key /etc/key.pem;' },
+      at: 'maestro_jwt_key',
+      emerg: 'invalid parameter "/etc/key.pem": use file=PATH' },
+
+    { name: 'maestro_jwt_key of a file that is no key',
+      conf: { http: 'maestro_jwt_key file=/etc/os-release;' },
+      at: 'maestro_jwt_key',
+      emerg: '"/etc/os-release": neither a PEM public key, a PEM certificate '
+          + 'nor a JWKS' },
+
+    { name: 'maestro_jwt_key with a bad kid',
+      conf: { http: 'maestro_jwt_key file=/etc/os-release id=1;' },
+      at: 'maestro_jwt_key',
+      emerg: 'invalid parameter "id=1": use kid=ID (1..64 characters)' },
+
+    { name: 'maestro_jwt_secret in clear',
+      conf: { http: 'maestro_jwt_secret s3cr3t;' },
+      at: 'maestro_jwt_secret',
+      emerg: 'invalid parameter "s3cr3t": use env=VAR or file=PATH' },
+
+    { name: 'maestro_jwt_secret shorter than 32 bytes',
+      conf: { http: 'maestro_jwt_secret env=MST_TEST_SHORT;' },
+      at: 'maestro_jwt_secret',
+      emerg: 'maestro_jwt_secret: an HS256 secret needs at least 32 bytes' },
+
+    { name: 'maestro_jwt_leeway soon',
+      conf: { http: 'maestro_jwt_leeway soon;' },
+      at: 'maestro_jwt_leeway soon',
+      emerg: '"maestro_jwt_leeway" directive invalid value' },
 ];
+
+process.env.MST_TEST_SHORT = 'short';
 
 
 /* the line number of the row's "at" in the configuration text */
