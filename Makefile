@@ -121,7 +121,7 @@ unit: $(UNIT_BIN)
 # --- the two commands -------------------------------------------------------
 
 run: all
-	scripts/run.sh
+	CONF=$(CONF) scripts/run.sh
 
 test: all unit
 	MST_BUILD=$(BUILD) scripts/test.sh
@@ -138,18 +138,25 @@ FUZZ_CC     := clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Werror=implicit \
 fuzz:
 	@command -v clang >/dev/null || { echo "fuzz: clang is required" \
 	    "(apt-get install clang)" >&2; exit 1; }
-	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_oai
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_oai \
+	    $(BUILD)/fuzz/corpus_jwt
 	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_http1 tests/fuzz/fuzz_http1.c \
 	    $(CORE_DIR)/llm/mst_http1.c
 	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_oai tests/fuzz/fuzz_oai.c \
 	    $(CORE_DIR)/llm/mst_oai.c $(CORE_DIR)/text/mst_json.c \
 	    $(CORE_DIR)/mst_common.c -ljansson
+	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_jwt tests/fuzz/fuzz_jwt.c \
+	    $(CORE_DIR)/access/mst_jwt.c $(CORE_DIR)/mst_common.c \
+	    -ljansson -lcrypto
 	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
 	cp tests/fuzz/corpus_oai/* $(BUILD)/fuzz/corpus_oai/
+	cp tests/fuzz/corpus_jwt/* $(BUILD)/fuzz/corpus_jwt/
 	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_oai -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus_oai
+	$(BUILD)/fuzz/fuzz_jwt -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+	    $(BUILD)/fuzz/corpus_jwt
 
 clean:
 	rm -rf $(BUILD) html/dist
