@@ -46,6 +46,7 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
+#include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
 #include "ngx_http_maestro_openai.h"
 #include "ngx_http_maestro_response.h"
@@ -321,6 +322,9 @@ ngx_http_maestro_admit_refuse(ngx_http_request_t *r,
     }
 
     if (e->status == NGX_HTTP_UNAUTHORIZED) {
+        ngx_http_maestro_audit(r, "auth_failed",
+                               json_pack("{s:s}", "reason", e->message));
+
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -17,6 +17,7 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
+#include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_api.h"
 #include "ngx_http_maestro_keys.h"
@@ -542,6 +543,8 @@ ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
 {
     int                            rc;
     mst_txn_t                     *txn;
+    const char                    *owner;
+    ngx_http_maestro_admit_t      *ad;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     if (!ngx_http_maestro_id_arg(arg, id)) {
@@ -557,14 +560,24 @@ ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
 
     rc = mst_store_wf_get(txn, id, rec);
 
-    if (rc == MST_OK
-        && !ngx_http_maestro_admit_may_see(r, json_string_value(
-               json_object_get(*rec, "user_id"))))
-    {
+    owner = (rc == MST_OK) ? json_string_value(json_object_get(*rec,
+                                                                "user_id"))
+                           : NULL;
+
+    if (rc == MST_OK && !ngx_http_maestro_admit_may_see(r, owner)) {
         /* another tenant's: as if it did not exist */
         json_decref(*rec);
         *rec = NULL;
         rc = MST_NOTFOUND;
+    }
+
+    if (rc == MST_OK && owner != NULL) {
+        ad = ngx_http_get_module_ctx(r, ngx_http_maestro_module);
+
+        if (ad != NULL && mst_caller_is_admin(&ad->caller)) {
+            ngx_http_maestro_audit(r, "admin_read",
+                json_pack("{s:s, s:s}", "workflow", id, "owner", owner));
+        }
     }
 
     if (rc == MST_OK && list != NULL) {

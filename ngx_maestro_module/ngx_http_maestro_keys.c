@@ -33,6 +33,7 @@
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_keys.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_thread.h"
@@ -554,7 +555,8 @@ ngx_http_maestro_key_answer(ngx_http_request_t *r,
     ngx_uint_t        status;
     ngx_table_elt_t  *h;
 
-    static const char  *what[] = { "created", "revoked", "rotated" };
+    static const char  *what[] = { "key_created", "key_revoked",
+                                   "key_rotated" };
 
     if (op->rc == MST_NOTFOUND) {
         return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -577,10 +579,9 @@ ngx_http_maestro_key_answer(ngx_http_request_t *r,
     }
 
     /* the audit trail: who did what to which key (never the secret) */
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "maestro: audit: key %s %s (user \"%s\")", op->id,
-                  what[op->op],
-                  json_string_value(json_object_get(op->rec, "user_id")));
+    ngx_http_maestro_audit(r, what[op->op],
+        json_pack("{s:s, s:O?}", "key", op->id,
+                  "for_user", json_object_get(op->rec, "user_id")));
 
     view = mst_apikey_view(op->rec, op->now);
     if (view == NULL) {

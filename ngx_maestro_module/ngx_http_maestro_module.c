@@ -16,6 +16,7 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
+#include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_watch.h"
@@ -139,6 +140,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_maestro_main_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("maestro_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_maestro_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("maestro_max_body"),
@@ -474,6 +482,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->health_interval = NGX_CONF_UNSET_MSEC;
     mmcf->health_timeout = NGX_CONF_UNSET_MSEC;
     mmcf->jwt_leeway = NGX_CONF_UNSET;
+    mmcf->audit = NGX_CONF_UNSET_PTR;
 
     mmcf->agent_confs = ngx_array_create(cf->pool, 8,
                                      sizeof(ngx_http_maestro_agent_conf_t));
@@ -582,6 +591,8 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     if (mmcf->io_pool_name.data == NULL) {
         ngx_str_set(&mmcf->io_pool_name, NGX_HTTP_MAESTRO_DEFAULT_IO_POOL);
     }
+
+    ngx_conf_init_ptr_value(mmcf->audit, NULL);
 
     if (ngx_http_maestro_auth_init_conf(cf, mmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -111,6 +111,7 @@ typedef struct {
     ngx_str_t                    jwt_audience;
     ngx_str_t                    jwt_team_claim;
     time_t                       jwt_leeway;
+    ngx_open_file_t             *audit;         /* maestro_audit_log */
 
     /* built at configuration time, in the master */
     mst_agent_t                 *agents;

@@ -58,15 +58,16 @@ function wsStatus(url, opts) {
 describe('API keys and tenants (maestro_auth on, 2 workers)', () => {
     let m;
     const secrets = [ADMIN];
-    let alice, bob, narrow;
+    let alice, bob, narrow, audit;
 
     before(async () => {
         process.env.MAESTRO_ADMIN_KEY = ADMIN;
         m = await startMaestro({
             workers: 2, listenParams: 'reuseport',
             workflows: { quick: QUICK },
-            http: 'maestro_auth on;',
+            http: ['maestro_auth on;', 'maestro_audit_log logs/audit.log;'],
         });
+        audit = path.join(m.prefix, 'logs/audit.log');
         delete process.env.MAESTRO_ADMIN_KEY;
     });
     after(() => stopClean(m));
@@ -281,8 +282,29 @@ describe('API keys and tenants (maestro_auth on, 2 workers)', () => {
         assert.equal(typeof r.json.revoked_at, 'number');
     });
 
+    test('the audit log has one JSON line per event, no secret', async () => {
+        const lines = fs.readFileSync(audit, 'utf8').trim().split('\n')
+            .map((l) => JSON.parse(l));
+        const count = (e) => lines.filter((l) => l.event === e).length;
+        assert.equal(count('key_created'), 3);
+        assert.equal(count('key_rotated'), 2);
+        assert.equal(count('key_revoked'), 1);
+        assert.ok(count('auth_failed') >= 20, 'refusals are audited');
+        assert.ok(count('admin_read') >= 1, 'the admin read alice\'s');
+        const created = lines.find((l) => l.event === 'key_created');
+        assert.equal(created.caller, 'admin');
+        assert.equal(created.for_user, 'alice');
+        assert.equal(created.key, alice.id);
+        assert.equal(created.ip, '127.0.0.1');
+        assert.equal(created.method, 'POST');
+        const failed = lines.find((l) => l.event === 'auth_failed');
+        assert.equal(typeof failed.reason, 'string');
+        assert.match(failed.time, /^\d{4}-\d\d-\d\dT/);
+    });
+
     test('no secret reaches a log or the store in clear', async () => {
-        const files = [m.errorLogPath, path.join(m.prefix, 'logs/access.log')];
+        const files = [m.errorLogPath, path.join(m.prefix, 'logs/access.log'),
+                       audit];
         const store = path.join(m.prefix, 'store');
         for (const f of fs.readdirSync(store)) {
             files.push(path.join(store, f));
