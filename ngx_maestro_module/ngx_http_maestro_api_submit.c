@@ -43,17 +43,31 @@ ngx_http_maestro_body_check(ngx_http_request_t *r)
 
     p = ct ? (semi ? semi : ct->data + ct->len) : NULL;
 
+    /*
+     * A refusal before the body is read: discard it, so nginx closes
+     * lingering and the client, still sending, reads the answer instead
+     * of a reset.
+     */
+
     if (ct == NULL
         || (size_t) (p - ct->data) != sizeof("application/json") - 1
         || ngx_strncasecmp(ct->data, (u_char *) "application/json",
                            sizeof("application/json") - 1) != 0)
     {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_maestro_send_error(r,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                    "Content-Type must be application/json");
     }
 
     if (r->headers_in.content_length_n > (off_t) mlcf->max_body) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_maestro_send_error(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
                    "body is larger than %uz bytes (maestro_max_body)",
