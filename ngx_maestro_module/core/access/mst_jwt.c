@@ -407,6 +407,7 @@ mst_jwt_jwk_ec(json_t *jwk)
 {
     size_t           xlen, ylen;
     EVP_PKEY        *pkey;
+    EVP_PKEY_CTX    *ctx;
     unsigned char   *x, *y, pub[65];
     OSSL_PARAM_BLD  *bld;
 
@@ -442,6 +443,18 @@ mst_jwt_jwk_ec(json_t *jwk)
     }
 
     pkey = mst_jwt_fromdata("EC", bld);
+
+    /* a point off the curve would let a signature check leak the key */
+    if (pkey != NULL) {
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+
+        if (ctx == NULL || EVP_PKEY_public_check(ctx) != 1) {
+            EVP_PKEY_free(pkey);
+            pkey = NULL;
+        }
+
+        EVP_PKEY_CTX_free(ctx);
+    }
 
 done:
 
