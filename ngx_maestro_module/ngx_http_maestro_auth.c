@@ -38,6 +38,7 @@
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_auth.h"
 #include "ngx_http_maestro_keys.h"
+#include "ngx_http_maestro_response.h"
 #include "mst_apikey.h"
 #include "mst_jwt.h"
 #include "mst_store.h"
@@ -340,9 +341,7 @@ ngx_http_maestro_auth_token(ngx_http_request_t *r, ngx_str_t *tok)
     u_char           *p, *end, *item;
     size_t            blen;
     ngx_str_t         v;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
-    ngx_uint_t        i;
 
     if (r->headers_in.authorization != NULL) {
         v = r->headers_in.authorization->value;
@@ -365,46 +364,25 @@ ngx_http_maestro_auth_token(ngx_http_request_t *r, ngx_str_t *tok)
         return tok->len ? NGX_OK : NGX_ERROR;
     }
 
-    if (r->headers_in.upgrade != NULL) {
+    h = (r->headers_in.upgrade != NULL)
+        ? ngx_http_maestro_header_in(r, "Sec-WebSocket-Protocol") : NULL;
+
+    if (h != NULL) {
         blen = sizeof(NGX_HTTP_MAESTRO_WS_BEARER) - 1;
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        p = h->value.data;
+        end = p + h->value.len;
 
-        for (i = 0; /* void */ ; i++) {
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ',')) { p++; }
+            item = p;
+            while (p < end && *p != ',' && *p != ' ') { p++; }
 
-            if (h[i].key.len != sizeof("Sec-WebSocket-Protocol") - 1
-                || ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Sec-WebSocket-Protocol",
-                                   h[i].key.len)
-                   != 0)
+            if ((size_t) (p - item) > blen
+                && ngx_strncmp(item, NGX_HTTP_MAESTRO_WS_BEARER, blen) == 0)
             {
-                continue;
-            }
-
-            p = h[i].value.data;
-            end = p + h[i].value.len;
-
-            while (p < end) {
-                while (p < end && (*p == ' ' || *p == ',')) { p++; }
-                item = p;
-                while (p < end && *p != ',' && *p != ' ') { p++; }
-
-                if ((size_t) (p - item) > blen
-                    && ngx_strncmp(item, NGX_HTTP_MAESTRO_WS_BEARER, blen)
-                       == 0)
-                {
-                    tok->data = item + blen;
-                    tok->len = p - item - blen;
-                    return NGX_OK;
-                }
+                tok->data = item + blen;
+                tok->len = p - item - blen;
+                return NGX_OK;
             }
         }
     }

@@ -33,6 +33,10 @@ void ngx_http_maestro_error_message(ngx_http_request_t *r,
 ngx_int_t ngx_http_maestro_request_body(ngx_http_request_t *r,
     ngx_str_t *body, size_t max);
 
+/* the first request header named name (any case), or NULL */
+ngx_table_elt_t *ngx_http_maestro_header_in(ngx_http_request_t *r,
+    const char *name);
+
 /* a stream's client that is behind: call its write handler when it can */
 ngx_int_t ngx_http_maestro_wait_writable(ngx_http_request_t *r,
     ngx_uint_t progress);

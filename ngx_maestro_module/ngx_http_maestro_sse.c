@@ -85,34 +85,14 @@ ngx_http_maestro_sse_last_event_id(ngx_http_request_t *r)
     u_char           *p;
     uint64_t          v;
     ngx_str_t         s;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     s.len = 0;
     s.data = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Last-Event-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               h[i].key.len) == 0)
-        {
-            s = h[i].value;
-            break;
-        }
+    h = ngx_http_maestro_header_in(r, "Last-Event-ID");
+    if (h != NULL) {
+        s = h->value;
     }
 
     if (s.len == 0

@@ -265,38 +265,6 @@ static const struct wslay_event_callbacks  ngx_http_maestro_ws_callbacks = {
 
 /* the handshake */
 
-static ngx_table_elt_t *
-ngx_http_maestro_ws_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 /* whether a comma-separated header value has token (any case) */
 static ngx_uint_t
 ngx_http_maestro_ws_has_token(ngx_table_elt_t *h, const char *token)
@@ -375,15 +343,15 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r, ngx_int_t *rc)
     }
 
     if (!ngx_http_maestro_ws_has_token(
-            ngx_http_maestro_ws_header(r, "Upgrade"), "websocket")
+            ngx_http_maestro_header_in(r, "Upgrade"), "websocket")
         || !ngx_http_maestro_ws_has_token(
-            ngx_http_maestro_ws_header(r, "Connection"), "upgrade"))
+            ngx_http_maestro_header_in(r, "Connection"), "upgrade"))
     {
         *rc = ngx_http_maestro_ws_bad(r, "not a WebSocket upgrade request");
         return NGX_DECLINED;
     }
 
-    version = ngx_http_maestro_ws_header(r, "Sec-WebSocket-Version");
+    version = ngx_http_maestro_header_in(r, "Sec-WebSocket-Version");
 
     if (version == NULL || version->value.len != 2
         || ngx_strncmp(version->value.data, "13", 2) != 0)
@@ -392,7 +360,7 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r, ngx_int_t *rc)
         return NGX_DECLINED;
     }
 
-    key = ngx_http_maestro_ws_header(r, "Sec-WebSocket-Key");
+    key = ngx_http_maestro_header_in(r, "Sec-WebSocket-Key");
 
     /* base64 of 16 bytes */
     if (key == NULL || key->value.len != 24) {
@@ -457,7 +425,7 @@ ngx_http_maestro_ws_handshake(ngx_http_request_t *r, ngx_int_t *rc)
      * subprotocols fails the connection when none is selected).
      */
     if (ngx_http_maestro_ws_has_token(
-            ngx_http_maestro_ws_header(r, "Sec-WebSocket-Protocol"),
+            ngx_http_maestro_header_in(r, "Sec-WebSocket-Protocol"),
             "maestro"))
     {
         h = ngx_list_push(&r->headers_out.headers);
@@ -538,7 +506,7 @@ ngx_http_maestro_ws_accept(ngx_http_request_t *r, ngx_int_t *rc)
     ws->ping.cancelable = 1;
 
     answer = ngx_http_maestro_ws_deflate_offer(
-                 ngx_http_maestro_ws_header(r, "Sec-WebSocket-Extensions"));
+                 ngx_http_maestro_header_in(r, "Sec-WebSocket-Extensions"));
 
     if (answer != NULL) {
         h = ngx_list_push(&r->headers_out.headers);
