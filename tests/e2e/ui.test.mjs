@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import { startFakeOpenAI, waitFor, sleep, api } from
     '../integration/lib/harness.mjs';
-import { startUiServer, DIST } from './lib/server.mjs';
+import { startUiServer, DIST, UI_CSP } from './lib/server.mjs';
 import { launch, screenshot, axeSerious } from './lib/browser.mjs';
 
 const ROUTES = ['prompt', 'monitor', 'metrics', 'agents'];
@@ -84,6 +84,7 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
     let browser;
     let page;
     let firstId;
+    const cspViolations = [];
 
     before(async () => {
         assert.ok(fs.existsSync(path.join(DIST, 'index.html')),
@@ -98,6 +99,11 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
         page = await browser.context.newPage();
         page.on('pageerror', (e) => {
             process.stderr.write(`# pageerror: ${e.message}\n`);
+        });
+        page.on('console', (m) => {
+            if (/Content Security Policy/i.test(m.text())) {
+                cspViolations.push(m.text());
+            }
         });
         await page.addInitScript(recorder);
     });
@@ -124,6 +130,14 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
                      + `${nav.dcl} ms, first contentful paint ${nav.fcp} ms`);
         assert.equal(await page.textContent('h1'), 'Prompt');
         assert.equal(await page.title(), 'Prompt · Maestro');
+
+        /* the shell's security headers */
+        const r = await fetch(`${srv.base}/`);
+        await r.arrayBuffer();
+        assert.equal(r.headers.get('content-security-policy'), UI_CSP);
+        assert.match(UI_CSP, /script-src 'self';/);
+        assert.doesNotMatch(UI_CSP, /unsafe-inline/);
+        assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
     });
 
     test('submit a prompt with a context file; agents move; answer streams',
@@ -497,6 +511,11 @@ describe('web UI in headless Chromium', { timeout: 240000 }, () => {
             await p.close();
         }
         assert.deepEqual(found, {}, JSON.stringify(found, null, 2));
+    });
+
+    test('the whole run so far broke no Content-Security-Policy rule',
+         async () => {
+        assert.deepEqual(cspViolations, []);
     });
 
     test('360 px wide: no horizontal scrolling', async () => {

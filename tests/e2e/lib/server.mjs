@@ -29,6 +29,9 @@ process.on('exit', () => {
     }
 });
 
+/* what conf/maestro.conf sends with the UI's shell */
+export const UI_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+
 /* The UI's locations; what the lead puts in conf/maestro.conf too. */
 export function uiServerLines(dist = DIST) {
     return [
@@ -39,6 +42,9 @@ export function uiServerLines(dist = DIST) {
         `            root ${dist};`,
         '            try_files $uri /index.html;',
         '            add_header Cache-Control "no-cache";',
+        `            add_header Content-Security-Policy "${UI_CSP}" always;`,
+        '            add_header X-Content-Type-Options nosniff always;',
+        '            add_header Referrer-Policy no-referrer always;',
         '        }',
         '        location /assets/ {',
         `            root ${dist};`,
