@@ -17,6 +17,7 @@
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_directive.h"
+#include "ngx_http_maestro_limit.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_worker.h"
 #include "mst_host.h"
@@ -305,6 +306,15 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_maestro_llm_provider,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* request-rate limits (ngx_http_maestro_limit.c) */
+
+    { ngx_string("maestro_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_maestro_limit_zone,
+      0,
       0,
       NULL },
 

@@ -645,6 +645,43 @@ const ROWS = [
             + 'or "off"',
     })),
 
+    { name: 'maestro_limit_zone size=1k (under 32k)',
+      conf: { http: 'maestro_limit_zone name=z size=1k;' },
+      at: 'maestro_limit_zone name=z size=1k',
+      emerg: 'maestro_limit_zone "size=1k" is not a size of at least 32k' },
+
+    { name: 'maestro_limit_zone size=lots',
+      conf: { http: 'maestro_limit_zone name=z size=lots;' },
+      at: 'maestro_limit_zone name=z size=lots',
+      emerg: 'maestro_limit_zone "size=lots" is not a size of at least 32k' },
+
+    { name: 'maestro_limit_zone with an unknown parameter',
+      conf: { http: 'maestro_limit_zone name=z rate=1r/s;' },
+      at: 'maestro_limit_zone name=z rate=1r/s',
+      emerg: 'maestro_limit_zone: unknown parameter "rate=1r/s"' },
+
+    { name: 'maestro_limit_zone without a name',
+      conf: { http: 'maestro_limit_zone name= size=1m;' },
+      at: 'maestro_limit_zone name= size=1m',
+      emerg: 'maestro_limit_zone needs name= and size=' },
+
+    { name: 'maestro_limit_zone twice with one name',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n'
+                    + '    maestro_limit_zone name=z size=1m;' },
+      at: 'maestro_limit_zone name=z size=1m',
+      emerg: 'maestro_limit_zone "z" is duplicate' },
+
+    { name: 'maestro_limit_zone with one argument',
+      conf: { http: 'maestro_limit_zone name=z;' },
+      at: 'maestro_limit_zone name=z',
+      emerg: 'invalid number of arguments in "maestro_limit_zone" '
+          + 'directive' },
+
+    { name: 'maestro_limit_zone in a server block',
+      conf: { server: '        maestro_limit_zone name=z size=1m;' },
+      at: 'maestro_limit_zone name=z size=1m',
+      emerg: '"maestro_limit_zone" directive is not allowed here' },
+
     { name: 'maestro_llm_balance fastest',
       conf: { http: 'maestro_llm_balance fastest;' },
       at: 'maestro_llm_balance',
@@ -694,6 +731,11 @@ describe('nginx -t', () => {
         assert.equal(r.code, 0, r.output);
         assert.match(r.output, /test is successful/);
         assert.doesNotMatch(r.output, /\[(emerg|alert|crit)\]/);
+    });
+
+    test('maestro_limit_zone passes', async () => {
+        const r = await nginxT({ http: 'maestro_limit_zone name=z size=1m;' });
+        assert.equal(r.code, 0, r.output);
     });
 
     test('a cycle with an exit passes', async () => {
