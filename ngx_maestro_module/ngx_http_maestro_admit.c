@@ -175,10 +175,15 @@ ngx_int_t
 ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     ngx_http_maestro_admit_error_t *e)
 {
-    /* no maestro_limit_* directive yet: no limits to pass */
-    if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK
-        || !ad->limit.admitted)
-    {
+    if (ad->limits != NULL && ad->limits->rules != NULL) {
+        ngx_http_maestro_limit_check(ad->limits, &ad->caller, &ad->addr,
+                                     ad->endpoint, &ad->limit);
+
+    } else if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK) {
+        ad->limit.admitted = 0;
+    }
+
+    if (!ad->limit.admitted) {
         ngx_log_error(NGX_LOG_INFO, log, 0, "maestro: %s caller refused: %s",
                       mst_caller_kind_name(&ad->caller), ad->limit.why);
         return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
@@ -214,9 +219,22 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (stage == 2) {
+        /* the address as realip set it; the route class from the URI */
+        ad->limits = &mlcf->limit;
+        ad->addr = r->connection->addr_text;
+        ad->endpoint = ngx_http_maestro_limit_endpoint(r);
+    }
+
     rc = (stage == 1) ? ngx_http_maestro_admit_identify(ad, NULL, &e)
                       : ngx_http_maestro_admit_limits(ad, r->connection->log,
                                                       &e);
+
+    if (stage == 2 && ngx_http_maestro_limit_headers(r, &ad->limit) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc != NGX_OK) {
         return ngx_http_maestro_admit_refuse(r, &e);
     }

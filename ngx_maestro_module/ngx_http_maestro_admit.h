@@ -46,6 +46,9 @@ typedef struct {
     mst_limit_verdict_t             limit;      /* 2. limits */
     mst_route_t                     route;      /* 4. route, when routed */
     ngx_uint_t                      way;        /* NGX_HTTP_MAESTRO_WAY_* */
+    ngx_http_maestro_limit_conf_t  *limits;     /* 2. or NULL: none */
+    ngx_str_t                       addr;       /* 2. the client address */
+    const char                     *endpoint;   /* 2. the route class */
     unsigned                        identified:1;
     unsigned                        changed:1;  /* 3. the guard changed
                                                    a text */

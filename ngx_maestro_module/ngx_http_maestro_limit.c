@@ -368,3 +368,331 @@ ngx_http_maestro_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+static ngx_str_t  ngx_http_maestro_limit_by[] = {
+    ngx_string("key"), ngx_string("user"), ngx_string("team"),
+    ngx_string("ip"), ngx_string("endpoint")
+};
+
+
+static ngx_uint_t  ngx_http_maestro_limit_rules;
+
+
+char *
+ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_loc_conf_t *mlcf = conf;
+
+    u_char                         *p, *last, *dot;
+    ngx_int_t                       n;
+    ngx_str_t                      *value, s;
+    ngx_uint_t                      i, k, found;
+    ngx_http_maestro_limit_rule_t  *rule;
+
+    value = cf->args->elts;
+
+    if (mlcf->limit.rules == NULL) {
+        mlcf->limit.rules = ngx_array_create(cf->pool, 2,
+                                sizeof(ngx_http_maestro_limit_rule_t));
+        if (mlcf->limit.rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rule = ngx_array_push(mlcf->limit.rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_http_maestro_limit_rule_t));
+    rule->index = ngx_http_maestro_limit_rules++;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            rule->zone = ngx_shared_memory_add(cf, &s, 0,
+                                               &ngx_http_maestro_module);
+            if (rule->zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+            p = value[i].data + 4;
+            last = value[i].data + value[i].len;
+
+            while (p < last) {
+                dot = ngx_strlchr(p, last, '+');
+                if (dot == NULL) {
+                    dot = last;
+                }
+
+                found = 0;
+                for (k = 0; k < 5; k++) {
+                    if ((size_t) (dot - p) == ngx_http_maestro_limit_by[k].len
+                        && ngx_strncmp(p, ngx_http_maestro_limit_by[k].data,
+                                       dot - p) == 0)
+                    {
+                        rule->by |= (ngx_uint_t) 1 << k;
+                        found = 1;
+                    }
+                }
+
+                if (!found) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "maestro_limit: \"%V\" is not key, "
+                                       "user, team, ip, endpoint or a "
+                                       "'+' of them", &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                p = dot + 1;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            p = value[i].data + 5;
+            last = value[i].data + value[i].len;
+
+            if (last - p < 4 || last[-3] != 'r' || last[-2] != '/') {
+                goto bad_rate;
+            }
+
+            switch (last[-1]) {
+            case 's': rule->rule.window_ms = MST_GCRA_SECOND; break;
+            case 'm': rule->rule.window_ms = MST_GCRA_MINUTE; break;
+            case 'h': rule->rule.window_ms = MST_GCRA_HOUR; break;
+            case 'd': rule->rule.window_ms = MST_GCRA_DAY; break;
+            default: goto bad_rate;
+            }
+
+            n = ngx_atoi(p, last - 3 - p);
+            if (n <= 0 || (uint64_t) n > MST_GCRA_RATE_MAX) {
+                goto bad_rate;
+            }
+
+            rule->rule.rate = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR || (uint64_t) n > MST_GCRA_RATE_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "maestro_limit: \"%V\" is not 0..1000000",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            rule->rule.burst = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "maestro_limit: unknown parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rule->zone == NULL || rule->by == 0 || rule->rule.rate == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "maestro_limit needs zone=, key= and rate=");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+bad_rate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "maestro_limit: \"%V\" is not <n>r/s, r/m, r/h or r/d "
+                       "with n 1..1000000", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+const char *
+ngx_http_maestro_limit_endpoint(ngx_http_request_t *r)
+{
+    ngx_str_t  *u;
+
+    u = &r->uri;
+
+#define ngx_http_maestro_limit_is(s)                                         \
+    (u->len >= sizeof(s) - 1 && ngx_strncmp(u->data, s, sizeof(s) - 1) == 0)
+
+    if (ngx_http_maestro_limit_is("/v1/chat/")) {
+        return "openai_chat";
+    }
+    if (ngx_http_maestro_limit_is("/v1/embeddings")) {
+        return "openai_embeddings";
+    }
+    if (ngx_http_maestro_limit_is("/api/v1/stream/")) {
+        return "stream";
+    }
+    if (ngx_http_maestro_limit_is("/api/v1/analyze")) {
+        return "analyze";
+    }
+    if (ngx_http_maestro_limit_is("/api/v1/ws")) {
+        return "ws";
+    }
+    if (r->method == NGX_HTTP_POST
+        && u->len == sizeof("/api/v1/workflows") - 1
+        && ngx_http_maestro_limit_is("/api/v1/workflows"))
+    {
+        return "submit";
+    }
+
+#undef ngx_http_maestro_limit_is
+
+    return "api";
+}
+
+
+void
+ngx_http_maestro_limit_check(ngx_http_maestro_limit_conf_t *lc,
+    const mst_caller_t *caller, ngx_str_t *addr, const char *endpoint,
+    mst_limit_verdict_t *v)
+{
+    u_char                         *p, buf[512];
+    ngx_str_t                       key;
+    ngx_uint_t                      i;
+    mst_gcra_verdict_t              g;
+    ngx_http_maestro_limit_rule_t  *rule;
+
+    ngx_memzero(v, sizeof(mst_limit_verdict_t));
+    v->admitted = 1;
+
+    if (lc->rules == NULL) {
+        return;
+    }
+
+    rule = lc->rules->elts;
+
+    for (i = 0; i < lc->rules->nelts; i++) {
+        p = ngx_snprintf(buf, sizeof(buf), "%ui", rule[i].index);
+
+        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_KEY) {
+            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%s",
+                             caller->key_id);
+        }
+        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_USER) {
+            /* no user known at ACCESS (auth off): the client address */
+            p = caller->has_user && caller->fixed
+                ? ngx_snprintf(p, buf + sizeof(buf) - p, "\x1fu%s",
+                               caller->user_id)
+                : ngx_snprintf(p, buf + sizeof(buf) - p, "\x1fi%V", addr);
+        }
+        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_TEAM) {
+            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%s",
+                             caller->team);
+        }
+        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_IP) {
+            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%V", addr);
+        }
+        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_ENDPOINT) {
+            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%s", endpoint);
+        }
+
+        key.data = buf;
+        key.len = p - buf;
+
+        if (ngx_http_maestro_limit_take(rule[i].zone, &rule[i].rule, &key, 1,
+                                        ngx_current_msec, &g)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        if (!g.admitted || (v->admitted && (v->limit == 0
+                                            || g.remaining < v->remaining)))
+        {
+            if (!g.admitted && !v->admitted
+                && g.retry_after_ms <= v->retry_after_ms)
+            {
+                continue;
+            }
+
+            v->admitted = g.admitted;
+            v->limit = g.limit;
+            v->remaining = g.remaining;
+            v->reset_ms = g.reset_ms;
+            v->window_ms = rule[i].rule.window_ms;
+            v->retry_after_ms = g.retry_after_ms;
+        }
+    }
+
+    if (!v->admitted) {
+        ngx_snprintf((u_char *) v->why, sizeof(v->why) - 1,
+                     "too many requests: retry in %uL ms%Z",
+                     v->retry_after_ms);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_maestro_limit_header(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_maestro_limit_headers(ngx_http_request_t *r,
+    const mst_limit_verdict_t *v)
+{
+    u_char  *p, *b;
+
+    if (v->limit == 0) {
+        return NGX_OK;
+    }
+
+    b = ngx_pnalloc(r->pool, 5 * NGX_INT64_LEN + 64);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* draft-ietf-httpapi-ratelimit-headers: seconds, rounded up */
+    p = ngx_sprintf(b, "\"default\";q=%uL;w=%uL", v->limit,
+                    (v->window_ms + 999) / 1000);
+    if (ngx_http_maestro_limit_header(r, "RateLimit-Policy", b, p - b)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    b = p;
+    p = ngx_sprintf(b, "\"default\";r=%uL;t=%uL", v->remaining,
+                    (v->reset_ms + 999) / 1000);
+    if (ngx_http_maestro_limit_header(r, "RateLimit", b, p - b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (v->admitted) {
+        return NGX_OK;
+    }
+
+    b = p;
+    p = ngx_sprintf(b, "%uL", (v->retry_after_ms + 999) / 1000);
+
+    return ngx_http_maestro_limit_header(r, "Retry-After", b, p - b);
+}

@@ -17,8 +17,54 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
 
 #include "mst_gcra.h"
+#include "mst_caller.h"
+#include "mst_limit.h"
+
+
+/* what a rule counts by: any '+'-joined set */
+#define NGX_HTTP_MAESTRO_LIMIT_KEY       0x01  /* the API key id */
+#define NGX_HTTP_MAESTRO_LIMIT_USER      0x02  /* no user: the client IP */
+#define NGX_HTTP_MAESTRO_LIMIT_TEAM      0x04
+#define NGX_HTTP_MAESTRO_LIMIT_IP        0x08
+#define NGX_HTTP_MAESTRO_LIMIT_ENDPOINT  0x10
+
+
+/* one maestro_limit */
+typedef struct {
+    ngx_shm_zone_t                 *zone;
+    ngx_uint_t                      by;        /* NGX_HTTP_MAESTRO_LIMIT_* */
+    ngx_uint_t                      index;     /* keys never shared */
+    mst_gcra_rule_t                 rule;
+} ngx_http_maestro_limit_rule_t;
+
+
+/* the location's maestro_limit* (one sub-struct of the loc conf) */
+typedef struct {
+    ngx_array_t                    *rules;     /* or NULL */
+} ngx_http_maestro_limit_conf_t;
+
+
+/* maestro_limit zone= key= rate= [burst=]; */
+char *ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/*
+ * Every rule of lc for this caller, client address and endpoint class:
+ * the verdict of the tightest (refused, else fewest remaining).
+ */
+void ngx_http_maestro_limit_check(ngx_http_maestro_limit_conf_t *lc,
+    const mst_caller_t *caller, ngx_str_t *addr, const char *endpoint,
+    mst_limit_verdict_t *v);
+
+/* the endpoint class of an HTTP request, from its method and URI */
+const char *ngx_http_maestro_limit_endpoint(ngx_http_request_t *r);
+
+/* Retry-After (refused) and the RateLimit fields of a verdict */
+ngx_int_t ngx_http_maestro_limit_headers(ngx_http_request_t *r,
+    const mst_limit_verdict_t *v);
 
 
 /* maestro_limit_zone name=<zone> size=<size>; */

@@ -318,6 +318,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       0,
       NULL },
 
+    { ngx_string("maestro_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_maestro_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -787,6 +794,11 @@ ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* a level with any maestro_guard_* has its own guard; else inherits */
     if (conf->guard == NULL) {
         conf->guard = prev->guard;
+    }
+
+    /* a level with any maestro_limit has its own rules, as limit_req */
+    if (conf->limit.rules == NULL) {
+        conf->limit.rules = prev->limit.rules;
     }
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               NGX_HTTP_MAESTRO_DEFAULT_MAX_BODY);

@@ -18,6 +18,7 @@
 #include "mst_intent.h"
 #include "mst_route.h"
 #include "mst_guard.h"
+#include "ngx_http_maestro_limit.h"
 
 
 typedef struct {
@@ -137,6 +138,7 @@ typedef struct {
     ngx_flag_t                   api;           /* maestro_api */
     size_t                       max_body;      /* maestro_max_body */
     mst_guard_t                 *guard;         /* maestro_guard_* */
+    ngx_http_maestro_limit_conf_t  limit;       /* maestro_limit* */
 } ngx_http_maestro_loc_conf_t;
 
 

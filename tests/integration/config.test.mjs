@@ -682,6 +682,41 @@ const ROWS = [
       at: 'maestro_limit_zone name=z size=1m',
       emerg: '"maestro_limit_zone" directive is not allowed here' },
 
+    { name: 'maestro_limit: an unknown key',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=model rate=1r/s;' },
+      at: 'maestro_limit zone=z key=model rate=1r/s',
+      emerg: "maestro_limit: \"key=model\" is not key, user, team, ip, endpoint or a '+' of them" },
+
+    { name: 'maestro_limit: rate=10',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=10;' },
+      at: 'maestro_limit zone=z key=ip rate=10',
+      emerg: "maestro_limit: \"rate=10\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+
+    { name: 'maestro_limit: rate=0r/s',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=0r/s;' },
+      at: 'maestro_limit zone=z key=ip rate=0r/s',
+      emerg: "maestro_limit: \"rate=0r/s\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+
+    { name: 'maestro_limit: rate=5r/w',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=5r/w;' },
+      at: 'maestro_limit zone=z key=ip rate=5r/w',
+      emerg: "maestro_limit: \"rate=5r/w\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+
+    { name: 'maestro_limit: burst=-1',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s burst=-1;' },
+      at: 'maestro_limit zone=z key=ip rate=1r/s burst=-1',
+      emerg: "maestro_limit: \"burst=-1\" is not 0..1000000" },
+
+    { name: 'maestro_limit: an unknown parameter',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s nodelay;' },
+      at: 'maestro_limit zone=z key=ip rate=1r/s nodelay',
+      emerg: "maestro_limit: unknown parameter \"nodelay\"" },
+
+    { name: 'maestro_limit: without rate=',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip;' },
+      at: 'maestro_limit zone=z key=ip',
+      emerg: "maestro_limit needs zone=, key= and rate=" },
+
     { name: 'maestro_llm_balance fastest',
       conf: { http: 'maestro_llm_balance fastest;' },
       at: 'maestro_llm_balance',
