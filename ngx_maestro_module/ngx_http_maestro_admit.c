@@ -268,8 +268,19 @@ ngx_http_maestro_admit_refuse(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_maestro_send_error(r, e->status, e->code, "%s",
-                                     e->message);
+    if (e->status == NGX_HTTP_TOO_MANY_REQUESTS && r->uri.len >= 4
+        && ngx_strncmp(r->uri.data, "/v1/", 4) == 0)
+    {
+        /* the /v1 facade answers as OpenAI does, for its SDKs' retries */
+        rc = ngx_http_maestro_send_json(r, e->status,
+            json_pack("{s:{s:s, s:s, s:n, s:s}}", "error",
+                      "message", e->message, "type", "requests",
+                      "param", "code", "rate_limit_exceeded"));
+
+    } else {
+        rc = ngx_http_maestro_send_error(r, e->status, e->code, "%s",
+                                         e->message);
+    }
 
     ngx_http_finalize_request(r, rc);
 

@@ -20,6 +20,7 @@ describe('maestro_limit', () => {
             http: 'maestro_limit_zone name=rl size=1m;\n'
                 + '    maestro_limit zone=rl key=ip+endpoint rate=1r/m '
                 + 'burst=4;',
+            server: ['location /v1/ { maestro_api; }'],
         });
     });
 
@@ -47,6 +48,22 @@ describe('maestro_limit', () => {
     test('another endpoint class has its own bucket', async () => {
         const r = await api(m.base, 'GET', '/api/v1/workflows');
         assert.equal(r.status, 200);
+    });
+
+    test('/v1: 429 in OpenAI\'s shape', async () => {
+        const body = { model: 'nope', messages: [{ role: 'user',
+                                                   content: 'hi' }] };
+        const got = [];
+        for (let i = 0; i < 6; i++) {
+            got.push(await api(m.base, 'POST', '/v1/chat/completions', body));
+        }
+        assert.notEqual(got[4].status, 429);
+        const no = got[5];
+        assert.equal(no.status, 429);
+        assert.equal(no.json.error.code, 'rate_limit_exceeded');
+        assert.equal(no.json.error.type, 'requests');
+        assert.equal(no.json.error.param, null);
+        assert.equal(no.headers['retry-after'], '60');
     });
 
     test('a reload keeps the counts', async () => {
