@@ -175,6 +175,8 @@ ngx_int_t
 ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     ngx_http_maestro_admit_error_t *e)
 {
+    ngx_uint_t  level;
+
     if (ad->limits != NULL && ad->limits->rules != NULL) {
         ngx_http_maestro_limit_check(ad->limits, &ad->caller, &ad->addr,
                                      ad->endpoint, &ad->limit);
@@ -183,8 +185,19 @@ ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
         ad->limit.admitted = 0;
     }
 
+    if (!ad->limit.admitted && ad->limits != NULL && ad->limits->dry_run) {
+        /* dry run: say who would have been refused, then admit */
+        ngx_log_error(ad->limits->log_level, log, 0,
+                      "maestro: %s caller would be refused (dry run): %s",
+                      mst_caller_kind_name(&ad->caller), ad->limit.why);
+        ad->limit.admitted = 1;
+        ad->limit.retry_after_ms = 0;
+        ad->limit_dry_run = 1;
+    }
+
     if (!ad->limit.admitted) {
-        ngx_log_error(NGX_LOG_INFO, log, 0, "maestro: %s caller refused: %s",
+        level = (ad->limits != NULL) ? ad->limits->log_level : NGX_LOG_INFO;
+        ngx_log_error(level, log, 0, "maestro: %s caller refused: %s",
                       mst_caller_kind_name(&ad->caller), ad->limit.why);
         return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
                                             "rate_limited", "%s",

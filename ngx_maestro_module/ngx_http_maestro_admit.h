@@ -50,6 +50,8 @@ typedef struct {
     ngx_str_t                       addr;       /* 2. the client address */
     const char                     *endpoint;   /* 2. the route class */
     unsigned                        identified:1;
+    unsigned                        limit_dry_run:1;  /* 2. would be
+                                                         refused */
     unsigned                        changed:1;  /* 3. the guard changed
                                                    a text */
     unsigned                        routed:1;

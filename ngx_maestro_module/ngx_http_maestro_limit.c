@@ -379,6 +379,15 @@ static ngx_str_t  ngx_http_maestro_limit_by[] = {
 static ngx_uint_t  ngx_http_maestro_limit_rules;
 
 
+ngx_conf_enum_t  ngx_http_maestro_limit_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 char *
 ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {

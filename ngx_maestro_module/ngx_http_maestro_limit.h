@@ -44,7 +44,13 @@ typedef struct {
 /* the location's maestro_limit* (one sub-struct of the loc conf) */
 typedef struct {
     ngx_array_t                    *rules;     /* or NULL */
+    ngx_flag_t                      dry_run;   /* maestro_limit_dry_run */
+    ngx_uint_t                      log_level; /* maestro_limit_log_level */
 } ngx_http_maestro_limit_conf_t;
+
+
+/* maestro_limit_log_level's values */
+extern ngx_conf_enum_t  ngx_http_maestro_limit_log_levels[];
 
 
 /* maestro_limit zone= key= rate= [burst=]; */

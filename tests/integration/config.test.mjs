@@ -717,6 +717,17 @@ const ROWS = [
       at: 'maestro_limit zone=z key=ip',
       emerg: "maestro_limit needs zone=, key= and rate=" },
 
+    { name: 'maestro_limit_dry_run maybe',
+      conf: { http: 'maestro_limit_dry_run maybe;' },
+      at: 'maestro_limit_dry_run maybe',
+      emerg: 'invalid value "maybe" in "maestro_limit_dry_run" directive, '
+          + 'it must be "on" or "off"' },
+
+    { name: 'maestro_limit_log_level debug',
+      conf: { http: 'maestro_limit_log_level debug;' },
+      at: 'maestro_limit_log_level debug',
+      emerg: 'invalid value "debug"' },
+
     { name: 'maestro_llm_balance fastest',
       conf: { http: 'maestro_llm_balance fastest;' },
       at: 'maestro_llm_balance',

@@ -9,6 +9,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startMaestro, api } from './lib/harness.mjs';
 
 describe('maestro_limit', () => {
@@ -71,5 +72,38 @@ describe('maestro_limit', () => {
         const r = await api(m.base, 'POST', '/api/v1/workflows',
                             { prompt: 'hi' });
         assert.equal(r.status, 429);
+    });
+});
+
+
+describe('maestro_limit_dry_run on', () => {
+    let m;
+
+    before(async () => {
+        m = await startMaestro({
+            workers: 2,
+            http: 'maestro_limit_zone name=rl size=1m;\n'
+                + '    maestro_limit zone=rl key=user+endpoint rate=1r/m;\n'
+                + '    maestro_limit_dry_run on;\n'
+                + '    maestro_limit_log_level warn;',
+        });
+    });
+
+    after(async () => { await m?.stop(); });
+
+    test('a refusal is logged, not made', async () => {
+        const got = [];
+        for (let i = 0; i < 3; i++) {
+            got.push(await api(m.base, 'POST', '/api/v1/workflows',
+                               { prompt: 'hi' }));
+        }
+        assert.deepEqual(got.map((r) => r.status), [202, 202, 202]);
+        assert.equal(got[2].headers['retry-after'], undefined);
+        assert.equal(got[2].headers.ratelimit, '"default";r=0;t=60');
+
+        const log = fs.readFileSync(m.errorLogPath, 'utf8');
+        const lines = log.split('\n').filter((l) => l.includes('dry run'));
+        assert.equal(lines.length, 2, log);
+        assert.match(lines[0], /\[warn\].*local caller would be refused/);
     });
 });
