@@ -156,16 +156,24 @@ ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
 
 ngx_int_t
 ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
-    const mst_caller_t *conn, ngx_uint_t way, ngx_log_t *log,
+    const mst_caller_t *conn, ngx_uint_t way, ngx_http_request_t *r,
     ngx_http_maestro_admit_error_t *e)
 {
+    ngx_http_maestro_loc_conf_t  *mlcf;
+
     ngx_memzero(ad, sizeof(ngx_http_maestro_admit_t));
 
     ad->caller = *conn;
     ad->identified = 1;
     ad->way = way;
 
-    return ngx_http_maestro_admit_limits(ad, log, e);
+    /* every prompt_submission counts, as endpoint "ws" */
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
+    ad->limits = &mlcf->limit;
+    ad->addr = r->connection->addr_text;
+    ad->endpoint = "ws";
+
+    return ngx_http_maestro_admit_limits(ad, r->connection->log, e);
 }
 
 

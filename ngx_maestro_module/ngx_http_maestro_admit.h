@@ -75,9 +75,10 @@ ngx_int_t ngx_http_maestro_admit_identify(ngx_http_maestro_admit_t *ad,
     ngx_str_t *session, ngx_http_maestro_admit_error_t *e);
 
 /* stages 1-2 for one message of a connection identified at its upgrade
-   (a WebSocket prompt_submission): ad is initialised */
+   (a WebSocket prompt_submission; r: the upgrade request, for its
+   location's limits and client address): ad is initialised */
 ngx_int_t ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
-    const mst_caller_t *conn, ngx_uint_t way, ngx_log_t *log,
+    const mst_caller_t *conn, ngx_uint_t way, ngx_http_request_t *r,
     ngx_http_maestro_admit_error_t *e);
 
 /* 2. limits: today everyone is admitted */
