@@ -183,8 +183,11 @@ ngx_http_maestro_admit_identify(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
     ngx_http_maestro_main_conf_t *mmcf, const mst_caller_t *conn,
-    ngx_uint_t way, ngx_log_t *log, ngx_http_maestro_admit_error_t *e)
+    ngx_uint_t way, ngx_http_request_t *r,
+    ngx_http_maestro_admit_error_t *e)
 {
+    ngx_http_maestro_loc_conf_t  *mlcf;
+
     ngx_memzero(ad, sizeof(ngx_http_maestro_admit_t));
 
     ad->caller = *conn;
@@ -192,11 +195,19 @@ ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
     ad->way = way;
 
     /* a key revoked since the upgrade ends what the connection submits */
-    if (ngx_http_maestro_auth_recheck(mmcf, ad, log, e) != NGX_OK) {
+    if (ngx_http_maestro_auth_recheck(mmcf, ad, r->connection->log, e)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_maestro_admit_limits(ad, log, e);
+    /* every prompt_submission counts, as endpoint "ws" */
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
+    ad->limits = &mlcf->limit;
+    ad->addr = r->connection->addr_text;
+    ad->endpoint = "ws";
+
+    return ngx_http_maestro_admit_limits(ad, r->connection->log, e);
 }
 
 
@@ -242,11 +253,29 @@ ngx_int_t
 ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     ngx_http_maestro_admit_error_t *e)
 {
-    /* no maestro_limit_* directive yet: no limits to pass */
-    if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK
-        || !ad->limit.admitted)
-    {
-        ngx_log_error(NGX_LOG_INFO, log, 0, "maestro: %s caller refused: %s",
+    ngx_uint_t  level;
+
+    if (ad->limits != NULL && ad->limits->rules != NULL) {
+        ngx_http_maestro_limit_check(ad->limits, &ad->caller, &ad->addr,
+                                     ad->endpoint, &ad->limit);
+
+    } else if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK) {
+        ad->limit.admitted = 0;
+    }
+
+    if (!ad->limit.admitted && ad->limits != NULL && ad->limits->dry_run) {
+        /* dry run: say who would have been refused, then admit */
+        ngx_log_error(ad->limits->log_level, log, 0,
+                      "maestro: %s caller would be refused (dry run): %s",
+                      mst_caller_kind_name(&ad->caller), ad->limit.why);
+        ad->limit.admitted = 1;
+        ad->limit.retry_after_ms = 0;
+        ad->limit_dry_run = 1;
+    }
+
+    if (!ad->limit.admitted) {
+        level = (ad->limits != NULL) ? ad->limits->log_level : NGX_LOG_INFO;
+        ngx_log_error(level, log, 0, "maestro: %s caller refused: %s",
                       mst_caller_kind_name(&ad->caller), ad->limit.why);
         return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
                                             "rate_limited", "%s",
@@ -281,9 +310,22 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (stage == 2) {
+        /* the address as realip set it; the route class from the URI */
+        ad->limits = &mlcf->limit;
+        ad->addr = r->connection->addr_text;
+        ad->endpoint = ngx_http_maestro_limit_endpoint(r);
+    }
+
     rc = (stage == 1) ? ngx_http_maestro_admit_identify(r, ad, NULL, &e)
                       : ngx_http_maestro_admit_limits(ad, r->connection->log,
                                                       &e);
+
+    if (stage == 2 && ngx_http_maestro_limit_headers(r, &ad->limit) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc != NGX_OK) {
         return ngx_http_maestro_admit_refuse(r, &e);
     }

@@ -48,8 +48,13 @@ typedef struct {
     mst_limit_verdict_t             limit;      /* 2. limits */
     mst_route_t                     route;      /* 4. route, when routed */
     ngx_uint_t                      way;        /* NGX_HTTP_MAESTRO_WAY_* */
+    ngx_http_maestro_limit_conf_t  *limits;     /* 2. or NULL: none */
+    ngx_str_t                       addr;       /* 2. the client address */
+    const char                     *endpoint;   /* 2. the route class */
     unsigned                        identified:1;
     unsigned                        refused:1;  /* by stage 1 */
+    unsigned                        limit_dry_run:1;  /* 2. would be
+                                                         refused */
     unsigned                        changed:1;  /* 3. the guard changed
                                                    a text */
     unsigned                        routed:1;
@@ -77,12 +82,14 @@ ngx_int_t ngx_http_maestro_admit_identify(ngx_http_request_t *r,
 
 /*
  * Stages 1-2 for one message of a connection identified at its upgrade
- * (a WebSocket prompt_submission): ad is initialised, a key checked
- * again; ngx_http_maestro_admit_release() when done with ad.
+ * (a WebSocket prompt_submission; r: the upgrade request, for its
+ * location's limits and client address): ad is initialised, a key
+ * checked again; ngx_http_maestro_admit_release() when done with ad.
  */
 ngx_int_t ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
     ngx_http_maestro_main_conf_t *mmcf, const mst_caller_t *conn,
-    ngx_uint_t way, ngx_log_t *log, ngx_http_maestro_admit_error_t *e);
+    ngx_uint_t way, ngx_http_request_t *r,
+    ngx_http_maestro_admit_error_t *e);
 void ngx_http_maestro_admit_release(ngx_http_maestro_admit_t *ad);
 
 /*

@@ -19,6 +19,7 @@
 #include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
 #include "ngx_http_maestro_directive.h"
+#include "ngx_http_maestro_limit.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_worker.h"
 #include "mst_host.h"
@@ -372,6 +373,36 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
+
+    /* request-rate limits (ngx_http_maestro_limit.c) */
+
+    { ngx_string("maestro_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_maestro_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("maestro_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_maestro_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_maestro_loc_conf_t, limit.dry_run),
+      NULL },
+
+    { ngx_string("maestro_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_maestro_loc_conf_t, limit.log_level),
+      &ngx_http_maestro_limit_log_levels },
 
       ngx_null_command
 };
@@ -835,6 +866,8 @@ ngx_http_maestro_create_loc_conf(ngx_conf_t *cf)
     mlcf->api = NGX_CONF_UNSET;
     mlcf->auth = NGX_CONF_UNSET;
     mlcf->max_body = NGX_CONF_UNSET_SIZE;
+    mlcf->limit.dry_run = NGX_CONF_UNSET;
+    mlcf->limit.log_level = NGX_CONF_UNSET_UINT;
 
     return mlcf;
 }
@@ -853,6 +886,14 @@ ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->guard == NULL) {
         conf->guard = prev->guard;
     }
+
+    /* a level with any maestro_limit has its own rules, as limit_req */
+    if (conf->limit.rules == NULL) {
+        conf->limit.rules = prev->limit.rules;
+    }
+    ngx_conf_merge_value(conf->limit.dry_run, prev->limit.dry_run, 0);
+    ngx_conf_merge_uint_value(conf->limit.log_level, prev->limit.log_level,
+                              NGX_LOG_ERR);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               NGX_HTTP_MAESTRO_DEFAULT_MAX_BODY);
 

@@ -19,6 +19,7 @@
 #include "mst_route.h"
 #include "mst_guard.h"
 #include "mst_jwt.h"
+#include "ngx_http_maestro_limit.h"
 
 
 typedef struct {
@@ -150,6 +151,7 @@ typedef struct {
     ngx_flag_t                   auth;          /* maestro_auth */
     size_t                       max_body;      /* maestro_max_body */
     mst_guard_t                 *guard;         /* maestro_guard_* */
+    ngx_http_maestro_limit_conf_t  limit;       /* maestro_limit* */
 } ngx_http_maestro_loc_conf_t;
 
 

@@ -625,7 +625,7 @@ ngx_http_maestro_ws_submit(ngx_http_maestro_ws_t *ws, json_t *m)
     /* the admission path, for each message: the connection's caller */
 
     if (ngx_http_maestro_admit_message(&ad, ws->mmcf, &ws->caller,
-                                       NGX_HTTP_MAESTRO_WAY_WS, log, &e)
+                                       NGX_HTTP_MAESTRO_WAY_WS, ws->r, &e)
         != NGX_OK)
     {
         ngx_http_maestro_admit_release(&ad);

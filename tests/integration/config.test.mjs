@@ -645,6 +645,89 @@ const ROWS = [
             + 'or "off"',
     })),
 
+    { name: 'maestro_limit_zone size=1k (under 32k)',
+      conf: { http: 'maestro_limit_zone name=z size=1k;' },
+      at: 'maestro_limit_zone name=z size=1k',
+      emerg: 'maestro_limit_zone "size=1k" is not a size of at least 32k' },
+
+    { name: 'maestro_limit_zone size=lots',
+      conf: { http: 'maestro_limit_zone name=z size=lots;' },
+      at: 'maestro_limit_zone name=z size=lots',
+      emerg: 'maestro_limit_zone "size=lots" is not a size of at least 32k' },
+
+    { name: 'maestro_limit_zone with an unknown parameter',
+      conf: { http: 'maestro_limit_zone name=z rate=1r/s;' },
+      at: 'maestro_limit_zone name=z rate=1r/s',
+      emerg: 'maestro_limit_zone: unknown parameter "rate=1r/s"' },
+
+    { name: 'maestro_limit_zone without a name',
+      conf: { http: 'maestro_limit_zone name= size=1m;' },
+      at: 'maestro_limit_zone name= size=1m',
+      emerg: 'maestro_limit_zone needs name= and size=' },
+
+    { name: 'maestro_limit_zone twice with one name',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n'
+                    + '    maestro_limit_zone name=z size=1m;' },
+      at: 'maestro_limit_zone name=z size=1m',
+      emerg: 'maestro_limit_zone "z" is duplicate' },
+
+    { name: 'maestro_limit_zone with one argument',
+      conf: { http: 'maestro_limit_zone name=z;' },
+      at: 'maestro_limit_zone name=z',
+      emerg: 'invalid number of arguments in "maestro_limit_zone" '
+          + 'directive' },
+
+    { name: 'maestro_limit_zone in a server block',
+      conf: { server: '        maestro_limit_zone name=z size=1m;' },
+      at: 'maestro_limit_zone name=z size=1m',
+      emerg: '"maestro_limit_zone" directive is not allowed here' },
+
+    { name: 'maestro_limit: an unknown key',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=model rate=1r/s;' },
+      at: 'maestro_limit zone=z key=model rate=1r/s',
+      emerg: "maestro_limit: \"key=model\" is not key, user, team, ip, endpoint or a '+' of them" },
+
+    { name: 'maestro_limit: rate=10',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=10;' },
+      at: 'maestro_limit zone=z key=ip rate=10',
+      emerg: "maestro_limit: \"rate=10\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+
+    { name: 'maestro_limit: rate=0r/s',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=0r/s;' },
+      at: 'maestro_limit zone=z key=ip rate=0r/s',
+      emerg: "maestro_limit: \"rate=0r/s\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+
+    { name: 'maestro_limit: rate=5r/w',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=5r/w;' },
+      at: 'maestro_limit zone=z key=ip rate=5r/w',
+      emerg: "maestro_limit: \"rate=5r/w\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+
+    { name: 'maestro_limit: burst=-1',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s burst=-1;' },
+      at: 'maestro_limit zone=z key=ip rate=1r/s burst=-1',
+      emerg: "maestro_limit: \"burst=-1\" is not 0..1000000" },
+
+    { name: 'maestro_limit: an unknown parameter',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s nodelay;' },
+      at: 'maestro_limit zone=z key=ip rate=1r/s nodelay',
+      emerg: "maestro_limit: unknown parameter \"nodelay\"" },
+
+    { name: 'maestro_limit: without rate=',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip;' },
+      at: 'maestro_limit zone=z key=ip',
+      emerg: "maestro_limit needs zone=, key= and rate=" },
+
+    { name: 'maestro_limit_dry_run maybe',
+      conf: { http: 'maestro_limit_dry_run maybe;' },
+      at: 'maestro_limit_dry_run maybe',
+      emerg: 'invalid value "maybe" in "maestro_limit_dry_run" directive, '
+          + 'it must be "on" or "off"' },
+
+    { name: 'maestro_limit_log_level debug',
+      conf: { http: 'maestro_limit_log_level debug;' },
+      at: 'maestro_limit_log_level debug',
+      emerg: 'invalid value "debug"' },
+
     { name: 'maestro_llm_balance fastest',
       conf: { http: 'maestro_llm_balance fastest;' },
       at: 'maestro_llm_balance',
@@ -757,6 +840,11 @@ describe('nginx -t', () => {
         assert.equal(r.code, 0, r.output);
         assert.match(r.output, /test is successful/);
         assert.doesNotMatch(r.output, /\[(emerg|alert|crit)\]/);
+    });
+
+    test('maestro_limit_zone passes', async () => {
+        const r = await nginxT({ http: 'maestro_limit_zone name=z size=1m;' });
+        assert.equal(r.code, 0, r.output);
     });
 
     test('a cycle with an exit passes', async () => {

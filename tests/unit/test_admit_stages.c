@@ -180,6 +180,9 @@ test_limit_admits(void **state)
         assert_int_equal(mst_limit_check(NULL, &c, &v), MST_OK);
         assert_true(v.admitted);
         assert_int_equal(v.retry_after_ms, 0);
+        assert_int_equal(v.limit, 0);
+        assert_int_equal(v.remaining, 0);
+        assert_int_equal(v.reset_ms, 0);
         assert_string_equal(v.why, "");
     }
 

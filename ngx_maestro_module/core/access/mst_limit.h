@@ -26,6 +26,10 @@ typedef struct mst_limits_s  mst_limits_t;     /* none yet: pass NULL */
 
 typedef struct {
     int        admitted;
+    uint64_t   limit;           /* the tightest rule's cells at once */
+    uint64_t   remaining;       /* its cells left after this request */
+    uint64_t   reset_ms;        /* until its bucket is full again */
+    uint64_t   window_ms;       /* its window (RateLimit-Policy w=) */
     uint64_t   retry_after_ms;  /* when refused: when to come back */
     char       why[MST_ERRLEN];
 } mst_limit_verdict_t;
