@@ -326,6 +326,12 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (stage == 2 && ad->limits->rules != NULL) {
+        ngx_http_maestro_limit_status(r, rc != NGX_OK ? "REJECTED"
+                                         : ad->limit_dry_run
+                                         ? "REJECTED_DRY_RUN" : "PASSED");
+    }
+
     if (rc != NGX_OK) {
         return ngx_http_maestro_admit_refuse(r, &e);
     }

@@ -705,3 +705,59 @@ ngx_http_maestro_limit_headers(ngx_http_request_t *r,
 
     return ngx_http_maestro_limit_header(r, "Retry-After", b, p - b);
 }
+
+
+/* $maestro_limit_status, like $limit_req_status */
+
+static ngx_int_t  ngx_http_maestro_limit_status_index = NGX_ERROR;
+
+
+/* not set by the limits stage: no rule applied, or not a maestro_api */
+static ngx_int_t
+ngx_http_maestro_limit_status_get(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_maestro_limit_variables(ngx_conf_t *cf)
+{
+    ngx_str_t             name = ngx_string("maestro_limit_status");
+    ngx_http_variable_t  *var;
+
+    var = ngx_http_add_variable(cf, &name, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_maestro_limit_status_get;
+
+    ngx_http_maestro_limit_status_index = ngx_http_get_variable_index(cf,
+                                                                      &name);
+
+    return (ngx_http_maestro_limit_status_index == NGX_ERROR) ? NGX_ERROR
+                                                              : NGX_OK;
+}
+
+
+void
+ngx_http_maestro_limit_status(ngx_http_request_t *r, const char *status)
+{
+    ngx_http_variable_value_t  *v;
+
+    if (ngx_http_maestro_limit_status_index == NGX_ERROR) {
+        return;
+    }
+
+    v = &r->variables[ngx_http_maestro_limit_status_index];
+
+    v->data = (u_char *) status;
+    v->len = ngx_strlen(status);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+}

@@ -74,6 +74,13 @@ ngx_int_t ngx_http_maestro_limit_headers(ngx_http_request_t *r,
 
 
 /* maestro_limit_zone name=<zone> size=<size>; */
+/* preconfiguration: $maestro_limit_status */
+ngx_int_t ngx_http_maestro_limit_variables(ngx_conf_t *cf);
+
+/* $maestro_limit_status of r: PASSED, REJECTED or REJECTED_DRY_RUN */
+void ngx_http_maestro_limit_status(ngx_http_request_t *r,
+    const char *status);
+
 char *ngx_http_maestro_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -409,7 +409,7 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_maestro_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_maestro_limit_variables,      /* preconfiguration */
     ngx_http_maestro_admit_init,           /* postconfiguration */
 
     ngx_http_maestro_create_main_conf,     /* create main configuration */

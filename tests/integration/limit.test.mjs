@@ -10,7 +10,21 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { startMaestro, api } from './lib/harness.mjs';
+
+/* $maestro_limit_status in an access log of its own */
+const LIMIT_LOG = '    log_format lim "$request_method $uri $status '
+    + '$maestro_limit_status";\n    access_log logs/limit.log lim;';
+
+async function statusLog(m) {
+    const file = path.join(m.prefix, 'logs/limit.log');
+    await new Promise((r) => setTimeout(r, 200));
+    return fs.readFileSync(file, 'utf8').split('\n')
+        .filter((l) => l.startsWith('POST /api/v1/workflows '))
+        .map((l) => l.slice('POST /api/v1/workflows '.length));
+}
+
 
 describe('maestro_limit', () => {
     let m;
@@ -20,7 +34,7 @@ describe('maestro_limit', () => {
             workers: 2,
             http: 'maestro_limit_zone name=rl size=1m;\n'
                 + '    maestro_limit zone=rl key=ip+endpoint rate=1r/m '
-                + 'burst=4;',
+                + 'burst=4;\n' + LIMIT_LOG,
             server: ['location /v1/ { maestro_api; }'],
         });
     });
@@ -44,6 +58,10 @@ describe('maestro_limit', () => {
         assert.equal(no.json.error.code, 'rate_limited');
         assert.equal(no.headers['retry-after'], '60');
         assert.equal(no.headers.ratelimit, '"default";r=0;t=300');
+
+        assert.deepEqual(await statusLog(m), [
+            ...Array(5).fill('202 PASSED'), ...Array(3).fill('429 REJECTED'),
+        ]);
     });
 
     test('another endpoint class has its own bucket', async () => {
@@ -85,7 +103,7 @@ describe('maestro_limit_dry_run on', () => {
             http: 'maestro_limit_zone name=rl size=1m;\n'
                 + '    maestro_limit zone=rl key=user+endpoint rate=1r/m;\n'
                 + '    maestro_limit_dry_run on;\n'
-                + '    maestro_limit_log_level warn;',
+                + '    maestro_limit_log_level warn;\n' + LIMIT_LOG,
         });
     });
 
@@ -105,5 +123,8 @@ describe('maestro_limit_dry_run on', () => {
         const lines = log.split('\n').filter((l) => l.includes('dry run'));
         assert.equal(lines.length, 2, log);
         assert.match(lines[0], /\[warn\].*local caller would be refused/);
+
+        assert.deepEqual(await statusLog(m), ['202 PASSED',
+            '202 REJECTED_DRY_RUN', '202 REJECTED_DRY_RUN']);
     });
 });
