@@ -85,6 +85,29 @@ ${httpCommon(prefix)}
             return 200 '{"status":"ok"}';
         }
     }
+
+    # the limit check: the same /healthz behind Maestro's limit and behind
+    # nginx's limit_req, rates that never refuse (Host picks the server)
+    maestro_limit_zone name=bench size=10m;
+    limit_req_zone $binary_remote_addr zone=ngxbench:10m rate=1000000r/s;
+
+    server {
+        listen 127.0.0.1:${port};
+        server_name lim-maestro;
+        location = /healthz {
+            maestro_api;
+            maestro_limit zone=bench key=ip rate=1000000r/s burst=1000000;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:${port};
+        server_name lim-nginx;
+        location = /healthz {
+            maestro_api;
+            limit_req zone=ngxbench burst=1000000 nodelay;
+        }
+    }
 }
 `;
 }
@@ -139,8 +162,9 @@ function parseWrk(text) {
     return { rps, p50: pct['50'], p99: pct['99'], non2xx, errs: errs ? errs[0] : '' };
 }
 
-function wrk(port, p) {
+function wrk(port, p, host) {
     const r = spawnSync('wrk', ['-t2', '-c50', `-d${WRK_DUR}`, '--latency',
+                                ...(host ? ['-H', `Host: ${host}`] : []),
                                 `http://127.0.0.1:${port}${p}`],
                         { encoding: 'utf8', timeout: 60000 });
     if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
@@ -209,18 +233,26 @@ async function orchestration() {
 async function healthz() {
     note(`healthz: wrk -t2 -c50 -d${WRK_DUR} x${WRK_RUNS}, alternating`);
     const srv = await startBenchNginx('healthz', { sync: false });
-    const runs = { '/healthz': [], '/ok': [] };
+    /* name -> [path, Host] */
+    const targets = { '/healthz': ['/healthz'], '/ok': ['/ok'],
+                      'maestro_limit': ['/healthz', 'lim-maestro'],
+                      'limit_req': ['/healthz', 'lim-nginx'] };
+    const runs = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
     try {
-        for (const p of ['/healthz', '/ok']) {              // body check
-            const r = await get(srv.port, p);
-            if (r.status !== 200) throw new Error(`GET ${p} -> ${r.status}`);
-            runs[p].body = r.text.length;
+        for (const [k, [p, host]] of Object.entries(targets)) { // body check
+            const r = await fetch(`http://127.0.0.1:${srv.port}${p}`,
+                                  { headers: host ? { Host: host } : {} });
+            const text = await r.text();
+            if (r.status !== 200) throw new Error(`GET ${k} -> ${r.status}`);
+            runs[k].body = text.length;
         }
         spawnSync('wrk', ['-t2', '-c50', '-d1s', `http://127.0.0.1:${srv.port}/healthz`],
                   { timeout: 10000 });                       // warm-up
+        const names = Object.keys(targets);
         for (let i = 0; i < WRK_RUNS; i++) {
-            for (const p of i % 2 ? ['/ok', '/healthz'] : ['/healthz', '/ok']) {
-                runs[p].push(wrk(srv.port, p));
+            const order = i % 2 ? [...names].reverse() : names;
+            for (const k of order) {
+                runs[k].push(wrk(srv.port, ...targets[k]));
             }
         }
     } finally {
@@ -346,6 +378,23 @@ async function main() {
     say('   ratio = req/s of the row / req/s of the baseline (1.00 = as fast as nginx alone)');
     if (hz.non2xx || ok.non2xx) say(`   non-2xx: /healthz ${hz.non2xx}, /ok ${ok.non2xx}`);
     for (const e of [...hz.errs, ...ok.errs]) say(`   wrk: ${e}`);
+
+    const ml = h.maestro_limit, lr = h.limit_req;
+    const added = (x) => 1e6 / x.rps - 1e6 / hz.rps;   // us per request
+    say();
+    say('3) the limit check: the same GET /healthz behind maestro_limit and behind nginx limit_req');
+    say('   (key ip, rates that never refuse; same nginx, same run, alternating)');
+    say();
+    table(['limiter', 'req/s', 'p50 us', 'p99 us', 'runs (req/s)', 'vs limit_req'], [
+        ['nginx limit_req', f(lr.rps, 0), f(lr.p50, 0), f(lr.p99, 0),
+         lr.all.map((x) => f(x, 0)).join(' '), '1.00'],
+        ['maestro_limit', f(ml.rps, 0), f(ml.p50, 0), f(ml.p99, 0),
+         ml.all.map((x) => f(x, 0)).join(' '), f(ml.rps / lr.rps, 2)],
+    ]);
+    say(`   cost per request (limiter minus plain /healthz): limit_req ${f(added(lr), 2)} us,`
+        + ` maestro_limit ${f(added(ml), 2)} us; time per request maestro / limit_req:`
+        + ` ${f(lr.rps / ml.rps, 2)}x (target <= 1.2x)`);
+    if (ml.non2xx || lr.non2xx) say(`   non-2xx: maestro_limit ${ml.non2xx}, limit_req ${lr.non2xx}`);
     for (const b of [o.badNoSync, o.badMap, o.badSync, h.bad].filter((x) => x && x.length)) {
         say(`   WARNING error.log: ${b.length} alert/crit lines, e.g. ${b[0]}`);
     }
