@@ -15,7 +15,9 @@
  *                            a JWT, the admin; with auth off the local
  *                            caller, its user fixed by a session or
  *                            claimed by the body
- *   2. limits                mst_limit_check (core/access): admits all
+ *   2. limits                request rates per key, user, team, client
+ *                            or endpoint (_limit.c: GCRA in shared
+ *                            memory, core/access/mst_gcra.c)
  *   3. validate + guard      the request's shape (_submit.c for
  *                            submissions), then mst_guard_submission /
  *                            mst_guard_openai (core/text) on every text

@@ -496,17 +496,6 @@ ngx_http_maestro_auth_identify(ngx_http_request_t *r,
 }
 
 
-static int
-ngx_http_maestro_auth_expired(const json_t *rec, int64_t now)
-{
-    json_int_t  at;
-
-    at = json_integer_value(json_object_get(rec, "expires_at"));
-
-    return at != 0 && now >= at;
-}
-
-
 /* a key's record, checked (hash NULL: only that it is still valid);
    ad->key keeps it */
 static ngx_int_t
@@ -551,11 +540,7 @@ ngx_http_maestro_auth_record(ngx_http_maestro_main_conf_t *mmcf,
 
     } else {
         /* a connection's key again: its secret was checked at the start */
-        rc = (json_integer_value(json_object_get(rec, "revoked_at")) != 0)
-             ? mst_err(why, sizeof(why), MST_EDENIED, "revoked")
-             : ngx_http_maestro_auth_expired(rec, now)
-             ? mst_err(why, sizeof(why), MST_EDENIED, "expired")
-             : MST_OK;
+        rc = mst_apikey_valid(rec, now, why, sizeof(why));
     }
 
     if (rc != MST_OK) {

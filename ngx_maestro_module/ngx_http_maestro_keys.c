@@ -122,6 +122,25 @@ ngx_http_maestro_keys_id(ngx_str_t *arg, char *id)
 }
 
 
+/* a write task of kind, stamped now; freed by ngx_http_maestro_key_free */
+static ngx_http_maestro_key_op_t *
+ngx_http_maestro_key_op(ngx_http_maestro_key_op_e kind, ngx_log_t *log)
+{
+    ngx_http_maestro_key_op_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_maestro_key_op_t), log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->op = kind;
+    op->now = mst_now_ms();
+    op->log = log;
+
+    return op;
+}
+
+
 static ngx_int_t
 ngx_http_maestro_keys_has_body(ngx_http_request_t *r)
 {
@@ -296,12 +315,12 @@ ngx_http_maestro_key(ngx_http_request_t *r, ngx_str_t *arg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    op = ngx_calloc(sizeof(ngx_http_maestro_key_op_t), r->connection->log);
+    op = ngx_http_maestro_key_op(NGX_HTTP_MAESTRO_KEY_REVOKE,
+                                 r->connection->log);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    op->op = NGX_HTTP_MAESTRO_KEY_REVOKE;
     ngx_memcpy(op->id, id, sizeof(id));
 
     return ngx_http_maestro_key_post(r, op);
@@ -351,15 +370,13 @@ ngx_http_maestro_keys_body(ngx_http_request_t *r)
         return;
     }
 
-    op = ngx_calloc(sizeof(ngx_http_maestro_key_op_t), r->connection->log);
+    op = ngx_http_maestro_key_op(NGX_HTTP_MAESTRO_KEY_CREATE,
+                                 r->connection->log);
     if (op == NULL) {
         json_decref(body);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    op->op = NGX_HTTP_MAESTRO_KEY_CREATE;
-    op->now = mst_now_ms();
 
     if (mst_apikey_generate(&op->secret) != MST_OK) {
         json_decref(body);
@@ -408,15 +425,14 @@ ngx_http_maestro_rotate_body(ngx_http_request_t *r)
         }
     }
 
-    op = ngx_calloc(sizeof(ngx_http_maestro_key_op_t), r->connection->log);
+    op = ngx_http_maestro_key_op(NGX_HTTP_MAESTRO_KEY_ROTATE,
+                                 r->connection->log);
     if (op == NULL) {
         json_decref(body);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    op->op = NGX_HTTP_MAESTRO_KEY_ROTATE;
-    op->now = mst_now_ms();
     op->grace_ms = MST_APIKEY_GRACE_MS;
 
     g = json_object_get(body, "grace_seconds");
@@ -492,12 +508,6 @@ ngx_http_maestro_key_thread(void *arg)
         break;
 
     case NGX_HTTP_MAESTRO_KEY_ROTATE:
-        if (json_integer_value(json_object_get(rec, "revoked_at")) != 0) {
-            rc = mst_err(op->err, sizeof(op->err), MST_EXISTS,
-                         "the key was revoked");
-            break;
-        }
-
         rc = mst_apikey_rotate(rec, &op->secret, op->now, op->grace_ms,
                                op->err, sizeof(op->err));
         break;
@@ -658,11 +668,6 @@ ngx_http_maestro_key_post(ngx_http_request_t *r,
 {
     op->r = r;
     op->mmcf = ngx_http_maestro_mmcf(r);
-    op->log = r->connection->log;
-
-    if (op->now == 0) {
-        op->now = mst_now_ms();
-    }
 
     r->main->count++;
 
@@ -694,15 +699,13 @@ ngx_http_maestro_keys_touch(ngx_http_maestro_main_conf_t *mmcf,
         return;
     }
 
-    op = ngx_calloc(sizeof(ngx_http_maestro_key_op_t), log);
+    op = ngx_http_maestro_key_op(NGX_HTTP_MAESTRO_KEY_TOUCH, log);
     if (op == NULL) {
         return;
     }
 
     op->mmcf = mmcf;
-    op->op = NGX_HTTP_MAESTRO_KEY_TOUCH;
     op->now = now;
-    op->log = log;
     ngx_memcpy(op->id, id, MST_APIKEY_ID_LEN + 1);
 
     (void) ngx_http_maestro_io_post(mmcf, ngx_http_maestro_key_thread,

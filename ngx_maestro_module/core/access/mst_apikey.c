@@ -194,21 +194,10 @@ mst_apikey_ms(const json_t *rec, const char *field)
 
 
 int
-mst_apikey_check(const json_t *rec, const char *hash, int64_t now_ms,
-    char *why, size_t whylen)
+mst_apikey_valid(const json_t *rec, int64_t now_ms, char *why,
+    size_t whylen)
 {
-    int      cur, old;
     int64_t  expires;
-
-    /* both compared whatever the first says: no timing difference */
-
-    cur = mst_apikey_same(json_object_get(rec, "hash"), hash);
-    old = mst_apikey_same(json_object_get(rec, "grace_hash"), hash)
-          && now_ms < mst_apikey_ms(rec, "grace_until");
-
-    if (!cur && !old) {
-        return mst_err(why, whylen, MST_EDENIED, "wrong secret");
-    }
 
     if (mst_apikey_ms(rec, "revoked_at") != 0) {
         return mst_err(why, whylen, MST_EDENIED, "revoked");
@@ -221,6 +210,26 @@ mst_apikey_check(const json_t *rec, const char *hash, int64_t now_ms,
     }
 
     return MST_OK;
+}
+
+
+int
+mst_apikey_check(const json_t *rec, const char *hash, int64_t now_ms,
+    char *why, size_t whylen)
+{
+    int  cur, old;
+
+    /* both compared whatever the first says: no timing difference */
+
+    cur = mst_apikey_same(json_object_get(rec, "hash"), hash);
+    old = mst_apikey_same(json_object_get(rec, "grace_hash"), hash)
+          && now_ms < mst_apikey_ms(rec, "grace_until");
+
+    if (!cur && !old) {
+        return mst_err(why, whylen, MST_EDENIED, "wrong secret");
+    }
+
+    return mst_apikey_valid(rec, now_ms, why, whylen);
 }
 
 
@@ -416,6 +425,10 @@ mst_apikey_rotate(json_t *rec, const mst_apikey_secret_t *s,
     int64_t now_ms, int64_t grace_ms, char *err, size_t errlen)
 {
     json_t  *old;
+
+    if (mst_apikey_ms(rec, "revoked_at") != 0) {
+        return mst_err(err, errlen, MST_EXISTS, "the key was revoked");
+    }
 
     if (grace_ms < 0 || grace_ms > MST_APIKEY_GRACE_MAX) {
         return mst_err(err, errlen, MST_EINVAL, "grace_seconds: 0..%lld",

@@ -70,6 +70,13 @@ int mst_apikey_parse(const char *token, size_t len, char *id, char *hash);
 int mst_apikey_looks_like(const char *token, size_t len);
 
 /*
+ * The key is neither revoked nor expired at now (ms): MST_OK; MST_EDENIED
+ * with why ("revoked", "expired") otherwise.
+ */
+int mst_apikey_valid(const json_t *rec, int64_t now_ms, char *why,
+    size_t whylen);
+
+/*
  * The record admits the hash of a presented secret at now (ms): MST_OK;
  * MST_EDENIED with why ("revoked", "expired", "wrong secret") otherwise.
  */
@@ -86,7 +93,8 @@ int mst_apikey_create(const json_t *req, const mst_apikey_secret_t *s,
 
 /*
  * Rotation: rec gets s's hash; the old one works until now + grace_ms
- * (0: not at all). MST_EINVAL: grace_ms out of 0..MST_APIKEY_GRACE_MAX.
+ * (0: not at all). MST_EXISTS: the key was revoked; MST_EINVAL: grace_ms
+ * out of 0..MST_APIKEY_GRACE_MAX.
  */
 int mst_apikey_rotate(json_t *rec, const mst_apikey_secret_t *s,
     int64_t now_ms, int64_t grace_ms, char *err, size_t errlen);
