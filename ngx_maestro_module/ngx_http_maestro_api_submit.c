@@ -70,7 +70,7 @@ ngx_http_maestro_body_check(ngx_http_request_t *r)
 
         return ngx_http_maestro_send_error(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                   "body is larger than %uz bytes (maestro_max_body)",
+                   "body is larger than %zu bytes (maestro_max_body)",
                    mlcf->max_body);
     }
 
@@ -95,7 +95,7 @@ ngx_http_maestro_body_object(ngx_http_request_t *r, json_t **body)
     if (rc == NGX_DECLINED) {
         return ngx_http_maestro_send_error(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                   "body is larger than %uz bytes (maestro_max_body)",
+                   "body is larger than %zu bytes (maestro_max_body)",
                    mlcf->max_body);
     }
 
