@@ -400,10 +400,8 @@ ngx_http_maestro_keys_body(ngx_http_request_t *r)
     json_decref(body);
     ngx_memcpy(op->id, op->secret.id, sizeof(op->id));
 
-    rc = ngx_http_maestro_key_post(r, op);
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
+    /* NGX_DONE drops the body reader's reference: key_done answers */
+    ngx_http_finalize_request(r, ngx_http_maestro_key_post(r, op));
 }
 
 
@@ -466,10 +464,8 @@ ngx_http_maestro_rotate_body(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_maestro_key_post(r, op);
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
+    /* NGX_DONE drops the body reader's reference: key_done answers */
+    ngx_http_finalize_request(r, ngx_http_maestro_key_post(r, op));
 }
 
 
