@@ -74,7 +74,7 @@ ngx_http_maestro_body_check(ngx_http_request_t *r)
                    mlcf->max_body);
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -143,7 +143,7 @@ ngx_http_maestro_read_body(ngx_http_request_t *r, ngx_uint_t way)
     ngx_http_maestro_admit_t  *ad;
 
     rc = ngx_http_maestro_body_check(r);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 

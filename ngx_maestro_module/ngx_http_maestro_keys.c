@@ -279,7 +279,7 @@ ngx_http_maestro_keys(ngx_http_request_t *r, ngx_str_t *arg)
     }
 
     rc = ngx_http_maestro_body_check(r);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -345,7 +345,7 @@ ngx_http_maestro_key_rotate(ngx_http_request_t *r, ngx_str_t *arg)
     /* the body is optional: {"grace_seconds": n} */
     if (ngx_http_maestro_keys_has_body(r)) {
         rc = ngx_http_maestro_body_check(r);
-        if (rc != NGX_OK) {
+        if (rc != NGX_DECLINED) {
             return rc;
         }
     }
