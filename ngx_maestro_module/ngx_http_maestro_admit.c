@@ -56,6 +56,7 @@
 #include "ngx_http_maestro_usage.h"
 #include "mst_guard_request.h"
 #include "mst_apikey.h"
+#include "mst_usage.h"
 
 
 static ngx_http_maestro_admit_t *ngx_http_maestro_admit_ctx(
@@ -203,7 +204,8 @@ ngx_http_maestro_admit_message(ngx_http_maestro_admit_t *ad,
         return NGX_ERROR;
     }
 
-    /* every prompt_submission counts, as endpoint "ws" */
+    /* every prompt_submission counts, as endpoint "ws"; its connection
+       holds the slots (ledger without a pool) */
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
     ad->limits = &mlcf->limit;
     ad->addr = r->connection->addr_text;
@@ -251,19 +253,84 @@ ngx_http_maestro_admit_may_see(ngx_http_request_t *r, const char *owner)
 
 /* 2. limits */
 
-ngx_int_t
-ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
+static void
+ngx_http_maestro_admit_who(ngx_http_maestro_admit_t *ad,
+    ngx_http_maestro_limit_who_t *who)
+{
+    who->caller = &ad->caller;
+    who->key = ad->key;
+    who->addr = &ad->addr;
+    who->endpoint = ad->endpoint;
+    who->stream = ad->stream;
+}
+
+
+/* a key's budget: its spend this period from the store */
+static ngx_int_t
+ngx_http_maestro_admit_budget(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    int                            rc;
+    char                           err[MST_ERRLEN], bucket[32];
+    double                         spent;
+    json_t                        *usage;
+    int64_t                        now, reset;
+    ngx_uint_t                     level;
+    const char                    *period;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    if (ad->key == NULL
+        || !json_is_number(json_object_get(ad->key, "budget_usd")))
+    {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_maestro_module);
+    period = json_string_value(json_object_get(ad->key, "budget_period"));
+    now = mst_now_ms();
+
+    /* a read transaction: the event loop may */
+    if (mst_usage_key_get(mmcf->env.store, ad->caller.key_id, period, now,
+                          &usage, err, sizeof(err))
+        != MST_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "maestro: budget of %s: %s",
+                      ad->caller.key_id, err);
+        return NGX_OK;
+    }
+
+    spent = json_number_value(json_object_get(usage, "cost_usd"));
+    json_decref(usage);
+
+    rc = mst_limit_budget(ad->key, spent, ad->limit.why,
+                          sizeof(ad->limit.why));
+    if (rc == MST_OK) {
+        return NGX_OK;
+    }
+
+    (void) mst_limit_period(period, now, bucket, sizeof(bucket), &reset);
+
+    ad->limit.admitted = 0;
+    ad->limit.limit = 0;            /* no RateLimit fields: not a rate */
+    ad->limit.retry_after_ms = (uint64_t) reset;
+
+    level = ad->limits ? ad->limits->log_level : NGX_LOG_ERR;
+    ngx_log_error(level, log, 0, "maestro: key %s refused: %s",
+                  ad->caller.key_id, ad->limit.why);
+
+    return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "insufficient_quota", "%s",
+                                        ad->limit.why);
+}
+
+
+/* the verdict of limits or a reservation: dry run, log, 429 */
+static ngx_int_t
+ngx_http_maestro_admit_verdict(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     ngx_http_maestro_admit_error_t *e)
 {
     ngx_uint_t  level;
-
-    if (ad->limits != NULL && ad->limits->rules != NULL) {
-        ngx_http_maestro_limit_check(ad->limits, &ad->caller, &ad->addr,
-                                     ad->endpoint, &ad->limit);
-
-    } else if (mst_limit_check(NULL, &ad->caller, &ad->limit) != MST_OK) {
-        ad->limit.admitted = 0;
-    }
 
     if (!ad->limit.admitted && ad->limits != NULL && ad->limits->dry_run) {
         /* dry run: say who would have been refused, then admit */
@@ -285,6 +352,60 @@ ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    ngx_http_maestro_limit_who_t  who;
+
+    ngx_http_maestro_admit_who(ad, &who);
+    ngx_http_maestro_limit_check(ad->limits, &who, &ad->ledger, &ad->limit);
+
+    if (ngx_http_maestro_admit_verdict(ad, log, e) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_maestro_admit_budget(ad, log, e);
+}
+
+
+ngx_int_t
+ngx_http_maestro_admit_reserve(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, size_t input_bytes, int64_t max_tokens,
+    ngx_http_maestro_admit_error_t *e)
+{
+    uint64_t                       tokens;
+    ngx_http_maestro_limit_who_t   who;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    if (ad->ledger.pool == NULL) {
+        return NGX_OK;                  /* not through the door */
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+
+    tokens = mst_limit_estimate(input_bytes, max_tokens,
+                                mmcf->limit_max_tokens);
+
+    ngx_http_maestro_admit_who(ad, &who);
+    ngx_http_maestro_limit_reserve(ad->limits, &who, &ad->ledger, tokens,
+                                   &ad->limit);
+
+    if (ngx_http_maestro_admit_verdict(ad, r->connection->log, e) == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    ngx_http_maestro_limit_status(r, "REJECTED");
+
+    if (ngx_http_maestro_limit_headers(r, &ad->limit) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_ERROR;
 }
 
 
@@ -313,10 +434,13 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
     }
 
     if (stage == 2) {
-        /* the address as realip set it; the route class from the URI */
+        /* the address as realip set it; the route class from the URI;
+           what it takes lives as long as the request */
         ad->limits = &mlcf->limit;
         ad->addr = r->connection->addr_text;
         ad->endpoint = ngx_http_maestro_limit_endpoint(r);
+        ad->stream = ngx_http_maestro_limit_is_stream(r);
+        ad->ledger.pool = r->pool;
     }
 
     rc = (stage == 1) ? ngx_http_maestro_admit_identify(r, ad, NULL, &e)
@@ -328,7 +452,9 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (stage == 2 && ad->limits->rules != NULL) {
+    if (stage == 2 && (ad->limits->rules != NULL || ad->limit.limit != 0
+                       || rc != NGX_OK))
+    {
         ngx_http_maestro_limit_status(r, rc != NGX_OK ? "REJECTED"
                                          : ad->limit_dry_run
                                          ? "REJECTED_DRY_RUN" : "PASSED");
@@ -388,9 +514,11 @@ ngx_http_maestro_admit_refuse(ngx_http_request_t *r,
     if (ngx_http_maestro_openai_path(r)) {
         rc = ngx_http_maestro_oai_error(r, e->status,
                  e->status == NGX_HTTP_UNAUTHORIZED
-                 ? "invalid_request_error" : "requests",
+                 ? "invalid_request_error"
+                 : ngx_strcmp(e->code, "insufficient_quota") == 0
+                 ? "insufficient_quota" : "requests",
                  e->status == NGX_HTTP_UNAUTHORIZED ? "invalid_api_key"
-                 : e->status == NGX_HTTP_TOO_MANY_REQUESTS
+                 : ngx_strcmp(e->code, "rate_limited") == 0
                  ? "rate_limit_exceeded" : e->code,
                  NULL, "%s", e->message);
 
@@ -600,11 +728,17 @@ ngx_http_maestro_admit_dispatch(ngx_http_maestro_submit_t *sb,
 /* 7. account */
 
 double
-ngx_http_maestro_admit_account(const ngx_http_maestro_admit_t *ad,
+ngx_http_maestro_admit_account(ngx_http_maestro_admit_t *ad,
     ngx_http_maestro_main_conf_t *mmcf, const char *model, long prompt,
     long completion)
 {
+    if (ad != NULL) {
+        ngx_http_maestro_limit_settle(&ad->ledger, prompt + completion);
+    }
+
     ngx_http_maestro_usage_record(ad ? mst_caller_user(&ad->caller) : NULL,
+                                  (ad && ad->caller.key_id[0])
+                                  ? ad->caller.key_id : NULL,
                                   model, prompt, completion);
 
     return mst_usage_price(mmcf->env.prices, mmcf->env.nprices, model,

@@ -49,6 +49,7 @@ typedef struct {
     mst_route_t                     route;      /* 4. route, when routed */
     ngx_uint_t                      way;        /* NGX_HTTP_MAESTRO_WAY_* */
     ngx_http_maestro_limit_conf_t  *limits;     /* 2. or NULL: none */
+    ngx_http_maestro_limit_ledger_t ledger;     /* 2. what it took */
     ngx_str_t                       addr;       /* 2. the client address */
     const char                     *endpoint;   /* 2. the route class */
     unsigned                        identified:1;
@@ -58,6 +59,7 @@ typedef struct {
     unsigned                        changed:1;  /* 3. the guard changed
                                                    a text */
     unsigned                        routed:1;
+    unsigned                        stream:1;   /* 2. a subscription */
 } ngx_http_maestro_admit_t;
 
 
@@ -103,9 +105,21 @@ ngx_int_t ngx_http_maestro_admit_allows(ngx_http_maestro_admit_t *ad,
 ngx_int_t ngx_http_maestro_admit_may_see(ngx_http_request_t *r,
     const char *owner);
 
-/* 2. limits: today everyone is admitted */
+/*
+ * 2. limits at the door: requests, slots, streams, an empty token bucket,
+ * the key's budget (429 rate_limited or insufficient_quota)
+ */
 ngx_int_t ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad,
     ngx_log_t *log, ngx_http_maestro_admit_error_t *e);
+
+/*
+ * 2. tokens, before a provider is called: the estimate for input_bytes
+ * and max_tokens (< 0: none, maestro_limit_max_tokens) reserved; refused:
+ * 429 with Retry-After on r
+ */
+ngx_int_t ngx_http_maestro_admit_reserve(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, size_t input_bytes, int64_t max_tokens,
+    ngx_http_maestro_admit_error_t *e);
 
 /* 3. validate + guard an OpenAI body (every message, embeddings input);
    its "user" is claimed for the caller */
@@ -141,9 +155,10 @@ ngx_http_maestro_submit_t *ngx_http_maestro_admit_submission(
 ngx_int_t ngx_http_maestro_admit_dispatch(ngx_http_maestro_submit_t *sb,
     ngx_http_maestro_admit_error_t *e);
 
-/* 7. account a call outside workflows: the caller's tokens; returns
-   its cost in USD, < 0 when the model has no maestro_llm_price */
-double ngx_http_maestro_admit_account(const ngx_http_maestro_admit_t *ad,
+/* 7. account a call outside workflows: the caller's tokens, its token
+   reservations settled; returns its cost in USD, < 0 when the model has
+   no maestro_llm_price */
+double ngx_http_maestro_admit_account(ngx_http_maestro_admit_t *ad,
     ngx_http_maestro_main_conf_t *mmcf, const char *model, long prompt,
     long completion);
 

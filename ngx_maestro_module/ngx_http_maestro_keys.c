@@ -39,6 +39,7 @@
 #include "ngx_http_maestro_thread.h"
 #include "mst_apikey.h"
 #include "mst_store.h"
+#include "mst_usage.h"
 
 
 #define NGX_HTTP_MAESTRO_KEYS_PAGE      50
@@ -711,6 +712,51 @@ ngx_http_maestro_keys_touch(ngx_http_maestro_main_conf_t *mmcf,
 
 /* who am I */
 
+/* the key's spend this budget period, and what is left */
+static void
+ngx_http_maestro_me_budget(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, json_t *out)
+{
+    char                           err[MST_ERRLEN];
+    json_t                        *usage, *b, *cost;
+    const char                    *period;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+
+    period = json_string_value(json_object_get(ad->key, "budget_period"));
+    if (period == NULL) {
+        period = "month";
+    }
+
+    if (mst_usage_key_get(mmcf->env.store, ad->caller.key_id, period,
+                          mst_now_ms(), &usage, err, sizeof(err))
+        != MST_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "maestro: usage of %s: %s", ad->caller.key_id, err);
+        return;
+    }
+
+    cost = json_object_get(usage, "cost_usd");
+    b = json_object_get(ad->key, "budget_usd");
+
+    json_object_set_new(out, "budget", json_pack("{s:O, s:s, s:s?, s:f, s:o}",
+        "usd", b ? b : json_null(), "period", period,
+        "bucket", json_string_value(json_object_get(usage, "period")),
+        "spent_usd", json_number_value(cost),
+        "remaining_usd", json_is_number(b)
+            ? json_real(json_number_value(b) - json_number_value(cost)
+                        > 0 ? json_number_value(b) - json_number_value(cost)
+                            : 0)
+            : json_null()));
+
+    json_object_del(usage, "user_id");
+    json_object_del(usage, "period");
+    json_object_set_new(out, "usage", usage);
+}
+
+
 ngx_int_t
 ngx_http_maestro_me(ngx_http_request_t *r, ngx_str_t *arg)
 {
@@ -735,6 +781,9 @@ ngx_http_maestro_me(ngx_http_request_t *r, ngx_str_t *arg)
     if (out != NULL && ad->key != NULL) {
         json_object_set_new(out, "key", mst_apikey_view(ad->key,
                                                         mst_now_ms()));
+        json_object_set_new(out, "limits",
+                            ngx_http_maestro_limit_key_view(ad->key));
+        ngx_http_maestro_me_budget(r, ad, out);
     }
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK, out);

@@ -15,13 +15,25 @@
 /* one key; the key bytes follow */
 typedef struct {
     u_char                        color;
-    u_char                        dummy;
+    u_char                        counter;  /* inflight, not state */
     u_short                       len;
     ngx_queue_t                   queue;
     uint64_t                      rate;     /* the scale of state.tat */
     mst_gcra_state_t              state;
+    uint64_t                      inflight;
     u_char                        data[1];
 } ngx_http_maestro_limit_node_t;
+
+
+/* what to do to a key's node under the lock */
+typedef enum {
+    NGX_HTTP_MAESTRO_LIMIT_TAKE = 0,    /* GCRA cells, if they fit */
+    NGX_HTTP_MAESTRO_LIMIT_PEEK,        /* the verdict of a take, no change */
+    NGX_HTTP_MAESTRO_LIMIT_CHARGE,      /* cells whatever the state */
+    NGX_HTTP_MAESTRO_LIMIT_REFUND,      /* cells back */
+    NGX_HTTP_MAESTRO_LIMIT_ACQUIRE,     /* a slot, if one is free */
+    NGX_HTTP_MAESTRO_LIMIT_RELEASE      /* a slot back */
+} ngx_http_maestro_limit_op_e;
 
 
 typedef struct {
@@ -46,6 +58,13 @@ static ngx_http_maestro_limit_node_t *ngx_http_maestro_limit_find(
     ngx_http_maestro_limit_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
 static void ngx_http_maestro_limit_expire(ngx_http_maestro_limit_ctx_t *ctx,
     uint64_t now_ms, ngx_uint_t force);
+static ngx_int_t ngx_http_maestro_limit_op(ngx_shm_zone_t *zone,
+    const mst_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t op,
+    uint64_t cells, mst_gcra_verdict_t *v);
+
+
+/* the zone of the keys' own limits */
+static ngx_shm_zone_t  *ngx_http_maestro_limit_keys;
 
 
 static ngx_int_t
@@ -194,8 +213,10 @@ ngx_http_maestro_limit_expire(ngx_http_maestro_limit_ctx_t *ctx,
         ngx_memzero(&rule, sizeof(mst_gcra_rule_t));
         rule.rate = ln->rate;
 
-        if (!(force && n == 0) && !mst_gcra_idle(&rule, &ln->state, now_ms))
+        if (ln->counter ? ln->inflight != 0
+            : !(force && n == 0) && !mst_gcra_idle(&rule, &ln->state, now_ms))
         {
+            /* a slot in use is never forgotten: it would be given twice */
             return;
         }
 
@@ -209,94 +230,126 @@ ngx_http_maestro_limit_expire(ngx_http_maestro_limit_ctx_t *ctx,
 }
 
 
-ngx_int_t
-ngx_http_maestro_limit_take(ngx_shm_zone_t *zone,
-    const mst_gcra_rule_t *rule, ngx_str_t *key, uint64_t cost,
-    uint64_t now_ms, mst_gcra_verdict_t *v)
+/*
+ * One operation on key's node, created when missing (but for a refund or
+ * a release, which have nothing to give back then). NGX_ERROR: no memory
+ * for the key even after expiring the oldest; the caller admits, as
+ * limit_req does.
+ */
+static ngx_int_t
+ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
+    ngx_str_t *key, ngx_uint_t op, uint64_t cells, mst_gcra_verdict_t *v)
 {
     size_t                          size;
     uint32_t                        hash;
+    uint64_t                        now;
+    mst_gcra_state_t                peek;
     ngx_rbtree_node_t              *node;
     ngx_http_maestro_limit_ctx_t   *ctx;
     ngx_http_maestro_limit_node_t  *ln;
 
     ctx = zone->data;
     hash = ngx_crc32_short(key->data, key->len);
+    now = ngx_current_msec;
+
+    ngx_memzero(v, sizeof(mst_gcra_verdict_t));
+    v->admitted = 1;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
     ln = ngx_http_maestro_limit_find(ctx, key, hash);
 
-    if (ln != NULL) {
-        ngx_queue_remove(&ln->queue);
-        ngx_queue_insert_head(&ctx->sh->queue, &ln->queue);
-        mst_gcra_take(rule, &ln->state, cost, now_ms, v);
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NGX_OK;
-    }
+    if (ln == NULL) {
+        if (op == NGX_HTTP_MAESTRO_LIMIT_REFUND
+            || op == NGX_HTTP_MAESTRO_LIMIT_RELEASE)
+        {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_OK;
+        }
 
-    ngx_http_maestro_limit_expire(ctx, now_ms, 0);
+        ngx_http_maestro_limit_expire(ctx, now, 0);
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_maestro_limit_node_t, data)
-           + key->len;
-
-    node = ngx_slab_alloc_locked(ctx->shpool, size);
-
-    if (node == NULL) {
-        /* full: forget the least recently used key, then retry */
-        ngx_http_maestro_limit_expire(ctx, now_ms, 1);
+        size = offsetof(ngx_rbtree_node_t, color)
+               + offsetof(ngx_http_maestro_limit_node_t, data)
+               + key->len;
 
         node = ngx_slab_alloc_locked(ctx->shpool, size);
+
         if (node == NULL) {
-            if (!ctx->full_logged) {
-                ctx->full_logged = 1;
-                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                              "maestro: could not allocate a key%s",
-                              ctx->shpool->log_ctx);
+            /* full: forget the least recently used key, then retry */
+            ngx_http_maestro_limit_expire(ctx, now, 1);
+
+            node = ngx_slab_alloc_locked(ctx->shpool, size);
+            if (node == NULL) {
+                if (!ctx->full_logged) {
+                    ctx->full_logged = 1;
+                    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                                  "maestro: could not allocate a key%s",
+                                  ctx->shpool->log_ctx);
+                }
+                ngx_shmtx_unlock(&ctx->shpool->mutex);
+                return NGX_ERROR;
             }
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-            return NGX_ERROR;
         }
+
+        node->key = hash;
+
+        ln = (ngx_http_maestro_limit_node_t *) &node->color;
+        ln->len = (u_short) key->len;
+        ln->counter = (rule->kind == MST_LIMIT_PARALLEL
+                       || rule->kind == MST_LIMIT_STREAMS);
+        ln->rate = rule->gcra.rate;
+        ngx_memzero(&ln->state, sizeof(mst_gcra_state_t));
+        ln->inflight = 0;
+        ngx_memcpy(ln->data, key->data, key->len);
+
+        ngx_rbtree_insert(&ctx->sh->rbtree, node);
+
+    } else {
+        ngx_queue_remove(&ln->queue);
     }
 
-    node->key = hash;
-
-    ln = (ngx_http_maestro_limit_node_t *) &node->color;
-    ln->len = (u_short) key->len;
-    ln->rate = rule->rate;
-    ln->state.tat = 0;
-    ngx_memcpy(ln->data, key->data, key->len);
-
-    ngx_rbtree_insert(&ctx->sh->rbtree, node);
     ngx_queue_insert_head(&ctx->sh->queue, &ln->queue);
 
-    mst_gcra_take(rule, &ln->state, cost, now_ms, v);
+    switch (op) {
+
+    case NGX_HTTP_MAESTRO_LIMIT_TAKE:
+        mst_gcra_take(&rule->gcra, &ln->state, cells, now, v);
+        break;
+
+    case NGX_HTTP_MAESTRO_LIMIT_PEEK:
+        peek = ln->state;
+        mst_gcra_take(&rule->gcra, &peek, cells, now, v);
+        break;
+
+    case NGX_HTTP_MAESTRO_LIMIT_CHARGE:
+        mst_gcra_charge(&rule->gcra, &ln->state, cells, now);
+        break;
+
+    case NGX_HTTP_MAESTRO_LIMIT_REFUND:
+        mst_gcra_refund(&rule->gcra, &ln->state, cells);
+        break;
+
+    case NGX_HTTP_MAESTRO_LIMIT_ACQUIRE:
+        /* cells: 1 takes a slot; 0 only says how many are in flight */
+        v->admitted = (ln->inflight < rule->max);
+        v->limit = rule->max;
+        v->remaining = ln->inflight;            /* in flight before */
+        if (v->admitted && cells) {
+            ln->inflight++;
+        }
+        break;
+
+    default: /* NGX_HTTP_MAESTRO_LIMIT_RELEASE */
+        if (ln->inflight > 0) {
+            ln->inflight--;
+        }
+        break;
+    }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return NGX_OK;
-}
-
-
-void
-ngx_http_maestro_limit_refund(ngx_shm_zone_t *zone,
-    const mst_gcra_rule_t *rule, ngx_str_t *key, uint64_t cost)
-{
-    ngx_http_maestro_limit_ctx_t   *ctx;
-    ngx_http_maestro_limit_node_t  *ln;
-
-    ctx = zone->data;
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    ln = ngx_http_maestro_limit_find(ctx, key,
-                                     ngx_crc32_short(key->data, key->len));
-    if (ln != NULL) {
-        mst_gcra_refund(rule, &ln->state, cost);
-    }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 
@@ -394,9 +447,10 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_maestro_loc_conf_t *mlcf = conf;
 
     u_char                         *p, *last, *dot;
+    uint64_t                        window, burst;
     ngx_int_t                       n;
     ngx_str_t                      *value, s;
-    ngx_uint_t                      i, k, found;
+    ngx_uint_t                      i, k, found, tokens, kinds;
     ngx_http_maestro_limit_rule_t  *rule;
 
     value = cf->args->elts;
@@ -416,6 +470,9 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(rule, sizeof(ngx_http_maestro_limit_rule_t));
     rule->index = ngx_http_maestro_limit_rules++;
+
+    burst = 0;
+    kinds = 0;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -465,40 +522,74 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-            p = value[i].data + 5;
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0
+            || ngx_strncmp(value[i].data, "tokens=", 7) == 0)
+        {
+            tokens = (value[i].data[0] == 't');
+            p = value[i].data + (tokens ? 7 : 5);
             last = value[i].data + value[i].len;
 
-            if (last - p < 4 || last[-3] != 'r' || last[-2] != '/') {
+            /* rate=<n>r/<unit>, tokens=<n>/<unit> */
+            if (last - p < 3 || last[-2] != '/'
+                || (!tokens && (last - p < 4 || last[-3] != 'r')))
+            {
                 goto bad_rate;
             }
 
             switch (last[-1]) {
-            case 's': rule->rule.window_ms = MST_GCRA_SECOND; break;
-            case 'm': rule->rule.window_ms = MST_GCRA_MINUTE; break;
-            case 'h': rule->rule.window_ms = MST_GCRA_HOUR; break;
-            case 'd': rule->rule.window_ms = MST_GCRA_DAY; break;
+            case 's': window = MST_GCRA_SECOND; break;
+            case 'm': window = MST_GCRA_MINUTE; break;
+            case 'h': window = MST_GCRA_HOUR; break;
+            case 'd': window = MST_GCRA_DAY; break;
             default: goto bad_rate;
             }
 
-            n = ngx_atoi(p, last - 3 - p);
-            if (n <= 0 || (uint64_t) n > MST_GCRA_RATE_MAX) {
+            n = ngx_atoi(p, last - (tokens ? 2 : 3) - p);
+            if (n <= 0 || (uint64_t) n > (tokens ? MST_LIMIT_TOKENS_MAX
+                                                 : MST_GCRA_RATE_MAX))
+            {
                 goto bad_rate;
             }
 
-            rule->rule.rate = n;
+            kinds++;
+            rule->rule.kind = tokens ? MST_LIMIT_TOKENS : MST_LIMIT_REQUESTS;
+            rule->rule.name = tokens ? "tokens" : "requests";
+            rule->rule.gcra.window_ms = window;
+            rule->rule.gcra.rate = n;
+            rule->rule.unit = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "concurrent=", 11) == 0
+            || ngx_strncmp(value[i].data, "streams=", 8) == 0)
+        {
+            tokens = (value[i].data[0] == 's');
+            p = value[i].data + (tokens ? 8 : 11);
+
+            n = ngx_atoi(p, value[i].data + value[i].len - p);
+            if (n <= 0 || (uint64_t) n > MST_LIMIT_PARALLEL_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "maestro_limit: \"%V\" is not "
+                                   "1..1000000", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            kinds++;
+            rule->rule.kind = tokens ? MST_LIMIT_STREAMS : MST_LIMIT_PARALLEL;
+            rule->rule.name = tokens ? "streams" : "concurrent";
+            rule->rule.max = n;
             continue;
         }
 
         if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
             n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR || (uint64_t) n > MST_GCRA_RATE_MAX) {
+            if (n == NGX_ERROR || (uint64_t) n > MST_LIMIT_TOKENS_MAX) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "maestro_limit: \"%V\" is not 0..1000000",
-                                   &value[i]);
+                                   "maestro_limit: \"%V\" is not a number "
+                                   "of requests or tokens", &value[i]);
                 return NGX_CONF_ERROR;
             }
-            rule->rule.burst = n;
+            burst = n;
             continue;
         }
 
@@ -508,10 +599,38 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (rule->zone == NULL || rule->by == 0 || rule->rule.rate == 0) {
+    if (rule->zone == NULL || rule->by == 0 || kinds != 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "maestro_limit needs zone=, key= and rate=");
+                           "maestro_limit needs zone=, key= and one of "
+                           "rate=, tokens=, concurrent=, streams=");
         return NGX_CONF_ERROR;
+    }
+
+    switch (rule->rule.kind) {
+
+    case MST_LIMIT_REQUESTS:
+        if (burst > MST_GCRA_RATE_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "maestro_limit: a request burst is "
+                               "0..1000000");
+            return NGX_CONF_ERROR;
+        }
+        rule->rule.gcra.burst = burst;
+        break;
+
+    case MST_LIMIT_TOKENS:
+        /* a window's tokens at once, and burst more */
+        (void) mst_limit_tokens_rule(&rule->rule, rule->rule.gcra.rate,
+                                     rule->rule.gcra.window_ms, burst);
+        break;
+
+    default:
+        if (burst) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "maestro_limit: burst= is for rate= and "
+                               "tokens=");
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -519,8 +638,9 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 bad_rate:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "maestro_limit: \"%V\" is not <n>r/s, r/m, r/h or r/d "
-                       "with n 1..1000000", &value[i]);
+                       "maestro_limit: \"%V\" is not a rate (rate=<n>r/s"
+                       "|m|h|d, n 1..1000000; tokens=<n>/s|m|h|d, "
+                       "n 1..1000000000000)", &value[i]);
     return NGX_CONF_ERROR;
 }
 
@@ -563,84 +683,532 @@ ngx_http_maestro_limit_endpoint(ngx_http_request_t *r)
 }
 
 
-void
-ngx_http_maestro_limit_check(ngx_http_maestro_limit_conf_t *lc,
-    const mst_caller_t *caller, ngx_str_t *addr, const char *endpoint,
-    mst_limit_verdict_t *v)
+ngx_uint_t
+ngx_http_maestro_limit_is_stream(ngx_http_request_t *r)
 {
-    u_char                         *p, buf[512];
-    ngx_str_t                       key;
+    ngx_str_t  *u;
+
+    u = &r->uri;
+
+    if (r->headers_in.upgrade != NULL) {
+        return 1;                               /* a WebSocket */
+    }
+
+    if (u->len >= sizeof("/api/v1/stream/") - 1
+        && ngx_strncmp(u->data, "/api/v1/stream/",
+                       sizeof("/api/v1/stream/") - 1) == 0)
+    {
+        return 1;
+    }
+
+    /* GET .../events: a workflow's SSE follow, or the monitor */
+    return r->method == NGX_HTTP_GET
+           && u->len >= sizeof("/events") - 1
+           && ngx_strncmp(u->data + u->len - (sizeof("/events") - 1),
+                          "/events", sizeof("/events") - 1) == 0;
+}
+
+
+/* the key string of a configured rule for this caller: in buf */
+static ngx_str_t
+ngx_http_maestro_limit_key(ngx_http_maestro_limit_rule_t *rule,
+    ngx_http_maestro_limit_who_t *who, u_char *buf, size_t size)
+{
+    u_char              *p, *last;
+    ngx_str_t            key;
+    const mst_caller_t  *c;
+
+    c = who->caller;
+    last = buf + size;
+
+    p = ngx_snprintf(buf, size, "%ui", rule->index);
+
+    if (rule->by & NGX_HTTP_MAESTRO_LIMIT_KEY) {
+        p = ngx_snprintf(p, last - p, "\x1f%s", c->key_id);
+    }
+    if (rule->by & NGX_HTTP_MAESTRO_LIMIT_USER) {
+        /* no user known at ACCESS (auth off): the client address */
+        p = c->has_user && c->fixed
+            ? ngx_snprintf(p, last - p, "\x1fu%s", c->user_id)
+            : ngx_snprintf(p, last - p, "\x1fi%V", who->addr);
+    }
+    if (rule->by & NGX_HTTP_MAESTRO_LIMIT_TEAM) {
+        p = ngx_snprintf(p, last - p, "\x1f%s", c->team);
+    }
+    if (rule->by & NGX_HTTP_MAESTRO_LIMIT_IP) {
+        p = ngx_snprintf(p, last - p, "\x1f%V", who->addr);
+    }
+    if (rule->by & NGX_HTTP_MAESTRO_LIMIT_ENDPOINT) {
+        p = ngx_snprintf(p, last - p, "\x1f%s", who->endpoint);
+    }
+
+    key.data = buf;
+    key.len = p - buf;
+
+    return key;
+}
+
+
+/* a key's own rule: "\x1fk" + id + its name (never a configured one's) */
+static ngx_str_t
+ngx_http_maestro_limit_key_own(const char *id, const mst_limit_rule_t *r,
+    u_char *buf, size_t size)
+{
+    ngx_str_t  key;
+
+    key.data = buf;
+    key.len = ngx_snprintf(buf, size, "\x1fk%s\x1f%s", id, r->name) - buf;
+
+    return key;
+}
+
+
+static void
+ngx_http_maestro_limit_cleanup(void *data)
+{
+    ngx_http_maestro_limit_ledger_t *lg = data;
+
     ngx_uint_t                      i;
     mst_gcra_verdict_t              g;
-    ngx_http_maestro_limit_rule_t  *rule;
+    ngx_http_maestro_limit_hold_t  *h;
 
-    ngx_memzero(v, sizeof(mst_limit_verdict_t));
-    v->admitted = 1;
-
-    if (lc->rules == NULL) {
+    if (lg->holds == NULL) {
         return;
     }
 
-    rule = lc->rules->elts;
+    h = lg->holds->elts;
 
-    for (i = 0; i < lc->rules->nelts; i++) {
-        p = ngx_snprintf(buf, sizeof(buf), "%ui", rule[i].index);
-
-        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_KEY) {
-            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%s",
-                             caller->key_id);
-        }
-        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_USER) {
-            /* no user known at ACCESS (auth off): the client address */
-            p = caller->has_user && caller->fixed
-                ? ngx_snprintf(p, buf + sizeof(buf) - p, "\x1fu%s",
-                               caller->user_id)
-                : ngx_snprintf(p, buf + sizeof(buf) - p, "\x1fi%V", addr);
-        }
-        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_TEAM) {
-            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%s",
-                             caller->team);
-        }
-        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_IP) {
-            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%V", addr);
-        }
-        if (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_ENDPOINT) {
-            p = ngx_snprintf(p, buf + sizeof(buf) - p, "\x1f%s", endpoint);
+    /* the last byte went: slots back; reservations never settled back */
+    for (i = 0; i < lg->holds->nelts; i++) {
+        if (h[i].settled) {
+            continue;
         }
 
-        key.data = buf;
-        key.len = p - buf;
+        if (h[i].rule.kind == MST_LIMIT_PARALLEL
+            || h[i].rule.kind == MST_LIMIT_STREAMS)
+        {
+            (void) ngx_http_maestro_limit_op(h[i].zone, &h[i].rule, &h[i].key,
+                                             NGX_HTTP_MAESTRO_LIMIT_RELEASE,
+                                             0, &g);
 
-        if (ngx_http_maestro_limit_take(rule[i].zone, &rule[i].rule, &key, 1,
-                                        ngx_current_msec, &g)
+        } else if (h[i].rule.kind == MST_LIMIT_TOKENS) {
+            (void) ngx_http_maestro_limit_op(h[i].zone, &h[i].rule, &h[i].key,
+                                             NGX_HTTP_MAESTRO_LIMIT_REFUND,
+                                             h[i].cells, &g);
+        }
+
+        h[i].settled = 1;
+    }
+}
+
+
+/* keep what a rule took, to give back or settle */
+static ngx_int_t
+ngx_http_maestro_limit_keep(ngx_http_maestro_limit_ledger_t *lg,
+    ngx_shm_zone_t *zone, const mst_limit_rule_t *rule, ngx_str_t *key,
+    uint64_t cells)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_maestro_limit_hold_t  *h;
+
+    if (lg->holds == NULL) {
+        lg->holds = ngx_array_create(lg->pool, 4,
+                                     sizeof(ngx_http_maestro_limit_hold_t));
+        if (lg->holds == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!lg->cleanup) {
+        cln = ngx_pool_cleanup_add(lg->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_maestro_limit_cleanup;
+        cln->data = lg;
+        lg->cleanup = 1;
+    }
+
+    h = ngx_array_push(lg->holds);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->zone = zone;
+    h->rule = *rule;
+    h->cells = cells;
+    h->settled = 0;
+
+    h->key.len = key->len;
+    h->key.data = ngx_pnalloc(lg->pool, key->len);
+    if (h->key.data == NULL) {
+        lg->holds->nelts--;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(h->key.data, key->data, key->len);
+
+    return NGX_OK;
+}
+
+
+/* a refusal: everything this request took is given back */
+static void
+ngx_http_maestro_limit_undo(ngx_http_maestro_limit_ledger_t *lg,
+    ngx_uint_t from)
+{
+    ngx_uint_t                      i;
+    mst_gcra_verdict_t              g;
+    ngx_http_maestro_limit_hold_t  *h;
+
+    if (lg->holds == NULL) {
+        return;
+    }
+
+    h = lg->holds->elts;
+
+    for (i = from; i < lg->holds->nelts; i++) {
+        if (h[i].settled) {
+            continue;
+        }
+
+        (void) ngx_http_maestro_limit_op(h[i].zone, &h[i].rule, &h[i].key,
+                   (h[i].rule.kind == MST_LIMIT_PARALLEL
+                    || h[i].rule.kind == MST_LIMIT_STREAMS)
+                   ? NGX_HTTP_MAESTRO_LIMIT_RELEASE
+                   : NGX_HTTP_MAESTRO_LIMIT_REFUND, h[i].cells, &g);
+
+        h[i].settled = 1;
+    }
+}
+
+
+/*
+ * One rule at the door (tokens: reserve 0 means "at the door": look
+ * only). NGX_DECLINED: the rule does not apply; NGX_ERROR: refused.
+ */
+static ngx_int_t
+ngx_http_maestro_limit_one(ngx_shm_zone_t *zone, const mst_limit_rule_t *r,
+    ngx_str_t *key, ngx_http_maestro_limit_who_t *who,
+    ngx_http_maestro_limit_ledger_t *lg, uint64_t reserve,
+    mst_limit_verdict_t *v)
+{
+    uint64_t            cells;
+    mst_gcra_verdict_t  g;
+
+    switch (r->kind) {
+
+    case MST_LIMIT_REQUESTS:
+        if (reserve) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_maestro_limit_op(zone, r, key,
+                                      NGX_HTTP_MAESTRO_LIMIT_TAKE, 1, &g)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        mst_limit_verdict_add(v, &g, r->gcra.window_ms, "requests");
+
+        /* kept to be given back if a later rule refuses */
+        if (g.admitted && lg->pool != NULL) {
+            (void) ngx_http_maestro_limit_keep(lg, zone, r, key, 1);
+        }
+
+        break;
+
+    case MST_LIMIT_TOKENS:
+        cells = reserve ? mst_limit_cells(r, reserve) : 1;
+
+        if (ngx_http_maestro_limit_op(zone, r, key,
+                                      reserve ? NGX_HTTP_MAESTRO_LIMIT_TAKE
+                                              : NGX_HTTP_MAESTRO_LIMIT_PEEK,
+                                      cells, &g)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        /* the verdict counts tokens, not cells */
+        g.limit *= r->unit;
+        g.remaining *= r->unit;
+        mst_limit_verdict_add(v, &g, r->gcra.window_ms, "tokens");
+
+        if (g.admitted && reserve
+            && ngx_http_maestro_limit_keep(lg, zone, r, key, cells) != NGX_OK)
+        {
+            (void) ngx_http_maestro_limit_op(zone, r, key,
+                                             NGX_HTTP_MAESTRO_LIMIT_REFUND,
+                                             cells, &g);
+        }
+
+        break;
+
+    default: /* MST_LIMIT_PARALLEL, MST_LIMIT_STREAMS */
+        if (reserve || lg->pool == NULL
+            || (r->kind == MST_LIMIT_STREAMS && !who->stream))
+        {
+            /* a WebSocket message: its connection holds the slot */
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_maestro_limit_op(zone, r, key,
+                                      NGX_HTTP_MAESTRO_LIMIT_ACQUIRE, 1, &g)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        if (!g.admitted) {
+            mst_limit_verdict_count(v, r, g.remaining);
+            break;
+        }
+
+        if (ngx_http_maestro_limit_keep(lg, zone, r, key, 0) != NGX_OK) {
+            (void) ngx_http_maestro_limit_op(zone, r, key,
+                                             NGX_HTTP_MAESTRO_LIMIT_RELEASE,
+                                             0, &g);
+        }
+    }
+
+    return v->admitted ? NGX_OK : NGX_ERROR;
+}
+
+
+/* every rule of lc and of the caller's key: at the door, or reserve */
+static void
+ngx_http_maestro_limit_all(ngx_http_maestro_limit_conf_t *lc,
+    ngx_http_maestro_limit_who_t *who, ngx_http_maestro_limit_ledger_t *lg,
+    uint64_t reserve, mst_limit_verdict_t *v)
+{
+    u_char                          buf[512];
+    size_t                          n;
+    ngx_str_t                       key;
+    ngx_uint_t                      i, from;
+    mst_limit_rule_t                own[MST_LIMIT_KEY_RULES];
+    ngx_http_maestro_limit_rule_t  *rule;
+
+    mst_limit_verdict_init(v);
+
+    from = lg->holds ? lg->holds->nelts : 0;
+
+    if (lc != NULL && lc->rules != NULL) {
+        rule = lc->rules->elts;
+
+        for (i = 0; i < lc->rules->nelts; i++) {
+            key = ngx_http_maestro_limit_key(&rule[i], who, buf, sizeof(buf));
+
+            if (ngx_http_maestro_limit_one(rule[i].zone, &rule[i].rule, &key,
+                                           who, lg, reserve, v)
+                == NGX_ERROR)
+            {
+                goto refused;
+            }
+        }
+    }
+
+    if (who->key == NULL || ngx_http_maestro_limit_keys == NULL) {
+        return;
+    }
+
+    n = mst_limit_key_rules(who->key, own);
+
+    for (i = 0; i < n; i++) {
+        key = ngx_http_maestro_limit_key_own(who->caller->key_id, &own[i],
+                                             buf, sizeof(buf));
+
+        if (ngx_http_maestro_limit_one(ngx_http_maestro_limit_keys, &own[i],
+                                       &key, who, lg, reserve, v)
+            == NGX_ERROR)
+        {
+            goto refused;
+        }
+    }
+
+    return;
+
+refused:
+
+    /* all or nothing: a reservation refused gives back the door's too */
+    ngx_http_maestro_limit_undo(lg, reserve ? 0 : from);
+}
+
+
+void
+ngx_http_maestro_limit_check(ngx_http_maestro_limit_conf_t *lc,
+    ngx_http_maestro_limit_who_t *who, ngx_http_maestro_limit_ledger_t *lg,
+    mst_limit_verdict_t *v)
+{
+    ngx_http_maestro_limit_all(lc, who, lg, 0, v);
+}
+
+
+void
+ngx_http_maestro_limit_reserve(ngx_http_maestro_limit_conf_t *lc,
+    ngx_http_maestro_limit_who_t *who, ngx_http_maestro_limit_ledger_t *lg,
+    uint64_t tokens, mst_limit_verdict_t *v)
+{
+    ngx_http_maestro_limit_all(lc, who, lg, tokens ? tokens : 1, v);
+}
+
+
+void
+ngx_http_maestro_limit_settle(ngx_http_maestro_limit_ledger_t *lg,
+    uint64_t tokens)
+{
+    uint64_t                        cells, unit;
+    ngx_uint_t                      i;
+    mst_gcra_verdict_t              g;
+    ngx_http_maestro_limit_hold_t  *h;
+
+    if (lg == NULL || lg->holds == NULL) {
+        return;
+    }
+
+    h = lg->holds->elts;
+
+    for (i = 0; i < lg->holds->nelts; i++) {
+        if (h[i].settled || h[i].rule.kind != MST_LIMIT_TOKENS) {
+            continue;
+        }
+
+        unit = h[i].rule.unit ? h[i].rule.unit : 1;
+        cells = tokens / unit + (tokens % unit != 0);
+
+        /* used more than reserved: the rest is owed; less: given back */
+        (void) ngx_http_maestro_limit_op(h[i].zone, &h[i].rule, &h[i].key,
+                   cells > h[i].cells ? NGX_HTTP_MAESTRO_LIMIT_CHARGE
+                                      : NGX_HTTP_MAESTRO_LIMIT_REFUND,
+                   cells > h[i].cells ? cells - h[i].cells
+                                      : h[i].cells - cells, &g);
+        h[i].settled = 1;
+    }
+}
+
+
+void
+ngx_http_maestro_limit_key_charge(const json_t *key, uint64_t tokens)
+{
+    u_char              buf[128];
+    size_t              n, i;
+    uint64_t            unit;
+    ngx_str_t           k;
+    const char         *id;
+    mst_limit_rule_t    own[MST_LIMIT_KEY_RULES];
+    mst_gcra_verdict_t  g;
+
+    id = json_string_value(json_object_get(key, "id"));
+
+    if (id == NULL || tokens == 0 || ngx_http_maestro_limit_keys == NULL) {
+        return;
+    }
+
+    n = mst_limit_key_rules(key, own);
+
+    for (i = 0; i < n; i++) {
+        if (own[i].kind != MST_LIMIT_TOKENS) {
+            continue;
+        }
+
+        unit = own[i].unit ? own[i].unit : 1;
+        k = ngx_http_maestro_limit_key_own(id, &own[i], buf, sizeof(buf));
+
+        (void) ngx_http_maestro_limit_op(ngx_http_maestro_limit_keys, &own[i],
+                                         &k, NGX_HTTP_MAESTRO_LIMIT_CHARGE,
+                                         tokens / unit + (tokens % unit != 0),
+                                         &g);
+    }
+}
+
+
+json_t *
+ngx_http_maestro_limit_key_view(const json_t *key)
+{
+    u_char              buf[128];
+    size_t              n, i;
+    json_t             *out, *o;
+    ngx_str_t           k;
+    const char         *id;
+    mst_limit_rule_t    own[MST_LIMIT_KEY_RULES];
+    mst_gcra_verdict_t  g;
+
+    out = json_object();
+    id = json_string_value(json_object_get(key, "id"));
+
+    if (out == NULL || id == NULL || ngx_http_maestro_limit_keys == NULL) {
+        return out;
+    }
+
+    n = mst_limit_key_rules(key, own);
+
+    for (i = 0; i < n; i++) {
+        k = ngx_http_maestro_limit_key_own(id, &own[i], buf, sizeof(buf));
+
+        if (ngx_http_maestro_limit_op(ngx_http_maestro_limit_keys, &own[i],
+                                      &k,
+                                      own[i].kind == MST_LIMIT_PARALLEL
+                                      ? NGX_HTTP_MAESTRO_LIMIT_ACQUIRE
+                                      : NGX_HTTP_MAESTRO_LIMIT_PEEK, 0, &g)
             != NGX_OK)
         {
             continue;
         }
 
-        if (!g.admitted || (v->admitted && (v->limit == 0
-                                            || g.remaining < v->remaining)))
-        {
-            if (!g.admitted && !v->admitted
-                && g.retry_after_ms <= v->retry_after_ms)
-            {
-                continue;
-            }
+        if (own[i].kind == MST_LIMIT_PARALLEL) {
+            o = json_pack("{s:I, s:I}", "limit", (json_int_t) own[i].max,
+                          "in_flight", (json_int_t) g.remaining);
 
-            v->admitted = g.admitted;
-            v->limit = g.limit;
-            v->remaining = g.remaining;
-            v->reset_ms = g.reset_ms;
-            v->window_ms = rule[i].rule.window_ms;
-            v->retry_after_ms = g.retry_after_ms;
+        } else {
+            /* the tokens a request could use now, and when all are back */
+            o = json_pack("{s:I, s:I, s:I}",
+                          "limit", (json_int_t) (g.limit * own[i].unit),
+                          "remaining",
+                          (json_int_t) (g.admitted
+                                        ? (g.remaining + 1) * own[i].unit
+                                        : 0),
+                          "reset_ms", (json_int_t) g.reset_ms);
         }
+
+        json_object_set_new(out, own[i].name, o);
     }
 
-    if (!v->admitted) {
-        ngx_snprintf((u_char *) v->why, sizeof(v->why) - 1,
-                     "too many requests: retry in %uL ms%Z",
-                     v->retry_after_ms);
+    return out;
+}
+
+
+ngx_int_t
+ngx_http_maestro_limit_keys_zone(ngx_conf_t *cf, size_t size)
+{
+    ngx_str_t                      name = ngx_string("maestro_keys");
+    ngx_shm_zone_t                *zone;
+    ngx_http_maestro_limit_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_maestro_limit_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
     }
+
+    zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_maestro_module);
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "maestro_limit_zone \"maestro_keys\" is the "
+                           "keys' own: name yours another way");
+        return NGX_ERROR;
+    }
+
+    zone->init = ngx_http_maestro_limit_init_zone;
+    zone->data = ctx;
+
+    ngx_http_maestro_limit_keys = zone;
+
+    return NGX_OK;
 }
 
 

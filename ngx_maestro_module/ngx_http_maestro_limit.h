@@ -5,11 +5,22 @@
 /*
  * DESIGN
  *
- * Request-rate limits in shared memory, the way limit_req keeps them: a
- * zone per maestro_limit_zone, a slab with a red-black tree keyed by a
- * hash of the key string and an LRU queue. One GCRA state (core/access
- * mst_gcra) per key, changed under the slab mutex, so counts are exact
- * across workers. A reload with the same size keeps the old zone.
+ * Limits in shared memory, the way limit_req keeps them: a zone per
+ * maestro_limit_zone, a slab with a red-black tree keyed by a hash of
+ * the key string and an LRU queue. One node per key: a GCRA state
+ * (requests, tokens; core/access mst_gcra) or a count in flight
+ * (concurrent, streams), changed under the slab mutex, so counts are
+ * exact across workers. A reload with the same size keeps the old zone.
+ *
+ * An API key's own limits (its record's rpm, tpm, tpd, max_parallel)
+ * live in one more zone, "maestro_keys" (maestro_key_limits_zone_size),
+ * so they hold wherever the key is used.
+ *
+ * What a request took is kept in its ledger: a refusal by a later rule
+ * gives back what earlier ones took (all or nothing), slots are given
+ * back when the request's pool goes (after its last byte: streams and
+ * WebSocket connections included), and token reservations are settled
+ * with the real usage, or given back if the call never ends with one.
  */
 
 #ifndef _NGX_HTTP_MAESTRO_LIMIT_H_INCLUDED_
@@ -37,8 +48,36 @@ typedef struct {
     ngx_shm_zone_t                 *zone;
     ngx_uint_t                      by;        /* NGX_HTTP_MAESTRO_LIMIT_* */
     ngx_uint_t                      index;     /* keys never shared */
-    mst_gcra_rule_t                 rule;
+    mst_limit_rule_t                rule;
 } ngx_http_maestro_limit_rule_t;
+
+
+/* what one request took: given back, or settled, later */
+typedef struct {
+    ngx_shm_zone_t                 *zone;
+    mst_limit_rule_t                rule;
+    ngx_str_t                       key;
+    uint64_t                        cells;     /* requests, tokens */
+    unsigned                        settled:1;
+} ngx_http_maestro_limit_hold_t;
+
+
+typedef struct {
+    ngx_array_t                    *holds;     /* of _hold_t, or NULL */
+    ngx_pool_t                     *pool;      /* NULL: keep nothing
+                                                  (a WebSocket message) */
+    unsigned                        cleanup:1;
+} ngx_http_maestro_limit_ledger_t;
+
+
+/* who and what a check is for */
+typedef struct {
+    const mst_caller_t             *caller;
+    json_t                         *key;       /* its API key's record */
+    ngx_str_t                      *addr;
+    const char                     *endpoint;
+    unsigned                        stream:1;  /* a subscription */
+} ngx_http_maestro_limit_who_t;
 
 
 /* the location's maestro_limit* (one sub-struct of the loc conf) */
@@ -58,12 +97,39 @@ char *ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /*
- * Every rule of lc for this caller, client address and endpoint class:
- * the verdict of the tightest (refused, else fewest remaining).
+ * Stage 2 at the door: every request, slot and stream rule of lc and of
+ * the caller's key, then the key's budget. Tokens are only looked at:
+ * a caller whose token bucket is empty (or in debt) is refused. The
+ * verdict of the tightest; refused: nothing is kept.
  */
 void ngx_http_maestro_limit_check(ngx_http_maestro_limit_conf_t *lc,
-    const mst_caller_t *caller, ngx_str_t *addr, const char *endpoint,
+    ngx_http_maestro_limit_who_t *who, ngx_http_maestro_limit_ledger_t *lg,
     mst_limit_verdict_t *v);
+
+/*
+ * Before a provider is called: reserve tokens (an estimate) on every
+ * token rule of lc and of the caller's key. Refused: what the request
+ * took at the door is given back too.
+ */
+void ngx_http_maestro_limit_reserve(ngx_http_maestro_limit_conf_t *lc,
+    ngx_http_maestro_limit_who_t *who, ngx_http_maestro_limit_ledger_t *lg,
+    uint64_t tokens, mst_limit_verdict_t *v);
+
+/* the call ended having used tokens: reservations settled to them */
+void ngx_http_maestro_limit_settle(ngx_http_maestro_limit_ledger_t *lg,
+    uint64_t tokens);
+
+/* a workflow's model call used tokens: its key's tpm and tpd pay them */
+void ngx_http_maestro_limit_key_charge(const json_t *key, uint64_t tokens);
+
+/* the key's own rules, their state now: for GET /api/v1/me */
+json_t *ngx_http_maestro_limit_key_view(const json_t *key);
+
+/* the zone of the keys' own limits (configuration) */
+ngx_int_t ngx_http_maestro_limit_keys_zone(ngx_conf_t *cf, size_t size);
+
+/* a subscription: SSE follows, the monitor, WebSocket upgrades */
+ngx_uint_t ngx_http_maestro_limit_is_stream(ngx_http_request_t *r);
 
 /* the endpoint class of an HTTP request, from its method and URI */
 const char *ngx_http_maestro_limit_endpoint(ngx_http_request_t *r);
@@ -83,18 +149,5 @@ void ngx_http_maestro_limit_status(ngx_http_request_t *r,
 
 char *ngx_http_maestro_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-
-/*
- * Charge cost cells to key in zone by rule at now_ms (ngx_current_msec).
- * NGX_OK with the verdict; NGX_ERROR: no memory for the key even after
- * expiring the oldest (the caller admits, as limit_req does not).
- */
-ngx_int_t ngx_http_maestro_limit_take(ngx_shm_zone_t *zone,
-    const mst_gcra_rule_t *rule, ngx_str_t *key, uint64_t cost,
-    uint64_t now_ms, mst_gcra_verdict_t *v);
-
-/* give cost cells back to key (tokens charged but not used) */
-void ngx_http_maestro_limit_refund(ngx_shm_zone_t *zone,
-    const mst_gcra_rule_t *rule, ngx_str_t *key, uint64_t cost);
 
 #endif /* _NGX_HTTP_MAESTRO_LIMIT_H_INCLUDED_ */

@@ -187,11 +187,53 @@ ngx_http_maestro_job_text(ngx_http_maestro_job_t *job, const char *p,
 }
 
 
+/*
+ * A workflow's model call used tokens: the key that submitted the
+ * workflow pays them from its tpm and tpd (its budget counts them in the
+ * step's transaction, mst_run)
+ */
+static void
+ngx_http_maestro_job_charge(ngx_http_maestro_job_t *job, json_t *response)
+{
+    json_t                        *rec, *total;
+    mst_txn_t                     *txn;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    total = json_object_get(json_object_get(response, "usage"),
+                            "total_tokens");
+
+    if (job->key_id[0] == '\0' || !json_is_integer(total)
+        || json_integer_value(total) <= 0)
+    {
+        return;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_maestro_module);
+
+    if (mst_txn_begin(mmcf->env.store, 1, &txn) != MST_OK) {
+        return;
+    }
+
+    if (mst_store_key_get(txn, job->key_id, &rec) == MST_OK) {
+        ngx_http_maestro_limit_key_charge(rec,
+                                          (uint64_t) json_integer_value(total));
+        json_decref(rec);
+    }
+
+    mst_txn_abort(txn);
+}
+
+
 /* the loop: the call is over; the loop lets go of the job */
 void
 ngx_http_maestro_job_complete(ngx_http_maestro_job_t *job, int rc,
     json_t *response, const char *used, const char *err)
 {
+    if (rc == MST_OK) {
+        ngx_http_maestro_job_charge(job, response);
+    }
+
     if (job->active.next != NULL) {
         ngx_queue_remove(&job->active);
         job->active.next = NULL;
@@ -245,6 +287,11 @@ ngx_http_maestro_llm_chat(void *arg, json_t *request,
     job->request = json_incref(request);
     job->stream = call->on_chunk != NULL;
     job->deadline = call->deadline;
+
+    if (call->key_id != NULL) {
+        ngx_cpystrn((u_char *) job->key_id, (u_char *) call->key_id,
+                    sizeof(job->key_id));
+    }
 
     pthread_mutex_lock(&ngx_http_maestro_llm.lock);
     job->next = ngx_http_maestro_llm.head;

@@ -36,6 +36,7 @@ struct ngx_http_maestro_job_s {
     ngx_http_maestro_job_t          *next;      /* the queue to the loop */
     void                            *call;      /* the loop's (passthru) */
     ngx_queue_t                      active;    /* the loop's */
+    char                             key_id[33];/* a workflow's API key */
 
     /* under lock */
     u_char                          *text;      /* streamed, not yet taken */

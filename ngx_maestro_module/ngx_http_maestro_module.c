@@ -40,6 +40,8 @@
 #define NGX_HTTP_MAESTRO_DEFAULT_AGENT_LOG_SIZE    1000
 #define NGX_HTTP_MAESTRO_DEFAULT_WS_MAX_MESSAGE    (1024 * 1024)
 #define NGX_HTTP_MAESTRO_DEFAULT_WS_PING           30000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_KEY_LIMITS_SIZE   (8 * 1024 * 1024)
+#define NGX_HTTP_MAESTRO_DEFAULT_LIMIT_MAX_TOKENS  1024
 #define NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION   0       /* with the record */
 #define NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES  5
 #define NGX_HTTP_MAESTRO_DEFAULT_BREAKER_RECOVERY  60000   /* ms */
@@ -390,6 +392,20 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       0,
       NULL },
 
+    { ngx_string("maestro_limit_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, limit_max_tokens),
+      NULL },
+
+    { ngx_string("maestro_key_limits_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, key_limits_size),
+      NULL },
+
     { ngx_string("maestro_limit_dry_run"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -505,6 +521,8 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->heartbeat = NGX_CONF_UNSET_MSEC;
     mmcf->agent_log_keep = NGX_CONF_UNSET_UINT;
     mmcf->ws_max_message = NGX_CONF_UNSET_SIZE;
+    mmcf->key_limits_size = NGX_CONF_UNSET_SIZE;
+    mmcf->limit_max_tokens = NGX_CONF_UNSET_UINT;
     mmcf->ws_ping = NGX_CONF_UNSET_MSEC;
     mmcf->event_retention = NGX_CONF_UNSET_MSEC;
     mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
@@ -584,6 +602,10 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mmcf->ws_max_message,
                              NGX_HTTP_MAESTRO_DEFAULT_WS_MAX_MESSAGE);
     ngx_conf_init_msec_value(mmcf->ws_ping, NGX_HTTP_MAESTRO_DEFAULT_WS_PING);
+    ngx_conf_init_size_value(mmcf->key_limits_size,
+                             NGX_HTTP_MAESTRO_DEFAULT_KEY_LIMITS_SIZE);
+    ngx_conf_init_uint_value(mmcf->limit_max_tokens,
+                             NGX_HTTP_MAESTRO_DEFAULT_LIMIT_MAX_TOKENS);
     ngx_conf_init_msec_value(mmcf->event_retention,
                              NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION);
     ngx_conf_init_uint_value(mmcf->breaker_failures,
@@ -624,6 +646,21 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_ptr_value(mmcf->audit, NULL);
+
+    if (mmcf->key_limits_size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"maestro_key_limits_size\" must be at least "
+                           "32k");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the API keys' own limits (rpm, tpm, tpd, max_parallel) */
+    if (mmcf->enabled
+        && ngx_http_maestro_limit_keys_zone(cf, mmcf->key_limits_size)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_maestro_auth_init_conf(cf, mmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -92,6 +92,8 @@ typedef struct {
     ngx_uint_t                   agent_log_keep;
     size_t                       ws_max_message;
     ngx_msec_t                   ws_ping;
+    size_t                       key_limits_size;   /* "maestro_keys" */
+    ngx_uint_t                   limit_max_tokens;  /* no max_tokens */
     ngx_msec_t                   event_retention;   /* 0: with the record */
 
     /* LLM providers (maestro_llm_provider), tried by the gateway */

@@ -450,6 +450,25 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
             || ngx_strncmp(m, NGX_HTTP_MAESTRO_OAI_PREFIX,
                            sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1) != 0)
         {
+            /* 2. tokens: the estimate reserved before the provider is
+               asked, settled at the answer's usage */
+
+            t = json_object_get(body, "max_completion_tokens");
+            if (!json_is_integer(t)) {
+                t = json_object_get(body, "max_tokens");
+            }
+
+            if (ngx_http_maestro_admit_reserve(r, ad, raw.len,
+                    embeddings ? 0 : json_is_integer(t)
+                                     && json_integer_value(t) >= 0
+                                     ? json_integer_value(t) : -1, &e)
+                != NGX_OK)
+            {
+                rc = ngx_http_maestro_oai_error(r, e.status, "requests",
+                         "rate_limit_exceeded", NULL, "%s", e.message);
+                goto done;
+            }
+
             /* 5. cache: a miss; 6. dispatch to the engine */
 
             (void) ngx_http_maestro_admit_cache(ad);

@@ -302,7 +302,8 @@ ngx_http_maestro_submit_thread(void *arg)
     /* stored and claimed at once: the worker that accepted it runs it */
     sb->rc = mst_run_submit(&sb->mmcf->env, sb->graph, sb->workflow,
                             sb->prompt, sb->context,
-                            mst_caller_user(&sb->caller), sb->id,
+                            mst_caller_user(&sb->caller),
+                            sb->caller.key_id, sb->id,
                             &sb->rec, &sb->next, sb->err, sizeof(sb->err));
     sb->claim_rc = sb->rc;
 

@@ -6,7 +6,7 @@
  * DESIGN
  *
  * Usage of the calls outside workflows (the /v1 pass-through), summed per
- * (user, model) in the worker's memory and written to the store once a
+ * (user, API key, model) in the worker's memory and written to the store once a
  * second, or when 256 pairs are pending, in one transaction on the io pool
  * (mst_usage_add): a write per request would cost more than the request.
  * What a worker holds when it exits is written before it goes. A crash
@@ -48,6 +48,7 @@ ngx_http_maestro_usage_free(ngx_http_maestro_usage_batch_t *b)
 
     for (i = 0; i < b->n; i++) {
         ngx_free((char *) b->d[i].user);
+        ngx_free((char *) b->d[i].key_id);
         ngx_free((char *) b->d[i].model);
     }
 
@@ -201,8 +202,8 @@ ngx_http_maestro_usage_dup(const char *s, size_t len)
 
 
 void
-ngx_http_maestro_usage_record(const char *user, const char *model,
-    long prompt, long completion)
+ngx_http_maestro_usage_record(const char *user, const char *key_id,
+    const char *model, long prompt, long completion)
 {
     size_t                           i;
     mst_usage_delta_t               *d;
@@ -229,7 +230,10 @@ ngx_http_maestro_usage_record(const char *user, const char *model,
 
         if (ngx_strcmp(d->model, model) == 0
             && ((d->user == NULL && user == NULL)
-                || (d->user && user && ngx_strcmp(d->user, user) == 0)))
+                || (d->user && user && ngx_strcmp(d->user, user) == 0))
+            && ((d->key_id == NULL && key_id == NULL)
+                || (d->key_id && key_id
+                    && ngx_strcmp(d->key_id, key_id) == 0)))
         {
             d->prompt += prompt;
             d->completion += completion;
@@ -251,7 +255,8 @@ ngx_http_maestro_usage_record(const char *user, const char *model,
         }
 
         /* posted: a new batch */
-        ngx_http_maestro_usage_record(user, model, prompt, completion);
+        ngx_http_maestro_usage_record(user, key_id, model, prompt,
+                                      completion);
         return;
     }
 
@@ -259,10 +264,16 @@ ngx_http_maestro_usage_record(const char *user, const char *model,
     d->model = ngx_http_maestro_usage_dup(model, ngx_strlen(model));
     d->user = user ? ngx_http_maestro_usage_dup(user, ngx_strlen(user))
                    : NULL;
+    d->key_id = key_id ? ngx_http_maestro_usage_dup(key_id,
+                                                    ngx_strlen(key_id))
+                       : NULL;
 
-    if (d->model == NULL || (user != NULL && d->user == NULL)) {
+    if (d->model == NULL || (user != NULL && d->user == NULL)
+        || (key_id != NULL && d->key_id == NULL))
+    {
         ngx_free((char *) d->model);
         ngx_free((char *) d->user);
+        ngx_free((char *) d->key_id);
         return;
     }
 

@@ -690,22 +690,22 @@ const ROWS = [
     { name: 'maestro_limit: rate=10',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=10;' },
       at: 'maestro_limit zone=z key=ip rate=10',
-      emerg: "maestro_limit: \"rate=10\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+      emerg: "maestro_limit: \"rate=10\" is not a rate (rate=<n>r/s|m|h|d, n 1..1000000; tokens=<n>/s|m|h|d, n 1..1000000000000)" },
 
     { name: 'maestro_limit: rate=0r/s',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=0r/s;' },
       at: 'maestro_limit zone=z key=ip rate=0r/s',
-      emerg: "maestro_limit: \"rate=0r/s\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+      emerg: "maestro_limit: \"rate=0r/s\" is not a rate (rate=<n>r/s|m|h|d, n 1..1000000; tokens=<n>/s|m|h|d, n 1..1000000000000)" },
 
     { name: 'maestro_limit: rate=5r/w',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=5r/w;' },
       at: 'maestro_limit zone=z key=ip rate=5r/w',
-      emerg: "maestro_limit: \"rate=5r/w\" is not <n>r/s, r/m, r/h or r/d with n 1..1000000" },
+      emerg: "maestro_limit: \"rate=5r/w\" is not a rate (rate=<n>r/s|m|h|d, n 1..1000000; tokens=<n>/s|m|h|d, n 1..1000000000000)" },
 
     { name: 'maestro_limit: burst=-1',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s burst=-1;' },
       at: 'maestro_limit zone=z key=ip rate=1r/s burst=-1',
-      emerg: "maestro_limit: \"burst=-1\" is not 0..1000000" },
+      emerg: "maestro_limit: \"burst=-1\" is not a number of requests or tokens" },
 
     { name: 'maestro_limit: an unknown parameter',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s nodelay;' },
@@ -715,7 +715,37 @@ const ROWS = [
     { name: 'maestro_limit: without rate=',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip;' },
       at: 'maestro_limit zone=z key=ip',
-      emerg: "maestro_limit needs zone=, key= and rate=" },
+      emerg: "maestro_limit needs zone=, key= and one of rate=, tokens=, concurrent=, streams=" },
+
+    { name: 'maestro_limit: rate= and tokens= at once',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=1r/s tokens=10/m;' },
+      at: 'maestro_limit zone=z key=ip rate=1r/s tokens=10/m',
+      emerg: "maestro_limit needs zone=, key= and one of rate=, tokens=, concurrent=, streams=" },
+
+    { name: 'maestro_limit: tokens=0/m',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip tokens=0/m;' },
+      at: 'maestro_limit zone=z key=ip tokens=0/m',
+      emerg: "maestro_limit: \"tokens=0/m\" is not a rate (rate=<n>r/s|m|h|d, n 1..1000000; tokens=<n>/s|m|h|d, n 1..1000000000000)" },
+
+    { name: 'maestro_limit: concurrent=0',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip concurrent=0;' },
+      at: 'maestro_limit zone=z key=ip concurrent=0',
+      emerg: "maestro_limit: \"concurrent=0\" is not 1..1000000" },
+
+    { name: 'maestro_limit: streams= with burst=',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=user streams=5 burst=2;' },
+      at: 'maestro_limit zone=z key=user streams=5 burst=2',
+      emerg: "maestro_limit: burst= is for rate= and tokens=" },
+
+    { name: 'maestro_key_limits_size: too small',
+      conf: { http: 'maestro_key_limits_size 4k;' },
+      at: HTTP_END,
+      emerg: "\"maestro_key_limits_size\" must be at least 32k" },
+
+    { name: 'maestro_limit_max_tokens: not a number',
+      conf: { http: 'maestro_limit_max_tokens many;' },
+      at: 'maestro_limit_max_tokens many',
+      emerg: "\"maestro_limit_max_tokens\" directive invalid number" },
 
     { name: 'maestro_limit_dry_run maybe',
       conf: { http: 'maestro_limit_dry_run maybe;' },

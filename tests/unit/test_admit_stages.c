@@ -3,16 +3,13 @@
  */
 
 /*
- * The admission seams: mst_caller (auth off: the local caller, the user
+ * The identify stage: mst_caller (auth off: the local caller, the user
  * as the connection or the body names it; tenants and the admin with
- * auth on) and mst_limit
- * (no limit configured: everyone admitted). The issues that add keys and
- * limits change these assertions on purpose.
+ * auth on). The limits stage is test_limit.c.
  */
 
 #include "mst_test.h"
 #include "mst_caller.h"
-#include "mst_limit.h"
 
 
 static void
@@ -95,8 +92,6 @@ test_caller_session(void **state)
     assert_int_equal(c.fixed, 0);
 }
 
-
-/* no limits yet: every caller is admitted, with nothing to wait for */
 static void
 test_caller_tenant(void **state)
 {
@@ -165,34 +160,6 @@ test_caller_tenant(void **state)
 }
 
 
-static void
-test_limit_admits(void **state)
-{
-    char                 err[MST_ERRLEN];
-    mst_caller_t         c;
-    mst_limit_verdict_t  v;
-    int                  i;
-
-    mst_caller_local(&c);
-
-    for (i = 0; i < 1000; i++) {
-        memset(&v, 0xff, sizeof(v));
-        assert_int_equal(mst_limit_check(NULL, &c, &v), MST_OK);
-        assert_true(v.admitted);
-        assert_int_equal(v.retry_after_ms, 0);
-        assert_int_equal(v.limit, 0);
-        assert_int_equal(v.remaining, 0);
-        assert_int_equal(v.reset_ms, 0);
-        assert_string_equal(v.why, "");
-    }
-
-    assert_int_equal(mst_caller_claim(&c, "heavy-user", 10, err,
-                                      sizeof(err)), MST_OK);
-    assert_int_equal(mst_limit_check(NULL, &c, &v), MST_OK);
-    assert_true(v.admitted);
-}
-
-
 int
 main(void)
 {
@@ -201,7 +168,6 @@ main(void)
         cmocka_unit_test(test_caller_claim),
         cmocka_unit_test(test_caller_session),
         cmocka_unit_test(test_caller_tenant),
-        cmocka_unit_test(test_limit_admits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,11 +49,16 @@ mst_gcra_take(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
 
     v->limit = mst_gcra_sat((mst_gcra_u128_t) rule->burst + 1);
 
-    /* a clock gone backwards is the last time seen: never admits more */
-    tat = st->tat;
-    if (tat > now + cap) {
-        now = tat - cap;
+    /* a clock gone backwards (another worker's, a little behind) is the
+       last time seen: it never admits more */
+    if (now_ms < st->seen_ms) {
+        now = (mst_gcra_u128_t) st->seen_ms * rate;
+
+    } else {
+        st->seen_ms = now_ms;
     }
+
+    tat = st->tat;
     if (tat < now) {
         tat = now;
     }
@@ -70,8 +75,29 @@ mst_gcra_take(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
         used = tat - now;
     }
 
-    v->remaining = mst_gcra_sat((cap - used) / t);
+    /* in debt (mst_gcra_charge): nothing left */
+    v->remaining = (used >= cap) ? 0 : mst_gcra_sat((cap - used) / t);
     v->reset_ms = mst_gcra_ceil_ms(used, rate);
+}
+
+
+void
+mst_gcra_charge(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
+    uint64_t cost, uint64_t now_ms)
+{
+    uint64_t         rate;
+    mst_gcra_u128_t  now, tat;
+
+    rate = rule->rate ? rule->rate : 1;
+
+    if (now_ms > st->seen_ms) {
+        st->seen_ms = now_ms;
+    }
+
+    now = (mst_gcra_u128_t) st->seen_ms * rate;
+    tat = (st->tat < now) ? now : st->tat;
+
+    st->tat = mst_gcra_sat(tat + (mst_gcra_u128_t) cost * rule->window_ms);
 }
 
 

@@ -42,6 +42,7 @@ typedef struct {
 
 typedef struct {
     uint64_t   tat;         /* scaled: ms * rate; 0: never used */
+    uint64_t   seen_ms;     /* the latest clock seen */
 } mst_gcra_state_t;
 
 typedef struct {
@@ -54,11 +55,18 @@ typedef struct {
 
 /*
  * Charge cost cells (0 counts as 1) at now_ms (any monotonic clock).
- * Refused: the state is unchanged. A clock going backwards is taken as
+ * Refused: the cells are unchanged. A clock going backwards is taken as
  * the last time seen: it never admits more.
  */
 void mst_gcra_take(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
     uint64_t cost, uint64_t now_ms, mst_gcra_verdict_t *v);
+
+/*
+ * Charge cost cells whatever the state (tokens already used): the state
+ * may go into debt, so later takes wait until it is paid off.
+ */
+void mst_gcra_charge(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
+    uint64_t cost, uint64_t now_ms);
 
 /* give back cost cells charged before (tokens not used) */
 void mst_gcra_refund(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,

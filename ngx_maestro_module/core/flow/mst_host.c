@@ -493,6 +493,7 @@ mst_host_llm_chat(maestro_ctx_t *ctx, const char *request,
     call.cancelled = mst_host_llm_cancel;
     call.cancel_arg = ctx;
     call.deadline = ctx->deadline;
+    call.key_id = ctx->step->key_id;
 
     err[0] = '\0';
 

@@ -87,6 +87,8 @@ typedef struct {
     int64_t             timeout_ms;
     char               *input;          /* plugin input JSON text (malloc) */
     const mst_agent_t  *agent;
+    char                key_id[33];     /* the submitting API key's, or "":
+                                           its model calls count there */
 } mst_run_step_t;
 
 /* what a commit tells the scheduler */
@@ -118,12 +120,14 @@ int mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
 
 /*
  * mst_run_create() and mst_run_claim() in one transaction: the process
- * that accepts a workflow runs it; next gets its first steps.
+ * that accepts a workflow runs it; next gets its first steps. key_id:
+ * the API key that submitted it (its agents' usage counts against the
+ * key), or NULL.
  */
 int mst_run_submit(mst_run_env_t *env, const mst_graph_t *graph,
     const char *workflow_name, const char *prompt, json_t *context,
-    const char *user_id, char *id, json_t **rec, mst_run_next_t *next,
-    char *err, size_t errlen);
+    const char *user_id, const char *key_id, char *id, json_t **rec,
+    mst_run_next_t *next, char *err, size_t errlen);
 
 /*
  * Take ownership of a queued workflow, or of a running one whose owner is

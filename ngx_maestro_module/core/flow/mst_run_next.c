@@ -149,6 +149,7 @@ static int
 mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
 {
     char                task[96];
+    const char         *key;
     size_t              n, i, total;
     json_t             *input, *entry;
     int64_t             now, wait;
@@ -209,6 +210,8 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
         rs->attempt = ready[i].attempts;
         rs->timeout_ms = ready[i].node->timeout_ms;
         rs->agent = agent;
+        key = mst_run_str(tx->rec, "key_id");
+        snprintf(rs->key_id, sizeof(rs->key_id), "%s", key ? key : "");
         rs->input = mst_json_dump(input, NULL);
         json_decref(input);
 

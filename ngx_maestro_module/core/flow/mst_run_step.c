@@ -59,6 +59,8 @@ mst_run_user_account(mst_run_tx_t *tx, json_t *by_model)
     user = json_string_value(json_object_get(tx->rec, "user_id"));
 
     return mst_usage_put(tx->txn, (user && user[0]) ? user : NULL,
+                         json_string_value(json_object_get(tx->rec,
+                                                           "key_id")),
                          by_model);
 }
 

@@ -47,6 +47,8 @@ typedef struct {
     mst_llm_cancel_pt   cancelled;  /* may be NULL */
     void               *cancel_arg;
     int64_t             deadline;   /* mst_mono_ms() time, 0: none */
+    const char         *key_id;     /* a workflow's API key: its tokens
+                                       count there; NULL or "": none */
 } mst_llm_call_t;
 
 #endif /* _MST_LLM_H_INCLUDED_ */

@@ -4,15 +4,19 @@
 
 /* DESIGN: see mst_usage.h */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mst_json.h"
+#include "mst_limit.h"
 #include "mst_usage.h"
 
 
 #define MST_USAGE_USERS  "maestro.usage"        /* user id -> usage */
 #define MST_USAGE_ALL    "maestro.usage_all"    /* "all" -> everyone's */
+#define MST_USAGE_KEYS   "maestro.usage_keys"   /* key id '/' period bucket
+                                                   -> the key's usage */
 
 
 static json_int_t
@@ -165,11 +169,47 @@ mst_usage_put_one(mst_txn_t *txn, const char *ns, const char *key,
 }
 
 
+/* a key's usage this day, this month and in total: budgets read them */
 static int
-mst_usage_put_calls(mst_txn_t *txn, const char *user, json_t *by_model,
+mst_usage_put_key(mst_txn_t *txn, const char *key_id, json_t *by_model,
     long calls)
 {
+    int           rc;
+    char          k[160], bucket[32];
+    size_t        i;
+    int64_t       now, reset;
+    static const char  *periods[] = { "day", "month", "total" };
+
+    now = mst_now_ms();
+
+    for (i = 0; i < 3; i++) {
+        (void) mst_limit_period(periods[i], now, bucket, sizeof(bucket),
+                                &reset);
+        snprintf(k, sizeof(k), "%s/%s", key_id, bucket);
+
+        rc = mst_usage_put_one(txn, MST_USAGE_KEYS, k, NULL, by_model,
+                               calls);
+        if (rc != MST_OK) {
+            return rc;
+        }
+    }
+
+    return MST_OK;
+}
+
+
+static int
+mst_usage_put_calls(mst_txn_t *txn, const char *user, const char *key_id,
+    json_t *by_model, long calls)
+{
     int  rc;
+
+    if (key_id != NULL && key_id[0] != '\0') {
+        rc = mst_usage_put_key(txn, key_id, by_model, calls);
+        if (rc != MST_OK) {
+            return rc;
+        }
+    }
 
     if (user != NULL) {
         rc = mst_usage_put_one(txn, MST_USAGE_USERS, user, user, by_model,
@@ -185,7 +225,8 @@ mst_usage_put_calls(mst_txn_t *txn, const char *user, json_t *by_model,
 
 
 int
-mst_usage_put(mst_txn_t *txn, const char *user, json_t *by_model)
+mst_usage_put(mst_txn_t *txn, const char *user, const char *key_id,
+    json_t *by_model)
 {
     long         calls;
     json_t      *m;
@@ -196,7 +237,7 @@ mst_usage_put(mst_txn_t *txn, const char *user, json_t *by_model)
         calls += (long) mst_usage_int(m, "calls");
     }
 
-    return mst_usage_put_calls(txn, user, by_model, calls);
+    return mst_usage_put_calls(txn, user, key_id, by_model, calls);
 }
 
 
@@ -236,7 +277,8 @@ mst_usage_add(mst_store_t *store, const mst_price_t *prices, size_t nprices,
 
         json_object_set_new(by_model, d[i].model, m);
 
-        rc = mst_usage_put_calls(txn, d[i].user, by_model, d[i].calls);
+        rc = mst_usage_put_calls(txn, d[i].user, d[i].key_id, by_model,
+                                 d[i].calls);
         json_decref(by_model);
 
         if (rc != MST_OK) {
@@ -287,6 +329,58 @@ mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
         return mst_err(err, errlen, MST_EINVAL, "usage record of \"%s\" "
                        "is not JSON", user ? user : "all");
     }
+
+    return MST_OK;
+}
+
+
+int
+mst_usage_key_get(mst_store_t *store, const char *key_id, const char *period,
+    int64_t now_ms, json_t **usage, char *err, size_t errlen)
+{
+    int         rc;
+    char        k[160], bucket[32], *text;
+    size_t      len;
+    int64_t     reset;
+    mst_txn_t  *txn;
+
+    *usage = NULL;
+
+    rc = mst_limit_period(period, now_ms, bucket, sizeof(bucket), &reset);
+    if (rc != MST_OK) {
+        return mst_err(err, errlen, rc, "\"%s\" is not a budget period",
+                       period);
+    }
+
+    snprintf(k, sizeof(k), "%s/%s", key_id, bucket);
+
+    rc = mst_txn_begin(store, 1, &txn);
+    if (rc != MST_OK) {
+        return mst_err(err, errlen, rc, "store: cannot begin a transaction");
+    }
+
+    rc = mst_store_kv_get(txn, MST_USAGE_KEYS, k, &text, &len);
+    mst_txn_abort(txn);
+
+    if (rc == MST_NOTFOUND) {
+        *usage = mst_usage_new(NULL);
+        return *usage ? MST_OK : mst_err(err, errlen, MST_ENOMEM,
+                                         "out of memory");
+    }
+
+    if (rc != MST_OK) {
+        return mst_err(err, errlen, rc, "store: cannot read usage");
+    }
+
+    *usage = json_loadb(text, len, 0, NULL);
+    free(text);
+
+    if (*usage == NULL) {
+        return mst_err(err, errlen, MST_EINVAL, "usage record of key "
+                       "\"%s\" is not JSON", key_id);
+    }
+
+    json_object_set_new(*usage, "period", json_string(bucket));
 
     return MST_OK;
 }

@@ -12,6 +12,9 @@
  * without a price has no cost_usd, and a total over only such models is
  * null: unknown is not free.
  *
+ * A call made with an API key also goes to the key's usage of this day
+ * (UTC), month and in total, which budgets read.
+ *
  * Workflows add their calls in the transaction of the step that made them
  * (mst_run); calls outside workflows (the /v1 pass-through) are summed in
  * memory by the caller and added in batches with mst_usage_add(), one
@@ -32,6 +35,7 @@ typedef struct {
 
 typedef struct {
     const char         *user;           /* NULL: nobody's but everyone's */
+    const char         *key_id;         /* the API key's, or NULL */
     const char         *model;
     long                prompt;
     long                completion;
@@ -46,8 +50,12 @@ double mst_usage_price(const mst_price_t *prices, size_t nprices,
    sets into's cost_usd to the priced total, or null */
 void mst_usage_merge(json_t *into, json_t *all, json_t *by_model);
 
-/* by_model into the user's total (user may be NULL) and everyone's */
-int mst_usage_put(mst_txn_t *txn, const char *user, json_t *by_model);
+/*
+ * by_model into the user's total (user may be NULL), everyone's and,
+ * with a key id, the key's day, month and total (budgets)
+ */
+int mst_usage_put(mst_txn_t *txn, const char *user, const char *key_id,
+    json_t *by_model);
 
 /* n deltas in one write transaction */
 int mst_usage_add(mst_store_t *store, const mst_price_t *prices,
@@ -56,5 +64,13 @@ int mst_usage_add(mst_store_t *store, const mst_price_t *prices,
 /* a user's total (NULL: everyone's); zeros when nothing was spent */
 int mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
     char *err, size_t errlen);
+
+/*
+ * A key's usage in the budget period ("day", "month", "total") that holds
+ * now_ms; its "period" names the bucket; zeros when nothing was spent
+ */
+int mst_usage_key_get(mst_store_t *store, const char *key_id,
+    const char *period, int64_t now_ms, json_t **usage, char *err,
+    size_t errlen);
 
 #endif /* _MST_USAGE_H_INCLUDED_ */
