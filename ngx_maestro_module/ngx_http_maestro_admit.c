@@ -279,8 +279,10 @@ ngx_http_maestro_admit_budget(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     const char                    *period;
     ngx_http_maestro_main_conf_t  *mmcf;
 
+    /* reads spend nothing: a key out of budget still sees its usage */
     if (ad->key == NULL
-        || !json_is_number(json_object_get(ad->key, "budget_usd")))
+        || !json_is_number(json_object_get(ad->key, "budget_usd"))
+        || ad->endpoint == NULL || ngx_strcmp(ad->endpoint, "api") == 0)
     {
         return NGX_OK;
     }

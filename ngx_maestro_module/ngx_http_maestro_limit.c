@@ -1239,13 +1239,20 @@ ngx_http_maestro_limit_headers(ngx_http_request_t *r,
 {
     u_char  *p, *b;
 
-    if (v->limit == 0) {
+    if (v->limit == 0 && (v->admitted || v->retry_after_ms == 0)) {
         return NGX_OK;
     }
 
     b = ngx_pnalloc(r->pool, 5 * NGX_INT64_LEN + 64);
     if (b == NULL) {
         return NGX_ERROR;
+    }
+
+    p = b;
+
+    if (v->limit == 0) {
+        /* a budget: when the period turns, no rate to tell */
+        goto retry;
     }
 
     /* draft-ietf-httpapi-ratelimit-headers: seconds, rounded up */
@@ -1267,6 +1274,8 @@ ngx_http_maestro_limit_headers(ngx_http_request_t *r,
     if (v->admitted) {
         return NGX_OK;
     }
+
+retry:
 
     b = p;
     p = ngx_sprintf(b, "%uL", (v->retry_after_ms + 999) / 1000);

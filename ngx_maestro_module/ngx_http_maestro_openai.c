@@ -40,6 +40,7 @@
 #include "ngx_http_maestro_sse.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_engine.h"
+#include "mst_oai.h"
 
 
 #define NGX_HTTP_MAESTRO_OAI_PREFIX  "maestro/"
@@ -458,7 +459,8 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
                 t = json_object_get(body, "max_tokens");
             }
 
-            if (ngx_http_maestro_admit_reserve(r, ad, raw.len,
+            if (ngx_http_maestro_admit_reserve(r, ad,
+                    mst_oai_input_len(body),
                     embeddings ? 0 : json_is_integer(t)
                                      && json_integer_value(t) >= 0
                                      ? json_integer_value(t) : -1, &e)

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
-    nginxT, buildConf, mkPrefix, FIXTURES, BUILD, REPO, chain, ngxQuote,
+    nginxT, buildConf, mkPrefix, FIXTURES, BUILD, REPO, NGINX, chain, ngxQuote,
 } from './lib/harness.mjs';
 
 
@@ -918,6 +918,29 @@ describe('nginx -t', () => {
                 .map((l) => l.replace(/^.*? \[emerg\] \d+#\d+: /, ''));
             assert.deepEqual(logged, [`${text}${where}`],
                              'error.log has the same one line');
+        });
+    }
+});
+
+
+/* what `make run` and `make run CONF=conf/secure.conf` start */
+describe('the shipped configurations', () => {
+    for (const name of ['maestro.conf', 'secure.conf']) {
+        test(`conf/${name} passes nginx -t`, () => {
+            const prefix = mkPrefix('shipped');
+            fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+            fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+            const conf = fs.readFileSync(path.join(REPO, 'conf', name), 'utf8')
+                .replaceAll('../build/', `${BUILD}/`)
+                .replaceAll('../conf/', `${REPO}/conf/`)
+                .replaceAll('../html/', `${REPO}/html/`);
+            const file = path.join(prefix, name);
+            fs.writeFileSync(file, conf);
+            const r = spawnSync(NGINX, ['-p', `${prefix}/`, '-c', file, '-t'],
+                                { encoding: 'utf8', env: { ...process.env,
+                                  MAESTRO_ADMIN_KEY: 'a'.repeat(32) } });
+            assert.equal(r.status, 0, r.stderr);
+            assert.match(r.stderr, /test is successful/);
         });
     }
 });

@@ -801,6 +801,33 @@ test_buf(void **state)
 }
 
 
+/* the text a request gives the model: what a token reservation counts */
+static void
+test_input_len(void **state)
+{
+    json_t  *r;
+
+    r = json_pack("{s:[{s:s, s:s}, {s:s, s:[{s:s, s:s}, {s:s, s:s}]}]}",
+                  "messages", "role", "system", "content", "be brief",
+                  "role", "user", "content", "type", "text", "text", "hello",
+                  "type", "image_url", "image_url", "x");
+    assert_int_equal(mst_oai_input_len(r), 8 + 5);
+    json_decref(r);
+
+    r = json_pack("{s:[s, s]}", "input", "one", "three");
+    assert_int_equal(mst_oai_input_len(r), 8);
+    json_decref(r);
+
+    r = json_pack("{s:[[i, i, i], i]}", "input", 1, 2, 3, 4);
+    assert_int_equal(mst_oai_input_len(r), 16);
+    json_decref(r);
+
+    r = json_pack("{s:s}", "input", "");
+    assert_int_equal(mst_oai_input_len(r), 0);
+    json_decref(r);
+}
+
+
 int
 main(void)
 {
@@ -810,6 +837,7 @@ main(void)
         cmocka_unit_test(test_sse_max_line),
         cmocka_unit_test(test_rewrite),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_input_len),
         cmocka_unit_test(test_event_usage),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_answer_assembled),

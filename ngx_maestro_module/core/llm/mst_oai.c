@@ -1203,3 +1203,38 @@ mst_oai_mask(char *s, size_t size, const char *key)
     tmp[n] = '\0';
     snprintf(s, size, "%s", tmp);
 }
+
+
+size_t
+mst_oai_input_len(const json_t *request)
+{
+    size_t   i, n;
+    json_t  *msg, *input, *v;
+
+    n = 0;
+
+    json_array_foreach(json_object_get(request, "messages"), i, msg) {
+        n += mst_oai_content_len(json_object_get(msg, "content"));
+    }
+
+    input = json_object_get(request, "input");
+
+    if (json_is_string(input)) {
+        n += json_string_length(input);
+
+    } else if (json_is_array(input)) {
+        json_array_foreach(input, i, v) {
+            if (json_is_string(v)) {
+                n += json_string_length(v);
+
+            } else if (json_is_array(v)) {
+                n += 4 * json_array_size(v);
+
+            } else {
+                n += 4;         /* one token of a token array */
+            }
+        }
+    }
+
+    return n;
+}

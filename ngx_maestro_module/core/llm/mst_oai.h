@@ -154,6 +154,12 @@ int mst_oai_body(const char *p, size_t n, mst_oai_usage_t *u, json_t **root);
 /* rough token estimate for text without usage (~4 bytes per token) */
 long mst_oai_estimate_tokens(size_t len);
 
+/*
+ * The bytes of text a request gives the model: every message's content
+ * (chat), or "input" (embeddings; a token array counts 4 bytes a token)
+ */
+size_t mst_oai_input_len(const json_t *request);
+
 
 /* ---- a plugin's answer ---- */
 

@@ -832,6 +832,31 @@ export function rawRequest(base, opts) {
     });
 }
 
+/*
+ * A response held open (an SSE follow, the monitor): resolves with its
+ * status once the headers are in, and close() to end it from our side.
+ */
+export function openStream(base, p, headers = {}) {
+    const u = new URL(base);
+    return new Promise((resolve, reject) => {
+        const req = http.request({
+            host: u.hostname, port: u.port, path: p, method: 'GET',
+            headers: { Accept: 'text/event-stream', ...headers },
+            agent: false,
+        }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d) => { text += d; });
+            res.on('error', () => {});
+            resolve({ status: res.statusCode, headers: res.headers,
+                      text: () => text, close: () => { req.destroy(); } });
+        });
+        req.on('error', (e) => { if (!req.destroyed) reject(e); });
+        req.end();
+    });
+}
+
+
 export async function submit(base, body, headers) {
     const r = await api(base, 'POST', '/api/v1/workflows', body, headers);
     assert.equal(r.status, 202, `submit: ${r.status} ${r.text}`);
