@@ -20,6 +20,7 @@
 #include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_api.h"
+#include "ngx_http_maestro_erase.h"
 #include "ngx_http_maestro_keys.h"
 #include "ngx_http_maestro_openai.h"
 #include "ngx_http_maestro_sse.h"
@@ -103,6 +104,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_agents, "GET" },
     { "/users/", "/usage", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_user_usage, "GET" },
+    { "/users/", "", NGX_HTTP_MAESTRO_DELETE,
+      ngx_http_maestro_erase_user, "DELETE" },
     { "/usage", NULL, NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_usage_all, "GET" },
     { "/providers", NULL, NGX_HTTP_MAESTRO_GET,

@@ -10,7 +10,7 @@
  *   POST   /api/v1/keys              create: 201 with "key" (shown once)
  *   GET    /api/v1/keys              list (?user_id=, ?limit=, ?cursor=)
  *   GET    /api/v1/keys/{id}         one key
- *   DELETE /api/v1/keys/{id}         revoke
+ *   DELETE /api/v1/keys/{id}         revoke (?purge=true: erase, _erase.c)
  *   POST   /api/v1/keys/{id}/rotate  a new secret; {"grace_seconds": n}
  *                                    keeps the old one working n seconds
  *
@@ -34,6 +34,7 @@
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_api.h"
 #include "ngx_http_maestro_audit.h"
+#include "ngx_http_maestro_erase.h"
 #include "ngx_http_maestro_keys.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_thread.h"
@@ -78,8 +79,7 @@ static ngx_int_t ngx_http_maestro_key_post(ngx_http_request_t *r,
 static void ngx_http_maestro_key_free(ngx_http_maestro_key_op_t *op);
 
 
-/* the admin credential is required: NGX_OK, else the 403 sent */
-static ngx_int_t
+ngx_int_t
 ngx_http_maestro_keys_admin(ngx_http_request_t *r, ngx_int_t *rc)
 {
     ngx_http_maestro_admit_t      *ad;
@@ -310,11 +310,19 @@ ngx_http_maestro_key(ngx_http_request_t *r, ngx_str_t *arg)
         return ngx_http_maestro_keys_get(r, id);
     }
 
-    /* DELETE: revoke */
-
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* DELETE ?purge=true: erase the key and what it made */
+
+    if (r->args.len == sizeof("purge=true") - 1
+        && ngx_strncmp(r->args.data, "purge=true", r->args.len) == 0)
+    {
+        return ngx_http_maestro_erase(r, NULL, id);
+    }
+
+    /* DELETE: revoke */
 
     op = ngx_http_maestro_key_op(NGX_HTTP_MAESTRO_KEY_REVOKE,
                                  r->connection->log);

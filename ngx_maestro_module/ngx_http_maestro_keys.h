@@ -19,6 +19,10 @@
 /* GET, POST /api/v1/keys */
 ngx_int_t ngx_http_maestro_keys(ngx_http_request_t *r, ngx_str_t *arg);
 
+/* the admin credential is required: NGX_OK, else NGX_ERROR, the 403 sent
+   and *rc the handler's return */
+ngx_int_t ngx_http_maestro_keys_admin(ngx_http_request_t *r, ngx_int_t *rc);
+
 /* GET, DELETE /api/v1/keys/{id} */
 ngx_int_t ngx_http_maestro_key(ngx_http_request_t *r, ngx_str_t *arg);
 

@@ -384,3 +384,29 @@ mst_usage_key_get(mst_store_t *store, const char *key_id, const char *period,
 
     return MST_OK;
 }
+
+
+int
+mst_usage_erase(mst_txn_t *txn, const char *user, const char *key_id)
+{
+    int   rc;
+    char  prefix[160];
+
+    if (user != NULL) {
+        rc = mst_store_kv_delete(txn, MST_USAGE_USERS, user);
+        if (rc != MST_OK) {
+            return rc;
+        }
+    }
+
+    if (key_id != NULL) {
+        snprintf(prefix, sizeof(prefix), "%s/", key_id);
+
+        rc = mst_store_kv_delete_prefix(txn, MST_USAGE_KEYS, prefix);
+        if (rc != MST_OK) {
+            return rc;
+        }
+    }
+
+    return MST_OK;
+}

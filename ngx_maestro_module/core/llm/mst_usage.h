@@ -73,4 +73,10 @@ int mst_usage_key_get(mst_store_t *store, const char *key_id,
     const char *period, int64_t now_ms, json_t **usage, char *err,
     size_t errlen);
 
+/*
+ * Erasure: a user's usage record (user may be NULL) and an API key's
+ * (key_id may be NULL); everyone's total keeps what they spent
+ */
+int mst_usage_erase(mst_txn_t *txn, const char *user, const char *key_id);
+
 #endif /* _MST_USAGE_H_INCLUDED_ */

@@ -143,6 +143,13 @@ int mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
 int mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
     const char *value, size_t len);
 
+/* delete a key of ns (none there: MST_OK) */
+int mst_store_kv_delete(mst_txn_t *txn, const char *ns, const char *key);
+
+/* delete every key of ns that starts with prefix ("" : the whole ns) */
+int mst_store_kv_delete_prefix(mst_txn_t *txn, const char *ns,
+    const char *prefix);
+
 /* delete a workflow with its checkpoints and events (retention) */
 int mst_store_wf_delete(mst_txn_t *txn, const char *id);
 
@@ -163,6 +170,9 @@ int mst_store_key_get(mst_txn_t *txn, const char *id, json_t **rec);
 /* create: MST_EXISTS when the id is taken */
 int mst_store_key_put(mst_txn_t *txn, const char *id, const json_t *rec,
     int create);
+
+/* delete a key's record (erasure; a revocation keeps it) */
+int mst_store_key_delete(mst_txn_t *txn, const char *id);
 
 /*
  * Up to max records in id order after cursor (NULL: from the first),

@@ -178,3 +178,19 @@ mst_store_key_list(mst_txn_t *txn, const char *user_id, const char *cursor,
 
     return MST_OK;
 }
+
+
+int
+mst_store_key_delete(mst_txn_t *txn, const char *id)
+{
+    int      rc;
+    MDB_val  k;
+
+    if (txn->readonly || mst_store_key_id(id, &k) != MST_OK) {
+        return MST_EINVAL;
+    }
+
+    rc = mdb_del(txn->txn, txn->store->key, &k, NULL);
+
+    return (rc == MDB_SUCCESS) ? MST_OK : mst_store_rc(rc);
+}

@@ -106,3 +106,42 @@ mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
 
     return mst_store_rc(mdb_put(txn->txn, txn->store->kv, &k, &v, 0));
 }
+
+
+int
+mst_store_kv_delete_prefix(mst_txn_t *txn, const char *ns,
+    const char *prefix)
+{
+    MDB_val        k;
+    unsigned char  buf[MST_STORE_KEY_MAX + 1];
+
+    if (txn->readonly || ns == NULL || prefix == NULL) {
+        return MST_EINVAL;
+    }
+
+    if (mst_store_kv_key(txn, ns, prefix, buf, &k) != MST_OK) {
+        return MST_EINVAL;
+    }
+
+    return mst_store_del_prefix(txn, txn->store->kv, buf, k.mv_size);
+}
+
+
+int
+mst_store_kv_delete(mst_txn_t *txn, const char *ns, const char *key)
+{
+    int            rc;
+    MDB_val        k;
+    unsigned char  buf[MST_STORE_KEY_MAX + 1];
+
+    if (txn->readonly || ns == NULL || key == NULL
+        || mst_store_kv_key(txn, ns, key, buf, &k) != MST_OK)
+    {
+        return MST_EINVAL;
+    }
+
+    rc = mdb_del(txn->txn, txn->store->kv, &k, NULL);
+
+    return (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) ? MST_OK
+                                                     : mst_store_rc(rc);
+}
