@@ -134,11 +134,28 @@ ${httpCommon(prefix)}
                          model=fake-model@fault=slow_stream:1000 retries=0
                          timeout=600s;
 
+    maestro_limit_zone name=bench size=10m;
+
     upstream fake { server 127.0.0.1:${up}; keepalive 64; }
     upstream fake_tls { server 127.0.0.1:${TLS.port}; keepalive 64; }
 
+    # the same pass-through with who-gets-in on: an API key (with its own
+    # limits) and the limits of conf/secure.conf, set so nobody is refused
     server {
-        listen 127.0.0.1:${port} backlog=4096;
+        listen 127.0.0.1:${port};
+        server_name secure;
+        maestro_auth on;
+        maestro_limit zone=bench key=user rate=1000000r/s;
+        maestro_limit zone=bench key=endpoint rate=1000000r/s;
+        maestro_limit zone=bench key=ip rate=1000000r/s;
+        maestro_limit zone=bench key=user streams=1000;
+        maestro_limit zone=bench key=user tokens=1000000000000/m;
+        location /v1/ { maestro_api; }
+        location /api/ { maestro_api; }
+    }
+
+    server {
+        listen 127.0.0.1:${port} backlog=4096 default_server;
         location /v1/ { maestro_api; }
         location = /healthz { maestro_api; }
         location /proxy/ {
@@ -162,6 +179,34 @@ ${httpCommon(prefix)}
 }
 `;
     };
+}
+
+// an API key for the secured server, with limits of its own to check
+const BENCH_ADMIN = 'bench-admin-' + process.pid + '-0123456789abcdef';
+
+function benchKey(port) {
+    const body = JSON.stringify({ user_id: 'bench', limits: {
+        rpm: 100000000, tpm: 1000000000000, max_parallel: 10000 } });
+    return new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST',
+                                   path: '/api/v1/keys',
+                                   headers: { Host: 'secure',
+                                              Authorization: `Bearer ${BENCH_ADMIN}`,
+                                              'Content-Type': 'application/json' } },
+                                 (res) => {
+            let text = '';
+            res.on('data', (d) => { text += d; });
+            res.on('end', () => {
+                if (res.statusCode !== 201) {
+                    reject(new Error(`POST /api/v1/keys: ${res.statusCode} ${text}`));
+                } else {
+                    resolve(JSON.parse(text).key);
+                }
+            });
+        });
+        req.on('error', reject);
+        req.end(body);
+    });
 }
 
 // ---- load --------------------------------------------------------------------
@@ -296,8 +341,11 @@ async function main() {
     TLS.port = await freePort();
     const up = await startNginx('upstream', upstreamConf, { workers: 1 });
     const slow = await startFake();
+    process.env.MAESTRO_ADMIN_KEY = BENCH_ADMIN;
     const gw = await startNginx('gateway',
                                 gatewayConf(up.port, `http://127.0.0.1:${slow.port}/v1`));
+    delete process.env.MAESTRO_ADMIN_KEY;
+    const apiKey = await benchKey(gw.port);
     let pk = null;
     try {
         pk = await startPortkey();
@@ -327,6 +375,9 @@ async function main() {
                        { ...env, MODEL: stream ? 'fake-stream-curl'
                                                : 'fake-model-curl' }],
             };
+            targets.secure = [`http://127.0.0.1:${gw.port}/v1/chat/completions`,
+                              { ...env, MODEL: stream ? 'fake-stream' : 'fake-model',
+                                HOST: 'secure', BEARER: apiKey }];
             if (pk) {
                 targets.portkey = [`http://127.0.0.1:${pk.port}/v1/chat/completions`,
                                    { ...env, PORTKEY: '1', CUSTOM_HOST:
@@ -373,8 +424,9 @@ async function main() {
         const rows = [];
         const names = { direct: 'upstream directly (baseline)', proxy: 'nginx proxy_pass',
                         maestro: 'Maestro pass-through',
+                        secure: 'Maestro, API key + limits on',
                         curl: 'Maestro, client=libcurl', portkey: 'Portkey gateway' };
-        for (const k of ['direct', 'proxy', 'maestro', 'curl', 'portkey']) {
+        for (const k of ['direct', 'proxy', 'maestro', 'secure', 'curl', 'portkey']) {
             if (!r[k]) continue;
             rows.push([`${names[k]}${key === 'stream' ? ', stream' : ''}`, f(r[k].rps, 0),
                        f(r[k].p50, 0), f(r[k].p99, 0),
@@ -391,6 +443,8 @@ async function main() {
             + ` added p50: proxy_pass ${f(c1.proxy.p50 - c1.direct.p50, 0)},`
             + ` Maestro ${f(c1.maestro.p50 - c1.direct.p50, 0)} us`);
         say(`   Maestro / proxy_pass req/s: ${f(r.maestro.rps / r.proxy.rps, 2)}`
+            + ` (API key + limits on: ${f(r.secure.rps / r.proxy.rps, 2)}`
+            + `, ${f(r.secure.rps / r.maestro.rps, 2)} of off)`
             + (r.curl ? ` (client=libcurl: ${f(r.curl.rps / r.proxy.rps, 2)})` : '')
             + (r.portkey ? `;  Maestro / Portkey req/s: ${f(r.maestro.rps / r.portkey.rps, 1)}x`
                          : `;  Portkey: ${res.portkeyError || 'not installed'}`));

@@ -1,9 +1,13 @@
 -- wrk script of the gateway benchmark: POST a chat completion.
--- env: MODEL (default fake-model), STREAM=1 ("stream": true),
+-- env: MODEL (default fake-model), STREAM=1 ("stream": true), HOST, BEARER,
 -- PORTKEY=1 with CUSTOM_HOST (Portkey's routing headers)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
+-- HOST and BEARER: the server with auth and limits on, an API key
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BEARER") or "sk-bench")
+if os.getenv("HOST") then
+  wrk.headers["Host"] = os.getenv("HOST")
+end
 if os.getenv("PORTKEY") == "1" then
   wrk.headers["x-portkey-provider"] = "openai"
   wrk.headers["x-portkey-custom-host"] = os.getenv("CUSTOM_HOST")

@@ -82,7 +82,7 @@ fi
 # the runner alone: the core compiled in, optimised, no sanitizers
 CORE_DIRS="ngx_maestro_module/core ngx_maestro_module/core/store
     ngx_maestro_module/core/flow ngx_maestro_module/core/llm
-    ngx_maestro_module/core/text"
+    ngx_maestro_module/core/text ngx_maestro_module/core/access"
 CORE_SRC=$(for d in $CORE_DIRS; do ls $d/*.c; done)
 CORE_INC=$(for d in $CORE_DIRS; do printf -- '-I%s ' $d; done)
 if [ ! -x "$BUILD/bench/corebench" ] \

@@ -546,7 +546,7 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             n = ngx_atoi(p, last - (tokens ? 2 : 3) - p);
             if (n <= 0 || (uint64_t) n > (tokens ? MST_LIMIT_TOKENS_MAX
-                                                 : MST_GCRA_RATE_MAX))
+                                                 : 1000000))
             {
                 goto bad_rate;
             }
@@ -556,7 +556,6 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rule->rule.name = tokens ? "tokens" : "requests";
             rule->rule.gcra.window_ms = window;
             rule->rule.gcra.rate = n;
-            rule->rule.unit = 1;
             continue;
         }
 
@@ -609,7 +608,7 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     switch (rule->rule.kind) {
 
     case MST_LIMIT_REQUESTS:
-        if (burst > MST_GCRA_RATE_MAX) {
+        if (burst > 1000000) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "maestro_limit: a request burst is "
                                "0..1000000");
@@ -932,9 +931,6 @@ ngx_http_maestro_limit_one(ngx_shm_zone_t *zone, const mst_limit_rule_t *r,
             return NGX_DECLINED;
         }
 
-        /* the verdict counts tokens, not cells */
-        g.limit *= r->unit;
-        g.remaining *= r->unit;
         mst_limit_verdict_add(v, &g, r->gcra.window_ms, "tokens");
 
         if (g.admitted && reserve
@@ -1059,7 +1055,6 @@ void
 ngx_http_maestro_limit_settle(ngx_http_maestro_limit_ledger_t *lg,
     uint64_t tokens)
 {
-    uint64_t                        cells, unit;
     ngx_uint_t                      i;
     mst_gcra_verdict_t              g;
     ngx_http_maestro_limit_hold_t  *h;
@@ -1075,15 +1070,12 @@ ngx_http_maestro_limit_settle(ngx_http_maestro_limit_ledger_t *lg,
             continue;
         }
 
-        unit = h[i].rule.unit ? h[i].rule.unit : 1;
-        cells = tokens / unit + (tokens % unit != 0);
-
         /* used more than reserved: the rest is owed; less: given back */
         (void) ngx_http_maestro_limit_op(h[i].zone, &h[i].rule, &h[i].key,
-                   cells > h[i].cells ? NGX_HTTP_MAESTRO_LIMIT_CHARGE
-                                      : NGX_HTTP_MAESTRO_LIMIT_REFUND,
-                   cells > h[i].cells ? cells - h[i].cells
-                                      : h[i].cells - cells, &g);
+                   tokens > h[i].cells ? NGX_HTTP_MAESTRO_LIMIT_CHARGE
+                                       : NGX_HTTP_MAESTRO_LIMIT_REFUND,
+                   tokens > h[i].cells ? tokens - h[i].cells
+                                       : h[i].cells - tokens, &g);
         h[i].settled = 1;
     }
 }
@@ -1094,7 +1086,6 @@ ngx_http_maestro_limit_key_charge(const json_t *key, uint64_t tokens)
 {
     u_char              buf[128];
     size_t              n, i;
-    uint64_t            unit;
     ngx_str_t           k;
     const char         *id;
     mst_limit_rule_t    own[MST_LIMIT_KEY_RULES];
@@ -1113,13 +1104,11 @@ ngx_http_maestro_limit_key_charge(const json_t *key, uint64_t tokens)
             continue;
         }
 
-        unit = own[i].unit ? own[i].unit : 1;
         k = ngx_http_maestro_limit_key_own(id, &own[i], buf, sizeof(buf));
 
         (void) ngx_http_maestro_limit_op(ngx_http_maestro_limit_keys, &own[i],
                                          &k, NGX_HTTP_MAESTRO_LIMIT_CHARGE,
-                                         tokens / unit + (tokens % unit != 0),
-                                         &g);
+                                         tokens, &g);
     }
 }
 
@@ -1164,10 +1153,10 @@ ngx_http_maestro_limit_key_view(const json_t *key)
         } else {
             /* the tokens a request could use now, and when all are back */
             o = json_pack("{s:I, s:I, s:I}",
-                          "limit", (json_int_t) (g.limit * own[i].unit),
+                          "limit", (json_int_t) g.limit,
                           "remaining",
                           (json_int_t) (g.admitted
-                                        ? (g.remaining + 1) * own[i].unit
+                                        ? g.remaining + 1
                                         : 0),
                           "reset_ms", (json_int_t) g.reset_ms);
         }

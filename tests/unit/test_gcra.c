@@ -133,7 +133,8 @@ test_gcra_cost(void **state)
     assert_int_equal(v.remaining, 0);
 
     mst_gcra_refund(&r, &st, 1000000);
-    assert_int_equal(st.tat, 0);
+    assert_int_equal(st.tat[0], 0);
+    assert_int_equal(st.tat[1], 0);
     assert_true(mst_gcra_idle(&r, &st, 0));
 
     /* more than the burst: never admitted */
@@ -171,17 +172,30 @@ static void
 test_gcra_huge(void **state)
 {
     mst_gcra_rule_t     r = { MST_GCRA_RATE_MAX, MST_GCRA_DAY, UINT64_MAX };
-    mst_gcra_state_t    st = { 0 };
+    mst_gcra_state_t    st = { { 0, 0 }, 0 };
     mst_gcra_verdict_t  v;
+    uint64_t            hi;
 
-    /* the biggest rule, cost and clock: saturates, never wraps */
+    /* the biggest rule, cost and clock: 128 bits hold them, no wrap */
     mst_gcra_take(&r, &st, UINT64_MAX, UINT64_MAX, &v);
     assert_true(v.admitted);
     assert_int_equal(v.limit, UINT64_MAX);
-    assert_int_equal(st.tat, UINT64_MAX);
+    assert_true(st.tat[1] > 0);
+    hi = st.tat[1];
 
+    /* the bucket is full: the state stays as it was */
     mst_gcra_take(&r, &st, UINT64_MAX, UINT64_MAX, &v);
-    assert_true(v.admitted);
+    assert_false(v.admitted);
+    assert_int_equal(st.tat[1], hi);
+
+    /* a charge that would pass 2^128 stops there */
+    st.tat[0] = UINT64_MAX - 5;
+    st.tat[1] = UINT64_MAX;
+    mst_gcra_charge(&r, &st, UINT64_MAX, UINT64_MAX);
+    assert_int_equal(st.tat[0], UINT64_MAX);
+    assert_int_equal(st.tat[1], UINT64_MAX);
+    mst_gcra_refund(&r, &st, 1);
+    assert_true(st.tat[0] < UINT64_MAX);
 
     r.burst = 0;
     r.rate = 1;
@@ -200,10 +214,24 @@ test_gcra_huge(void **state)
                      1);
     mst_gcra_take(&r, &st, 1, 500 * 365 * MST_GCRA_DAY, &v);
     assert_int_equal(v.retry_after_ms, 1);
-    assert_true(st.tat < UINT64_MAX);
+
+    /* 10^12 a minute, a burst of a ms' cells: exact to the cell */
+    r.rate = MST_GCRA_RATE_MAX;
+    r.window_ms = MST_GCRA_MINUTE;
+    r.burst = 16666666 - 1;
+    memset(&st, 0, sizeof(st));
+    mst_gcra_take(&r, &st, 16666666, 1000, &v);
+    assert_true(v.admitted);
+    mst_gcra_take(&r, &st, 1, 1000, &v);
+    assert_false(v.admitted);
+    mst_gcra_take(&r, &st, 16666666, 1001, &v);
+    assert_true(v.admitted);
+    mst_gcra_take(&r, &st, 1, 1001, &v);
+    assert_false(v.admitted);
 
     /* rate 0 is taken as 1 */
     r.rate = 0;
+    r.burst = 0;
     memset(&st, 0, sizeof(st));
     assert_int_equal(test_gcra_drain(&r, &st, 7), 1);
 }

@@ -33,15 +33,14 @@ test_limit_key_rules(void **state)
     assert_int_equal(r[0].gcra.burst, 59);      /* a minute at once */
 
     assert_int_equal(r[1].kind, MST_LIMIT_TOKENS);
-    assert_int_equal(r[1].unit, 1);
     assert_int_equal(r[1].gcra.rate, 100);
     assert_int_equal(r[1].gcra.burst, 99);
 
-    /* 5e9 a day does not fit GCRA's 1e6 cells: cells of 5000 tokens */
+    /* a cell a token, however many */
     assert_int_equal(r[2].kind, MST_LIMIT_TOKENS);
     assert_string_equal(r[2].name, "tpd");
-    assert_int_equal(r[2].unit, 5000);
-    assert_int_equal(r[2].gcra.rate, 1000000);
+    assert_int_equal(r[2].gcra.rate, 5000000000LL);
+    assert_int_equal(r[2].gcra.burst, 5000000000LL - 1);
     assert_int_equal(r[2].gcra.window_ms, MST_GCRA_DAY);
 
     assert_int_equal(r[3].kind, MST_LIMIT_PARALLEL);
@@ -75,12 +74,10 @@ test_limit_cells(void **state)
        a 100-TPM key's first request with max_tokens 4096 gets in */
     assert_int_equal(mst_limit_cells(&r, 4096), 100);
 
-    /* cells of several tokens round up */
-    assert_int_equal(mst_limit_tokens_rule(&r, 3000000, MST_GCRA_MINUTE, 0),
-                     MST_OK);
-    assert_int_equal(r.unit, 3);
-    assert_int_equal(mst_limit_cells(&r, 7), 3);
-    assert_int_equal(mst_limit_cells(&r, 6), 2);
+    /* the biggest limit still counts single tokens */
+    assert_int_equal(mst_limit_tokens_rule(&r, MST_LIMIT_TOKENS_MAX,
+                                           MST_GCRA_MINUTE, 0), MST_OK);
+    assert_int_equal(mst_limit_cells(&r, 7), 7);
 
     /* burst: tokens over the window's */
     assert_int_equal(mst_limit_tokens_rule(&r, 100, MST_GCRA_MINUTE, 50),
@@ -146,7 +143,7 @@ test_limit_reconcile(void **state)
     assert_true(v.admitted);
 
     /* a charge on an idle state starts from now */
-    st.tat = 0;
+    memset(&st, 0, sizeof(st));
     mst_gcra_charge(&r.gcra, &st, 50, 5000);
     mst_gcra_take(&r.gcra, &st, 50, 5000, &v);
     assert_true(v.admitted);

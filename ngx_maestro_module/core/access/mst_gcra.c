@@ -16,6 +16,32 @@ static uint64_t mst_gcra_sat(mst_gcra_u128_t x);
 static uint64_t mst_gcra_ceil_ms(mst_gcra_u128_t scaled, uint64_t rate);
 
 
+#define MST_GCRA_U128_MAX  (~(mst_gcra_u128_t) 0)
+
+
+static mst_gcra_u128_t
+mst_gcra_tat(const mst_gcra_state_t *st)
+{
+    return ((mst_gcra_u128_t) st->tat[1] << 64) | st->tat[0];
+}
+
+
+static void
+mst_gcra_set_tat(mst_gcra_state_t *st, mst_gcra_u128_t tat)
+{
+    st->tat[0] = (uint64_t) tat;
+    st->tat[1] = (uint64_t) (tat >> 64);
+}
+
+
+/* a + b, saturating (the state never wraps) */
+static mst_gcra_u128_t
+mst_gcra_add(mst_gcra_u128_t a, mst_gcra_u128_t b)
+{
+    return (a > MST_GCRA_U128_MAX - b) ? MST_GCRA_U128_MAX : a + b;
+}
+
+
 static uint64_t
 mst_gcra_sat(mst_gcra_u128_t x)
 {
@@ -58,16 +84,16 @@ mst_gcra_take(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
         st->seen_ms = now_ms;
     }
 
-    tat = st->tat;
+    tat = mst_gcra_tat(st);
     if (tat < now) {
         tat = now;
     }
 
-    ntat = tat + (mst_gcra_u128_t) cost * t;
+    ntat = mst_gcra_add(tat, (mst_gcra_u128_t) cost * t);
 
     if (ntat - now <= cap) {
         v->admitted = 1;
-        st->tat = mst_gcra_sat(ntat);
+        mst_gcra_set_tat(st, ntat);
         used = ntat - now;
 
     } else {
@@ -95,9 +121,14 @@ mst_gcra_charge(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
     }
 
     now = (mst_gcra_u128_t) st->seen_ms * rate;
-    tat = (st->tat < now) ? now : st->tat;
+    tat = mst_gcra_tat(st);
 
-    st->tat = mst_gcra_sat(tat + (mst_gcra_u128_t) cost * rule->window_ms);
+    if (tat < now) {
+        tat = now;
+    }
+
+    mst_gcra_set_tat(st, mst_gcra_add(tat, (mst_gcra_u128_t) cost
+                                           * rule->window_ms));
 }
 
 
@@ -105,11 +136,12 @@ void
 mst_gcra_refund(const mst_gcra_rule_t *rule, mst_gcra_state_t *st,
     uint64_t cost)
 {
-    mst_gcra_u128_t  back;
+    mst_gcra_u128_t  back, tat;
 
     back = (mst_gcra_u128_t) cost * rule->window_ms;
+    tat = mst_gcra_tat(st);
 
-    st->tat = (back >= st->tat) ? 0 : st->tat - (uint64_t) back;
+    mst_gcra_set_tat(st, (back >= tat) ? 0 : tat - back);
 }
 
 
@@ -121,5 +153,5 @@ mst_gcra_idle(const mst_gcra_rule_t *rule, const mst_gcra_state_t *st,
 
     rate = rule->rate ? rule->rate : 1;
 
-    return (mst_gcra_u128_t) st->tat <= (mst_gcra_u128_t) now_ms * rate;
+    return mst_gcra_tat(st) <= (mst_gcra_u128_t) now_ms * rate;
 }

@@ -12,12 +12,14 @@
  *
  * Exact integer arithmetic: time is kept scaled by the rate (one unit
  * is 1 / rate ms), so the emission interval of one cell is the window
- * in ms, an integer whatever the rate. The math is done in 128 bits and
- * the state saturates, so no input overflows; with a monotonic clock in
- * ms (nginx's) and rate <= MST_GCRA_RATE_MAX it is exact for 500 years.
+ * in ms, an integer whatever the rate. The math and the state are 128
+ * bits and saturate, so no input overflows: any 64-bit clock in ms times
+ * MST_GCRA_RATE_MAX (10^12: a token a cell at any real token limit)
+ * fits with room.
  *
  * A cell costs 1 for a request; cost > 1 charges several cells at once
- * (tokens, later) and mst_gcra_refund gives cells back.
+ * (tokens), mst_gcra_refund gives cells back, mst_gcra_charge takes
+ * them whatever the state (tokens used past a reservation: a debt).
  *
  * The state is plain memory (a shared memory node): the caller locks.
  */
@@ -32,7 +34,7 @@
 #define MST_GCRA_HOUR      (60ULL * MST_GCRA_MINUTE)
 #define MST_GCRA_DAY       (24ULL * MST_GCRA_HOUR)
 
-#define MST_GCRA_RATE_MAX  1000000ULL    /* cells per window */
+#define MST_GCRA_RATE_MAX  1000000000000ULL    /* cells per window */
 
 typedef struct {
     uint64_t   rate;        /* cells per window, 1..MST_GCRA_RATE_MAX */
@@ -41,7 +43,8 @@ typedef struct {
 } mst_gcra_rule_t;
 
 typedef struct {
-    uint64_t   tat;         /* scaled: ms * rate; 0: never used */
+    uint64_t   tat[2];      /* scaled: ms * rate, low and high 64 bits;
+                               0: never used */
     uint64_t   seen_ms;     /* the latest clock seen */
 } mst_gcra_state_t;
 

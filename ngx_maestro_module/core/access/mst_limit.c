@@ -81,23 +81,17 @@ int
 mst_limit_tokens_rule(mst_limit_rule_t *r, uint64_t tokens,
     uint64_t window_ms, uint64_t burst)
 {
-    uint64_t  unit, at_once;
-
     if (tokens == 0 || tokens > MST_LIMIT_TOKENS_MAX
         || burst > MST_LIMIT_TOKENS_MAX)
     {
         return MST_EINVAL;
     }
 
-    unit = (tokens + MST_GCRA_RATE_MAX - 1) / MST_GCRA_RATE_MAX;
-
-    at_once = burst ? tokens + burst : tokens;
-
+    /* a cell a token: the window's tokens at once, and burst more */
     r->kind = MST_LIMIT_TOKENS;
-    r->unit = unit;
-    r->gcra.rate = tokens / unit;
+    r->gcra.rate = tokens;
     r->gcra.window_ms = window_ms;
-    r->gcra.burst = at_once / unit - 1;
+    r->gcra.burst = tokens + burst - 1;
 
     return MST_OK;
 }
@@ -136,7 +130,6 @@ mst_limit_key_rules(const json_t *key, mst_limit_rule_t *out)
         out[n].gcra.rate = v > MST_GCRA_RATE_MAX ? MST_GCRA_RATE_MAX : v;
         out[n].gcra.window_ms = MST_GCRA_MINUTE;
         out[n].gcra.burst = out[n].gcra.rate - 1;
-        out[n].unit = 1;
         out[n].name = "rpm";
         n++;
     }
@@ -190,18 +183,15 @@ mst_limit_estimate(size_t input_bytes, int64_t max_tokens, uint64_t cap)
 uint64_t
 mst_limit_cells(const mst_limit_rule_t *r, uint64_t tokens)
 {
-    uint64_t  unit, cells, at_once;
+    uint64_t  at_once;
 
-    unit = r->unit ? r->unit : 1;
-
-    cells = tokens / unit + (tokens % unit != 0);
     at_once = r->gcra.burst + 1;
 
-    if (cells == 0) {
-        cells = 1;
+    if (tokens == 0) {
+        return 1;
     }
 
-    return cells > at_once ? at_once : cells;
+    return tokens > at_once ? at_once : tokens;
 }
 
 

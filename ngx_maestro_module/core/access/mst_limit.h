@@ -13,7 +13,7 @@
  * Four kinds of rule:
  *   requests  GCRA cells, one per request (maestro_limit rate=, a key's
  *             "rpm")
- *   tokens    GCRA cells of `unit` tokens (maestro_limit tokens=, a key's
+ *   tokens    GCRA cells of a token (maestro_limit tokens=, a key's
  *             "tpm", "tpd"): a call reserves its estimate before the
  *             provider is asked and is reconciled with the real usage
  *             when the answer ends; a workflow's agents are charged
@@ -49,7 +49,6 @@ typedef enum {
 typedef struct {
     mst_limit_kind_t   kind;
     mst_gcra_rule_t    gcra;        /* requests, tokens */
-    uint64_t           unit;        /* tokens: tokens per cell, >= 1 */
     uint64_t           max;         /* parallel, streams: at once */
     const char        *name;        /* "rpm", "tpm", ...: logs, /me */
 } mst_limit_rule_t;
@@ -65,7 +64,7 @@ typedef struct {
 } mst_limit_verdict_t;
 
 #define MST_LIMIT_KEY_RULES      4       /* rpm, tpm, tpd, max_parallel */
-#define MST_LIMIT_TOKENS_MAX     1000000000000ULL  /* per window */
+#define MST_LIMIT_TOKENS_MAX     MST_GCRA_RATE_MAX  /* per window */
 #define MST_LIMIT_PARALLEL_MAX   1000000ULL
 
 /* a verdict that admits, with no rule applied yet */
@@ -85,8 +84,7 @@ void mst_limit_verdict_count(mst_limit_verdict_t *v,
 
 /*
  * A token rule of `tokens` per window_ms (burst: tokens over it, 0: the
- * window's tokens at once): cells of `unit` tokens so that the rate fits
- * GCRA's range. MST_EINVAL beyond MST_LIMIT_TOKENS_MAX.
+ * window's tokens at once). MST_EINVAL beyond MST_LIMIT_TOKENS_MAX.
  */
 int mst_limit_tokens_rule(mst_limit_rule_t *r, uint64_t tokens,
     uint64_t window_ms, uint64_t burst);
@@ -105,8 +103,8 @@ size_t mst_limit_key_rules(const json_t *key, mst_limit_rule_t *out);
 uint64_t mst_limit_estimate(size_t input_bytes, int64_t max_tokens,
     uint64_t cap);
 
-/* the cells tokens cost under a token rule, at most what it admits at
-   once (see above) */
+/* the cells a reservation of tokens takes under a token rule: at most
+   what it admits at once (see above) */
 uint64_t mst_limit_cells(const mst_limit_rule_t *r, uint64_t tokens);
 
 /*
