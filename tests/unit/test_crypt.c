@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "mst_test.h"
 #include "mst_crypt.h"
@@ -316,6 +317,61 @@ test_truncated(void **state)
 }
 
 
+/* nonces come in batches per thread: still never one twice */
+static void
+test_nonces(void **state)
+{
+    int             fd[2], st;
+    char            err[MST_ERRLEN];
+    pid_t           pid;
+    size_t          len, i, j;
+    unsigned        ids[] = { 1 };
+    mst_crypt_t    *c;
+    unsigned char  *a, seen[100][MST_CRYPT_NONCE_LEN];
+    unsigned char   mine[MST_CRYPT_NONCE_LEN], child[MST_CRYPT_NONCE_LEN];
+
+    c = tc_ring(ids, 1, 1);
+
+    /* across several batches */
+    for (i = 0; i < 100; i++) {
+        a = tc_seal(c, tc_aad, &len);
+        memcpy(seen[i], a + 3, MST_CRYPT_NONCE_LEN);
+        free(a);
+
+        for (j = 0; j < i; j++) {
+            assert_true(memcmp(seen[i], seen[j], MST_CRYPT_NONCE_LEN) != 0);
+        }
+    }
+
+    /* a forked child (an nginx worker) must not use the parent's batch */
+    assert_int_equal(pipe(fd), 0);
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        a = tc_seal(c, tc_aad, &len);
+        st = write(fd[1], a + 3, MST_CRYPT_NONCE_LEN) == MST_CRYPT_NONCE_LEN;
+        _exit(st ? 0 : 1);
+    }
+
+    a = tc_seal(c, tc_aad, &len);
+    memcpy(mine, a + 3, MST_CRYPT_NONCE_LEN);
+    free(a);
+
+    assert_int_equal(read(fd[0], child, sizeof(child)), sizeof(child));
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(fd[0]);
+    close(fd[1]);
+
+    assert_true(memcmp(mine, child, MST_CRYPT_NONCE_LEN) != 0);
+
+    (void) err;
+    mst_crypt_free(c);
+}
+
+
 static void
 test_rotation(void **state)
 {
@@ -550,6 +606,7 @@ main(void)
         cmocka_unit_test(test_wrong_aad),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_nonces),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_ring_errors),
         cmocka_unit_test(test_key_parse),

@@ -15,10 +15,18 @@
  *
  * - The ring maps an id to its slot with a 256-entry table, so opening a
  *   record finds its key in one step whatever the ring holds.
+ *
+ * - Nonces: RAND_bytes() costs more than sealing a small record (it asks
+ *   the kernel for the pid on every call, to notice a fork), so each
+ *   thread draws MST_CRYPT_NONCE_BATCH nonces at a time from it and uses
+ *   each once. A fork must not let parent and child use the same ones:
+ *   a pthread_atfork() child handler bumps a counter, and a thread whose
+ *   batch was drawn before the last fork throws the batch away.
  */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +38,8 @@
 #include "mst_crypt.h"
 
 
-#define MST_CRYPT_FILE_MAX   256    /* a key file is 32 or 64 + space */
+#define MST_CRYPT_FILE_MAX     256  /* a key file is 32 or 64 + space */
+#define MST_CRYPT_NONCE_BATCH  32
 
 
 typedef struct {
@@ -49,12 +58,30 @@ struct mst_crypt_s {
 
 
 static int mst_crypt_hex(int c);
+static int mst_crypt_nonce(unsigned char *nonce);
+static void mst_crypt_atfork(void);
+static void mst_crypt_forked(void);
+
+
+/* every thread's batch of nonces, and the fork it was drawn after */
+static __thread unsigned char  mst_crypt_nonces[MST_CRYPT_NONCE_BATCH
+                                                * MST_CRYPT_NONCE_LEN];
+static __thread unsigned       mst_crypt_nonces_left;
+static __thread unsigned       mst_crypt_nonces_fork;
+
+static unsigned                mst_crypt_forks;
+static pthread_once_t          mst_crypt_once = PTHREAD_ONCE_INIT;
 
 
 mst_crypt_t *
 mst_crypt_create(char *err, size_t errlen)
 {
     mst_crypt_t  *c;
+
+    if (pthread_once(&mst_crypt_once, mst_crypt_atfork) != 0) {
+        mst_err(err, errlen, MST_ERROR, "pthread_once() failed");
+        return NULL;
+    }
 
     c = calloc(1, sizeof(mst_crypt_t));
     if (c == NULL) {
@@ -325,7 +352,7 @@ mst_crypt_seal(const mst_crypt_t *c, const void *aad, size_t alen,
     out[1] = MST_CRYPT_VERSION;
     out[2] = (unsigned char) k->id;
 
-    if (RAND_bytes(out + 3, MST_CRYPT_NONCE_LEN) != 1) {
+    if (mst_crypt_nonce(out + 3) != MST_OK) {
         return mst_err(err, errlen, MST_ECRYPT, "RAND_bytes() failed");
     }
 
@@ -448,6 +475,55 @@ mst_crypt_open(const mst_crypt_t *c, const void *aad, size_t alen,
     *outlen = plen;
 
     return MST_OK;
+}
+
+
+/* a fresh nonce from this thread's batch (RAND_bytes) */
+
+static int
+mst_crypt_nonce(unsigned char *nonce)
+{
+    unsigned  forks;
+
+    forks = __atomic_load_n(&mst_crypt_forks, __ATOMIC_ACQUIRE);
+
+    if (mst_crypt_nonces_left == 0 || mst_crypt_nonces_fork != forks) {
+
+        if (RAND_bytes(mst_crypt_nonces, sizeof(mst_crypt_nonces)) != 1) {
+            mst_crypt_nonces_left = 0;
+            return MST_ECRYPT;
+        }
+
+        mst_crypt_nonces_left = MST_CRYPT_NONCE_BATCH;
+        mst_crypt_nonces_fork = forks;
+    }
+
+    mst_crypt_nonces_left--;
+
+    memcpy(nonce, mst_crypt_nonces
+                  + mst_crypt_nonces_left * MST_CRYPT_NONCE_LEN,
+           MST_CRYPT_NONCE_LEN);
+
+    /* used: never handed out again, also not by a later fork */
+    memset(mst_crypt_nonces + mst_crypt_nonces_left * MST_CRYPT_NONCE_LEN,
+           0, MST_CRYPT_NONCE_LEN);
+
+    return MST_OK;
+}
+
+
+static void
+mst_crypt_atfork(void)
+{
+    (void) pthread_atfork(NULL, NULL, mst_crypt_forked);
+}
+
+
+/* runs in the child of a fork */
+static void
+mst_crypt_forked(void)
+{
+    __atomic_add_fetch(&mst_crypt_forks, 1, __ATOMIC_RELEASE);
 }
 
 
