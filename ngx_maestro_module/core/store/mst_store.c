@@ -498,7 +498,13 @@ mst_store_put_val(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
         rc = mst_crypt_seal(txn->store->crypt, aad, alen, iov, n,
                             v.mv_data, err, sizeof(err));
         if (rc != MST_OK) {
-            /* the reserved bytes are not a record: the caller aborts */
+            /*
+             * the caller aborts; should one commit anyway, the value
+             * reads as a sealed record of no version, not as garbage
+             */
+            memset(v.mv_data, 0, v.mv_size);
+            ((unsigned char *) v.mv_data)[0] = MST_CRYPT_MAGIC;
+
             if (txn->store->errlog != NULL) {
                 txn->store->errlog(txn->store->errlog_arg, err);
             }
