@@ -15,7 +15,9 @@
 # MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files (the
 # source checks and the web UI are then left out), MST_SKIP_CHECKS=1 to
 # leave out the source checks, MST_SKIP_UI=1 to leave out the web UI's
-# Vitest and e2e runs.
+# Vitest and e2e runs, MST_TEST_SEAL=1 to run every integration test with
+# the store sealed (maestro_store_encryption_key; the unit tests that
+# open a store always run a second time sealed).
 
 set -u
 set -o pipefail

@@ -133,7 +133,7 @@ describe('store encryption at rest', () => {
         const store = path.join(mkPrefix('maestro-store'), 'store');
         const prompt = 'vermilion-axolotl-90210 wants a plan';
 
-        const m = await start({ storePath: store });
+        const m = await start({ storePath: store, seal: false });
 
         await runAndRead(m, prompt);
         assert.equal(storeHas(store, 'vermilion-axolotl-90210'), true);
@@ -148,7 +148,7 @@ describe('store encryption at rest', () => {
         const store = path.join(mkPrefix('maestro-store'), 'store');
 
         /* written in clear */
-        let m = await start({ storePath: store });
+        let m = await start({ storePath: store, seal: false });
         const old = await runAndRead(m, 'saffron-tapir-11 in clear');
         await stop(m);
 
