@@ -7,6 +7,7 @@
 // own master pid) before this script exits, even on error.
 
 import { spawnSync, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,7 +54,10 @@ const SEQ5 = {
     ],
 };
 
-function confText(prefix, port, sync, writemap) {
+// a random store key for the sealed runs, read by nginx from its env
+process.env.MAESTRO_BENCH_STORE_KEY = crypto.randomBytes(32).toString('hex');
+
+function confText(prefix, port, sync, writemap, crypt = false) {
     return `${mainConf({ modules: [`${BUILD}/ngx_http_maestro_module.so`] })}
 thread_pool maestro threads=4 max_queue=65536;
 thread_pool maestro_io threads=2 max_queue=65536;
@@ -65,6 +69,8 @@ ${httpCommon(prefix)}
     maestro_store_size 1g;
     maestro_store_sync ${sync ? 'on' : 'off'};
     maestro_store_writemap ${writemap ? 'on' : 'off'};
+    ${crypt ? 'maestro_store_encryption_key id=1 env=MAESTRO_BENCH_STORE_KEY '
+              + 'active;' : ''}
     maestro_plugins_dir ${BUILD}/fixtures;
     maestro_agent noop plugin=noop.so;
     maestro_workflow bench5 ${prefix}/bench5.json;
@@ -112,8 +118,9 @@ ${httpCommon(prefix)}
 `;
 }
 
-async function startBenchNginx(label, { sync, writemap = false }) {
-    return startNginx(label, (prefix, port) => confText(prefix, port, sync, writemap),
+async function startBenchNginx(label, { sync, writemap = false, crypt = false }) {
+    return startNginx(label, (prefix, port) => confText(prefix, port, sync, writemap,
+                                                        crypt),
                       { files: { 'bench5.json': JSON.stringify(SEQ5) } });
 }
 
@@ -203,11 +210,22 @@ async function orchestration() {
     }
     res.badMap = srv.bad;
 
+    note('orchestration: sync off, maestro_store_encryption_key (sealed)');
+    srv = await startBenchNginx('crypt', { sync: false, crypt: true });
+    try {
+        res.tputCrypt = throughput(srv);
+    } finally {
+        await stopNginx(srv);
+    }
+    res.badCrypt = srv.bad;
+
     note('orchestration: the runner alone (corebench)');
     res.core = runJson(COREBENCH, [BUILD, String(N_CORE), '0', '0'],
                        { timeoutMs: 120000 })[0];
     res.coreMap = runJson(COREBENCH, [BUILD, String(N_CORE), '0', '1'],
                           { timeoutMs: 120000 })[0];
+    res.coreCrypt = runJson(COREBENCH, [BUILD, String(N_CORE), '0', '0', '1'],
+                            { timeoutMs: 120000 })[0];
 
     note('orchestration: maestro_store_sync on');
     srv = await startBenchNginx('sync', { sync: true });
@@ -318,6 +336,9 @@ async function main() {
          f(lgUs / tp.per_step_us, 2) + 'x'],
         [`Maestro, sync off, writemap on, ${tm.n} wf, ${tm.conc} conns`, f(tm.wps),
          f(tm.per_step_us), f(lgUs / tm.per_step_us, 2) + 'x'],
+        [`Maestro, sync off, sealed (encryption key), ${o.tputCrypt.n} wf, `
+         + `${o.tputCrypt.conc} conns`, f(o.tputCrypt.wps), f(o.tputCrypt.per_step_us),
+         f(lgUs / o.tputCrypt.per_step_us, 2) + 'x'],
         [`Maestro, sync on (fsync), ${ts.n} wf, ${ts.conc} conns`, f(ts.wps),
          f(ts.per_step_us), f(lgUs / ts.per_step_us, 2) + 'x'],
         [`Maestro, sync off, latency p50 / 5 (sequential)`, f(1e6 / o.lat.p50_us),
@@ -330,6 +351,8 @@ async function main() {
          f(o.core.us_per_step), f(lgUs / o.core.us_per_step, 2) + 'x'],
         [`runner alone (corebench), sync off, writemap on`, f(o.coreMap.workflows_per_s),
          f(o.coreMap.us_per_step), f(lgUs / o.coreMap.us_per_step, 2) + 'x'],
+        [`runner alone (corebench), sync off, sealed`, f(o.coreCrypt.workflows_per_s),
+         f(o.coreCrypt.us_per_step), f(lgUs / o.coreCrypt.us_per_step, 2) + 'x'],
     ];
     if (o.lg) {
         rows.push([`LangGraph.js MemorySaver, ${o.lg.runs} runs, conc 1 (baseline)`,
@@ -395,7 +418,7 @@ async function main() {
         + ` maestro_limit ${f(added(ml), 2)} us; time per request maestro / limit_req:`
         + ` ${f(lr.rps / ml.rps, 2)}x (target <= 1.2x)`);
     if (ml.non2xx || lr.non2xx) say(`   non-2xx: maestro_limit ${ml.non2xx}, limit_req ${lr.non2xx}`);
-    for (const b of [o.badNoSync, o.badMap, o.badSync, h.bad].filter((x) => x && x.length)) {
+    for (const b of [o.badNoSync, o.badMap, o.badCrypt, o.badSync, h.bad].filter((x) => x && x.length)) {
         say(`   WARNING error.log: ${b.length} alert/crit lines, e.g. ${b[0]}`);
     }
     say();

@@ -10,7 +10,10 @@
  * step, and us of CPU per step. It is the floor under the HTTP numbers of
  * bench.mjs and the quickest loop for profiling the runner.
  *
- *   corebench BUILD_DIR [N] [sync 0|1] [writemap 0|1]
+ *   corebench BUILD_DIR [N] [sync 0|1] [writemap 0|1] [crypt 0|1]
+ *
+ * crypt 1 seals every value (maestro_store_encryption_key) with a random
+ * key made for the run.
  *
  * CB_KEEP=1 keeps the store and prints its directory (to inspect it).
  */
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <openssl/rand.h>
 
 #include "mst_run.h"
 #include "mst_host.h"
@@ -116,11 +120,14 @@ main(int argc, char **argv)
     mst_graph_t       *graph;
     mst_store_t       *store;
     mst_run_env_t      env;
+    mst_crypt_t       *ring;
     mst_run_next_t     next;
     mst_store_conf_t   conf;
+    unsigned char      key[MST_CRYPT_KEY_LEN];
 
     if (argc < 2) {
-        fprintf(stderr, "usage: corebench BUILD_DIR [N] [sync] [writemap]\n");
+        fprintf(stderr, "usage: corebench BUILD_DIR [N] [sync] [writemap]"
+                " [crypt]\n");
         return 2;
     }
 
@@ -136,6 +143,21 @@ main(int argc, char **argv)
     conf.map_size = (size_t) 4 << 30;
     conf.sync = argc > 3 ? atoi(argv[3]) : 0;
     conf.writemap = argc > 4 ? atoi(argv[4]) : 0;
+
+    ring = NULL;
+
+    if (argc > 5 && atoi(argv[5]) != 0) {
+        ring = mst_crypt_create(err, sizeof(err));
+
+        if (ring == NULL || RAND_bytes(key, sizeof(key)) != 1
+            || mst_crypt_add_key(ring, 1, key, 1, err, sizeof(err)) != MST_OK)
+        {
+            fprintf(stderr, "corebench: key ring: %s\n", err);
+            return 1;
+        }
+
+        conf.crypt = ring;
+    }
 
     if (mst_store_open(&store, &conf, err, sizeof(err)) != MST_OK) {
         fprintf(stderr, "corebench: %s\n", err);
@@ -199,14 +221,15 @@ main(int argc, char **argv)
     }
 
     printf("{\"workflows\": %ld, \"steps\": %ld, \"sync\": %d,"
-           " \"writemap\": %d, \"workflows_per_s\": %.1f,"
+           " \"writemap\": %d, \"crypt\": %d, \"workflows_per_s\": %.1f,"
            " \"us_per_step\": %.2f, \"cpu_us_per_step\": %.2f}\n",
-           n, steps, conf.sync, conf.writemap, n / (wall / 1e6),
-           wall / steps, cpu / steps);
+           n, steps, conf.sync, conf.writemap, ring != NULL,
+           n / (wall / 1e6), wall / steps, cpu / steps);
 
     mst_graph_free(graph);
     mst_agent_unload(&agent);
     mst_store_close(store);
+    mst_crypt_free(ring);
 
     if (getenv("CB_KEEP") != NULL) {
         printf("%s\n", dir);

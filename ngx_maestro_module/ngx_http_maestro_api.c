@@ -320,6 +320,10 @@ ngx_http_maestro_store_status(int rc, const char **code)
     case MST_MAPFULL:
         *code = "store_full";
         return 507;
+    case MST_ECRYPT:
+        /* the reason (which key id, altered) is in the error log */
+        *code = "store_sealed";
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     default:
         *code = "store_error";
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -27,6 +27,7 @@
 
 
 static void ngx_http_maestro_guard_cleanup(void *data);
+static void ngx_http_maestro_crypt_cleanup(void *data);
 static char *ngx_http_maestro_read_file(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *out);
 static ngx_int_t ngx_http_maestro_time_param(ngx_str_t *value,
@@ -932,4 +933,148 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
                        &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * maestro_store_encryption_key id=N file=PATH|env=NAME [active]
+ * May repeat: one active key seals, the others still open what they
+ * sealed (rotation). The key is read now, by the master, so nginx -t
+ * fails on a bad one; no message holds a byte of it, and the ring is
+ * wiped when this configuration goes.
+ */
+char *
+ngx_http_maestro_store_encryption_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_maestro_main_conf_t *mmcf = conf;
+
+    int                  rc;
+    char                 err[MST_ERRLEN];
+    ngx_int_t            id;
+    ngx_str_t           *value, file, env;
+    ngx_uint_t           i, active;
+    ngx_file_info_t      fi;
+    ngx_pool_cleanup_t  *cln;
+    unsigned char        key[MST_CRYPT_KEY_LEN];
+
+    value = cf->args->elts;
+
+    id = NGX_CONF_UNSET;
+    active = 0;
+    ngx_str_null(&file);
+    ngx_str_null(&env);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "id=", 3) == 0) {
+            id = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (id < 1 || id > 255) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid key id \"%V\" (1..255)",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "file=", 5) == 0
+            && value[i].len > 5)
+        {
+            file.data = value[i].data + 5;
+            file.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "env=", 4) == 0 && value[i].len > 4) {
+            env.data = value[i].data + 4;
+            env.len = value[i].len - 4;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "active") == 0) {
+            active = 1;
+            continue;
+        }
+
+        /* not echoed: a key pasted here must not reach the log */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter %ui of "
+                           "\"maestro_store_encryption_key\" (id=N, "
+                           "file=PATH or env=NAME, active)", i);
+        return NGX_CONF_ERROR;
+    }
+
+    if (id == NGX_CONF_UNSET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"maestro_store_encryption_key\" needs id=N");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((file.len == 0) == (env.len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"maestro_store_encryption_key\" needs one of "
+                           "file=PATH or env=NAME");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mmcf->store_crypt == NULL) {
+        mmcf->store_crypt = mst_crypt_create(err, sizeof(err));
+        if (mmcf->store_crypt == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            mst_crypt_free(mmcf->store_crypt);
+            mmcf->store_crypt = NULL;
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_maestro_crypt_cleanup;
+        cln->data = mmcf->store_crypt;
+    }
+
+    if (file.len) {
+        if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = mst_crypt_key_file((char *) file.data, key, err, sizeof(err));
+
+        if (rc == MST_OK
+            && ngx_file_info(file.data, &fi) != NGX_FILE_ERROR
+            && (fi.st_mode & (S_IRWXG | S_IRWXO)))
+        {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "key file \"%V\" can be read by group or "
+                               "others (chmod 600 it)", &file);
+        }
+
+    } else {
+        rc = mst_crypt_key_env((char *) env.data, key, err, sizeof(err));
+    }
+
+    if (rc == MST_OK) {
+        rc = mst_crypt_add_key(mmcf->store_crypt, (unsigned) id, key,
+                               (int) active, err, sizeof(err));
+    }
+
+    ngx_explicit_memzero(key, sizeof(key));
+
+    if (rc != MST_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "maestro_store_encryption_key: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_maestro_crypt_cleanup(void *data)
+{
+    mst_crypt_free(data);
 }

@@ -45,5 +45,7 @@ char *ngx_http_maestro_llm_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_maestro_llm_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+char *ngx_http_maestro_store_encryption_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 #endif /* _NGX_HTTP_MAESTRO_DIRECTIVE_H_INCLUDED_ */

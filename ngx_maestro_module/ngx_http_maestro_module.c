@@ -208,6 +208,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, store_writemap),
       NULL },
 
+    { ngx_string("maestro_store_encryption_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_maestro_store_encryption_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("maestro_plugins_dir"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -505,6 +512,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     mmcf->store_path = { 0, NULL };
+     *     mmcf->store_crypt = NULL;
      *     mmcf->plugins_dir = { 0, NULL };
      *     mmcf->default_workflow = { 0, NULL };
      *     mmcf->agents = NULL;
@@ -669,6 +677,13 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     if (mmcf->lease_timeout < NGX_HTTP_MAESTRO_MIN_LEASE_TIMEOUT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"maestro_lease_timeout\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mmcf->store_crypt != NULL && !mst_crypt_ready(mmcf->store_crypt)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no \"maestro_store_encryption_key\" is "
+                           "\"active\" (one must be, to seal new records)");
         return NGX_CONF_ERROR;
     }
 

@@ -68,6 +68,8 @@ typedef struct {
     off_t                        store_size;
     ngx_flag_t                   store_sync;
     ngx_flag_t                   store_writemap;
+    mst_crypt_t                 *store_crypt;   /* maestro_store_encryption_
+                                                   key; NULL: plain */
 
     ngx_str_t                    plugins_dir;
     ngx_array_t                 *agent_confs;   /* of _agent_conf_t */

@@ -74,6 +74,14 @@ ngx_http_maestro_notify(void *arg, const char *id, uint64_t last)
 }
 
 
+/* runs on any thread: why a sealed store record could not be opened */
+static void
+ngx_http_maestro_store_log(void *arg, const char *msg)
+{
+    ngx_log_error(NGX_LOG_ERR, (ngx_log_t *) arg, 0, "maestro: %s", msg);
+}
+
+
 /* runs on any thread; ngx_log_error() is safe there */
 static void
 ngx_http_maestro_log(void *arg, int level, const char *msg)
@@ -129,6 +137,9 @@ ngx_http_maestro_worker_init(ngx_cycle_t *cycle,
     sc.map_size = (size_t) mmcf->store_size;
     sc.sync = mmcf->store_sync ? 1 : 0;
     sc.writemap = mmcf->store_writemap ? 1 : 0;
+    sc.crypt = mmcf->store_crypt;
+    sc.errlog = ngx_http_maestro_store_log;
+    sc.errlog_arg = cycle->log;
 
     if (mst_store_open(&mmcf->env.store, &sc, err, sizeof(err)) != MST_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "maestro: %s "

@@ -15,7 +15,9 @@
 # MST_TEST_FILES="tests/integration/api.test.mjs ..." to pick files (the
 # source checks and the web UI are then left out), MST_SKIP_CHECKS=1 to
 # leave out the source checks, MST_SKIP_UI=1 to leave out the web UI's
-# Vitest and e2e runs.
+# Vitest and e2e runs, MST_TEST_SEAL=1 to run every integration test with
+# the store sealed (maestro_store_encryption_key; the unit tests that
+# open a store always run a second time sealed).
 
 set -u
 set -o pipefail
@@ -125,6 +127,20 @@ run_unit() {
 
         log "# unit: $bin"
         CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD run_tap "$bin" "$bin"
+    done
+
+    # the tests that open a store, again with every value sealed
+    # (MST_TEST_CRYPT, tests/unit/mst_test.h)
+    for bin in "${bins[@]}"; do
+        case "${bin##*/}" in
+            test_store_crypt) continue ;;
+            test_store*|test_feed|test_run*|test_host) ;;
+            *) continue ;;
+        esac
+
+        log "# unit (sealed store): $bin"
+        CMOCKA_MESSAGE_OUTPUT=TAP MST_BUILD=$BUILD MST_TEST_CRYPT=1 \
+            run_tap "$bin (sealed)" "$bin"
     done
 }
 

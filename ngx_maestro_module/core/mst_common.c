@@ -31,6 +31,7 @@ mst_strerror(int rc)
     case MST_ECANCELLED: return "cancelled";
     case MST_EUPSTREAM:  return "upstream failed";
     case MST_EDENIED:    return "denied";
+    case MST_ECRYPT:     return "sealed record cannot be opened";
     default:             return "unknown error";
     }
 }

@@ -31,6 +31,9 @@
 #define MST_EUPSTREAM  (-30810)   /* LLM / HTTP upstream failed */
 #define MST_EDENIED    (-30811)   /* credential missing, wrong or not
                                      allowed to do this */
+#define MST_ECRYPT     (-30812)   /* a sealed store record cannot be
+                                     opened: unknown key id, altered,
+                                     or no key configured */
 
 #define MST_ERRLEN       256      /* size of the err buffers callers pass */
 

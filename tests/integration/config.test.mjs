@@ -780,6 +780,107 @@ const ROWS = [
       at: 'maestro_store_path /elsewhere',
       emerg: '"maestro_store_path" directive is not allowed here' },
 
+    /* maestro_store_encryption_key (nginx -t reads the keys) */
+
+    { name: 'maestro_store_encryption_key of a missing file',
+      conf: { http: 'maestro_store_encryption_key id=1 '
+                    + 'file=/nonexistent/store.key active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: 'maestro_store_encryption_key: cannot open key file '
+          + `"/nonexistent/store.key": ${NOFILE}` },
+
+    { name: 'maestro_store_encryption_key of a file of the wrong length',
+      conf: withFile('short.key', 'abcd\n', (f) => ({
+          http: `maestro_store_encryption_key id=1 file=${f} active;` })),
+      at: 'maestro_store_encryption_key',
+      emerg: (c) => 'maestro_store_encryption_key: key file '
+          + `"${path.join(c.prefix, 'short.key')}": the key must be 32 `
+          + 'bytes, or 64 hex digits, not 5 bytes' },
+
+    { name: 'maestro_store_encryption_key of 64 characters not hex',
+      conf: withFile('nothex.key', 'z'.repeat(64), (f) => ({
+          http: `maestro_store_encryption_key id=1 file=${f} active;` })),
+      at: 'maestro_store_encryption_key',
+      emerg: (c) => 'maestro_store_encryption_key: key file '
+          + `"${path.join(c.prefix, 'nothex.key')}": the key is not 64 hex `
+          + 'digits (a character at offset 0 or 1 is not a hex digit)' },
+
+    { name: 'maestro_store_encryption_key env= of an unset variable',
+      conf: { http: 'maestro_store_encryption_key id=1 '
+                    + 'env=MST_TEST_UNSET_VARIABLE active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: 'maestro_store_encryption_key: environment variable '
+          + '"MST_TEST_UNSET_VARIABLE" is not set' },
+
+    { name: 'maestro_store_encryption_key env= of a short key',
+      conf: { http: 'maestro_store_encryption_key id=1 env=MST_TEST_SHORT '
+                    + 'active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: 'maestro_store_encryption_key: environment variable '
+          + '"MST_TEST_SHORT": the key must be 64 hex digits, not 5 '
+          + 'characters' },
+
+    { name: 'maestro_store_encryption_key: a duplicate id',
+      conf: { http: ['maestro_store_encryption_key id=1 '
+                     + 'env=MST_TEST_STORE_KEY active;',
+                     'maestro_store_encryption_key id=1 '
+                     + 'env=MST_TEST_STORE_KEY2;'] },
+      at: 'env=MST_TEST_STORE_KEY2',
+      emerg: 'maestro_store_encryption_key: duplicate key id 1' },
+
+    { name: 'maestro_store_encryption_key: two active keys',
+      conf: { http: ['maestro_store_encryption_key id=1 '
+                     + 'env=MST_TEST_STORE_KEY active;',
+                     'maestro_store_encryption_key id=2 '
+                     + 'env=MST_TEST_STORE_KEY2 active;'] },
+      at: 'env=MST_TEST_STORE_KEY2',
+      emerg: 'maestro_store_encryption_key: key id 2 is active and so is '
+          + 'key id 1: only one key can be active' },
+
+    { name: 'maestro_store_encryption_key: no active key',
+      conf: { http: ['maestro_store_encryption_key id=1 '
+                     + 'env=MST_TEST_STORE_KEY;',
+                     'maestro_store_encryption_key id=2 '
+                     + 'env=MST_TEST_STORE_KEY2;'] },
+      at: HTTP_END,
+      emerg: 'no "maestro_store_encryption_key" is "active" (one must be, '
+          + 'to seal new records)' },
+
+    ...['id=0', 'id=256', 'id=one'].map((p) => ({
+        name: `maestro_store_encryption_key ${p}`,
+        conf: { http: `maestro_store_encryption_key ${p} `
+                      + 'env=MST_TEST_STORE_KEY active;' },
+        at: 'maestro_store_encryption_key',
+        emerg: `invalid key id "${p}" (1..255)`,
+    })),
+
+    /* a key pasted in clear is refused and not echoed into the log */
+    { name: 'maestro_store_encryption_key with a key in clear',
+      conf: { http: `maestro_store_encryption_key id=1 ${'ab'.repeat(32)} `
+                    + 'active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: 'invalid parameter 2 of "maestro_store_encryption_key" (id=N, '
+          + 'file=PATH or env=NAME, active)' },
+
+    { name: 'maestro_store_encryption_key without id=',
+      conf: { http: 'maestro_store_encryption_key env=MST_TEST_STORE_KEY '
+                    + 'active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: '"maestro_store_encryption_key" needs id=N' },
+
+    { name: 'maestro_store_encryption_key with both file= and env=',
+      conf: { http: 'maestro_store_encryption_key id=1 file=/etc/hostname '
+                    + 'env=MST_TEST_STORE_KEY active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: '"maestro_store_encryption_key" needs one of file=PATH or '
+          + 'env=NAME' },
+
+    { name: 'maestro_store_encryption_key in a server block',
+      conf: { server: '        maestro_store_encryption_key id=1 '
+                      + 'env=MST_TEST_STORE_KEY active;' },
+      at: 'maestro_store_encryption_key',
+      emerg: '"maestro_store_encryption_key" directive is not allowed here' },
+
     /* who gets in (nginx -t inherits this process's environment) */
 
     { name: 'maestro_auth maybe',
@@ -843,6 +944,8 @@ const ROWS = [
 ];
 
 process.env.MST_TEST_SHORT = 'short';
+process.env.MST_TEST_STORE_KEY = '0f'.repeat(32);
+process.env.MST_TEST_STORE_KEY2 = 'e1'.repeat(32);
 
 
 /* the line number of the row's "at" in the configuration text */
@@ -875,6 +978,40 @@ describe('nginx -t', () => {
     test('maestro_limit_zone passes', async () => {
         const r = await nginxT({ http: 'maestro_limit_zone name=z size=1m;' });
         assert.equal(r.code, 0, r.output);
+    });
+
+    test('maestro_store_encryption_key: two keys, one active, pass', () => {
+        const prefix = mkPrefix();
+        const key = path.join(prefix, 'old.key');
+
+        /* 32 raw bytes, readable by the owner only: no warning */
+        fs.writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 });
+        return nginxT({ http: [
+            `maestro_store_encryption_key id=1 file=${key};`,
+            'maestro_store_encryption_key id=2 env=MST_TEST_STORE_KEY '
+            + 'active;',
+        ] }).then((r) => {
+            assert.equal(r.code, 0, r.output);
+            assert.doesNotMatch(r.output, /\[(warn|emerg|alert|crit)\]/);
+            /* no byte of either key in what nginx said */
+            assert.doesNotMatch(r.output + r.log, /0f0f0f0f/);
+        });
+    });
+
+    test('maestro_store_encryption_key: a key file others can read warns',
+         async () => {
+        const prefix = mkPrefix();
+        const key = path.join(prefix, 'open.key');
+
+        fs.writeFileSync(key, `${'5a'.repeat(32)}\n`, { mode: 0o644 });
+        fs.chmodSync(key, 0o644);
+        const r = await nginxT({ http:
+            `maestro_store_encryption_key id=3 file=${key} active;` });
+        assert.equal(r.code, 0, r.output);
+        assert.match(r.output, new RegExp(`\\[warn\\] key file "${key}" `
+                                          + 'can be read by group or others '
+                                          + '\\(chmod 600 it\\)'));
+        assert.doesNotMatch(r.output + r.log, /5a5a/);
     });
 
     test('a cycle with an exit passes', async () => {

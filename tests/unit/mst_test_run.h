@@ -806,6 +806,7 @@ tst_setup(void **state)
     memset(&conf, 0, sizeof(mst_store_conf_t));
     conf.path = tst.dir;
     conf.map_size = 64 * 1024 * 1024;
+    conf.crypt = mst_test_crypt();
 
     if (mst_store_open(&tst.store, &conf, err, sizeof(err)) != MST_OK) {
         fprintf(stderr, "store: %s\n", err);

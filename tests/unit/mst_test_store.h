@@ -48,6 +48,7 @@ t_open(const char *path, size_t map_size, int sync)
     conf.path = path;
     conf.map_size = map_size;
     conf.sync = sync;
+    conf.crypt = mst_test_crypt();
 
     err[0] = '\0';
     rc = mst_store_open(&st, &conf, err, sizeof(err));

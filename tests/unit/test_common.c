@@ -311,6 +311,7 @@ test_strerror(void **state)
         { MST_ECANCELLED, "cancelled" },
         { MST_EUPSTREAM, "upstream failed" },
         { MST_EDENIED, "denied" },
+        { MST_ECRYPT, "sealed record cannot be opened" },
     };
 
     for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -326,7 +327,7 @@ test_strerror(void **state)
 
     assert_string_equal(mst_strerror(1), "unknown error");
     assert_string_equal(mst_strerror(-1), "unknown error");
-    assert_string_equal(mst_strerror(MST_EDENIED - 1), "unknown error");
+    assert_string_equal(mst_strerror(MST_ECRYPT - 1), "unknown error");
     assert_string_equal(mst_strerror(MST_ERROR + 1), "unknown error");
 }
 

@@ -38,6 +38,7 @@ tf_setup(void **state)
     memset(&conf, 0, sizeof(conf));
     conf.path = path;
     conf.map_size = 16u << 20;
+    conf.crypt = mst_test_crypt();
 
     assert_int_equal(mst_store_open(&e->store, &conf, err, sizeof(err)),
                      MST_OK);

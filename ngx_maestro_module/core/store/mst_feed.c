@@ -141,7 +141,10 @@ mst_feed_range(mst_txn_t *txn, uint64_t after, size_t max, mst_event_pt cb,
             continue;
         }
 
-        if (mst_store_named(&v, &name, &text, &tlen) != 0) {
+        /* like a malformed one, one that cannot be opened is skipped */
+        if (mst_store_open_val(txn, txn->store->feed, &k, &v) != MST_OK
+            || mst_store_named(&v, &name, &text, &tlen) != 0)
+        {
             continue;
         }
 

@@ -32,6 +32,13 @@
  *
  * - Deleting ranges re-seeks after every mdb_cursor_del(), rather than
  *   relying on where a cursor stands after a delete.
+ *
+ * - Sealing (conf->crypt): every record kind writes through
+ *   mst_store_put_val() and reads through mst_store_open_val(), so the
+ *   record files only say which bytes are plain text. A value is sealed
+ *   straight into the space LMDB reserves for it; an opened one is put in
+ *   one buffer per transaction, grown as needed, so a scan reuses it.
+ *   The AAD is a byte naming the sub-database followed by the key.
  */
 
 #include <errno.h>
@@ -43,6 +50,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <lmdb.h>
+#include <openssl/crypto.h>
 
 #include "mst_json.h"
 
@@ -52,6 +60,9 @@
 
 static int mst_store_mkdir(const char *path, char *err, size_t errlen);
 static void mst_store_active(mst_store_t *store, int delta);
+static size_t mst_store_aad(mst_store_t *st, MDB_dbi dbi, const MDB_val *k,
+    unsigned char *aad);
+static void mst_store_txn_free(mst_txn_t *txn);
 
 
 /* ---- environment ----------------------------------------------------- */
@@ -179,6 +190,10 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
         st->maxkey = MST_STORE_KEY_MAX;
     }
 
+    st->crypt = conf->crypt;
+    st->errlog = conf->errlog;
+    st->errlog_arg = conf->errlog_arg;
+
     *store = st;
 
     return MST_OK;
@@ -268,6 +283,8 @@ mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
 
     t->store = store;
     t->readonly = readonly != 0;
+    t->buf = NULL;
+    t->cap = 0;
 
     mst_store_active(store, 1);
 
@@ -313,7 +330,7 @@ mst_txn_commit(mst_txn_t *txn)
     rc = mdb_txn_commit(txn->txn);
 
     mst_store_active(txn->store, -1);
-    free(txn);
+    mst_store_txn_free(txn);
 
     return mst_store_rc(rc);
 }
@@ -329,7 +346,7 @@ mst_txn_abort(mst_txn_t *txn)
     mdb_txn_abort(txn->txn);
 
     mst_store_active(txn->store, -1);
-    free(txn);
+    mst_store_txn_free(txn);
 }
 
 
@@ -339,6 +356,10 @@ mst_txn_abort(mst_txn_t *txn)
 int
 mst_store_rc(int rc)
 {
+    if (rc <= MST_ERROR && rc > MST_ERROR - 100) {
+        return rc;      /* ours already (mst_store_put_val(), _open_val()) */
+    }
+
     switch (rc) {
 
     case MDB_SUCCESS:
@@ -352,6 +373,7 @@ mst_store_rc(int rc)
 
     case MDB_KEYEXIST:
         return MST_EXISTS;
+
 
     case ENOMEM:
         return MST_ENOMEM;
@@ -431,23 +453,134 @@ int
 mst_store_put_named(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
     const char *name, const char *text, size_t tlen, unsigned int flags)
 {
-    int      rc;
-    size_t   nlen;
-    MDB_val  v;
+    mst_crypt_iov_t  iov[2];
 
-    nlen = strlen(name);
+    iov[0].data = name;
+    iov[0].len = strlen(name) + 1;
+    iov[1].data = text;
+    iov[1].len = tlen;
 
-    v.mv_size = nlen + 1 + tlen;
+    return mst_store_put_val(txn, dbi, k, iov, 2, flags, NULL);
+}
+
+
+int
+mst_store_put_val(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
+    const mst_crypt_iov_t *iov, size_t n, unsigned int flags,
+    MDB_val *stored)
+{
+    int            rc, seal;
+    char           err[MST_ERRLEN];
+    size_t         i, len, alen;
+    MDB_val        v;
+    unsigned char  *p;
+    unsigned char  aad[1 + MST_STORE_KEY_MAX];
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += iov[i].len;
+    }
+
+    seal = mst_crypt_ready(txn->store->crypt);
+
+    v.mv_size = seal ? len + MST_CRYPT_OVERHEAD : len;
     v.mv_data = NULL;
 
     rc = mdb_put(txn->txn, dbi, k, &v, flags | MDB_RESERVE);
-
-    if (rc == MDB_SUCCESS) {
-        memcpy(v.mv_data, name, nlen + 1);
-        memcpy((char *) v.mv_data + nlen + 1, text, tlen);
+    if (rc != MDB_SUCCESS) {
+        return rc;
     }
 
-    return rc;
+    if (seal) {
+        alen = mst_store_aad(txn->store, dbi, k, aad);
+
+        rc = mst_crypt_seal(txn->store->crypt, aad, alen, iov, n,
+                            v.mv_data, err, sizeof(err));
+        if (rc != MST_OK) {
+            /*
+             * the caller aborts; should one commit anyway, the value
+             * reads as a sealed record of no version, not as garbage
+             */
+            memset(v.mv_data, 0, v.mv_size);
+            ((unsigned char *) v.mv_data)[0] = MST_CRYPT_MAGIC;
+
+            if (txn->store->errlog != NULL) {
+                txn->store->errlog(txn->store->errlog_arg, err);
+            }
+            return rc;
+        }
+
+    } else {
+        p = v.mv_data;
+
+        for (i = 0; i < n; i++) {
+            if (iov[i].len > 0) {
+                memcpy(p, iov[i].data, iov[i].len);
+                p += iov[i].len;
+            }
+        }
+    }
+
+    if (stored != NULL) {
+        *stored = v;
+    }
+
+    return MDB_SUCCESS;
+}
+
+
+int
+mst_store_open_val(mst_txn_t *txn, MDB_dbi dbi, const MDB_val *k,
+    MDB_val *v)
+{
+    int            rc;
+    char           err[MST_ERRLEN], msg[MST_ERRLEN + 64];
+    size_t         alen, need, plen;
+    unsigned char  *buf;
+    unsigned char  aad[1 + MST_STORE_KEY_MAX];
+
+    if (!mst_crypt_is_sealed(v->mv_data, v->mv_size)) {
+        return MST_OK;      /* plain: written before sealing was on */
+    }
+
+    if (txn->store->crypt == NULL) {
+        rc = mst_err(err, sizeof(err), MST_ECRYPT,
+                     "a sealed record was read and no "
+                     "maestro_store_encryption_key is configured");
+
+    } else {
+        need = v->mv_size > MST_CRYPT_OVERHEAD
+               ? v->mv_size - MST_CRYPT_OVERHEAD : 1;
+
+        if (need > txn->cap) {
+            buf = realloc(txn->buf, need);
+            if (buf == NULL) {
+                return MST_ENOMEM;
+            }
+
+            txn->buf = buf;
+            txn->cap = need;
+        }
+
+        alen = mst_store_aad(txn->store, dbi, k, aad);
+
+        rc = mst_crypt_open(txn->store->crypt, aad, alen, v->mv_data,
+                            v->mv_size, txn->buf, &plen, err, sizeof(err));
+    }
+
+    if (rc != MST_OK) {
+        if (txn->store->errlog != NULL) {
+            snprintf(msg, sizeof(msg), "store: %s", err);
+            txn->store->errlog(txn->store->errlog_arg, msg);
+        }
+        return rc;
+    }
+
+    v->mv_data = txn->buf;
+    v->mv_size = plen;
+
+    return MST_OK;
 }
 
 
@@ -491,29 +624,47 @@ mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
     size_t klen, const json_t *json, mst_store_cache_t *cache,
     const char *id, uint64_t seq)
 {
-    int      rc;
-    char    *text;
-    MDB_val  k, v;
+    int              rc;
+    char            *text, *kept;
+    MDB_val          k, v;
+    mst_crypt_iov_t  iov;
 
-    text = mst_json_dump(json, &v.mv_size);
+    text = mst_json_dump(json, &iov.len);
     if (text == NULL) {
         return MST_ENOMEM;
     }
 
     k.mv_size = klen;
     k.mv_data = (void *) key;
-    v.mv_data = text;
+    iov.data = text;
 
-    rc = mdb_put(txn->txn, dbi, &k, &v, 0);
+    rc = mst_store_put_val(txn, dbi, &k, &iov, 1, 0, &v);
 
-    if (rc == MDB_SUCCESS) {
-        mst_store_cache_keep(cache, id, seq, text, v.mv_size, json);
+    if (rc != MDB_SUCCESS) {
+        free(text);
+        return mst_store_rc(rc);
+    }
 
-    } else {
+    /*
+     * the cache compares what is stored: sealed, those bytes (a hit then
+     * skips opening as well as parsing)
+     */
+
+    kept = text;
+
+    if (mst_crypt_ready(txn->store->crypt)) {
+        kept = malloc(v.mv_size);
+        if (kept != NULL) {
+            memcpy(kept, v.mv_data, v.mv_size);
+        }
         free(text);
     }
 
-    return mst_store_rc(rc);
+    if (kept != NULL) {
+        mst_store_cache_keep(cache, id, seq, kept, v.mv_size, json);
+    }
+
+    return MST_OK;
 }
 
 
@@ -650,6 +801,42 @@ mst_store_mkdir(const char *path, char *err, size_t errlen)
     }
 
     return MST_OK;
+}
+
+
+/* aad = a byte naming the sub-database, then the key */
+
+static size_t
+mst_store_aad(mst_store_t *st, MDB_dbi dbi, const MDB_val *k,
+    unsigned char *aad)
+{
+    size_t  len;
+
+    aad[0] = dbi == st->wf ? 'w'
+             : dbi == st->cp ? 'c'
+             : dbi == st->ev ? 'e'
+             : dbi == st->log ? 'l'
+             : dbi == st->kv ? 'k'
+             : dbi == st->feed ? 'f'
+             : '?';
+
+    len = k->mv_size < MST_STORE_KEY_MAX ? k->mv_size : MST_STORE_KEY_MAX;
+    memcpy(aad + 1, k->mv_data, len);
+
+    return 1 + len;
+}
+
+
+static void
+mst_store_txn_free(mst_txn_t *txn)
+{
+    if (txn->buf != NULL) {
+        /* the last plain text opened */
+        OPENSSL_cleanse(txn->buf, txn->cap);
+        free(txn->buf);
+    }
+
+    free(txn);
 }
 
 

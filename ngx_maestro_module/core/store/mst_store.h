@@ -23,6 +23,9 @@
  *
  * Errors: MDB_MAP_FULL becomes MST_MAPFULL, I/O errors MST_EIO; a failed
  * write transaction is aborted, so stored data is never half-written.
+ * A sealed value that cannot be opened (conf->crypt) is MST_ECRYPT, never
+ * its bytes; scans of many records (scan_active, scan) skip it as they
+ * skip a record that does not parse, and log why.
  *
  * Event ids: the workflow record's "last_event_id" is the id of its last
  * event; mst_store_event_append() increments it in the record the caller
@@ -33,6 +36,7 @@
 #define _MST_STORE_H_INCLUDED_
 
 #include "mst_common.h"
+#include "mst_crypt.h"
 
 typedef struct mst_store_s  mst_store_t;
 typedef struct mst_txn_s    mst_txn_t;
@@ -45,6 +49,21 @@ typedef struct {
     unsigned     max_readers;   /* 0: default (512) */
     int          writemap;      /* 1: MDB_WRITEMAP (commits write no
                                    pages; a stray write can corrupt) */
+
+    /*
+     * Sealing at rest (mst_crypt.h, maestro_store_encryption_key): with a
+     * ring that has an active key, every value of workflows, checkpoints,
+     * events, agent_logs, kv and feed is written sealed, with the record
+     * kind and its LMDB key as AAD; values written before (plain) are
+     * still read. NULL: values are written as they are, and a sealed one
+     * read is MST_ECRYPT. The ring is borrowed: it outlives the store.
+     */
+    const mst_crypt_t  *crypt;
+
+    /* why a sealed record could not be opened (never key bytes); may be
+       NULL; called on the thread that read it */
+    void       (*errlog)(void *arg, const char *msg);
+    void        *errlog_arg;
 } mst_store_conf_t;
 
 /* open (creating sub-databases); err gets a message naming the path */
@@ -122,8 +141,9 @@ int mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
 
 /*
  * Events with seq > after, in order, at most max (0: all). The pointers
- * given to cb point into the map (zero-copy) and are valid until the
- * transaction ends; data is not NUL-terminated. cb returns non-zero to stop.
+ * given to cb point into the map (zero-copy), or for a sealed event into
+ * the transaction's buffer, and are valid until cb returns; data is not
+ * NUL-terminated. cb returns non-zero to stop.
  */
 typedef int (*mst_event_pt)(uint64_t seq, const char *name,
     const char *data, size_t len, void *arg);

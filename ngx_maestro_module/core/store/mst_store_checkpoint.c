@@ -45,16 +45,57 @@ void
 mst_store_checkpoint_keep(mst_txn_t *txn, const char *id, uint64_t seq,
     const json_t *cp)
 {
-    char    *text;
-    size_t   len;
+    char           *text, *kept;
+    size_t          len;
+    MDB_val         k, v, plain;
+    unsigned char   key[MST_STORE_SEQ_KEY_LEN];
 
     if (txn->readonly || !mst_store_id_ok(id) || cp == NULL) {
         return;
     }
 
     text = mst_json_dump(cp, &len);
-    if (text != NULL) {
+    if (text == NULL) {
+        return;
+    }
+
+    if (!mst_crypt_ready(txn->store->crypt)) {
         mst_store_cache_keep(&txn->store->cp_cache, id, seq, text, len, cp);
+        return;
+    }
+
+    /*
+     * sealed: the cache holds the stored bytes, which a new text cannot
+     * be; they are kept when they open to exactly this text, so a cp
+     * changed since it was read is still only a miss
+     */
+
+    mst_store_seq_key(key, id, seq);
+
+    k.mv_size = sizeof(key);
+    k.mv_data = key;
+
+    kept = NULL;
+
+    if (mdb_get(txn->txn, txn->store->cp, &k, &v) == MDB_SUCCESS
+        && mst_crypt_is_sealed(v.mv_data, v.mv_size))
+    {
+        plain = v;
+
+        if (mst_store_open_val(txn, txn->store->cp, &k, &plain) == MST_OK
+            && plain.mv_size == len
+            && memcmp(plain.mv_data, text, len) == 0)
+        {
+            kept = malloc(v.mv_size);
+        }
+    }
+
+    free(text);
+
+    if (kept != NULL) {
+        memcpy(kept, v.mv_data, v.mv_size);
+        mst_store_cache_keep(&txn->store->cp_cache, id, seq, kept,
+                             v.mv_size, cp);
     }
 }
 
@@ -101,6 +142,12 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
           : mst_store_cache_take(&txn->store->cp_cache, id, last, &v);
 
     if (*cp == NULL) {
+        rc = mst_store_open_val(txn, txn->store->cp, &k, &v);
+        if (rc != MST_OK) {
+            mdb_cursor_close(cur);
+            return rc;
+        }
+
         *cp = mst_store_parse(&v, JSON_DECODE_ANY);
     }
 
@@ -165,6 +212,11 @@ mst_store_checkpoint_list(mst_txn_t *txn, const char *id, json_t **list)
         }
 
         seq = mst_store_get_be64((unsigned char *) k.mv_data + MST_ID_LEN);
+
+        rc = mst_store_open_val(txn, txn->store->cp, &k, &v);
+        if (rc != MST_OK) {
+            break;
+        }
 
         cp = mst_store_parse(&v, JSON_DECODE_ANY);
         if (cp == NULL) {

@@ -8,7 +8,8 @@
  * Events: the "events" sub-database, id + be64(seq) -> name '\0' data
  * (JSON text). seq is the workflow record's "last_event_id" + 1, so an
  * event and the record that counts it are written in one transaction.
- * Ranges are read zero-copy: the callback gets pointers into the map.
+ * Ranges are read zero-copy: the callback gets pointers into the map (a
+ * sealed event: into the transaction's buffer, reused by the next one).
  */
 
 #include <errno.h>
@@ -158,6 +159,11 @@ mst_store_event_range(mst_txn_t *txn, const char *id, uint64_t after,
 
         if (k.mv_size != MST_STORE_SEQ_KEY_LEN) {
             continue;
+        }
+
+        rc = mst_store_open_val(txn, txn->store->ev, &k, &v);
+        if (rc != MST_OK) {
+            break;
         }
 
         if (mst_store_named(&v, &name, &text, &tlen) != 0) {

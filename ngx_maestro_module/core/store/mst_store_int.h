@@ -17,6 +17,7 @@
 #include <lmdb.h>
 
 #include "mst_store.h"
+#include "mst_crypt.h"
 
 
 #define MST_STORE_MAXDBS        10
@@ -62,6 +63,9 @@ struct mst_store_s {
     MDB_dbi           feed;     /* every workflow's status changes */
     MDB_dbi           key;      /* API keys */
     size_t            maxkey;
+    const mst_crypt_t  *crypt;      /* NULL: values stored plain */
+    void             (*errlog)(void *arg, const char *msg);
+    void              *errlog_arg;
     int               active;       /* open transactions, under lock */
     pthread_mutex_t   lock;
     mst_store_cache_t  wf_cache;    /* records */
@@ -73,6 +77,8 @@ struct mst_txn_s {
     MDB_txn          *txn;
     mst_store_t      *store;
     int               readonly;
+    unsigned char    *buf;      /* the last sealed value opened */
+    size_t            cap;
 };
 
 
@@ -100,6 +106,25 @@ int mst_store_put_named(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
     const char *name, const char *text, size_t tlen, unsigned int flags);
 int mst_store_named(const MDB_val *v, const char **name, const char **text,
     size_t *tlen);
+
+/*
+ * Writes the n pieces of plain text as the value of k in dbi (flags |
+ * MDB_RESERVE): sealed when the store has a key ring, with the record
+ * kind and k as AAD. *stored (may be NULL) gets the bytes as stored, valid
+ * until the next write. Returns an LMDB code, or MST_ECRYPT.
+ */
+int mst_store_put_val(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
+    const mst_crypt_iov_t *iov, size_t n, unsigned int flags,
+    MDB_val *stored);
+
+/*
+ * v, a value read from dbi under k, as plain text: a sealed one is opened
+ * into the transaction's buffer (valid until the next open in this
+ * transaction) and v points at it; a plain one is left as it is.
+ * MST_OK, MST_ECRYPT (logged) or MST_ENOMEM.
+ */
+int mst_store_open_val(mst_txn_t *txn, MDB_dbi dbi, const MDB_val *k,
+    MDB_val *v);
 
 /* the JSON of a stored value; NULL when it does not parse */
 json_t *mst_store_parse(const MDB_val *v, size_t flags);

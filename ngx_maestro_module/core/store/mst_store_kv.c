@@ -8,6 +8,9 @@
  * Plugins' key-value namespaces: the "kv" sub-database, ns '\0' key ->
  * bytes, stored as given (no JSON). The host's memory_get/memory_set are
  * the only callers; a write goes in with the transaction it is given.
+ * Sealing tells a sealed value by its first byte (0xFF), so a plain value
+ * written before sealing was on that starts with 0xFF reads as a sealed
+ * one that fails to open; JSON and UTF-8 text never start so.
  */
 
 #include <errno.h>
@@ -69,6 +72,11 @@ mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
         return mst_store_rc(rc);
     }
 
+    rc = mst_store_open_val(txn, txn->store->kv, &k, &v);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
     *value = malloc(v.mv_size + 1);
     if (*value == NULL) {
         return MST_ENOMEM;
@@ -89,8 +97,9 @@ int
 mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
     const char *value, size_t len)
 {
-    MDB_val        k, v;
-    unsigned char  buf[MST_STORE_KEY_MAX + 1];
+    MDB_val          k;
+    unsigned char    buf[MST_STORE_KEY_MAX + 1];
+    mst_crypt_iov_t  iov;
 
     if (txn->readonly || ns == NULL || key == NULL
         || (value == NULL && len > 0))
@@ -101,10 +110,12 @@ mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
     if (mst_store_kv_key(txn, ns, key, buf, &k) != MST_OK) {
         return MST_EINVAL;
     }
-    v.mv_size = len;
-    v.mv_data = (void *) (value ? value : "");
 
-    return mst_store_rc(mdb_put(txn->txn, txn->store->kv, &k, &v, 0));
+    iov.data = value;
+    iov.len = len;
+
+    return mst_store_rc(mst_store_put_val(txn, txn->store->kv, &k, &iov, 1,
+                                          0, NULL));
 }
 
 

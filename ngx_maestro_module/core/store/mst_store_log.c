@@ -35,12 +35,13 @@ int
 mst_store_agent_log_append(mst_txn_t *txn, const char *agent,
     const json_t *entry, size_t keep)
 {
-    int            rc, tries;
-    char          *text;
-    size_t         plen;
-    MDB_val        k, v;
-    uint32_t       n;
-    unsigned char  key[MST_STORE_KEY_MAX + 1];
+    int              rc, tries;
+    char            *text;
+    size_t           plen;
+    MDB_val          k;
+    uint32_t         n;
+    mst_crypt_iov_t  iov;
+    unsigned char    key[MST_STORE_KEY_MAX + 1];
 
     if (txn->readonly || entry == NULL) {
         return MST_EINVAL;
@@ -72,10 +73,11 @@ mst_store_agent_log_append(mst_txn_t *txn, const char *agent,
 
         k.mv_size = plen + MST_STORE_LOG_SUFFIX;
         k.mv_data = key;
-        v.mv_size = strlen(text);
-        v.mv_data = text;
+        iov.data = text;
+        iov.len = strlen(text);
 
-        rc = mdb_put(txn->txn, txn->store->log, &k, &v, MDB_NOOVERWRITE);
+        rc = mst_store_put_val(txn, txn->store->log, &k, &iov, 1,
+                               MDB_NOOVERWRITE, NULL);
     }
 
     free(text);
@@ -130,6 +132,11 @@ mst_store_agent_log_list(mst_txn_t *txn, const char *agent,
     rc = mst_store_last_with_prefix(cur, end, plen, prefix, plen, &k, &v);
 
     while (rc == MDB_SUCCESS && (limit == 0 || json_array_size(tmp) < limit)) {
+
+        rc = mst_store_open_val(txn, txn->store->log, &k, &v);
+        if (rc != MST_OK) {
+            break;
+        }
 
         e = mst_store_parse(&v, JSON_DECODE_ANY);
 

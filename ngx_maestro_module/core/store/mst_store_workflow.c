@@ -23,8 +23,8 @@
 #include "mst_store_int.h"
 
 
-static json_t *mst_store_wf_match(const MDB_val *k, const MDB_val *v,
-    const mst_wf_filter_t *filter);
+static json_t *mst_store_wf_match(mst_txn_t *txn, const MDB_val *k,
+    MDB_val *v, const mst_wf_filter_t *filter, int *rc);
 
 
 int
@@ -52,6 +52,11 @@ mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec)
         if (*rec != NULL) {
             return MST_OK;
         }
+    }
+
+    rc = mst_store_open_val(txn, txn->store->wf, &k, &v);
+    if (rc != MST_OK) {
+        return rc;
     }
 
     *rec = mst_store_parse(&v, 0);
@@ -88,6 +93,12 @@ mst_store_wf_flag(mst_txn_t *txn, const char *id, const char *key)
     rc = mdb_get(txn->txn, txn->store->wf, &k, &v);
     if (rc != MDB_SUCCESS) {
         return mst_store_rc(rc);
+    }
+
+    /* sealed: the match is on the plain text */
+    rc = mst_store_open_val(txn, txn->store->wf, &k, &v);
+    if (rc != MST_OK) {
+        return rc;
     }
 
     return memmem(v.mv_data, v.mv_size, needle, n) != NULL;
@@ -203,7 +214,10 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
 
     while (rc == MDB_SUCCESS) {
 
-        rec = mst_store_wf_match(&k, &v, filter);
+        rec = mst_store_wf_match(txn, &k, &v, filter, &rc);
+        if (rc != MDB_SUCCESS) {
+            break;
+        }
 
         if (rec != NULL) {
 
@@ -276,6 +290,11 @@ mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg)
         }
 
         if (mdb_get(txn->txn, txn->store->wf, &k, &v) != MDB_SUCCESS) {
+            continue;
+        }
+
+        /* one that cannot be opened is skipped (and logged) */
+        if (mst_store_open_val(txn, txn->store->wf, &k, &v) != MST_OK) {
             continue;
         }
 
@@ -357,6 +376,10 @@ mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
 
         n++;
 
+        if (mst_store_open_val(txn, txn->store->wf, &k, &v) != MST_OK) {
+            continue;
+        }
+
         rec = mst_store_parse(&v, 0);
         if (rec == NULL) {
             continue;
@@ -421,16 +444,27 @@ mst_store_wf_delete(mst_txn_t *txn, const char *id)
 }
 
 
-/* the parsed record if it is a well-formed record matching filter */
+/*
+ * The parsed record if it is a well-formed record matching filter; *rc
+ * is MDB_SUCCESS, or the error of a sealed record that cannot be opened
+ * (a listing does not hide it).
+ */
 
 static json_t *
-mst_store_wf_match(const MDB_val *k, const MDB_val *v,
-    const mst_wf_filter_t *filter)
+mst_store_wf_match(mst_txn_t *txn, const MDB_val *k, MDB_val *v,
+    const mst_wf_filter_t *filter, int *rc)
 {
     json_t      *rec;
     const char  *s;
 
+    *rc = MDB_SUCCESS;
+
     if (k->mv_size != MST_ID_LEN) {
+        return NULL;
+    }
+
+    *rc = mst_store_open_val(txn, txn->store->wf, k, v);
+    if (*rc != MST_OK) {
         return NULL;
     }
 

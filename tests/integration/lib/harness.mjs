@@ -20,6 +20,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { beforeEach, afterEach } from 'node:test';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -221,7 +222,10 @@ export function ngxQuote(s) {
  *   leaseTimeout, http (extra http lines), listenParams (e.g. "reuseport"),
  *   server (extra server lines),
  *   locations (replaces the two locations), maestroHttp (replaces all
- *   maestro_* http lines), conf (function (ctx) -> whole text).
+ *   maestro_* http lines), conf (function (ctx) -> whole text),
+ *   seal (true: the store sealed with a key of the run; the default is
+ *   MST_TEST_SEAL=1 in the environment, so any suite can run sealed;
+ *   no effect when the http lines name a key of their own).
  */
 export function buildConf(opts, prefix, port) {
     const o = opts || {};
@@ -262,8 +266,16 @@ export function buildConf(opts, prefix, port) {
     const wfLines = Object.entries(wfFiles)
         .map(([k, v]) => `    maestro_workflow ${k} ${v};`);
 
+    const seal = (o.seal ?? process.env.MST_TEST_SEAL === '1')
+        && !lines(o.http).includes('maestro_store_encryption_key');
+    if (seal && !process.env.MST_TEST_SEAL_KEY) {
+        process.env.MST_TEST_SEAL_KEY = crypto.randomBytes(32).toString('hex');
+    }
+
     const maestroHttp = o.maestroHttp !== undefined ? lines(o.maestroHttp) : [
         `    maestro_store_path ${o.storePath ?? path.join(prefix, 'store')};`,
+        ...(seal ? ['    maestro_store_encryption_key id=1 '
+                    + 'env=MST_TEST_SEAL_KEY active;'] : []),
         `    maestro_store_size ${o.storeSize ?? '256m'};`,
         `    maestro_store_sync ${o.storeSync ?? 'off'};`,
         `    maestro_plugins_dir ${o.pluginsDir ?? path.join(BUILD,
