@@ -145,9 +145,9 @@ ${httpCommon(prefix)}
         listen 127.0.0.1:${port};
         server_name secure;
         maestro_auth on;
-        maestro_limit zone=bench key=user rate=1000000r/s;
-        maestro_limit zone=bench key=endpoint rate=1000000r/s;
-        maestro_limit zone=bench key=ip rate=1000000r/s;
+        maestro_limit zone=bench key=user rate=1000000r/s burst=100000;
+        maestro_limit zone=bench key=endpoint rate=1000000r/s burst=100000;
+        maestro_limit zone=bench key=ip rate=1000000r/s burst=100000;
         maestro_limit zone=bench key=user streams=1000;
         maestro_limit zone=bench key=user tokens=1000000000000/m;
         location /v1/ { maestro_api; }
@@ -356,7 +356,8 @@ async function main() {
     try {
         if (process.env.BENCH_GW_HOLD) {
             // for profiling: the servers only, for BENCH_GW_HOLD seconds
-            note(`holding: upstream ${up.port}, gateway ${gw.port} `
+            note(`holding: upstream ${up.port}, gateway ${gw.port} (Host: secure, `
+                 + `Authorization: Bearer ${apiKey}) `
                  + `(workers ${gw.workers.join(',')})`);
             await sleep(+process.env.BENCH_GW_HOLD * 1000);
             return;

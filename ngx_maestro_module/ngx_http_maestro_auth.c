@@ -67,8 +67,6 @@ static char *
 ngx_http_maestro_admin_set(ngx_conf_t *cf, ngx_http_maestro_main_conf_t *mmcf,
     ngx_str_t *secret)
 {
-    unsigned int  n;
-
     if (secret->len < NGX_HTTP_MAESTRO_ADMIN_MIN) {
         ngx_explicit_memzero(secret->data, secret->len);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -77,10 +75,16 @@ ngx_http_maestro_admin_set(ngx_conf_t *cf, ngx_http_maestro_main_conf_t *mmcf,
         return NGX_CONF_ERROR;
     }
 
-    if (EVP_Digest(secret->data, secret->len, mmcf->admin_hash, &n,
-                   EVP_sha256(), NULL)
-        != 1)
-    {
+    /* requests tell a key from the admin by its shape alone */
+    if (mst_apikey_looks_like((char *) secret->data, secret->len)) {
+        ngx_explicit_memzero(secret->data, secret->len);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the admin credential must not look like an "
+                           "API key (mk_...)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mst_sha256(secret->data, secret->len, mmcf->admin_hash) != MST_OK) {
         ngx_explicit_memzero(secret->data, secret->len);
         return NGX_CONF_ERROR;
     }
@@ -415,8 +419,8 @@ ngx_http_maestro_auth_identify(ngx_http_request_t *r,
 {
     ngx_int_t                      rc;
     ngx_str_t                      tok;
-    unsigned int                   n;
-    unsigned char                  hash[EVP_MAX_MD_SIZE];
+    ngx_uint_t                     key;
+    unsigned char                  hash[32];
     ngx_pool_cleanup_t            *cln;
     ngx_http_maestro_loc_conf_t   *mlcf;
     ngx_http_maestro_main_conf_t  *mmcf;
@@ -456,8 +460,11 @@ ngx_http_maestro_auth_identify(ngx_http_request_t *r,
                                             "must be \"Bearer <token>\"");
     }
 
-    if (mmcf->admin_set
-        && EVP_Digest(tok.data, tok.len, hash, &n, EVP_sha256(), NULL) == 1
+    key = mst_apikey_looks_like((char *) tok.data, tok.len);
+
+    /* the admin credential never has a key's shape (checked at start) */
+    if (mmcf->admin_set && !key
+        && mst_sha256(tok.data, tok.len, hash) == MST_OK
         && CRYPTO_memcmp(hash, mmcf->admin_hash, 32) == 0)
     {
         mst_caller_admin(&ad->caller);
@@ -479,7 +486,7 @@ ngx_http_maestro_auth_identify(ngx_http_request_t *r,
     cln->handler = ngx_http_maestro_auth_cleanup;
     cln->data = ad;
 
-    if (mst_apikey_looks_like((char *) tok.data, tok.len)) {
+    if (key) {
         return ngx_http_maestro_auth_key(mmcf, ad, &tok, r->connection->log,
                                          e);
     }
@@ -519,7 +526,8 @@ ngx_http_maestro_auth_record(ngx_http_maestro_main_conf_t *mmcf,
                                             "cannot read the keys");
     }
 
-    rc = mst_store_key_get(txn, id, &rec);
+    /* parsed again only when its stored bytes changed */
+    rc = mst_store_key_get_shared(txn, id, &rec);
     mst_txn_abort(txn);
 
     if (rc == MST_NOTFOUND) {

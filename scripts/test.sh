@@ -134,7 +134,7 @@ run_unit() {
     for bin in "${bins[@]}"; do
         case "${bin##*/}" in
             test_store_crypt) continue ;;
-            test_store*|test_feed|test_run*|test_host) ;;
+            test_store*|test_feed|test_run*|test_host|test_erase) ;;
             *) continue ;;
         esac
 

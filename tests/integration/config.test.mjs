@@ -905,6 +905,11 @@ const ROWS = [
       at: 'maestro_admin_key',
       emerg: 'the admin credential must have at least 16 characters' },
 
+    { name: 'maestro_admin_key shaped like an API key',
+      conf: { http: 'maestro_admin_key env=MST_TEST_KEY_SHAPED;' },
+      at: 'maestro_admin_key',
+      emerg: 'the admin credential must not look like an API key (mk_...)' },
+
     { name: 'maestro_admin_key twice',
       conf: { http: 'maestro_admin_key file=/etc/os-release;\n'
                     + '    maestro_admin_key file=/etc/os-release;' },
@@ -944,6 +949,7 @@ const ROWS = [
 ];
 
 process.env.MST_TEST_SHORT = 'short';
+process.env.MST_TEST_KEY_SHAPED = 'mk_0123456789abcdef_' + 'A'.repeat(43);
 process.env.MST_TEST_STORE_KEY = '0f'.repeat(32);
 process.env.MST_TEST_STORE_KEY2 = 'e1'.repeat(32);
 

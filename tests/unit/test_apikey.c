@@ -309,6 +309,59 @@ test_store_keys(void **state)
 }
 
 
+/* a request's read: parsed once while the stored bytes stay the same */
+static void
+test_store_keys_shared(void **state)
+{
+    json_t               *rec, *a, *b, *c;
+    t_env_t              *e;
+    mst_txn_t            *txn;
+    mst_apikey_secret_t   s;
+
+    e = *state;
+
+    rec = t_key("{\"user_id\":\"ann\"}", &s);
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_key_put(txn, s.id, rec, 1), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    txn = t_begin(e->store, 1);
+    assert_int_equal(mst_store_key_get_shared(txn, s.id, &a), MST_OK);
+    assert_int_equal(mst_store_key_get_shared(txn, s.id, &b), MST_OK);
+    mst_txn_abort(txn);
+
+    /* the same parse, a reference each */
+    assert_ptr_equal(a, b);
+    json_decref(b);
+
+    /* revoked: the next read is the new record; the old one stays valid
+       for whoever holds it */
+    assert_int_equal(mst_apikey_revoke(rec, T_NOW), MST_OK);
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_key_put(txn, s.id, rec, 0), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    txn = t_begin(e->store, 1);
+    assert_int_equal(mst_store_key_get_shared(txn, s.id, &c), MST_OK);
+    mst_txn_abort(txn);
+
+    assert_ptr_not_equal(a, c);
+    assert_true(json_is_integer(json_object_get(c, "revoked_at")));
+    assert_true(json_is_null(json_object_get(a, "revoked_at")));
+
+    json_decref(a);
+    json_decref(c);
+    json_decref(rec);
+
+    txn = t_begin(e->store, 1);
+    assert_int_equal(mst_store_key_get_shared(txn, "key_0000000000000000",
+                                              &a), MST_NOTFOUND);
+    mst_txn_abort(txn);
+
+    mst_store_key_cache_clear();
+}
+
+
 int
 main(void)
 {
@@ -318,6 +371,8 @@ main(void)
         cmocka_unit_test(test_create_strict),
         cmocka_unit_test(test_view_allows),
         cmocka_unit_test_setup_teardown(test_store_keys, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_keys_shared, t_setup,
+                                        t_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

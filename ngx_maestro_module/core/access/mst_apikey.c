@@ -4,6 +4,7 @@
 
 /* DESIGN: see mst_apikey.h */
 
+#include <pthread.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -34,13 +35,43 @@ mst_apikey_tohex(char *dst, const unsigned char *src, size_t n)
 }
 
 
+/* SHA-256 fetched once: an implicit fetch per digest costs more than
+   hashing a token */
+static EVP_MD          *mst_apikey_md;
+static pthread_once_t   mst_apikey_md_once = PTHREAD_ONCE_INIT;
+
+
+static void
+mst_apikey_md_init(void)
+{
+    mst_apikey_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+
+int
+mst_sha256(const void *data, size_t len, unsigned char *out)
+{
+    unsigned int  n;
+
+    (void) pthread_once(&mst_apikey_md_once, mst_apikey_md_init);
+
+    if (mst_apikey_md == NULL
+        || EVP_Digest(data, len, out, &n, mst_apikey_md, NULL) != 1
+        || n != 32)
+    {
+        return MST_ERROR;
+    }
+
+    return MST_OK;
+}
+
+
 static int
 mst_apikey_sha256(const char *data, size_t len, char *hex)
 {
-    unsigned int   n;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned char  md[32];
 
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    if (mst_sha256(data, len, md) != MST_OK) {
         return MST_ERROR;
     }
 

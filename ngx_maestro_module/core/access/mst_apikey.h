@@ -54,6 +54,9 @@ typedef struct {
     char   hash[MST_APIKEY_HASH_HEX + 1];
 } mst_apikey_secret_t;
 
+/* SHA-256 of data into out (32 bytes); MST_ERROR when libcrypto fails */
+int mst_sha256(const void *data, size_t len, unsigned char *out);
+
 /* a new random secret; MST_ERROR when the RNG fails */
 int mst_apikey_generate(mst_apikey_secret_t *s);
 

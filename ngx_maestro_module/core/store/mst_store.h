@@ -187,6 +187,14 @@ int mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
 #define MST_STORE_KEY_ID_MAX  64
 int mst_store_key_get(mst_txn_t *txn, const char *id, json_t **rec);
 
+/*
+ * The same for a request: *rec is a new reference to a record this thread
+ * may share with its cache (see mst_store_key.c): read it, never change
+ * it. mst_store_key_cache_clear() drops the thread's cache.
+ */
+int mst_store_key_get_shared(mst_txn_t *txn, const char *id, json_t **rec);
+void mst_store_key_cache_clear(void);
+
 /* create: MST_EXISTS when the id is taken */
 int mst_store_key_put(mst_txn_t *txn, const char *id, const json_t *rec,
     int create);

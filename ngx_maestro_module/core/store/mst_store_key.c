@@ -8,7 +8,13 @@
  * API keys (mst_apikey.h): the "keys" sub-database, key id -> the
  * record's JSON. Keys are few and read on every authenticated request by
  * id; a list walks them in id order. The records hold hashes only, so
- * nothing here is secret in clear.
+ * nothing here is secret in clear (and nothing is sealed).
+ *
+ * The requests' reads (mst_store_key_get_shared) keep the parsed record
+ * per thread with the bytes it was parsed from: a record whose stored
+ * bytes are the same is not parsed again, a changed one (revoked,
+ * rotated, touched) is, so every request still sees the committed
+ * record.
  */
 
 #include <stdlib.h>
@@ -193,4 +199,120 @@ mst_store_key_delete(mst_txn_t *txn, const char *id)
     rc = mdb_del(txn->txn, txn->store->key, &k, NULL);
 
     return (rc == MDB_SUCCESS) ? MST_OK : mst_store_rc(rc);
+}
+
+
+#define MST_STORE_KEY_CACHE  64     /* per thread */
+
+
+typedef struct {
+    char     *bytes;                /* the stored record, or NULL */
+    size_t    len;
+    json_t   *rec;
+} mst_store_key_slot_t;
+
+
+/*
+ * On the heap: the module's thread-locals share the static TLS block of
+ * a dlopen()ed object (mst_memstat's are initial-exec), a few hundred
+ * bytes in all.
+ */
+static __thread mst_store_key_slot_t  *mst_store_key_cache;
+
+
+int
+mst_store_key_get_shared(mst_txn_t *txn, const char *id, json_t **rec)
+{
+    int                    rc;
+    size_t                 h;
+    MDB_val                k, v;
+    json_t                *parsed;
+    const unsigned char   *p;
+    mst_store_key_slot_t  *slot;
+
+    *rec = NULL;
+
+    if (mst_store_key_id(id, &k) != MST_OK) {
+        return MST_NOTFOUND;
+    }
+
+    rc = mdb_get(txn->txn, txn->store->key, &k, &v);
+    if (rc != MDB_SUCCESS) {
+        return mst_store_rc(rc);
+    }
+
+    /* the id's hash picks a slot (FNV-1a) */
+    h = 2166136261u;
+    for (p = (const unsigned char *) id; *p; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+
+    if (mst_store_key_cache == NULL) {
+        mst_store_key_cache = calloc(MST_STORE_KEY_CACHE,
+                                     sizeof(mst_store_key_slot_t));
+    }
+
+    if (mst_store_key_cache == NULL) {
+        parsed = mst_store_parse(&v, 0);
+        if (parsed == NULL || !json_is_object(parsed)) {
+            json_decref(parsed);
+            return MST_EINVAL;
+        }
+
+        *rec = parsed;
+        return MST_OK;
+    }
+
+    slot = &mst_store_key_cache[h % MST_STORE_KEY_CACHE];
+
+    if (slot->bytes != NULL && slot->len == v.mv_size
+        && memcmp(slot->bytes, v.mv_data, v.mv_size) == 0)
+    {
+        *rec = json_incref(slot->rec);
+        return MST_OK;
+    }
+
+    parsed = mst_store_parse(&v, 0);
+    if (parsed == NULL || !json_is_object(parsed)) {
+        json_decref(parsed);
+        return MST_EINVAL;
+    }
+
+    free(slot->bytes);
+    json_decref(slot->rec);
+
+    slot->len = v.mv_size;
+    slot->rec = parsed;
+    slot->bytes = malloc(v.mv_size);
+
+    if (slot->bytes != NULL) {
+        memcpy(slot->bytes, v.mv_data, v.mv_size);
+        *rec = json_incref(parsed);
+
+    } else {
+        /* nothing to compare with next time: the caller's alone */
+        slot->rec = NULL;
+        *rec = parsed;
+    }
+
+    return MST_OK;
+}
+
+
+void
+mst_store_key_cache_clear(void)
+{
+    size_t  i;
+
+    if (mst_store_key_cache == NULL) {
+        return;
+    }
+
+    for (i = 0; i < MST_STORE_KEY_CACHE; i++) {
+        free(mst_store_key_cache[i].bytes);
+        json_decref(mst_store_key_cache[i].rec);
+    }
+
+    free(mst_store_key_cache);
+    mst_store_key_cache = NULL;
 }
