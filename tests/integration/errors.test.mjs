@@ -66,6 +66,15 @@ describe('error handling', () => {
         }
     });
 
+    test('JSON nested past the parser\'s depth -> 400 invalid_json',
+         async () => {
+        const deep = '{"prompt":"x","context":' + '['.repeat(5000)
+            + ']'.repeat(5000) + '}';
+        const e = assertError(await post(m, deep), 400, 'invalid_json',
+                              'deep');
+        assert.match(e.message, /depth/);
+    });
+
     test('empty body -> 400 invalid_json', async () => {
         const r = await rawRequest(m.base, {
             method: 'POST', path: '/api/v1/workflows',
