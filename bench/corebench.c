@@ -202,7 +202,8 @@ main(int argc, char **argv)
         memset(&next, 0, sizeof(mst_run_next_t));
 
         rc = mst_run_submit(&env, graph, "bench5", "benchmark prompt", NULL,
-                            NULL, NULL, id, &rec, &next, err, sizeof(err));
+                            NULL, NULL, NULL, id, &rec, &next, err,
+                            sizeof(err));
         if (rc != MST_OK) {
             fprintf(stderr, "corebench: submit: %s\n", err);
             return 1;

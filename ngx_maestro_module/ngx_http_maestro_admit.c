@@ -265,48 +265,79 @@ ngx_http_maestro_admit_who(ngx_http_maestro_admit_t *ad,
 }
 
 
-/* a key's budget: its spend this period from the store */
-static ngx_int_t
-ngx_http_maestro_admit_budget(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
-    ngx_http_maestro_admit_error_t *e)
+/* what a key (team 0) or a team spent this period, from the store */
+static double
+ngx_http_maestro_admit_spent(ngx_http_maestro_main_conf_t *mmcf, int team,
+    const char *id, const char *period, int64_t now, ngx_log_t *log)
 {
-    int                            rc;
-    char                           err[MST_ERRLEN], bucket[32];
-    double                         spent;
-    json_t                        *usage;
-    int64_t                        now, reset;
-    ngx_uint_t                     level;
-    const char                    *period;
-    ngx_http_maestro_main_conf_t  *mmcf;
-
-    /* reads spend nothing: a key out of budget still sees its usage */
-    if (ad->key == NULL
-        || !json_is_number(json_object_get(ad->key, "budget_usd"))
-        || ad->endpoint == NULL || ngx_strcmp(ad->endpoint, "api") == 0)
-    {
-        return NGX_OK;
-    }
-
-    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_maestro_module);
-    period = json_string_value(json_object_get(ad->key, "budget_period"));
-    now = mst_now_ms();
+    char     err[MST_ERRLEN];
+    double   spent;
+    json_t  *usage;
 
     /* a read transaction: the event loop may */
-    if (mst_usage_key_get(mmcf->env.store, ad->caller.key_id, period, now,
-                          &usage, err, sizeof(err))
+    if (mst_usage_period_get(mmcf->env.store, team, id, period, now, &usage,
+                             err, sizeof(err))
         != MST_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, log, 0, "maestro: budget of %s: %s",
-                      ad->caller.key_id, err);
-        return NGX_OK;
+        ngx_log_error(NGX_LOG_ERR, log, 0, "maestro: budget of %s: %s", id,
+                      err);
+        return 0;
     }
 
     spent = json_number_value(json_object_get(usage, "cost_usd"));
     json_decref(usage);
 
-    rc = mst_limit_budget(ad->key, spent, ad->limit.why,
-                          sizeof(ad->limit.why));
+    return spent;
+}
+
+
+/* the budgets of the caller's key and team */
+static ngx_int_t
+ngx_http_maestro_admit_budget(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
+    ngx_http_maestro_admit_error_t *e)
+{
+    int                            rc;
+    char                           bucket[32];
+    int64_t                        now, reset;
+    ngx_uint_t                     level;
+    const char                    *period;
+    const mst_budget_t            *tb;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    /* reads spend nothing: a caller out of budget still sees its usage */
+    if (ad->endpoint == NULL || ngx_strcmp(ad->endpoint, "api") == 0) {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_maestro_module);
+    now = mst_now_ms();
+    rc = MST_OK;
+    period = NULL;
+
+    if (ad->key != NULL
+        && json_is_number(json_object_get(ad->key, "budget_usd")))
+    {
+        period = json_string_value(json_object_get(ad->key,
+                                                   "budget_period"));
+        rc = mst_limit_budget(ad->key,
+                              ngx_http_maestro_admit_spent(mmcf, 0,
+                                  ad->caller.key_id, period, now, log),
+                              ad->limit.why, sizeof(ad->limit.why));
+    }
+
+    tb = mst_limit_team_budget(mmcf->team_budgets.elts,
+                               mmcf->team_budgets.nelts, ad->caller.team);
+
+    if (rc == MST_OK && tb != NULL) {
+        period = tb->period;
+        rc = mst_limit_spent(tb->usd,
+                             ngx_http_maestro_admit_spent(mmcf, 1,
+                                 ad->caller.team, period, now, log),
+                             period, "the team's", ad->limit.why,
+                             sizeof(ad->limit.why));
+    }
+
     if (rc == MST_OK) {
         return NGX_OK;
     }
@@ -318,8 +349,8 @@ ngx_http_maestro_admit_budget(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
     ad->limit.retry_after_ms = (uint64_t) reset;
 
     level = ad->limits ? ad->limits->log_level : NGX_LOG_ERR;
-    ngx_log_error(level, log, 0, "maestro: key %s refused: %s",
-                  ad->caller.key_id, ad->limit.why);
+    ngx_log_error(level, log, 0, "maestro: %s caller refused: %s",
+                  mst_caller_kind_name(&ad->caller), ad->limit.why);
 
     return ngx_http_maestro_admit_error(e, NGX_HTTP_TOO_MANY_REQUESTS,
                                         "insufficient_quota", "%s",
@@ -734,14 +765,21 @@ ngx_http_maestro_admit_account(ngx_http_maestro_admit_t *ad,
     ngx_http_maestro_main_conf_t *mmcf, const char *model, long prompt,
     long completion)
 {
+    mst_usage_who_t  who;
+
     if (ad != NULL) {
         ngx_http_maestro_limit_settle(&ad->ledger, prompt + completion);
     }
 
-    ngx_http_maestro_usage_record(ad ? mst_caller_user(&ad->caller) : NULL,
-                                  (ad && ad->caller.key_id[0])
-                                  ? ad->caller.key_id : NULL,
-                                  model, prompt, completion);
+    ngx_memzero(&who, sizeof(mst_usage_who_t));
+
+    if (ad != NULL) {
+        who.user = mst_caller_user(&ad->caller);
+        who.key_id = ad->caller.key_id[0] ? ad->caller.key_id : NULL;
+        who.team = ad->caller.team[0] ? ad->caller.team : NULL;
+    }
+
+    ngx_http_maestro_usage_record(&who, model, prompt, completion);
 
     return mst_usage_price(mmcf->env.prices, mmcf->env.nprices, model,
                            prompt, completion);

@@ -639,6 +639,77 @@ invalid:
 }
 
 
+char *
+ngx_http_maestro_team_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_maestro_main_conf_t *mmcf = conf;
+
+    char          *end;
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    mst_budget_t  *b, *all;
+
+    value = cf->args->elts;
+
+    b = ngx_array_push(&mmcf->team_budgets);
+    if (b == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    b->team = NULL;
+    b->usd = -1;
+    b->period = "month";
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "team=", 5) == 0
+            && value[i].len > 5)
+        {
+            b->team = (char *) value[i].data + 5;
+
+        } else if (ngx_strncmp(value[i].data, "usd=", 4) == 0) {
+            b->usd = strtod((char *) value[i].data + 4, &end);
+            if (*end != '\0' || end == (char *) value[i].data + 4
+                || b->usd < 0)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_strcmp(value[i].data, "period=day") == 0
+                   || ngx_strcmp(value[i].data, "period=month") == 0
+                   || ngx_strcmp(value[i].data, "period=total") == 0)
+        {
+            b->period = (char *) value[i].data + 7;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (b->team == NULL || b->usd < 0) {
+        return "needs team= and usd=";
+    }
+
+    all = mmcf->team_budgets.elts;
+
+    for (i = 0; i + 1 < mmcf->team_budgets.nelts; i++) {
+        if (ngx_strcmp(all[i].team, b->team) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "maestro_team_budget: team \"%s\" twice",
+                               b->team);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
 /*
  * A "name=TIME" parameter: NGX_DECLINED when value is another parameter,
  * NGX_ERROR when the time is invalid or below min (ms). Callers only test

@@ -37,6 +37,10 @@ char *ngx_http_maestro_llm_fallback(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_maestro_model_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* maestro_team_budget team=<name>|* usd=<n> [period=day|month|total] */
+char *ngx_http_maestro_team_budget(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 char *ngx_http_maestro_llm_price(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_maestro_llm_health_check(ngx_conf_t *cf,

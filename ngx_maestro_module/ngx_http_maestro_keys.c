@@ -720,48 +720,95 @@ ngx_http_maestro_keys_touch(ngx_http_maestro_main_conf_t *mmcf,
 
 /* who am I */
 
-/* the key's spend this budget period, and what is left */
-static void
-ngx_http_maestro_me_budget(ngx_http_request_t *r,
-    ngx_http_maestro_admit_t *ad, json_t *out)
+/*
+ * A budget's state: {usd, period, bucket, spent_usd, remaining_usd} of a
+ * key (team 0) or a team; usage: the period's usage record, or NULL
+ */
+static json_t *
+ngx_http_maestro_me_budget(ngx_http_request_t *r, int team, const char *id,
+    json_t *usd, const char *period, json_t **usage)
 {
     char                           err[MST_ERRLEN];
-    json_t                        *usage, *b, *cost;
-    const char                    *period;
+    double                         spent, left;
+    json_t                        *u, *out;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
 
-    period = json_string_value(json_object_get(ad->key, "budget_period"));
-    if (period == NULL) {
-        period = "month";
-    }
-
-    if (mst_usage_key_get(mmcf->env.store, ad->caller.key_id, period,
-                          mst_now_ms(), &usage, err, sizeof(err))
+    if (mst_usage_period_get(mmcf->env.store, team, id, period,
+                             mst_now_ms(), &u, err, sizeof(err))
         != MST_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "maestro: usage of %s: %s", ad->caller.key_id, err);
-        return;
+                      "maestro: usage of %s: %s", id, err);
+        return NULL;
     }
 
-    cost = json_object_get(usage, "cost_usd");
-    b = json_object_get(ad->key, "budget_usd");
+    spent = json_number_value(json_object_get(u, "cost_usd"));
+    left = json_number_value(usd) - spent;
 
-    json_object_set_new(out, "budget", json_pack("{s:O, s:s, s:s?, s:f, s:o}",
-        "usd", b ? b : json_null(), "period", period,
-        "bucket", json_string_value(json_object_get(usage, "period")),
-        "spent_usd", json_number_value(cost),
-        "remaining_usd", json_is_number(b)
-            ? json_real(json_number_value(b) - json_number_value(cost)
-                        > 0 ? json_number_value(b) - json_number_value(cost)
-                            : 0)
-            : json_null()));
+    out = json_pack("{s:O, s:s, s:s?, s:f, s:o}",
+                    "usd", usd ? usd : json_null(), "period", period,
+                    "bucket", json_string_value(json_object_get(u, "period")),
+                    "spent_usd", spent,
+                    "remaining_usd", json_is_number(usd)
+                                     ? json_real(left > 0 ? left : 0)
+                                     : json_null());
 
-    json_object_del(usage, "user_id");
-    json_object_del(usage, "period");
-    json_object_set_new(out, "usage", usage);
+    if (usage != NULL) {
+        json_object_del(u, "user_id");
+        json_object_del(u, "period");
+        *usage = u;
+
+    } else {
+        json_decref(u);
+    }
+
+    return out;
+}
+
+
+/* a key's limits, usage and budget, the team's budget */
+static void
+ngx_http_maestro_me_quota(ngx_http_request_t *r,
+    ngx_http_maestro_admit_t *ad, json_t *out)
+{
+    json_t                        *usage, *b, *usd;
+    const char                    *period;
+    const mst_budget_t            *tb;
+    ngx_http_maestro_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_maestro_module);
+
+    if (ad->key != NULL) {
+        json_object_set_new(out, "limits",
+                            ngx_http_maestro_limit_key_view(ad->key));
+
+        period = json_string_value(json_object_get(ad->key,
+                                                   "budget_period"));
+        usage = NULL;
+        b = ngx_http_maestro_me_budget(r, 0, ad->caller.key_id,
+                                       json_object_get(ad->key, "budget_usd"),
+                                       period ? period : "month", &usage);
+        if (b != NULL) {
+            json_object_set_new(out, "budget", b);
+            json_object_set_new(out, "usage", usage);
+        }
+    }
+
+    tb = mst_limit_team_budget(mmcf->team_budgets.elts,
+                               mmcf->team_budgets.nelts, ad->caller.team);
+
+    if (tb != NULL) {
+        usd = json_real(tb->usd);
+        b = ngx_http_maestro_me_budget(r, 1, ad->caller.team, usd,
+                                       tb->period, NULL);
+        json_decref(usd);
+
+        if (b != NULL) {
+            json_object_set_new(out, "team_budget", b);
+        }
+    }
 }
 
 
@@ -789,9 +836,10 @@ ngx_http_maestro_me(ngx_http_request_t *r, ngx_str_t *arg)
     if (out != NULL && ad->key != NULL) {
         json_object_set_new(out, "key", mst_apikey_view(ad->key,
                                                         mst_now_ms()));
-        json_object_set_new(out, "limits",
-                            ngx_http_maestro_limit_key_view(ad->key));
-        ngx_http_maestro_me_budget(r, ad, out);
+    }
+
+    if (out != NULL) {
+        ngx_http_maestro_me_quota(r, ad, out);
     }
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK, out);

@@ -406,6 +406,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, limit_max_tokens),
       NULL },
 
+    { ngx_string("maestro_team_budget"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_maestro_team_budget,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("maestro_key_limits_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -552,6 +559,9 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
                           sizeof(ngx_http_maestro_provider_conf_t))
            != NGX_OK
         || ngx_array_init(&mmcf->prices, cf->pool, 4, sizeof(mst_price_t))
+           != NGX_OK
+        || ngx_array_init(&mmcf->team_budgets, cf->pool, 2,
+                          sizeof(mst_budget_t))
            != NGX_OK)
     {
         return NULL;

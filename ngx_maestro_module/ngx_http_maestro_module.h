@@ -95,6 +95,7 @@ typedef struct {
     size_t                       ws_max_message;
     ngx_msec_t                   ws_ping;
     size_t                       key_limits_size;   /* "maestro_keys" */
+    ngx_array_t                  team_budgets;  /* of mst_budget_t */
     ngx_uint_t                   limit_max_tokens;  /* no max_tokens */
     ngx_msec_t                   event_retention;   /* 0: with the record */
 

@@ -303,7 +303,7 @@ ngx_http_maestro_submit_thread(void *arg)
     sb->rc = mst_run_submit(&sb->mmcf->env, sb->graph, sb->workflow,
                             sb->prompt, sb->context,
                             mst_caller_user(&sb->caller),
-                            sb->caller.key_id, sb->id,
+                            sb->caller.key_id, sb->caller.team, sb->id,
                             &sb->rec, &sb->next, sb->err, sizeof(sb->err));
     sb->claim_rc = sb->rc;
 

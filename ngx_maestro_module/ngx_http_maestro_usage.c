@@ -6,7 +6,7 @@
  * DESIGN
  *
  * Usage of the calls outside workflows (the /v1 pass-through), summed per
- * (user, API key, model) in the worker's memory and written to the store once a
+ * (user, API key, team, model) in the worker's memory and written to the store once a
  * second, or when 256 pairs are pending, in one transaction on the io pool
  * (mst_usage_add): a write per request would cost more than the request.
  * What a worker holds when it exits is written before it goes. A crash
@@ -47,8 +47,9 @@ ngx_http_maestro_usage_free(ngx_http_maestro_usage_batch_t *b)
     size_t  i;
 
     for (i = 0; i < b->n; i++) {
-        ngx_free((char *) b->d[i].user);
-        ngx_free((char *) b->d[i].key_id);
+        ngx_free((char *) b->d[i].who.user);
+        ngx_free((char *) b->d[i].who.key_id);
+        ngx_free((char *) b->d[i].who.team);
         ngx_free((char *) b->d[i].model);
     }
 
@@ -201,11 +202,39 @@ ngx_http_maestro_usage_dup(const char *s, size_t len)
 }
 
 
+/* the same string, or both NULL */
+static ngx_uint_t
+ngx_http_maestro_usage_same(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : ngx_strcmp(a, b) == 0;
+}
+
+
+/* a copy of s, or NULL for NULL; *failed set when out of memory */
+static const char *
+ngx_http_maestro_usage_copy(const char *s, ngx_uint_t *failed)
+{
+    char  *p;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = ngx_http_maestro_usage_dup(s, ngx_strlen(s));
+    if (p == NULL) {
+        *failed = 1;
+    }
+
+    return p;
+}
+
+
 void
-ngx_http_maestro_usage_record(const char *user, const char *key_id,
-    const char *model, long prompt, long completion)
+ngx_http_maestro_usage_record(const mst_usage_who_t *who, const char *model,
+    long prompt, long completion)
 {
     size_t                           i;
+    ngx_uint_t                       failed;
     mst_usage_delta_t               *d;
     ngx_http_maestro_usage_batch_t  *b;
 
@@ -229,11 +258,9 @@ ngx_http_maestro_usage_record(const char *user, const char *key_id,
         d = &b->d[i];
 
         if (ngx_strcmp(d->model, model) == 0
-            && ((d->user == NULL && user == NULL)
-                || (d->user && user && ngx_strcmp(d->user, user) == 0))
-            && ((d->key_id == NULL && key_id == NULL)
-                || (d->key_id && key_id
-                    && ngx_strcmp(d->key_id, key_id) == 0)))
+            && ngx_http_maestro_usage_same(d->who.user, who->user)
+            && ngx_http_maestro_usage_same(d->who.key_id, who->key_id)
+            && ngx_http_maestro_usage_same(d->who.team, who->team))
         {
             d->prompt += prompt;
             d->completion += completion;
@@ -255,25 +282,23 @@ ngx_http_maestro_usage_record(const char *user, const char *key_id,
         }
 
         /* posted: a new batch */
-        ngx_http_maestro_usage_record(user, key_id, model, prompt,
-                                      completion);
+        ngx_http_maestro_usage_record(who, model, prompt, completion);
         return;
     }
 
     d = &b->d[b->n];
-    d->model = ngx_http_maestro_usage_dup(model, ngx_strlen(model));
-    d->user = user ? ngx_http_maestro_usage_dup(user, ngx_strlen(user))
-                   : NULL;
-    d->key_id = key_id ? ngx_http_maestro_usage_dup(key_id,
-                                                    ngx_strlen(key_id))
-                       : NULL;
+    failed = 0;
+    d->model = ngx_http_maestro_usage_copy(model, &failed);
+    d->who.user = ngx_http_maestro_usage_copy(who->user, &failed);
+    d->who.key_id = ngx_http_maestro_usage_copy(who->key_id, &failed);
+    d->who.team = ngx_http_maestro_usage_copy(who->team, &failed);
 
-    if (d->model == NULL || (user != NULL && d->user == NULL)
-        || (key_id != NULL && d->key_id == NULL))
-    {
+    if (failed) {
         ngx_free((char *) d->model);
-        ngx_free((char *) d->user);
-        ngx_free((char *) d->key_id);
+        ngx_free((char *) d->who.user);
+        ngx_free((char *) d->who.key_id);
+        ngx_free((char *) d->who.team);
+        ngx_memzero(d, sizeof(mst_usage_delta_t));
         return;
     }
 

@@ -19,8 +19,8 @@
 void ngx_http_maestro_usage_init_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_main_conf_t *mmcf);
 void ngx_http_maestro_usage_exit_worker(void);
-/* one call's tokens, for the user and the API key (each may be NULL) */
-void ngx_http_maestro_usage_record(const char *user, const char *key_id,
+/* one call's tokens, for whom it was (see mst_usage.h) */
+void ngx_http_maestro_usage_record(const mst_usage_who_t *who,
     const char *model, long prompt, long completion);
 
 #endif /* _NGX_HTTP_MAESTRO_USAGE_H_INCLUDED_ */

@@ -737,6 +737,27 @@ const ROWS = [
       at: 'maestro_limit zone=z key=user streams=5 burst=2',
       emerg: "maestro_limit: burst= is for rate= and tokens=" },
 
+    { name: 'maestro_team_budget without usd=',
+      conf: { http: 'maestro_team_budget team=red period=day;' },
+      at: 'maestro_team_budget team=red period=day',
+      emerg: '"maestro_team_budget" directive needs team= and usd=' },
+
+    { name: 'maestro_team_budget period=week',
+      conf: { http: 'maestro_team_budget team=red usd=5 period=week;' },
+      at: 'maestro_team_budget team=red usd=5 period=week',
+      emerg: 'invalid parameter "period=week"' },
+
+    { name: 'maestro_team_budget usd=-1',
+      conf: { http: 'maestro_team_budget team=red usd=-1;' },
+      at: 'maestro_team_budget team=red usd=-1',
+      emerg: 'invalid parameter "usd=-1"' },
+
+    { name: 'maestro_team_budget: a team twice',
+      conf: { http: 'maestro_team_budget team=red usd=5;\n'
+                    + '    maestro_team_budget team=red usd=6;' },
+      at: 'maestro_team_budget team=red usd=6',
+      emerg: 'maestro_team_budget: team "red" twice' },
+
     { name: 'maestro_key_limits_size: too small',
       conf: { http: 'maestro_key_limits_size 4k;' },
       at: HTTP_END,

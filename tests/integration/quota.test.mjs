@@ -81,6 +81,8 @@ describe('a key\'s own limits and budget (2 workers)', () => {
                     + 'retries=0 timeout=5s;',
                 /* 1 USD a token: a budget is spent in a few calls */
                 'maestro_llm_price fake-a input=1000000 output=1000000;',
+                'maestro_team_budget team=red usd=3 period=day;',
+                'maestro_team_budget team=* usd=1000;',
             ],
         });
         delete process.env.MAESTRO_ADMIN_KEY;
@@ -223,6 +225,42 @@ describe('a key\'s own limits and budget (2 workers)', () => {
         assert.ok(me.json.budget.spent_usd >= 3);
         assert.equal(me.json.budget.remaining_usd, 0);
         assert.ok(me.json.usage.total > 3);
+    });
+
+    test('a team\'s budget: one member spends it, every member is refused',
+         async () => {
+        const a = await newKey(m, { user_id: 'ra', team: 'red' });
+        const b = await newKey(m, { user_id: 'rb', team: 'red' });
+        const c = await newKey(m, { user_id: 'gc', team: 'green' });
+
+        assert.equal((await streamChat(m, a.key, 'spend for the team')).status,
+                     200);
+
+        let r;
+        for (let i = 0; i < 40; i++) {
+            r = await streamChat(m, b.key, 'more');
+            if (r.status !== 200) {
+                break;
+            }
+            await sleep(100);
+        }
+        assert.equal(r.status, 429);
+        assert.equal(r.json.error.code, 'insufficient_quota');
+        assert.match(r.json.error.message, /the team's budget exhausted: .* of 3\.0+ USD spent this day/);
+
+        /* another team has the budget of team=* */
+        assert.equal((await streamChat(m, c.key, 'green')).status, 200);
+
+        const me = await fresh(m, 'GET', '/api/v1/me', a.key);
+        assert.equal(me.status, 200);
+        assert.equal(me.json.team_budget.usd, 3);
+        assert.equal(me.json.team_budget.period, 'day');
+        assert.ok(me.json.team_budget.spent_usd >= 3);
+        assert.equal(me.json.team_budget.remaining_usd, 0);
+
+        const green = await fresh(m, 'GET', '/api/v1/me', c.key);
+        assert.equal(green.json.team_budget.usd, 1000);
+        assert.equal(green.json.team_budget.period, 'month');
     });
 
     test('a workflow\'s model calls count against the key that submitted it',

@@ -18,9 +18,10 @@ static void
 t_wf(mst_store_t *st, unsigned n, const char *user, const char *key,
     const char *status)
 {
-    char        id[MST_ID_LEN + 1];
-    json_t     *rec, *by;
-    mst_txn_t  *txn;
+    char             id[MST_ID_LEN + 1];
+    json_t          *rec, *by;
+    mst_txn_t       *txn;
+    mst_usage_who_t  who;
 
     t_id(id, n, 7);
     rec = json_pack("{s:s, s:s, s:s}", "id", id, "status", status,
@@ -35,7 +36,10 @@ t_wf(mst_store_t *st, unsigned n, const char *user, const char *key,
 
     by = json_pack("{s:{s:i, s:i, s:i}}", "m", "prompt", 3, "completion", 4,
                    "calls", 1);
-    assert_int_equal(mst_usage_put(txn, user, key, by), MST_OK);
+    who.user = user;
+    who.key_id = key;
+    who.team = NULL;
+    assert_int_equal(mst_usage_put(txn, &who, by), MST_OK);
     json_decref(by);
 
     assert_int_equal(mst_txn_commit(txn), MST_OK);
@@ -96,8 +100,8 @@ t_key_total(mst_store_t *st, const char *key)
     json_t     *u;
     json_int_t  n;
 
-    assert_int_equal(mst_usage_key_get(st, key, "total", mst_now_ms(), &u,
-                                       err, sizeof(err)), MST_OK);
+    assert_int_equal(mst_usage_period_get(st, 0, key, "total", mst_now_ms(),
+                                          &u, err, sizeof(err)), MST_OK);
     n = json_integer_value(json_object_get(u, "total"));
     json_decref(u);
 

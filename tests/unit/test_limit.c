@@ -248,6 +248,42 @@ test_limit_budget(void **state)
 }
 
 
+static void
+test_limit_team(void **state)
+{
+    char                 why[MST_ERRLEN];
+    const mst_budget_t  *b;
+    const mst_budget_t   budgets[] = {
+        { "*", 100, "month" }, { "red", 5, "day" }, { "blue", 0, "total" },
+    };
+
+    b = mst_limit_team_budget(budgets, 3, "red");
+    assert_non_null(b);
+    assert_string_equal(b->period, "day");
+
+    /* a team without its own: every team's */
+    b = mst_limit_team_budget(budgets, 3, "green");
+    assert_non_null(b);
+    assert_true(b->usd == 100);
+
+    /* no team: no team budget */
+    assert_null(mst_limit_team_budget(budgets, 3, ""));
+    assert_null(mst_limit_team_budget(budgets, 3, NULL));
+    assert_null(mst_limit_team_budget(budgets + 1, 2, "green"));
+
+    assert_int_equal(mst_limit_spent(5, 4.99, "day", "the team's", why,
+                                     sizeof(why)), MST_OK);
+    assert_int_equal(mst_limit_spent(5, 5, "day", "the team's", why,
+                                     sizeof(why)), MST_EDENIED);
+    assert_string_equal(why, "the team's budget exhausted: 5.000000 of "
+                        "5.000000 USD spent this day");
+
+    /* a zero budget refuses everything */
+    assert_int_equal(mst_limit_spent(0, 0, "total", "the team's", why,
+                                     sizeof(why)), MST_EDENIED);
+}
+
+
 int
 main(void)
 {
@@ -259,6 +295,7 @@ main(void)
         cmocka_unit_test(test_limit_verdicts),
         cmocka_unit_test(test_limit_period),
         cmocka_unit_test(test_limit_budget),
+        cmocka_unit_test(test_limit_team),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

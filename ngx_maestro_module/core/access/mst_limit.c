@@ -240,6 +240,20 @@ mst_limit_period(const char *period, int64_t now_ms, char *bucket,
 
 
 int
+mst_limit_spent(double budget, double spent, const char *period,
+    const char *whose, char *why, size_t whylen)
+{
+    if (spent < budget) {
+        return MST_OK;
+    }
+
+    return mst_err(why, whylen, MST_EDENIED,
+                   "%s budget exhausted: %.6f of %.6f USD spent this %s",
+                   whose, spent, budget, period ? period : "month");
+}
+
+
+int
 mst_limit_budget(const json_t *key, double spent_usd, char *why,
     size_t whylen)
 {
@@ -247,15 +261,39 @@ mst_limit_budget(const json_t *key, double spent_usd, char *why,
 
     b = json_object_get(key, "budget_usd");
 
-    if (!json_is_number(b) || spent_usd < json_number_value(b)) {
+    if (!json_is_number(b)) {
         return MST_OK;
     }
 
-    return mst_err(why, whylen, MST_EDENIED,
-                   "budget exhausted: %.6f of %.6f USD spent this %s",
-                   spent_usd, json_number_value(b),
-                   json_string_value(json_object_get(key, "budget_period"))
-                   ? json_string_value(json_object_get(key,
-                                                       "budget_period"))
-                   : "month");
+    return mst_limit_spent(json_number_value(b), spent_usd,
+                           json_string_value(json_object_get(key,
+                                                             "budget_period")),
+                           "the API key's", why, whylen);
+}
+
+
+const mst_budget_t *
+mst_limit_team_budget(const mst_budget_t *budgets, size_t n,
+    const char *team)
+{
+    size_t               i;
+    const mst_budget_t  *any;
+
+    if (team == NULL || team[0] == '\0') {
+        return NULL;
+    }
+
+    any = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(budgets[i].team, team) == 0) {
+            return &budgets[i];
+        }
+
+        if (strcmp(budgets[i].team, "*") == 0) {
+            any = &budgets[i];
+        }
+    }
+
+    return any;
 }

@@ -64,6 +64,13 @@ typedef struct {
 } mst_limit_verdict_t;
 
 #define MST_LIMIT_KEY_RULES      4       /* rpm, tpm, tpd, max_parallel */
+
+/* maestro_team_budget: a team's (or every team's, "*") budget */
+typedef struct {
+    const char        *team;
+    double             usd;
+    const char        *period;      /* "day", "month", "total" */
+} mst_budget_t;
 #define MST_LIMIT_TOKENS_MAX     MST_GCRA_RATE_MAX  /* per window */
 #define MST_LIMIT_PARALLEL_MAX   1000000ULL
 
@@ -114,6 +121,17 @@ uint64_t mst_limit_cells(const mst_limit_rule_t *r, uint64_t tokens);
  */
 int mst_limit_period(const char *period, int64_t now_ms, char *bucket,
     size_t len, int64_t *reset_ms);
+
+/*
+ * A budget (USD) against what was spent this period (NULL: "month"):
+ * MST_OK, or MST_EDENIED with why ("<whose> budget exhausted: ...")
+ */
+int mst_limit_spent(double budget, double spent, const char *period,
+    const char *whose, char *why, size_t whylen);
+
+/* the budget of team: its own, else "*"'s, else NULL */
+const mst_budget_t *mst_limit_team_budget(const mst_budget_t *budgets,
+    size_t n, const char *team);
 
 /*
  * A key's budget against what it spent this period: MST_OK (no budget,

@@ -507,8 +507,8 @@ mst_run_agent_status(mst_run_tx_t *tx, const char *node, const char *status,
 static int
 mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     const char *workflow_name, const char *prompt, json_t *context,
-    const char *user_id, const char *key_id, char *id, json_t **rec,
-    mst_run_next_t *next, char *err, size_t errlen)
+    const char *user_id, const char *key_id, const char *team, char *id,
+    json_t **rec, mst_run_next_t *next, char *err, size_t errlen)
 {
     int            rc, inl;
     char          *text;
@@ -574,9 +574,14 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
 
     json_object_set_new(tx.rec, "prompt", json_string(prompt));
 
-    /* the API key that submitted it: its agents' tokens count against it */
+    /* the API key and team that submitted it: its agents' tokens count
+       against them */
     if (key_id != NULL && key_id[0] != '\0') {
         json_object_set_new(tx.rec, "key_id", json_string(key_id));
+    }
+
+    if (team != NULL && team[0] != '\0') {
+        json_object_set_new(tx.rec, "team", json_string(team));
     }
 
     rc = mst_txn_begin(env->store, 0, &tx.txn);
@@ -657,18 +662,18 @@ mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
     const char *user_id, char *id, json_t **rec, char *err, size_t errlen)
 {
     return mst_run_new(env, graph, workflow_name, prompt, context, user_id,
-                       NULL, id, rec, NULL, err, errlen);
+                       NULL, NULL, id, rec, NULL, err, errlen);
 }
 
 
 int
 mst_run_submit(mst_run_env_t *env, const mst_graph_t *graph,
     const char *workflow_name, const char *prompt, json_t *context,
-    const char *user_id, const char *key_id, char *id, json_t **rec,
-    mst_run_next_t *next, char *err, size_t errlen)
+    const char *user_id, const char *key_id, const char *team, char *id,
+    json_t **rec, mst_run_next_t *next, char *err, size_t errlen)
 {
     return mst_run_new(env, graph, workflow_name, prompt, context, user_id,
-                       key_id, id, rec, next, err, errlen);
+                       key_id, team, id, rec, next, err, errlen);
 }
 
 

@@ -120,14 +120,14 @@ int mst_run_create(mst_run_env_t *env, const mst_graph_t *graph,
 
 /*
  * mst_run_create() and mst_run_claim() in one transaction: the process
- * that accepts a workflow runs it; next gets its first steps. key_id:
- * the API key that submitted it (its agents' usage counts against the
- * key), or NULL.
+ * that accepts a workflow runs it; next gets its first steps. key_id and
+ * team: the API key and team that submitted it (its agents' usage counts
+ * against them), or NULL.
  */
 int mst_run_submit(mst_run_env_t *env, const mst_graph_t *graph,
     const char *workflow_name, const char *prompt, json_t *context,
-    const char *user_id, const char *key_id, char *id, json_t **rec,
-    mst_run_next_t *next, char *err, size_t errlen);
+    const char *user_id, const char *key_id, const char *team, char *id,
+    json_t **rec, mst_run_next_t *next, char *err, size_t errlen);
 
 /*
  * Take ownership of a queued workflow, or of a running one whose owner is

@@ -48,20 +48,20 @@ mst_run_step_error(mst_run_tx_t *tx, const char *node, int index,
 
 
 /*
- * The user's running total and everyone's, in the same transaction as the
- * workflow's own numbers, so they never disagree.
+ * The user's running total, the submitting key's and team's and
+ * everyone's, in the same transaction as the workflow's own numbers, so
+ * they never disagree.
  */
 static int
 mst_run_user_account(mst_run_tx_t *tx, json_t *by_model)
 {
-    const char  *user;
+    mst_usage_who_t  who;
 
-    user = json_string_value(json_object_get(tx->rec, "user_id"));
+    who.user = json_string_value(json_object_get(tx->rec, "user_id"));
+    who.key_id = json_string_value(json_object_get(tx->rec, "key_id"));
+    who.team = json_string_value(json_object_get(tx->rec, "team"));
 
-    return mst_usage_put(tx->txn, (user && user[0]) ? user : NULL,
-                         json_string_value(json_object_get(tx->rec,
-                                                           "key_id")),
-                         by_model);
+    return mst_usage_put(tx->txn, &who, by_model);
 }
 
 

@@ -17,6 +17,7 @@
 #define MST_USAGE_ALL    "maestro.usage_all"    /* "all" -> everyone's */
 #define MST_USAGE_KEYS   "maestro.usage_keys"   /* key id '/' period bucket
                                                    -> the key's usage */
+#define MST_USAGE_TEAMS  "maestro.usage_teams"  /* team '/' period bucket */
 
 
 static json_int_t
@@ -169,13 +170,13 @@ mst_usage_put_one(mst_txn_t *txn, const char *ns, const char *key,
 }
 
 
-/* a key's usage this day, this month and in total: budgets read them */
+/* a key's or a team's usage this day, month and in total: budgets */
 static int
-mst_usage_put_key(mst_txn_t *txn, const char *key_id, json_t *by_model,
-    long calls)
+mst_usage_put_periods(mst_txn_t *txn, const char *ns, const char *id,
+    json_t *by_model, long calls)
 {
     int           rc;
-    char          k[160], bucket[32];
+    char          k[192], bucket[32];
     size_t        i;
     int64_t       now, reset;
     static const char  *periods[] = { "day", "month", "total" };
@@ -185,10 +186,9 @@ mst_usage_put_key(mst_txn_t *txn, const char *key_id, json_t *by_model,
     for (i = 0; i < 3; i++) {
         (void) mst_limit_period(periods[i], now, bucket, sizeof(bucket),
                                 &reset);
-        snprintf(k, sizeof(k), "%s/%s", key_id, bucket);
+        snprintf(k, sizeof(k), "%s/%s", id, bucket);
 
-        rc = mst_usage_put_one(txn, MST_USAGE_KEYS, k, NULL, by_model,
-                               calls);
+        rc = mst_usage_put_one(txn, ns, k, NULL, by_model, calls);
         if (rc != MST_OK) {
             return rc;
         }
@@ -199,21 +199,30 @@ mst_usage_put_key(mst_txn_t *txn, const char *key_id, json_t *by_model,
 
 
 static int
-mst_usage_put_calls(mst_txn_t *txn, const char *user, const char *key_id,
+mst_usage_put_calls(mst_txn_t *txn, const mst_usage_who_t *who,
     json_t *by_model, long calls)
 {
     int  rc;
 
-    if (key_id != NULL && key_id[0] != '\0') {
-        rc = mst_usage_put_key(txn, key_id, by_model, calls);
+    if (who->key_id != NULL && who->key_id[0] != '\0') {
+        rc = mst_usage_put_periods(txn, MST_USAGE_KEYS, who->key_id,
+                                   by_model, calls);
         if (rc != MST_OK) {
             return rc;
         }
     }
 
-    if (user != NULL) {
-        rc = mst_usage_put_one(txn, MST_USAGE_USERS, user, user, by_model,
-                               calls);
+    if (who->team != NULL && who->team[0] != '\0') {
+        rc = mst_usage_put_periods(txn, MST_USAGE_TEAMS, who->team,
+                                   by_model, calls);
+        if (rc != MST_OK) {
+            return rc;
+        }
+    }
+
+    if (who->user != NULL && who->user[0] != '\0') {
+        rc = mst_usage_put_one(txn, MST_USAGE_USERS, who->user, who->user,
+                               by_model, calls);
         if (rc != MST_OK) {
             return rc;
         }
@@ -225,8 +234,7 @@ mst_usage_put_calls(mst_txn_t *txn, const char *user, const char *key_id,
 
 
 int
-mst_usage_put(mst_txn_t *txn, const char *user, const char *key_id,
-    json_t *by_model)
+mst_usage_put(mst_txn_t *txn, const mst_usage_who_t *who, json_t *by_model)
 {
     long         calls;
     json_t      *m;
@@ -237,7 +245,7 @@ mst_usage_put(mst_txn_t *txn, const char *user, const char *key_id,
         calls += (long) mst_usage_int(m, "calls");
     }
 
-    return mst_usage_put_calls(txn, user, key_id, by_model, calls);
+    return mst_usage_put_calls(txn, who, by_model, calls);
 }
 
 
@@ -277,8 +285,7 @@ mst_usage_add(mst_store_t *store, const mst_price_t *prices, size_t nprices,
 
         json_object_set_new(by_model, d[i].model, m);
 
-        rc = mst_usage_put_calls(txn, d[i].user, d[i].key_id, by_model,
-                                 d[i].calls);
+        rc = mst_usage_put_calls(txn, &d[i].who, by_model, d[i].calls);
         json_decref(by_model);
 
         if (rc != MST_OK) {
@@ -335,11 +342,12 @@ mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
 
 
 int
-mst_usage_key_get(mst_store_t *store, const char *key_id, const char *period,
-    int64_t now_ms, json_t **usage, char *err, size_t errlen)
+mst_usage_period_get(mst_store_t *store, int team, const char *id,
+    const char *period, int64_t now_ms, json_t **usage, char *err,
+    size_t errlen)
 {
     int         rc;
-    char        k[160], bucket[32], *text;
+    char        k[192], bucket[32], *text;
     size_t      len;
     int64_t     reset;
     mst_txn_t  *txn;
@@ -352,14 +360,15 @@ mst_usage_key_get(mst_store_t *store, const char *key_id, const char *period,
                        period);
     }
 
-    snprintf(k, sizeof(k), "%s/%s", key_id, bucket);
+    snprintf(k, sizeof(k), "%s/%s", id, bucket);
 
     rc = mst_txn_begin(store, 1, &txn);
     if (rc != MST_OK) {
         return mst_err(err, errlen, rc, "store: cannot begin a transaction");
     }
 
-    rc = mst_store_kv_get(txn, MST_USAGE_KEYS, k, &text, &len);
+    rc = mst_store_kv_get(txn, team ? MST_USAGE_TEAMS : MST_USAGE_KEYS, k,
+                          &text, &len);
     mst_txn_abort(txn);
 
     if (rc == MST_NOTFOUND) {
@@ -376,8 +385,8 @@ mst_usage_key_get(mst_store_t *store, const char *key_id, const char *period,
     free(text);
 
     if (*usage == NULL) {
-        return mst_err(err, errlen, MST_EINVAL, "usage record of key "
-                       "\"%s\" is not JSON", key_id);
+        return mst_err(err, errlen, MST_EINVAL, "usage record of %s "
+                       "\"%s\" is not JSON", team ? "team" : "key", id);
     }
 
     json_object_set_new(*usage, "period", json_string(bucket));

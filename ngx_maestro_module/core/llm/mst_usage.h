@@ -12,8 +12,9 @@
  * without a price has no cost_usd, and a total over only such models is
  * null: unknown is not free.
  *
- * A call made with an API key also goes to the key's usage of this day
- * (UTC), month and in total, which budgets read.
+ * A call made with an API key, or by a team's member, also goes to the
+ * key's and the team's usage of this day (UTC), month and in total,
+ * which budgets read.
  *
  * Workflows add their calls in the transaction of the step that made them
  * (mst_run); calls outside workflows (the /v1 pass-through) are summed in
@@ -33,9 +34,15 @@ typedef struct {
     double              output;
 } mst_price_t;
 
+/* whose a call is: each may be NULL */
 typedef struct {
-    const char         *user;           /* NULL: nobody's but everyone's */
-    const char         *key_id;         /* the API key's, or NULL */
+    const char         *user;
+    const char         *key_id;         /* the API key's */
+    const char         *team;
+} mst_usage_who_t;
+
+typedef struct {
+    mst_usage_who_t     who;            /* none: only everyone's */
     const char         *model;
     long                prompt;
     long                completion;
@@ -51,10 +58,10 @@ double mst_usage_price(const mst_price_t *prices, size_t nprices,
 void mst_usage_merge(json_t *into, json_t *all, json_t *by_model);
 
 /*
- * by_model into the user's total (user may be NULL), everyone's and,
- * with a key id, the key's day, month and total (budgets)
+ * by_model into the user's total, everyone's and the key's and team's
+ * day, month and total (budgets)
  */
-int mst_usage_put(mst_txn_t *txn, const char *user, const char *key_id,
+int mst_usage_put(mst_txn_t *txn, const mst_usage_who_t *who,
     json_t *by_model);
 
 /* n deltas in one write transaction */
@@ -66,10 +73,11 @@ int mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
     char *err, size_t errlen);
 
 /*
- * A key's usage in the budget period ("day", "month", "total") that holds
- * now_ms; its "period" names the bucket; zeros when nothing was spent
+ * A key's (team 0) or a team's usage in the budget period ("day",
+ * "month", "total") that holds now_ms; its "period" names the bucket;
+ * zeros when nothing was spent
  */
-int mst_usage_key_get(mst_store_t *store, const char *key_id,
+int mst_usage_period_get(mst_store_t *store, int team, const char *id,
     const char *period, int64_t now_ms, json_t **usage, char *err,
     size_t errlen);
 
