@@ -6,8 +6,9 @@
  * DESIGN
  *
  * Usage of the calls outside workflows (the /v1 pass-through), summed per
- * (user, API key, team, model) in the worker's memory and written to the store once a
- * second, or when 256 pairs are pending, in one transaction on the io pool
+ * (user, API key, team, model) in the worker's memory and written to the
+ * store once a second, or when 256 of them are pending, in one
+ * transaction on the io pool
  * (mst_usage_add): a write per request would cost more than the request.
  * What a worker holds when it exits is written before it goes. A crash
  * loses at most the last second of counts, never stored data. When the
