@@ -261,6 +261,7 @@ ngx_http_maestro_admit_who(ngx_http_maestro_admit_t *ad,
     who->key = ad->key;
     who->addr = &ad->addr;
     who->endpoint = ad->endpoint;
+    who->model = NULL;
     who->stream = ad->stream;
 }
 
@@ -407,8 +408,8 @@ ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad, ngx_log_t *log,
 
 ngx_int_t
 ngx_http_maestro_admit_reserve(ngx_http_request_t *r,
-    ngx_http_maestro_admit_t *ad, size_t input_bytes, int64_t max_tokens,
-    ngx_http_maestro_admit_error_t *e)
+    ngx_http_maestro_admit_t *ad, const char *model, size_t input_bytes,
+    int64_t max_tokens, ngx_http_maestro_admit_error_t *e)
 {
     uint64_t                       tokens;
     ngx_http_maestro_limit_who_t   who;
@@ -424,6 +425,7 @@ ngx_http_maestro_admit_reserve(ngx_http_request_t *r,
                                 mmcf->limit_max_tokens);
 
     ngx_http_maestro_admit_who(ad, &who);
+    who.model = model;
     ngx_http_maestro_limit_reserve(ad->limits, &who, &ad->ledger, tokens,
                                    &ad->limit);
 

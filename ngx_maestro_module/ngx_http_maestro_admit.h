@@ -113,13 +113,14 @@ ngx_int_t ngx_http_maestro_admit_limits(ngx_http_maestro_admit_t *ad,
     ngx_log_t *log, ngx_http_maestro_admit_error_t *e);
 
 /*
- * 2. tokens, before a provider is called: the estimate for input_bytes
- * and max_tokens (< 0: none, maestro_limit_max_tokens) reserved; refused:
- * 429 with Retry-After on r
+ * 2. tokens, before a provider is called for model: the estimate for
+ * input_bytes and max_tokens (< 0: none, maestro_limit_max_tokens)
+ * reserved, and the rules by model counted; refused: 429 with
+ * Retry-After on r
  */
 ngx_int_t ngx_http_maestro_admit_reserve(ngx_http_request_t *r,
-    ngx_http_maestro_admit_t *ad, size_t input_bytes, int64_t max_tokens,
-    ngx_http_maestro_admit_error_t *e);
+    ngx_http_maestro_admit_t *ad, const char *model, size_t input_bytes,
+    int64_t max_tokens, ngx_http_maestro_admit_error_t *e);
 
 /* 3. validate + guard an OpenAI body (every message, embeddings input);
    its "user" is claimed for the caller */

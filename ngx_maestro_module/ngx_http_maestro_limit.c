@@ -425,7 +425,7 @@ ngx_http_maestro_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 static ngx_str_t  ngx_http_maestro_limit_by[] = {
     ngx_string("key"), ngx_string("user"), ngx_string("team"),
-    ngx_string("ip"), ngx_string("endpoint")
+    ngx_string("ip"), ngx_string("endpoint"), ngx_string("model")
 };
 
 
@@ -499,7 +499,7 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 }
 
                 found = 0;
-                for (k = 0; k < 5; k++) {
+                for (k = 0; k < 6; k++) {
                     if ((size_t) (dot - p) == ngx_http_maestro_limit_by[k].len
                         && ngx_strncmp(p, ngx_http_maestro_limit_by[k].data,
                                        dot - p) == 0)
@@ -512,8 +512,8 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 if (!found) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                        "maestro_limit: \"%V\" is not key, "
-                                       "user, team, ip, endpoint or a "
-                                       "'+' of them", &value[i]);
+                                       "user, team, ip, endpoint, model or "
+                                       "a '+' of them", &value[i]);
                     return NGX_CONF_ERROR;
                 }
 
@@ -624,10 +624,10 @@ ngx_http_maestro_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         break;
 
     default:
-        if (burst) {
+        if (burst || (rule->by & NGX_HTTP_MAESTRO_LIMIT_MODEL)) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "maestro_limit: burst= is for rate= and "
-                               "tokens=");
+                               "maestro_limit: %s is for rate= and tokens=",
+                               burst ? "burst=" : "key=model");
             return NGX_CONF_ERROR;
         }
     }
@@ -739,6 +739,9 @@ ngx_http_maestro_limit_key(ngx_http_maestro_limit_rule_t *rule,
     }
     if (rule->by & NGX_HTTP_MAESTRO_LIMIT_ENDPOINT) {
         p = ngx_snprintf(p, last - p, "\x1f%s", who->endpoint);
+    }
+    if (rule->by & NGX_HTTP_MAESTRO_LIMIT_MODEL) {
+        p = ngx_snprintf(p, last - p, "\x1f%s", who->model);
     }
 
     key.data = buf;
@@ -899,10 +902,6 @@ ngx_http_maestro_limit_one(ngx_shm_zone_t *zone, const mst_limit_rule_t *r,
     switch (r->kind) {
 
     case MST_LIMIT_REQUESTS:
-        if (reserve) {
-            return NGX_DECLINED;
-        }
-
         if (ngx_http_maestro_limit_op(zone, r, key,
                                       NGX_HTTP_MAESTRO_LIMIT_TAKE, 1, &g)
             != NGX_OK)
@@ -983,7 +982,7 @@ ngx_http_maestro_limit_all(ngx_http_maestro_limit_conf_t *lc,
     u_char                          buf[512];
     size_t                          n;
     ngx_str_t                       key;
-    ngx_uint_t                      i, from;
+    ngx_uint_t                      i, from, model;
     mst_limit_rule_t                own[MST_LIMIT_KEY_RULES];
     ngx_http_maestro_limit_rule_t  *rule;
 
@@ -995,6 +994,19 @@ ngx_http_maestro_limit_all(ngx_http_maestro_limit_conf_t *lc,
         rule = lc->rules->elts;
 
         for (i = 0; i < lc->rules->nelts; i++) {
+            model = (rule[i].by & NGX_HTTP_MAESTRO_LIMIT_MODEL) != 0;
+
+            /*
+             * A rule by model waits for the body (the reservation); the
+             * others' requests and slots are counted at the door
+             */
+            if ((model && who->model == NULL)
+                || (reserve && !model
+                    && rule[i].rule.kind != MST_LIMIT_TOKENS))
+            {
+                continue;
+            }
+
             key = ngx_http_maestro_limit_key(&rule[i], who, buf, sizeof(buf));
 
             if (ngx_http_maestro_limit_one(rule[i].zone, &rule[i].rule, &key,
@@ -1013,6 +1025,10 @@ ngx_http_maestro_limit_all(ngx_http_maestro_limit_conf_t *lc,
     n = mst_limit_key_rules(who->key, own);
 
     for (i = 0; i < n; i++) {
+        if (reserve && own[i].kind != MST_LIMIT_TOKENS) {
+            continue;
+        }
+
         key = ngx_http_maestro_limit_key_own(who->caller->key_id, &own[i],
                                              buf, sizeof(buf));
 

@@ -41,6 +41,8 @@
 #define NGX_HTTP_MAESTRO_LIMIT_TEAM      0x04
 #define NGX_HTTP_MAESTRO_LIMIT_IP        0x08
 #define NGX_HTTP_MAESTRO_LIMIT_ENDPOINT  0x10
+#define NGX_HTTP_MAESTRO_LIMIT_MODEL     0x20  /* known after the body:
+                                                  /v1 provider calls */
 
 
 /* one maestro_limit */
@@ -76,6 +78,7 @@ typedef struct {
     json_t                         *key;       /* its API key's record */
     ngx_str_t                      *addr;
     const char                     *endpoint;
+    const char                     *model;     /* NULL at the door */
     unsigned                        stream:1;  /* a subscription */
 } ngx_http_maestro_limit_who_t;
 

@@ -459,7 +459,7 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
                 t = json_object_get(body, "max_tokens");
             }
 
-            if (ngx_http_maestro_admit_reserve(r, ad,
+            if (ngx_http_maestro_admit_reserve(r, ad, m,
                     mst_oai_input_len(body),
                     embeddings ? 0 : json_is_integer(t)
                                      && json_integer_value(t) >= 0

@@ -683,9 +683,9 @@ const ROWS = [
       emerg: '"maestro_limit_zone" directive is not allowed here' },
 
     { name: 'maestro_limit: an unknown key',
-      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=model rate=1r/s;' },
-      at: 'maestro_limit zone=z key=model rate=1r/s',
-      emerg: "maestro_limit: \"key=model\" is not key, user, team, ip, endpoint or a '+' of them" },
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=region rate=1r/s;' },
+      at: 'maestro_limit zone=z key=region rate=1r/s',
+      emerg: "maestro_limit: \"key=region\" is not key, user, team, ip, endpoint, model or a '+' of them" },
 
     { name: 'maestro_limit: rate=10',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip rate=10;' },
@@ -731,6 +731,11 @@ const ROWS = [
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=ip concurrent=0;' },
       at: 'maestro_limit zone=z key=ip concurrent=0',
       emerg: "maestro_limit: \"concurrent=0\" is not 1..1000000" },
+
+    { name: 'maestro_limit: concurrent= by model',
+      conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=model concurrent=5;' },
+      at: 'maestro_limit zone=z key=model concurrent=5',
+      emerg: "maestro_limit: key=model is for rate= and tokens=" },
 
     { name: 'maestro_limit: streams= with burst=',
       conf: { http: 'maestro_limit_zone name=z size=1m;\n    maestro_limit zone=z key=user streams=5 burst=2;' },
