@@ -763,6 +763,31 @@ ngx_http_maestro_user_arg(ngx_http_request_t *r, ngx_str_t *arg,
 }
 
 
+ngx_int_t
+ngx_http_maestro_user_id(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *user, ngx_int_t *rc)
+{
+    switch (ngx_http_maestro_user_arg(r, arg, user, rc)) {
+    case NGX_OK:
+        break;
+    case NGX_DECLINED:
+        return NGX_DECLINED;
+    default:
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    if (user->len == 0 || user->len > MST_CALLER_USER_MAX) {
+        *rc = ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_field",
+                                          "a user id is 1..128 bytes");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* GET /api/v1/ws/{user_id}: a user's session over WebSocket */
 static ngx_int_t
 ngx_http_maestro_user_ws(ngx_http_request_t *r, ngx_str_t *arg)

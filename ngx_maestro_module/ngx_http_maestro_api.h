@@ -32,6 +32,11 @@ ngx_int_t ngx_http_maestro_arg(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_maestro_user_arg(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *user, ngx_int_t *rc);
 
+/* the same, 1..128 bytes (else the 400 sent): NGX_OK, else NGX_DECLINED
+   and *rc the handler's return */
+ngx_int_t ngx_http_maestro_user_id(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *user, ngx_int_t *rc);
+
 /* the routes of _api_info.c */
 ngx_int_t ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg);
 ngx_int_t ngx_http_maestro_agents(ngx_http_request_t *r, ngx_str_t *arg);

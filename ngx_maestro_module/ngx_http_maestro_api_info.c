@@ -112,19 +112,8 @@ ngx_http_maestro_user_usage(ngx_http_request_t *r, ngx_str_t *arg)
 
     mmcf = ngx_http_maestro_mmcf(r);
 
-    switch (ngx_http_maestro_user_arg(r, arg, &user, &rc)) {
-    case NGX_OK:
-        break;
-    case NGX_DECLINED:
+    if (ngx_http_maestro_user_id(r, arg, &user, &rc) != NGX_OK) {
         return rc;
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (user.len == 0 || user.len > 128) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field",
-                                           "a user id is 1..128 bytes");
     }
 
     if (!ngx_http_maestro_admit_may_see(r, (char *) user.data)) {

@@ -163,19 +163,8 @@ ngx_http_maestro_erase_user(ngx_http_request_t *r, ngx_str_t *arg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (ngx_http_maestro_user_arg(r, arg, &user, &rc)) {
-    case NGX_OK:
-        break;
-    case NGX_DECLINED:
+    if (ngx_http_maestro_user_id(r, arg, &user, &rc) != NGX_OK) {
         return rc;
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (user.len == 0 || user.len > 128) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_field",
-                                           "a user id is 1..128 bytes");
     }
 
     return ngx_http_maestro_erase(r, (char *) user.data, NULL);

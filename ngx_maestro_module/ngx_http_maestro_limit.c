@@ -58,6 +58,8 @@ static ngx_http_maestro_limit_node_t *ngx_http_maestro_limit_find(
     ngx_http_maestro_limit_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
 static void ngx_http_maestro_limit_expire(ngx_http_maestro_limit_ctx_t *ctx,
     uint64_t now_ms, ngx_uint_t force);
+static ngx_shm_zone_t *ngx_http_maestro_limit_zone_add(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size);
 static ngx_int_t ngx_http_maestro_limit_op(ngx_shm_zone_t *zone,
     const mst_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t op,
     uint64_t cells, mst_gcra_verdict_t *v);
@@ -353,14 +355,45 @@ ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
 }
 
 
+/* a zone of limits, or NULL (logged) */
+static ngx_shm_zone_t *
+ngx_http_maestro_limit_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t                *zone;
+    ngx_http_maestro_limit_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_maestro_limit_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_maestro_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "maestro_limit_zone \"%V\" is duplicate%s", name,
+                           ngx_strcmp(name->data, "maestro_keys") == 0
+                           ? " (the API keys' own zone: name yours another "
+                             "way)" : "");
+        return NULL;
+    }
+
+    zone->init = ngx_http_maestro_limit_init_zone;
+    zone->data = ctx;
+
+    return zone;
+}
+
+
 char *
 ngx_http_maestro_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ssize_t                        size;
-    ngx_str_t                     *value, name, s;
-    ngx_uint_t                     i;
-    ngx_shm_zone_t                *zone;
-    ngx_http_maestro_limit_ctx_t  *ctx;
+    ssize_t      size;
+    ngx_str_t   *value, name, s;
+    ngx_uint_t   i;
 
     value = cf->args->elts;
     size = 0;
@@ -400,26 +433,8 @@ ngx_http_maestro_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_maestro_limit_ctx_t));
-    if (ctx == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_maestro_module);
-    if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "maestro_limit_zone \"%V\" is duplicate", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    zone->init = ngx_http_maestro_limit_init_zone;
-    zone->data = ctx;
-
-    return NGX_CONF_OK;
+    return ngx_http_maestro_limit_zone_add(cf, &name, size) ? NGX_CONF_OK
+                                                            : NGX_CONF_ERROR;
 }
 
 
@@ -1187,33 +1202,12 @@ ngx_http_maestro_limit_key_view(const json_t *key)
 ngx_int_t
 ngx_http_maestro_limit_keys_zone(ngx_conf_t *cf, size_t size)
 {
-    ngx_str_t                      name = ngx_string("maestro_keys");
-    ngx_shm_zone_t                *zone;
-    ngx_http_maestro_limit_ctx_t  *ctx;
+    ngx_str_t  name = ngx_string("maestro_keys");
 
-    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_maestro_limit_ctx_t));
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_http_maestro_limit_keys = ngx_http_maestro_limit_zone_add(cf, &name,
+                                                                  size);
 
-    zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_maestro_module);
-    if (zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "maestro_limit_zone \"maestro_keys\" is the "
-                           "keys' own: name yours another way");
-        return NGX_ERROR;
-    }
-
-    zone->init = ngx_http_maestro_limit_init_zone;
-    zone->data = ctx;
-
-    ngx_http_maestro_limit_keys = zone;
-
-    return NGX_OK;
+    return ngx_http_maestro_limit_keys ? NGX_OK : NGX_ERROR;
 }
 
 

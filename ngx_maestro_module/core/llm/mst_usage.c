@@ -298,9 +298,10 @@ mst_usage_add(mst_store_t *store, const mst_price_t *prices, size_t nprices,
 }
 
 
-int
-mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
-    char *err, size_t errlen)
+/* the usage record at ns/key; a new one when nothing was spent yet */
+static int
+mst_usage_read(mst_store_t *store, const char *ns, const char *key,
+    const char *user, json_t **usage, char *err, size_t errlen)
 {
     int         rc;
     char       *text;
@@ -314,12 +315,10 @@ mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
         return mst_err(err, errlen, rc, "store: cannot begin a transaction");
     }
 
-    rc = mst_store_kv_get(txn, user ? MST_USAGE_USERS : MST_USAGE_ALL,
-                          user ? user : "all", &text, &len);
+    rc = mst_store_kv_get(txn, ns, key, &text, &len);
     mst_txn_abort(txn);
 
     if (rc == MST_NOTFOUND) {
-        /* nothing spent yet */
         *usage = mst_usage_new(user);
         return *usage ? MST_OK : mst_err(err, errlen, MST_ENOMEM,
                                          "out of memory");
@@ -333,11 +332,20 @@ mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
     free(text);
 
     if (*usage == NULL) {
-        return mst_err(err, errlen, MST_EINVAL, "usage record of \"%s\" "
-                       "is not JSON", user ? user : "all");
+        return mst_err(err, errlen, MST_EINVAL, "usage record \"%s\" is "
+                       "not JSON", key);
     }
 
     return MST_OK;
+}
+
+
+int
+mst_usage_get(mst_store_t *store, const char *user, json_t **usage,
+    char *err, size_t errlen)
+{
+    return mst_usage_read(store, user ? MST_USAGE_USERS : MST_USAGE_ALL,
+                          user ? user : "all", user, usage, err, errlen);
 }
 
 
@@ -346,11 +354,9 @@ mst_usage_period_get(mst_store_t *store, int team, const char *id,
     const char *period, int64_t now_ms, json_t **usage, char *err,
     size_t errlen)
 {
-    int         rc;
-    char        k[192], bucket[32], *text;
-    size_t      len;
-    int64_t     reset;
-    mst_txn_t  *txn;
+    int      rc;
+    char     k[192], bucket[32];
+    int64_t  reset;
 
     *usage = NULL;
 
@@ -362,36 +368,13 @@ mst_usage_period_get(mst_store_t *store, int team, const char *id,
 
     snprintf(k, sizeof(k), "%s/%s", id, bucket);
 
-    rc = mst_txn_begin(store, 1, &txn);
-    if (rc != MST_OK) {
-        return mst_err(err, errlen, rc, "store: cannot begin a transaction");
+    rc = mst_usage_read(store, team ? MST_USAGE_TEAMS : MST_USAGE_KEYS, k,
+                        NULL, usage, err, errlen);
+    if (rc == MST_OK) {
+        json_object_set_new(*usage, "period", json_string(bucket));
     }
 
-    rc = mst_store_kv_get(txn, team ? MST_USAGE_TEAMS : MST_USAGE_KEYS, k,
-                          &text, &len);
-    mst_txn_abort(txn);
-
-    if (rc == MST_NOTFOUND) {
-        *usage = mst_usage_new(NULL);
-        return *usage ? MST_OK : mst_err(err, errlen, MST_ENOMEM,
-                                         "out of memory");
-    }
-
-    if (rc != MST_OK) {
-        return mst_err(err, errlen, rc, "store: cannot read usage");
-    }
-
-    *usage = json_loadb(text, len, 0, NULL);
-    free(text);
-
-    if (*usage == NULL) {
-        return mst_err(err, errlen, MST_EINVAL, "usage record of %s "
-                       "\"%s\" is not JSON", team ? "team" : "key", id);
-    }
-
-    json_object_set_new(*usage, "period", json_string(bucket));
-
-    return MST_OK;
+    return rc;
 }
 
 
