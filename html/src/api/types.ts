@@ -158,3 +158,49 @@ export type LiveEventType = LiveEvent['type'];
 export const LIVE_EVENT_TYPES: LiveEventType[] = [
   'workflow_update', 'agent_status', 'log_entry', 'token', 'done', 'error',
 ];
+
+/*
+ * GET /api/v1/me. Everything but kind may be missing or null (a local
+ * caller has no key; limits, usage and budget come from the limits
+ * stage when the server has it): render what is there, nothing else.
+ */
+export interface MeLimits {
+  rpm?: number | null;
+  tpm?: number | null;
+  tpd?: number | null;
+  max_parallel?: number | null;
+}
+
+export interface MeBudget {
+  usd?: number | null;
+  period?: string | null;
+  spent_usd?: number | null;
+  remaining_usd?: number | null;
+}
+
+export interface MeKey {
+  id?: string;
+  name?: string | null;
+  user_id?: string;
+  team?: string | null;
+  status?: string;
+  workflows?: string[] | null;
+  models?: string[] | null;
+  limits?: MeLimits | null;
+  budget_usd?: number | null;
+  budget_period?: string | null;
+  expires_at?: number | null;
+  created_at?: number;
+  last_used_at?: number | null;
+}
+
+export interface MeResponse {
+  kind: 'local' | 'key' | 'jwt' | 'admin' | string;
+  user_id?: string | null;
+  team?: string | null;
+  key_id?: string | null;
+  key?: MeKey | null;
+  limits?: MeLimits | null;
+  usage?: Record<string, unknown> | null;
+  budget?: MeBudget | null;
+}
