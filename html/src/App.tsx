@@ -135,12 +135,15 @@ export function App() {
     }
   }, [panel, markRead, notes.length]);
 
-  /* the budget left moves: ask again when the panel opens */
+  /* the budget left moves: ask again when the panel opens (not after a
+     refused /me: the panel offers to sign in instead of a new prompt) */
   const refreshMe = meState.refresh;
+  const meKnown = meState.me !== null;
   useEffect(() => {
-    if (panel === 'user') {
+    if (panel === 'user' && meKnown) {
       refreshMe();
     }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [panel, refreshMe]);
 
   useEffect(() => {

@@ -52,7 +52,12 @@ export function AuthDialog() {
     input.current?.select();
   };
 
-  return <Modal open={open} size="sm" id="auth-dialog"
+  /* mounted only while open: a closed Carbon modal keeps its buttons in
+     the layout (a 360 px page would scroll sideways) */
+  if (!open) {
+    return null;
+  }
+  return <Modal open size="sm" id="auth-dialog"
                 modalHeading={t('auth.title')}
                 primaryButtonText={busy ? t('auth.checking')
                                         : t('auth.submit')}
