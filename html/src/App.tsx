@@ -13,7 +13,6 @@ import { useUserId } from './user';
 import { PromptScreen } from './screens/PromptScreen';
 import { formatClock } from './components/format';
 import { dismissForbidden } from './api/auth';
-import { AuthDialog } from './auth/AuthDialog';
 import { CallerSummary } from './auth/CallerSummary';
 import { describeMe } from './auth/me';
 import { useAuth } from './auth/useAuth';
@@ -35,6 +34,9 @@ function useMedia(query: string): boolean {
    precaches every chunk, so they open offline); Monitor and Agents are
    fetched ahead once the page is idle */
 const MetricsScreen = lazy(() => import('./screens/MetricsScreen'));
+/* the key dialog (Carbon's modal) only on a server that asks for keys */
+const AuthDialog = lazy(() => import('./auth/AuthDialog')
+  .then((m) => ({ default: m.AuthDialog })));
 const loadMonitor = () => import('./screens/MonitorScreen');
 const loadAgents = () => import('./screens/AgentsScreen');
 const MonitorScreen = lazy(() => loadMonitor()
@@ -292,6 +294,7 @@ export function App() {
           <AgentsScreen /></div>}
       </Suspense>}
     </Content>
-    <AuthDialog />
+    {auth.prompt !== null && <Suspense fallback={null}>
+      <AuthDialog /></Suspense>}
   </Theme>;
 }

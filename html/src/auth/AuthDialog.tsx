@@ -21,6 +21,19 @@ export function AuthDialog() {
   const inFlight = useRef(false);
   const open = prompt !== null;
 
+  /* focus goes back where it was when the dialog closes */
+  useEffect(() => {
+    if (!open) {
+      return undefined;
+    }
+    const before = document.activeElement as HTMLElement | null;
+    return () => {
+      if (before && before !== document.body && document.contains(before)) {
+        before.focus();
+      }
+    };
+  }, [open]);
+
   useEffect(() => {
     if (open) {
       setValue('');
