@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { Modal, PasswordInput } from '@carbon/react';
+import { FeatureFlags, Modal, PasswordInput } from '@carbon/react';
 import { dismissPrompt, submitKey } from '../api/auth';
 import { useI18n } from '../i18n';
 import { useAuth } from './useAuth';
@@ -70,7 +70,10 @@ export function AuthDialog() {
   if (!open) {
     return null;
   }
-  return <Modal open size="sm" id="auth-dialog"
+  /* Carbon's keyboard focus wrap: its default (sentinels and a blur
+     timer) can leave focus on a sentinel outside the dialog */
+  return <FeatureFlags enableFocusWrapWithoutSentinels>
+    <Modal open size="sm" id="auth-dialog"
                 modalHeading={t('auth.title')}
                 primaryButtonText={busy ? t('auth.checking')
                                         : t('auth.submit')}
@@ -94,5 +97,5 @@ export function AuthDialog() {
                      showPasswordLabel={t('auth.show')}
                      onChange={(e) => setValue(e.target.value)} />
     </form>
-  </Modal>;
+  </Modal></FeatureFlags>;
 }
