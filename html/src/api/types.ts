@@ -164,16 +164,25 @@ export const LIVE_EVENT_TYPES: LiveEventType[] = [
  * caller has no key; limits, usage and budget come from the limits
  * stage when the server has it): render what is there, nothing else.
  */
+/* a limit as a number (the key record), or the limits stage's state */
+export type MeLimit = number | {
+  limit?: number | null;
+  remaining?: number | null;   /* rpm, tpm, tpd: what is left now */
+  reset_ms?: number | null;
+  in_flight?: number | null;   /* max_parallel: running now */
+} | null;
+
 export interface MeLimits {
-  rpm?: number | null;
-  tpm?: number | null;
-  tpd?: number | null;
-  max_parallel?: number | null;
+  rpm?: MeLimit;
+  tpm?: MeLimit;
+  tpd?: MeLimit;
+  max_parallel?: MeLimit;
 }
 
 export interface MeBudget {
   usd?: number | null;
   period?: string | null;
+  bucket?: string | null;      /* e.g. "2026-12" for a monthly budget */
   spent_usd?: number | null;
   remaining_usd?: number | null;
 }

@@ -30,6 +30,9 @@ describe('the API key dialog in the app', () => {
           key_id: 'key_0123456789abcdef',
           key: { id: 'key_0123456789abcdef', limits: { rpm: 60 },
                  budget_usd: 10, budget_period: 'month' },
+          limits: { rpm: { limit: 60, remaining: 59, reset_ms: 1000 },
+                    max_parallel: { limit: 2, in_flight: 1 } },
+          usage: { total: 1234, calls: 3, cost_usd: 2.5 },
           budget: { usd: 10, period: 'month', spent_usd: 2.5,
                     remaining_usd: 7.5 } });
       }
@@ -68,7 +71,13 @@ describe('the API key dialog in the app', () => {
     expect(within(panel).getByText('$7.50 left of $10.00')).toBeTruthy();
     expect(within(panel).getByText('Requests per minute')).toBeTruthy();
     expect(panel.querySelector('[data-limit="rpm"]')?.textContent)
-      .toBe('60');
+      .toBe('60 · 59 left now');
+    expect(panel.querySelector('[data-limit="max_parallel"]')?.textContent)
+      .toBe('2 · 1 running');
+    expect(panel.querySelector('[data-usage="total"]')?.textContent)
+      .toBe('1,234');
+    expect(panel.querySelector('[data-usage="cost_usd"]')?.textContent)
+      .toBe('$2.50');
     /* a key's user is the key's: no user id field */
     expect(within(panel).queryByLabelText('User ID')).toBeNull();
     expect(within(panel).getByRole('button', { name: 'Sign out' }))

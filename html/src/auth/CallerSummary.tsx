@@ -82,7 +82,14 @@ export function CallerSummary({ state, hasKey }:
       <dl className="mst-me__list" data-me="limits">
         {view.limits.map((l) => <div key={l.key} className="mst-me__row">
           <dt>{t(`me.limit.${l.key}` as MessageKey)}</dt>
-          <dd data-limit={l.key}>{formatNumber(l.value)}</dd>
+          <dd data-limit={l.key}>{formatNumber(l.value)}
+            {l.remaining !== null && <span className="mst-muted"
+              data-limit-left={l.key}>{' · '}{t('me.limit.left',
+                { count: formatNumber(l.remaining) })}</span>}
+            {l.inFlight !== null && <span className="mst-muted"
+              data-limit-running={l.key}>{' · '}{t('me.limit.running',
+                { count: formatNumber(l.inFlight) })}</span>}
+          </dd>
         </div>)}
       </dl>
     </>}

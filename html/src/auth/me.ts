@@ -15,6 +15,13 @@ export const USAGE_KEYS = ['requests', 'tokens', 'prompt', 'completion',
                            'total', 'calls', 'parallel', 'cost_usd'] as const;
 export type UsageKey = typeof USAGE_KEYS[number];
 
+export interface LimitView {
+  key: LimitKey;
+  value: number;                /* the limit */
+  remaining: number | null;     /* left in the window now */
+  inFlight: number | null;      /* max_parallel: running now */
+}
+
 export interface BudgetView {
   usd: number | null;
   period: string | null;
@@ -31,7 +38,7 @@ export interface MeView {
   keyId: string | null;
   keyName: string | null;
   keyStatus: string | null;
-  limits: { key: LimitKey; value: number }[];
+  limits: LimitView[];
   usage: { key: UsageKey; value: number }[];
   budget: BudgetView | null;
 }
@@ -70,10 +77,20 @@ export function describeMe(raw: unknown): MeView | null {
     return null;
   }
   const key = obj<NonNullable<MeResponse['key']>>(me.key);
-  const limitsSrc = obj<MeLimits>(me.limits) ?? obj<MeLimits>(key?.limits);
-  const limits = LIMIT_KEYS
-    .map((k) => ({ key: k, value: num(limitsSrc?.[k]) }))
-    .filter((l): l is { key: LimitKey; value: number } => l.value !== null);
+  const top = obj<MeLimits>(me.limits);
+  const own = obj<MeLimits>(key?.limits);
+  const limits: LimitView[] = [];
+  for (const k of LIMIT_KEYS) {
+    /* the stage's view is a number or {limit, remaining | in_flight} */
+    const t = top?.[k];
+    const state = obj<{ limit?: unknown; remaining?: unknown;
+                        in_flight?: unknown }>(t);
+    const value = num(t) ?? num(state?.limit) ?? num(own?.[k]);
+    if (value !== null) {
+      limits.push({ key: k, value, remaining: num(state?.remaining),
+                    inFlight: num(state?.in_flight) });
+    }
+  }
   const usageSrc = obj<Record<string, unknown>>(me.usage);
   const usage = USAGE_KEYS
     .map((k) => ({ key: k, value: num(usageSrc?.[k]) }))
