@@ -117,6 +117,19 @@ describe('the API key', () => {
     expect(err.code).toBe('unauthorized');
   });
 
+  it('a request aborted while the dialog is open ends as an abort',
+     async () => {
+    vi.stubGlobal('fetch', server('mk_k').fn);
+    const ctrl = new AbortController();
+    const p = listWorkflows(5, ctrl.signal).catch((e) => e);
+    await flush();
+    expect(authState().prompt).toBe('missing');
+    ctrl.abort();
+    await submitKey('mk_k');
+    const e = await p;
+    expect(e.name).toBe('AbortError');
+  });
+
   it('a 401 without a Bearer challenge is a plain error', async () => {
     const fn = vi.fn(async () => jsonResponse({ error: {
       code: 'unauthorized', message: 'x' } }, 401));

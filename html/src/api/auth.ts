@@ -238,11 +238,17 @@ export async function authFetch(input: string, init: RequestInit = {},
       { ...(init.headers as Record<string, string> | undefined) }, key);
     const res = await fetchImpl(input, { ...init, headers });
     if (isBearerChallenge(res)) {
+      /* a caller that gave up while the dialog was open sees its abort,
+         not the 401 */
+      const aborted = () => new DOMException('aborted', 'AbortError');
       if (init.signal?.aborted) {
-        return res;
+        throw aborted();
       }
       const got = await needKey(key);
-      if (!got || init.signal?.aborted) {
+      if (init.signal?.aborted) {
+        throw aborted();
+      }
+      if (!got) {
         return res;
       }
       res.body?.cancel().catch(() => {});
