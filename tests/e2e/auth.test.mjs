@@ -331,6 +331,27 @@ describe('web UI with maestro_auth on', {
         await other.close();
     });
 
+    test('360 px wide: the dialog fits, in Korean too', async () => {
+        const small = await launch({ viewport: { width: 360, height: 760 },
+                                     locale: 'ko-KR' });
+        try {
+            const p = await small.context.newPage();
+            await p.goto(`${srv.base}/prompt`);
+            await p.waitForSelector(DIALOG, { state: 'visible' });
+            assert.equal(await p.locator(DIALOG).getAttribute('aria-label'),
+                         'API 키');
+            const w = await p.evaluate(() =>
+                document.documentElement.scrollWidth);
+            assert.ok(w <= 360, `the page is ${w} px wide`);
+            const box = await p.locator(DIALOG).boundingBox();
+            assert.ok(box.x >= 0 && box.x + box.width <= 360,
+                      JSON.stringify(box));
+            await screenshot(p, 'auth-dialog-narrow-ko');
+        } finally {
+            await small.close();
+        }
+    });
+
     test('a 403 says what the key may not do', async () => {
         /* agent logs span every user: tenants get 403 */
         await page.goto(`${srv.base}/agents`);
