@@ -2,7 +2,7 @@ import { lazy, Suspense, useEffect, useRef, useState } from 'react';
 import { Content, Header, HeaderGlobalAction, HeaderGlobalBar,
          HeaderMenuButton, HeaderName, HeaderPanel, SideNav, SideNavItems,
          SideNavLink, SkipToContent, TextInput, Theme,
-         Loading } from '@carbon/react';
+         InlineNotification, Loading } from '@carbon/react';
 import { Analytics, Chat, Flow, Light, Notification, NotificationNew,
          Asleep, Translate, UserAvatar, Bot } from '@carbon/icons-react';
 import { useI18n } from './i18n';
@@ -12,6 +12,11 @@ import { useNotifications } from './notifications';
 import { useUserId } from './user';
 import { PromptScreen } from './screens/PromptScreen';
 import { formatClock } from './components/format';
+import { dismissForbidden } from './api/auth';
+import { CallerSummary } from './auth/CallerSummary';
+import { describeMe } from './auth/me';
+import { useAuth } from './auth/useAuth';
+import { useMe } from './auth/useMe';
 
 function useMedia(query: string): boolean {
   const [match, setMatch] = useState(() => window.matchMedia(query).matches);
@@ -29,6 +34,9 @@ function useMedia(query: string): boolean {
    precaches every chunk, so they open offline); Monitor and Agents are
    fetched ahead once the page is idle */
 const MetricsScreen = lazy(() => import('./screens/MetricsScreen'));
+/* the key dialog (Carbon's modal) only on a server that asks for keys */
+const AuthDialog = lazy(() => import('./auth/AuthDialog')
+  .then((m) => ({ default: m.AuthDialog })));
 const loadMonitor = () => import('./screens/MonitorScreen');
 const loadAgents = () => import('./screens/AgentsScreen');
 const MonitorScreen = lazy(() => loadMonitor()
@@ -72,6 +80,11 @@ export function App() {
   const first = useRef(true);
   const wide = useMedia('(min-width: 66rem)');
   const unread = notes.filter((n) => !n.read).length;
+  const auth = useAuth();
+  const meState = useMe();
+  const me = describeMe(meState.me);
+  /* a key's or a token's user is the key's: a user_id sent means nothing */
+  const tenant = me?.kind === 'key' || me?.kind === 'jwt';
 
   useEffect(() => prefetchScreens(), []);
 
@@ -123,6 +136,17 @@ export function App() {
       markRead();
     }
   }, [panel, markRead, notes.length]);
+
+  /* the budget left moves: ask again when the panel opens (not after a
+     refused /me: the panel offers to sign in instead of a new prompt) */
+  const refreshMe = meState.refresh;
+  const meKnown = meState.me !== null;
+  useEffect(() => {
+    if (panel === 'user' && meKnown) {
+      refreshMe();
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [panel, refreshMe]);
 
   useEffect(() => {
     if (panel === 'none') {
@@ -180,7 +204,9 @@ export function App() {
                               ? 'none' : 'notes'))}>
           {unread ? <NotificationNew size={20} /> : <Notification size={20} />}
         </HeaderGlobalAction>
-        <HeaderGlobalAction aria-label={t('header.user')} data-action="user"
+        <HeaderGlobalAction aria-label={me?.user
+                              ? `${t('header.user')}: ${me.user}`
+                              : t('header.user')} data-action="user"
                             aria-expanded={panel === 'user'}
                             aria-controls="user-panel"
                             isActive={panel === 'user'}
@@ -219,9 +245,10 @@ export function App() {
                      'aria-label': t('header.user') } : {})} className="mst-panel">
         {panel === 'user' && <div className="mst-panel__body">
           <h2 className="mst-h3">{t('header.user')}</h2>
-          <TextInput id="user-id" labelText={t('header.user.id')}
+          <CallerSummary state={meState} hasKey={auth.hasKey} />
+          {!tenant && <TextInput id="user-id" labelText={t('header.user.id')}
                      helperText={t('header.user.help')} value={userId}
-                     onChange={(e) => setUserId(e.target.value)} />
+                     onChange={(e) => setUserId(e.target.value)} />}
           <p className="mst-small">{t('header.language')}: {lang === 'en'
             ? 'English' : '한국어'}</p>
         </div>}
@@ -250,6 +277,12 @@ export function App() {
     <Content id="main-content" className="mst-content" tabIndex={-1}>
       {!online && <p className="mst-offline" role="status">
         {t('header.offline')}</p>}
+      {auth.forbidden !== null && <InlineNotification kind="error"
+        className="mst-forbidden" role="alert" lowContrast
+        title={t('auth.forbidden.title')}
+        subtitle={t('auth.forbidden', { message: auth.forbidden })}
+        statusIconDescription={t('auth.forbidden.title')}
+        onClose={() => { dismissForbidden(); return false; }} />}
       {route === 'prompt' && <div data-screen="prompt"><PromptScreen /></div>}
       {route !== 'prompt' && <Suspense fallback={
         <Loading withOverlay={false} description={t('common.loading')} />}>
@@ -261,5 +294,7 @@ export function App() {
           <AgentsScreen /></div>}
       </Suspense>}
     </Content>
+    {auth.prompt !== null && <Suspense fallback={null}>
+      <AuthDialog /></Suspense>}
   </Theme>;
 }

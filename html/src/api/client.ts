@@ -1,6 +1,7 @@
 import type { AgentInfo, AgentLogEntry, AnalyzeResult, SubmitBody,
               WorkflowGraphResponse, WorkflowList,
-              WorkflowRecord } from './types';
+              WorkflowRecord, MeResponse } from './types';
+import { authFetch } from './auth';
 
 export const API = '/api/v1';
 
@@ -23,7 +24,8 @@ async function request<T>(method: string, path: string, body?: unknown,
     init.body = JSON.stringify(body);
     init.headers = { ...init.headers, 'Content-Type': 'application/json' };
   }
-  const res = await fetch(API + path, init);
+  /* the bearer key, and a key prompt on a 401 challenge (auth.ts) */
+  const res = await authFetch(API + path, init);
   let json: unknown = null;
   try {
     json = await res.json();
@@ -85,6 +87,12 @@ export function getWorkflowGraph(id: string, signal?: AbortSignal):
 export function analyzePrompt(prompt: string, signal?: AbortSignal):
   Promise<AnalyzeResult> {
   return request('POST', '/analyze', { prompt }, signal);
+}
+
+/* who the caller is: kind, user, team, key; limits, usage and budget
+   when the server reports them */
+export function getMe(signal?: AbortSignal): Promise<MeResponse> {
+  return request('GET', '/me', undefined, signal);
 }
 
 /* the monitor feed of every workflow's workflow_update events (SSE) */

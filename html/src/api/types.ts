@@ -158,3 +158,58 @@ export type LiveEventType = LiveEvent['type'];
 export const LIVE_EVENT_TYPES: LiveEventType[] = [
   'workflow_update', 'agent_status', 'log_entry', 'token', 'done', 'error',
 ];
+
+/*
+ * GET /api/v1/me. Everything but kind may be missing or null (a local
+ * caller has no key; limits, usage and budget come from the limits
+ * stage when the server has it): render what is there, nothing else.
+ */
+/* a limit as a number (the key record), or the limits stage's state */
+export type MeLimit = number | {
+  limit?: number | null;
+  remaining?: number | null;   /* rpm, tpm, tpd: what is left now */
+  reset_ms?: number | null;
+  in_flight?: number | null;   /* max_parallel: running now */
+} | null;
+
+export interface MeLimits {
+  rpm?: MeLimit;
+  tpm?: MeLimit;
+  tpd?: MeLimit;
+  max_parallel?: MeLimit;
+}
+
+export interface MeBudget {
+  usd?: number | null;
+  period?: string | null;
+  bucket?: string | null;      /* e.g. "2026-12" for a monthly budget */
+  spent_usd?: number | null;
+  remaining_usd?: number | null;
+}
+
+export interface MeKey {
+  id?: string;
+  name?: string | null;
+  user_id?: string;
+  team?: string | null;
+  status?: string;
+  workflows?: string[] | null;
+  models?: string[] | null;
+  limits?: MeLimits | null;
+  budget_usd?: number | null;
+  budget_period?: string | null;
+  expires_at?: number | null;
+  created_at?: number;
+  last_used_at?: number | null;
+}
+
+export interface MeResponse {
+  kind: 'local' | 'key' | 'jwt' | 'admin' | string;
+  user_id?: string | null;
+  team?: string | null;
+  key_id?: string | null;
+  key?: MeKey | null;
+  limits?: MeLimits | null;
+  usage?: Record<string, unknown> | null;
+  budget?: MeBudget | null;
+}

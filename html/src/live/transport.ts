@@ -1,16 +1,31 @@
 /*
  * Live event transport for one workflow. openLive() prefers a WebSocket
  * (/api/v1/workflows/{id}/ws) and falls back to Server-Sent Events
- * (/api/v1/workflows/{id}/events); both carry the same events with the same
- * ids, so one session object owns the last seen id, the dedup and the
- * reconnect backoff, and a "connector" per kind only opens the socket.
+ * (/api/v1/workflows/{id}/events, read with fetch(): sse.ts); both carry
+ * the same events with the same ids, so one session object owns the last
+ * seen id, the dedup and the reconnect backoff, and a "connector" per
+ * kind only opens the connection.
+ *
+ * Credentials (maestro_auth on): SSE requests carry "Authorization:
+ * Bearer <key>" (EventSource cannot send headers, which is why SSE is
+ * read with fetch()); a WebSocket offers the subprotocols "maestro" and
+ * "maestro.bearer.<key>" (auth.ts). A 401 on SSE waits for the key
+ * dialog, then reconnects (on the WebSocket again, if that was the
+ * first choice); a refused WebSocket upgrade is not visible to a page
+ * (the close looks like a refused upgrade), so it is the SSE request of
+ * the fallback that finds out.
  *
  * Reconnect: on any connection loss (a WebSocket close, e.g. 1001 when a
- * worker shuts down, or an EventSource error) the session waits an
- * exponential backoff with jitter and reconnects with ?last_event_id=<last
- * seen id>: the server resumes strictly after it. Events at or below the
- * last seen id are dropped, so a replay never delivers one twice. The
- * stream is over after the final "done" or "error" event (with data).
+ * worker shuts down; an SSE body that ends or breaks, a 5xx) the session
+ * waits an exponential backoff with jitter, from the server's "retry:"
+ * for SSE (the standard's reconnection time) else minDelayMs, and
+ * reconnects after the last seen id: "Last-Event-ID: <id>" on SSE,
+ * ?last_event_id=<id> on the WebSocket (no headers there). The server
+ * resumes strictly after it. Events at or below the last seen id are
+ * dropped, so a replay never delivers one twice. The stream is over
+ * after the final "done" or "error" event, or when the server refuses it
+ * for good (403, 404, 410, another 4xx; a dismissed key dialog): state
+ * "failed", with onFailure.
  *
  * Fallback: a WebSocket that closes before it ever opened, in a page where
  * no WebSocket has opened yet, is taken for a proxy that refuses upgrades:
@@ -18,22 +33,33 @@
  * remembers it and later sessions start on SSE. Once a WebSocket has opened
  * in the page, a failed reconnect (server down) retries the WebSocket.
  *
- * Note: the server's final event is named "error", like EventSource's own
- * connection error and the WebSocket's {"type": "error", "code"} message
- * for an unusable client message; only the final one has data.
+ * Note: the server's final event is named "error", like the WebSocket's
+ * {"type": "error", "code"} message for an unusable client message; only
+ * the final one has data.
  */
 
 import { LIVE_EVENT_TYPES, type LiveEvent, type LiveEventType }
   from '../api/types';
+import { getKey, needKey, reportForbidden, withAuth,
+         wsProtocols } from '../api/auth';
+import { connectSse, type SseEnd } from './sse';
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting'
-  | 'closed';
+  | 'closed' | 'failed';
 export type TransportKind = 'websocket' | 'sse';
 
 export interface LiveHandlers {
   onEvent: (ev: LiveEvent) => void;
   onState?: (state: ConnectionState) => void;
   onTransport?: (kind: TransportKind) => void;
+  /* the server refused the stream for good (state "failed") */
+  onFailure?: (f: LiveFailure) => void;
+}
+
+export interface LiveFailure {
+  status: number;             /* 401 after a dismissed key dialog */
+  code: string;
+  message: string;
 }
 
 export interface LiveTransport {
@@ -44,7 +70,8 @@ export interface LiveTransport {
 
 export interface SseOptions {
   lastEventId?: number;
-  EventSourceImpl?: typeof EventSource;
+  /* the fetch() that reads SSE (tests pass a fake) */
+  fetchImpl?: typeof fetch;
   WebSocketImpl?: typeof WebSocket;
   /* 'sse': never try a WebSocket */
   prefer?: TransportKind;
@@ -130,42 +157,95 @@ interface Session {
   /* an event arrived; false once the session is over */
   deliver: (type: LiveEventType, id: number, data: unknown) => void;
   opened: () => void;
-  /* the connection is gone (before it opened: neverOpened) */
-  lost: (neverOpened: boolean) => void;
+  /* the connection is gone (before it opened: neverOpened); retryMs: the
+     server's reconnection time */
+  lost: (neverOpened: boolean, retryMs?: number | null) => void;
+  /* a 401 challenge to the credential the connection sent */
+  unauthorized: (sentKey: string | null) => void;
+  /* refused for good */
+  failed: (f: LiveFailure) => void;
   isClosed: () => boolean;
 }
 
 type Connector = (lastId: number, s: Session) => { close: () => void };
 
-function sseConnector(url: string, ES: typeof EventSource): Connector {
+/* a refusal's {"error": {code, message}}, or what the status says */
+async function failureOf(res: Response): Promise<LiveFailure> {
+  let code = 'http_error';
+  let message = `HTTP ${res.status}`;
+  try {
+    const j = await res.json() as { error?: { code?: unknown;
+                                              message?: unknown } };
+    if (typeof j?.error?.code === 'string') {
+      code = j.error.code;
+    }
+    if (typeof j?.error?.message === 'string') {
+      message = j.error.message;
+    }
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, code, message };
+}
+
+/* worth trying again later: the server is down or busy */
+export function transientStatus(status: number): boolean {
+  return status === 0 || status === 408 || status === 429 || status >= 500;
+}
+
+function sseConnector(url: string, fetchImpl?: typeof fetch): Connector {
   return (lastId, s) => {
-    const source = new ES(withLastEventId(url, lastId));
     let opened = false;
-    source.onopen = () => {
-      opened = true;
-      s.opened();
-    };
-    for (const type of LIVE_EVENT_TYPES) {
-      source.addEventListener(type, (e: Event) => {
-        const me = e as MessageEvent<string>;
-        if (s.isClosed()) {
-          return;
-        }
-        if (type === 'error'
-            && (typeof me.data !== 'string' || me.data === '')) {
-          s.lost(!opened);      /* EventSource's connection error */
+    const key = getKey();
+    const conn = connectSse(url, {
+      fetchImpl,
+      headers: withAuth({}, key),
+      lastEventId: lastId > 0 ? String(lastId) : undefined,
+      onOpen: () => {
+        opened = true;
+        s.opened();
+      },
+      onEvent: (ev) => {
+        if (s.isClosed() || !TYPES.has(ev.type)) {
           return;
         }
         let data: unknown;
         try {
-          data = JSON.parse(me.data);
+          data = JSON.parse(ev.data);
         } catch {
           return;
         }
-        s.deliver(type, Number(me.lastEventId), data);
-      });
-    }
-    return { close: () => source.close() };
+        if (data === null || typeof data !== 'object') {
+          return;
+        }
+        s.deliver(ev.type as LiveEventType, Number(ev.lastEventId), data);
+      },
+      onEnd: (end: SseEnd, parser) => {
+        if (s.isClosed()) {
+          return;
+        }
+        if (end.kind !== 'http' || transientStatus(end.status)) {
+          if (end.kind === 'http') {
+            end.response.body?.cancel().catch(() => {});
+          }
+          s.lost(!opened, parser.retry);
+          return;
+        }
+        const res = end.response;
+        if (res.status === 401) {
+          res.body?.cancel().catch(() => {});
+          s.unauthorized(key);
+          return;
+        }
+        failureOf(res).then((f) => {
+          if (f.status === 403) {
+            reportForbidden(f.message);
+          }
+          s.failed(f);
+        });
+      },
+    });
+    return { close: () => conn.close() };
   };
 }
 
@@ -176,7 +256,10 @@ function wsConnector(url: string, WS: typeof WebSocket,
     let opened = false;
     let done = false;
     try {
-      ws = new WS(withLastEventId(url, lastId));
+      /* the key as a subprotocol (a page cannot set headers here) */
+      const protocols = wsProtocols();
+      ws = protocols ? new WS(withLastEventId(url, lastId), protocols)
+        : new WS(withLastEventId(url, lastId));
     } catch {
       /* e.g. a bad URL or a CSP refusing ws: */
       queueMicrotask(() => s.lost(true));
@@ -226,8 +309,6 @@ interface Endpoints {
 
 function openSession(ep: Endpoints, handlers: LiveHandlers,
                      opts: LiveOptions): LiveTransport {
-  const ES = opts.EventSourceImpl
-    ?? (typeof EventSource !== 'undefined' ? EventSource : undefined);
   const WS = opts.WebSocketImpl
     ?? (typeof WebSocket !== 'undefined' ? WebSocket : undefined);
   const minDelay = opts.minDelayMs ?? 500;
@@ -236,8 +317,10 @@ function openSession(ep: Endpoints, handlers: LiveHandlers,
   const clearTimer = opts.clearTimer
     ?? ((t) => clearTimeout(t as ReturnType<typeof setTimeout>));
   const initialId = opts.lastEventId ?? 0;
-  let kind: TransportKind = ep.ws && WS && opts.prefer !== 'sse'
-    && (wsMemory !== 'refused' || !ES) ? 'websocket' : 'sse';
+  const firstKind = (): TransportKind => (ep.ws && WS
+    && opts.prefer !== 'sse' && wsMemory !== 'refused' ? 'websocket'
+    : 'sse');
+  let kind: TransportKind = firstKind();
   let lastId = initialId;
   let conn: { close: () => void } | null = null;
   let timer: unknown = null;
@@ -261,13 +344,16 @@ function openSession(ep: Endpoints, handlers: LiveHandlers,
     }
   };
 
-  const scheduleReconnect = () => {
+  const scheduleReconnect = (retryMs?: number | null) => {
     drop();
     if (closed || timer !== null) {
       return;
     }
     setState('reconnecting');
-    const delay = backoffDelay(attempt++, minDelay, maxDelay, opts.random);
+    /* the server's reconnection time is where the backoff starts */
+    const from = retryMs && retryMs > 0 ? Math.min(retryMs, maxDelay)
+      : minDelay;
+    const delay = backoffDelay(attempt++, from, maxDelay, opts.random);
     timer = setTimer(() => {
       timer = null;
       connect();
@@ -288,12 +374,11 @@ function openSession(ep: Endpoints, handlers: LiveHandlers,
       }
       setState('open');
     },
-    lost: (neverOpened) => {
+    lost: (neverOpened, retryMs) => {
       if (closed) {
         return;
       }
-      if (kind === 'websocket' && neverOpened && wsMemory !== 'works'
-          && ES) {
+      if (kind === 'websocket' && neverOpened && wsMemory !== 'works') {
         /* no WebSocket got through yet: try SSE at once */
         drop();
         kind = 'sse';
@@ -301,7 +386,39 @@ function openSession(ep: Endpoints, handlers: LiveHandlers,
         connect();
         return;
       }
-      scheduleReconnect();
+      scheduleReconnect(retryMs);
+    },
+    unauthorized: (sentKey) => {
+      if (closed) {
+        return;
+      }
+      drop();
+      setState('reconnecting');
+      needKey(sentKey).then((got) => {
+        if (closed) {
+          return;
+        }
+        if (!got) {
+          session.failed({ status: 401, code: 'unauthorized',
+                           message: 'an API key is needed' });
+          return;
+        }
+        /* a WebSocket refused for want of a key was no proxy's doing */
+        if (fellBack && wsMemory === 'unknown') {
+          kind = firstKind();
+          fellBack = false;
+        }
+        attempt = 0;
+        connect();
+      });
+    },
+    failed: (f) => {
+      if (closed) {
+        return;
+      }
+      finish();
+      setState('failed');
+      handlers.onFailure?.(f);
     },
     deliver: (type, id, data) => {
       if (closed) {
@@ -332,7 +449,7 @@ function openSession(ep: Endpoints, handlers: LiveHandlers,
     const connector = kind === 'websocket'
       ? wsConnector(wsUrl(ep.ws as string), WS as typeof WebSocket,
                     ep.workflowId)
-      : sseConnector(ep.sse, ES as typeof EventSource);
+      : sseConnector(ep.sse, opts.fetchImpl);
     conn = connector(lastId, session);
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, waitFor } from '@testing-library/react';
-import { FakeEventSource, asES } from '../test/fakeEventSource';
+import { FakeSseServer, flush, sseEvent } from '../test/fakeSseFetch';
 import { FakeWebSocket, asWS } from '../test/fakeWebSocket';
 import { jsonResponse } from '../test/render';
 import { resetTransportMemory } from './transport';
@@ -19,13 +19,15 @@ const graph = { id: record.id, workflow: 'default', graph: {
   name: 'default', entry: 'planner', nodes: { planner: { agent: 'planner' } },
   edges: [{ from: 'planner', to: '$end' }] } };
 
-const opts = { EventSourceImpl: asES, WebSocketImpl: asWS };
 
 describe('useWorkflowStream', () => {
   let graphOk: boolean;
+  let srv: FakeSseServer;
+  let opts: { fetchImpl: typeof fetch; WebSocketImpl: typeof WebSocket };
 
   beforeEach(() => {
-    FakeEventSource.reset();
+    srv = new FakeSseServer();
+    opts = { fetchImpl: srv.fetch, WebSocketImpl: asWS };
     FakeWebSocket.reset();
     resetTransportMemory();
     graphOk = true;
@@ -42,7 +44,7 @@ describe('useWorkflowStream', () => {
   it('does nothing without an id', () => {
     const { result } = renderHook(() => useWorkflowStream(null, opts));
     expect(result.current.id).toBeNull();
-    expect(FakeEventSource.instances).toHaveLength(0);
+    expect(srv.calls).toHaveLength(0);
     expect(FakeWebSocket.instances).toHaveLength(0);
   });
 
@@ -84,12 +86,25 @@ describe('useWorkflowStream', () => {
     expect(result.current.graph).toBeNull();
     act(() => FakeWebSocket.last().drop(1006));
     expect(result.current.transport).toBe('sse');
-    const es = FakeEventSource.last();
-    expect(es.url).toBe(`/api/v1/workflows/${record.id}/events`);
-    act(() => {
-      es.open();
-      es.emit('token', 1, { agent: 'llm', text: 'Yo' });
+    const c = srv.last();
+    expect(c.url).toBe(`/api/v1/workflows/${record.id}/events`);
+    await act(async () => {
+      c.open();
+      c.send(sseEvent('token', 1, { agent: 'llm', text: 'Yo' }));
+      await flush();
     });
     expect(result.current.answer).toBe('Yo');
+  });
+
+  it('a refused stream stops with the server\'s message', async () => {
+    const { result } = renderHook(() => useWorkflowStream(record.id,
+      { ...opts, prefer: 'sse' }));
+    await act(async () => {
+      srv.last().respond(404, { error: { code: 'not_found',
+                                         message: 'no such workflow' } });
+      await flush();
+    });
+    expect(result.current.connection).toBe('failed');
+    expect(result.current.failure).toBe('no such workflow');
   });
 });

@@ -30,6 +30,7 @@ export function useWorkflowStream(id: string | null,
       onEvent: (event) => dispatch({ type: 'event', event }),
       onState: (s) => dispatch({ type: 'connection', state: s }),
       onTransport: (kind) => dispatch({ type: 'transport', kind }),
+      onFailure: (f) => dispatch({ type: 'failure', message: f.message }),
     }, opts);
 
     return () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, waitFor } from '@testing-library/react';
-import { FakeEventSource, asES } from '../test/fakeEventSource';
+import { FakeSseServer, flush, sseEvent } from '../test/fakeSseFetch';
 import { jsonResponse } from '../test/render';
 import type { WorkflowRecord } from '../api/types';
 import { applyUpdate, useWorkflows } from './useWorkflows';
@@ -30,9 +30,10 @@ describe('applyUpdate', () => {
 
 describe('useWorkflows with the monitor feed', () => {
   let lists: number;
+  let srv: FakeSseServer;
 
   beforeEach(() => {
-    FakeEventSource.reset();
+    srv = new FakeSseServer();
     lists = 0;
     vi.stubGlobal('fetch', vi.fn(async () => {
       lists++;
@@ -48,48 +49,81 @@ describe('useWorkflows with the monitor feed', () => {
 
   it('updates rows live and reloads for a new workflow', async () => {
     const { result, unmount } = renderHook(() => useWorkflows(50, 3000, {
-      feed: true, feedIntervalMs: 60000, EventSourceImpl: asES }));
+      feed: true, feedIntervalMs: 60000, fetchImpl: srv.fetch }));
     await waitFor(() => expect(result.current.items).toHaveLength(1));
-    const es = FakeEventSource.last();
-    expect(es.url).toBe('/api/v1/events');
+    const c = srv.last();
+    expect(c.url).toBe('/api/v1/events');
     expect(result.current.live).toBe(false);
-    act(() => es.open());
+    await act(async () => { c.open(); await flush(); });
     expect(result.current.live).toBe(true);
-    act(() => es.emit('workflow_update', 7, { id: 'a', name: 'default',
-      status: 'running', progress: 55, started_at: 1, user_id: 'u' }));
+    await act(async () => {
+      c.send(sseEvent('workflow_update', 7, { id: 'a', name: 'default',
+        status: 'running', progress: 55, started_at: 1, user_id: 'u' }));
+      await flush();
+    });
     expect(result.current.items[0].progress).toBe(55);
     expect(lists).toBe(1);
-    act(() => es.emit('workflow_update', 8, { id: 'n', status: 'queued',
+    await act(async () => {
+      c.send(sseEvent('workflow_update', 8, { id: 'n', status: 'queued',
                                               progress: 0 }));
+      await flush();
+    });
     await waitFor(() => expect(result.current.items.map((w) => w.id))
       .toEqual(['n', 'a']));
     expect(lists).toBe(2);
     unmount();
-    expect(es.closed).toBe(true);
+    expect(c.aborted()).toBe(true);
   });
 
-  it('reconnects after an error and reloads what it missed', async () => {
+  it('sends the key; reconnects after a loss and reloads what it missed',
+     async () => {
+    sessionStorage.setItem('maestro.apikey', 'mk_feed');
     vi.useFakeTimers();
+    const tick = (ms = 10) => act(async () => {
+      await vi.advanceTimersByTimeAsync(ms);
+    });
     const { result } = renderHook(() => useWorkflows(50, 0, {
-      feed: true, EventSourceImpl: asES }));
-    await act(async () => { await vi.advanceTimersByTimeAsync(10); });
-    const es1 = FakeEventSource.last();
-    act(() => es1.open());
-    act(() => es1.fail());
-    expect(es1.closed).toBe(true);
+      feed: true, fetchImpl: srv.fetch }));
+    await tick();
+    const c1 = srv.last();
+    expect(c1.headers.authorization).toBe('Bearer mk_feed');
+    c1.open();
+    await tick();
+    expect(result.current.live).toBe(true);
+    c1.send('retry: 3000\n\n');
+    await tick();
+    c1.drop();
+    await tick();
     expect(result.current.live).toBe(false);
-    await act(async () => { await vi.advanceTimersByTimeAsync(1100); });
-    const es2 = FakeEventSource.last();
-    expect(es2).not.toBe(es1);
+    /* the server's retry (3000 ms, jittered down to 75 %) is the floor */
+    await tick(2000);
+    expect(srv.calls).toHaveLength(1);
+    await tick(1100);
+    const c2 = srv.last();
+    expect(c2).not.toBe(c1);
     const before = lists;
-    act(() => es2.open());
-    await act(async () => { await vi.advanceTimersByTimeAsync(10); });
+    c2.open();
+    await tick();
     expect(lists).toBe(before + 1);
     expect(result.current.live).toBe(true);
   });
 
-  it('no feed: no EventSource', () => {
-    renderHook(() => useWorkflows(50, 0, { EventSourceImpl: asES }));
-    expect(FakeEventSource.instances).toHaveLength(0);
+  it('a 403 feed stops; the list is still there', async () => {
+    const { result } = renderHook(() => useWorkflows(50, 0, {
+      feed: true, fetchImpl: srv.fetch }));
+    await waitFor(() => expect(result.current.items).toHaveLength(1));
+    await act(async () => {
+      srv.last().respond(403, { error: { code: 'forbidden',
+                                         message: 'no' } });
+      await flush();
+    });
+    await act(async () => { await new Promise((r) => setTimeout(r, 1200)); });
+    expect(srv.calls).toHaveLength(1);
+    expect(result.current.live).toBe(false);
+  });
+
+  it('no feed: no stream', () => {
+    renderHook(() => useWorkflows(50, 0, { fetchImpl: srv.fetch }));
+    expect(srv.calls).toHaveLength(0);
   });
 });

@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { FEED_URL, listWorkflows } from '../api/client';
 import type { WorkflowRecord, WorkflowUpdateData } from '../api/types';
-import { backoffDelay } from './transport';
+import { getKey, needKey, withAuth } from '../api/auth';
+import { backoffDelay, transientStatus } from './transport';
+import { connectSse, type SseConnection } from './sse';
 
 export interface WorkflowsState {
   items: WorkflowRecord[];
@@ -16,7 +18,8 @@ export interface WorkflowsOptions {
   feed?: boolean;
   /* the poll interval while the feed is open (a safety net) */
   feedIntervalMs?: number;
-  EventSourceImpl?: typeof EventSource;
+  /* the fetch() that reads the feed (tests pass a fake) */
+  fetchImpl?: typeof fetch;
 }
 
 /*
@@ -92,14 +95,19 @@ export function useWorkflows(limit: number, intervalMs = 0,
   }, [refresh]);
 
   const feed = Boolean(opts.feed);
-  const ES = opts.EventSourceImpl
-    ?? (typeof EventSource !== 'undefined' ? EventSource : undefined);
+  const fetchImpl = opts.fetchImpl;
 
+  /*
+   * The feed is SSE read with fetch() (sse.ts), so it carries the bearer
+   * key. A lost feed reconnects after the server's retry with backoff
+   * and reloads the list (what happened meanwhile); a 401 waits for the
+   * key dialog; another refusal (403) ends it, the poll carries on.
+   */
   useEffect(() => {
-    if (!feed || !ES) {
+    if (!feed) {
       return undefined;
     }
-    let es: EventSource | null = null;
+    let conn: SseConnection | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let reload: ReturnType<typeof setTimeout> | null = null;
     let attempt = 0;
@@ -114,52 +122,77 @@ export function useWorkflows(limit: number, intervalMs = 0,
         }, 300);
       }
     };
+    const again = (retryMs: number | null) => {
+      conn = null;
+      lost = true;
+      setLive(false);
+      if (!stopped && retry === null) {
+        retry = setTimeout(() => {
+          retry = null;
+          connect();
+        }, backoffDelay(attempt++, retryMs && retryMs > 0
+          ? Math.min(retryMs, 15000) : 1000, 15000));
+      }
+    };
     const connect = () => {
       if (stopped) {
         return;
       }
-      const src = new ES(FEED_URL);
-      es = src;
-      src.onopen = () => {
-        attempt = 0;
-        setLive(true);
-        if (lost) {
-          lost = false;
-          refresh();          /* what happened while it was down */
-        }
-      };
-      src.addEventListener('workflow_update', (e: Event) => {
-        let d: Partial<WorkflowUpdateData>;
-        try {
-          d = JSON.parse((e as MessageEvent<string>).data);
-        } catch {
-          return;
-        }
-        const r = applyUpdate(itemsRef.current, d);
-        if (r.unknown) {
-          reloadSoon();
-        } else if (r.items !== itemsRef.current) {
-          itemsRef.current = r.items;
-          setItems(r.items);
-        }
+      const key = getKey();
+      conn = connectSse(FEED_URL, {
+        fetchImpl,
+        headers: withAuth({}, key),
+        onOpen: () => {
+          attempt = 0;
+          setLive(true);
+          if (lost) {
+            lost = false;
+            refresh();          /* what happened while it was down */
+          }
+        },
+        onEvent: (ev) => {
+          if (ev.type !== 'workflow_update') {
+            return;
+          }
+          let d: Partial<WorkflowUpdateData>;
+          try {
+            d = JSON.parse(ev.data);
+          } catch {
+            return;
+          }
+          const r = applyUpdate(itemsRef.current, d);
+          if (r.unknown) {
+            reloadSoon();
+          } else if (r.items !== itemsRef.current) {
+            itemsRef.current = r.items;
+            setItems(r.items);
+          }
+        },
+        onEnd: (end, parser) => {
+          if (stopped) {
+            return;
+          }
+          if (end.kind !== 'http' || transientStatus(end.status)) {
+            again(parser.retry);
+            return;
+          }
+          conn = null;
+          setLive(false);
+          if (end.status === 401) {
+            needKey(key).then((got) => {
+              if (got && !stopped) {
+                lost = true;
+                connect();
+              }
+            });
+          }
+        },
       });
-      src.onerror = () => {
-        src.close();
-        es = null;
-        lost = true;
-        setLive(false);
-        if (!stopped && retry === null) {
-          retry = setTimeout(() => {
-            retry = null;
-            connect();
-          }, backoffDelay(attempt++, 1000, 15000));
-        }
-      };
     };
     connect();
     return () => {
       stopped = true;
-      es?.close();
+      conn?.close();
       if (retry !== null) {
         clearTimeout(retry);
       }
@@ -168,7 +201,7 @@ export function useWorkflows(limit: number, intervalMs = 0,
       }
       setLive(false);
     };
-  }, [feed, ES, refresh]);
+  }, [feed, fetchImpl, refresh]);
 
   const every = live && opts.feedIntervalMs ? opts.feedIntervalMs
     : intervalMs;

@@ -38,6 +38,8 @@ export interface LiveWorkflow {
   connection: ConnectionState;
   transport: TransportKind | null;
   graph: GraphDef | null;       /* the definition, when it loaded */
+  /* why the server refused the live view for good (state "failed") */
+  failure: string | null;
 }
 
 export type Action =
@@ -46,6 +48,7 @@ export type Action =
   | { type: 'event'; event: LiveEvent }
   | { type: 'connection'; state: ConnectionState }
   | { type: 'transport'; kind: TransportKind }
+  | { type: 'failure'; message: string }
   | { type: 'graph'; id: string; graph: GraphDef };
 
 export function initialState(id: string | null = null): LiveWorkflow {
@@ -53,7 +56,7 @@ export function initialState(id: string | null = null): LiveWorkflow {
     id, workflow: null, status: null, progress: 0, startedAt: null,
     agents: {}, nodes: [], firstActive: [], activations: [], logs: [],
     agentLogs: {}, answer: '', result: null, error: null, lastEventId: 0,
-    connection: 'idle', transport: null, graph: null,
+    connection: 'idle', transport: null, graph: null, failure: null,
   };
 }
 
@@ -123,6 +126,9 @@ export function reduce(state: LiveWorkflow, action: Action): LiveWorkflow {
 
   case 'transport':
     return { ...state, transport: action.kind };
+
+  case 'failure':
+    return { ...state, failure: action.message };
 
   case 'graph':
     if (state.id !== action.id || !action.graph

@@ -147,7 +147,8 @@ export function MonitorScreen() {
         <h2 className="mst-h2" id="selected-title">
           {t('monitor.selected', { id: selected })}
         </h2>
-        <ConnectionBadge state={live.connection} transport={live.transport} />
+        <ConnectionBadge state={live.connection} transport={live.transport}
+                         failure={live.failure} />
       </div>
       <WorkflowGraph state={live} />
       <AgentTiles state={live} />

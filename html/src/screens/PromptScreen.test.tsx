@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, screen, waitFor } from '@testing-library/react';
-import { FakeEventSource } from '../test/fakeEventSource';
 import { FakeWebSocket } from '../test/fakeWebSocket';
 import { jsonResponse, renderApp } from '../test/render';
 import { resetTransportMemory } from '../live/transport';
@@ -13,12 +12,10 @@ describe('PromptScreen', () => {
   let posted: unknown = null;
 
   beforeEach(() => {
-    FakeEventSource.reset();
     FakeWebSocket.reset();
     resetTransportMemory();
     resetAnalyzeMemory();
     posted = null;
-    vi.stubGlobal('EventSource', FakeEventSource);
     vi.stubGlobal('WebSocket', FakeWebSocket);
     vi.stubGlobal('fetch', vi.fn(async (url: string, init?: RequestInit) => {
       if (url === '/api/v1/analyze') {
@@ -135,7 +132,9 @@ describe('PromptScreen', () => {
     expect(answer.textContent).toBe('Hello.');
     expect(screen.getByText(`Workflow ${ID} finished.`)).toBeTruthy();
     expect(ws.closedWith).toBe(1000);
-    expect(FakeEventSource.instances).toHaveLength(0);
+    /* no SSE request: the WebSocket carried it all */
+    expect(vi.mocked(fetch).mock.calls.some(([u]) =>
+      String(u).endsWith('/events'))).toBe(false);
   });
 
   it('Clear empties the form', async () => {

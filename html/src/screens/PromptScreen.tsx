@@ -223,7 +223,8 @@ export function PromptScreen() {
       <div className="mst-section__head">
         <h2 className="mst-h2" id="answer-title">{t('prompt.answer')}</h2>
         {live.id && <ConnectionBadge state={live.connection}
-                                     transport={live.transport} />}
+                                     transport={live.transport}
+                                     failure={live.failure} />}
       </div>
       <div className="mst-answer" id="answer" tabIndex={0}
            aria-labelledby="answer-title" aria-busy={running}

@@ -7,6 +7,8 @@ export class FakeWebSocket {
   static CLOSED = 3;
 
   url: string;
+  protocols: string | string[] | undefined;
+  protocol = '';
   readyState = 0;
   onopen: ((e: Event) => void) | null = null;
   onmessage: ((e: MessageEvent) => void) | null = null;
@@ -15,8 +17,9 @@ export class FakeWebSocket {
   closedWith: number | null = null;
   sent: string[] = [];
 
-  constructor(url: string) {
+  constructor(url: string, protocols?: string | string[]) {
     this.url = url;
+    this.protocols = protocols;
     FakeWebSocket.instances.push(this);
   }
 

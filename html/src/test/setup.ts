@@ -1,8 +1,10 @@
 import { afterEach } from 'vitest';
 import { cleanup } from '@testing-library/react';
+import { resetAuthForTests } from '../api/auth';
 
 afterEach(() => {
   cleanup();
+  resetAuthForTests();
   localStorage.clear();
   sessionStorage.clear();
 });

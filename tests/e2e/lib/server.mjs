@@ -12,6 +12,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -84,20 +85,69 @@ async function healthz(base) {
 }
 
 /*
+ * What the server saw of each request's credential, without the secret:
+ * logs/seen.log has one line per request, "METHOD URI auth=key|other|none
+ * ws=key|other|none lei=<Last-Event-ID> status" (auth: an
+ * "Authorization: Bearer mk_..." header; ws: a "maestro.bearer.mk_..."
+ * WebSocket subprotocol). Only with opts.auth.
+ */
+export const SEEN_HTTP = [
+    '    map $http_authorization $maestro_e2e_auth {',
+    '        default other;',
+    '        "" none;',
+    '        "~^Bearer mk_" key;',
+    '    }',
+    '    map $http_sec_websocket_protocol $maestro_e2e_ws {',
+    '        default other;',
+    '        "" none;',
+    '        "~(^|[ ,])maestro\\.bearer\\.mk_" key;',
+    '    }',
+    "    log_format maestro_e2e_seen '$request_method $uri "
+        + "auth=$maestro_e2e_auth ws=$maestro_e2e_ws "
+        + "lei=$http_last_event_id $status';",
+];
+
+/* parses logs/seen.log (SEEN_HTTP) */
+export function parseSeen(text) {
+    return text.split('\n').filter(Boolean).map((l) => {
+        const m = /^(\S+) (\S+) auth=(\S+) ws=(\S+) lei=(\S*) (\d+)$/
+            .exec(l);
+        return m ? { method: m[1], uri: m[2], auth: m[3], ws: m[4],
+                     lastEventId: m[5] === '-' ? '' : m[5],
+                     status: Number(m[6]) } : { line: l };
+    });
+}
+
+/*
  * opts: buildConf() options (agents, workflows, defaultWorkflow, ...), plus
- * port (default: a free one). Returns {base, port, prefix, start(), stop(),
- * restart(), killSync()}; start() has already been called.
+ * port (default: a free one) and auth: true (maestro_auth on, an admin
+ * credential given to the master as MAESTRO_ADMIN_KEY, logs/seen.log).
+ * Returns {base, port, prefix, start(), stop(), restart(), killSync()};
+ * start() has already been called. With auth also {adminKey,
+ * createKey(body) -> the key record with its secret "key", seen()}.
  */
 export async function startUiServer(opts = {}) {
     const prefix = opts.prefix || mkPrefix('maestro-e2e');
     const port = opts.port || await freePort();
     const base = `http://127.0.0.1:${port}`;
+    const auth = Boolean(opts.auth);
+    const adminKey = auth ? (opts.adminKey
+        || 'admin-' + crypto.randomBytes(24).toString('hex')) : null;
     const conf = buildConf({
         ...opts,
-        http: [...UI_TYPES, ...(opts.http ? [].concat(opts.http) : [])],
-        server: [...uiServerLines(), ...(opts.server
+        http: [...UI_TYPES,
+               ...(auth ? ['    maestro_auth on;', ...SEEN_HTTP] : []),
+               ...(opts.http ? [].concat(opts.http) : [])],
+        server: [...(auth ? ['        access_log logs/seen.log '
+                             + 'maestro_e2e_seen;'] : []),
+                 ...uiServerLines(), ...(opts.server
                                          ? [].concat(opts.server) : [])],
     }, prefix, port);
+    const env = { ...process.env };
+    delete env.MAESTRO_ADMIN_KEY;
+    if (auth) {
+        env.MAESTRO_ADMIN_KEY = adminKey;
+    }
 
     fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
     fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
@@ -109,8 +159,33 @@ export async function startUiServer(opts = {}) {
     let out = '';
 
     const s = {
-        base, port, prefix, confPath,
+        base, port, prefix, confPath, adminKey,
         output: () => out,
+
+        /* POST /api/v1/keys with the admin credential */
+        async createKey(body) {
+            const r = await fetch(`${base}/api/v1/keys`, {
+                method: 'POST',
+                headers: { Authorization: `Bearer ${adminKey}`,
+                           'Content-Type': 'application/json' },
+                body: JSON.stringify(body),
+            });
+            const json = await r.json();
+            if (r.status !== 201) {
+                throw new Error(`POST /api/v1/keys: ${r.status} `
+                                + JSON.stringify(json));
+            }
+            return json;
+        },
+
+        seen: () => {
+            try {
+                return parseSeen(fs.readFileSync(
+                    path.join(prefix, 'logs/seen.log'), 'utf8'));
+            } catch {
+                return [];
+            }
+        },
         errorLog: () => {
             try {
                 return fs.readFileSync(path.join(prefix, 'logs/error.log'),
@@ -123,7 +198,7 @@ export async function startUiServer(opts = {}) {
         async start() {
             child = spawn(NGINX, ['-p', prefix + '/', '-c', confPath,
                                   '-e', path.join(prefix, 'logs/error.log')],
-                          { stdio: ['ignore', 'pipe', 'pipe'] });
+                          { stdio: ['ignore', 'pipe', 'pipe'], env });
             child.stdout.on('data', (d) => { out += d; });
             child.stderr.on('data', (d) => { out += d; });
             let exited = false;
