@@ -127,6 +127,12 @@ describe('a key\'s own limits and budget (2 workers)', () => {
         assert.equal(a.status, 200);
         assert.equal(b.status, 200);
 
+        /* a third stream, or any third request */
+        const c = await openStream(m.base, '/api/v1/events', bearer(k.key));
+        assert.equal(c.status, 429);
+        assert.match(c.text(), /max_parallel: 2 requests in flight/);
+        c.close();
+
         let r = await fresh(m, 'GET', '/api/v1/workflows', k.key);
         assert.equal(r.status, 429);
         assert.match(r.json.error.message, /max_parallel: 2 requests in flight/);

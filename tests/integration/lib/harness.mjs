@@ -869,7 +869,8 @@ export function rawRequest(base, opts) {
 
 /*
  * A response held open (an SSE follow, the monitor): resolves with its
- * status once the headers are in, and close() to end it from our side.
+ * status once the headers are in (a refusal: once its body is), and
+ * close() to end it from our side.
  */
 export function openStream(base, p, headers = {}) {
     const u = new URL(base);
@@ -880,11 +881,17 @@ export function openStream(base, p, headers = {}) {
             agent: false,
         }, (res) => {
             let text = '';
+            const got = { status: res.statusCode, headers: res.headers,
+                          text: () => text, close: () => { req.destroy(); } };
             res.setEncoding('utf8');
             res.on('data', (d) => { text += d; });
             res.on('error', () => {});
-            resolve({ status: res.statusCode, headers: res.headers,
-                      text: () => text, close: () => { req.destroy(); } });
+            if (res.statusCode === 200) {
+                resolve(got);
+            } else {
+                /* a refusal: its whole answer */
+                res.on('end', () => resolve(got));
+            }
         });
         req.on('error', (e) => { if (!req.destroyed) reject(e); });
         req.end();
