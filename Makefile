@@ -138,7 +138,7 @@ FUZZ_CC     := clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Werror=implicit \
                -fsanitize=fuzzer,address,undefined $(CORE_INC)
 
 FUZZ_RUNS   ?= -1
-FUZZ_OPTS   = -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS)
+FUZZ_OPTS   = -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -timeout=10
 REQ_SRC     := $(addprefix $(CORE_DIR)/,text/mst_request.c text/mst_guard.c \
                  text/mst_guard_request.c text/mst_regex.c text/mst_json.c \
                  access/mst_caller.c mst_common.c)

@@ -230,6 +230,46 @@ test_chat(void **state)
 }
 
 
+/*
+ * Found by fuzz_request: the text of many parts. The join reused the
+ * loop's index (parts skipped, or no end), and copied the text so far
+ * for each part (quadratic: 200,000 parts took minutes).
+ */
+static void
+test_chat_parts(void **state)
+{
+    size_t   i, n;
+    json_t  *content, *t;
+
+    content = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}, {s:s}]",
+                        "text", "a", "text", "bb", "type", "image_url",
+                        "text", "", "text", "c");
+    t = mst_request_chat_text(content);
+    assert_string_equal(json_string_value(t), "a\nbb\n\nc");
+    json_decref(t);
+    json_decref(content);
+
+    n = 200000;
+    content = json_array();
+
+    for (i = 0; i < n; i++) {
+        json_array_append_new(content, json_pack("{s:s}", "text", "x"));
+    }
+
+    t = mst_request_chat_text(content);
+    assert_int_equal(json_string_length(t), 2 * n - 1);
+    assert_memory_equal(json_string_value(t) + 2 * n - 4, "x\nx", 3);
+    json_decref(t);
+    json_decref(content);
+
+    content = json_pack("[{s:i}]", "text", 1);
+    t = mst_request_chat_text(content);
+    assert_string_equal(json_string_value(t), "");
+    json_decref(t);
+    json_decref(content);
+}
+
+
 static int
 trq_ws(const char *text, mst_ws_msg_t *m, mst_request_error_t *e)
 {
@@ -314,6 +354,7 @@ main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_submission),
         cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_chat_parts),
         cmocka_unit_test(test_ws_msg),
     };
 

@@ -299,7 +299,7 @@ json_t *
 mst_request_chat_text(json_t *content)
 {
     char    *joined;
-    size_t   i, olen, tlen;
+    size_t   i, len, n;
     json_t  *out, *part, *t;
 
     if (json_is_string(content)) {
@@ -310,37 +310,48 @@ mst_request_chat_text(json_t *content)
         return NULL;
     }
 
-    out = json_string("");
+    /*
+     * The size first, then one copy: joining part by part copied the
+     * text so far for each part, quadratic in a body of many small parts.
+     */
+    len = 0;
 
     json_array_foreach(content, i, part) {
         t = json_object_get(part, "text");
 
-        if (out == NULL || !json_is_string(t)) {
+        if (json_is_string(t)) {
+            len += json_string_length(t) + 1;
+        }
+    }
+
+    if (len == 0) {
+        return json_string("");
+    }
+
+    joined = malloc(len);
+    if (joined == NULL) {
+        return NULL;
+    }
+
+    n = 0;
+
+    json_array_foreach(content, i, part) {
+        t = json_object_get(part, "text");
+
+        if (!json_is_string(t)) {
             continue;
         }
 
-        olen = json_string_length(out);
-        tlen = json_string_length(t);
-
-        joined = malloc(olen + tlen + 2);
-        if (joined == NULL) {
-            break;
+        if (n > 0) {
+            joined[n++] = '\n';
         }
 
-        /* lengths, not %s: a part may hold \u0000 */
-        memcpy(joined, json_string_value(out), olen);
-        i = olen;
-
-        if (olen) {
-            joined[i++] = '\n';
-        }
-
-        memcpy(joined + i, json_string_value(t), tlen);
-
-        json_decref(out);
-        out = json_stringn(joined, i + tlen);
-        free(joined);
+        memcpy(joined + n, json_string_value(t), json_string_length(t));
+        n += json_string_length(t);
     }
+
+    out = json_stringn(joined, n);
+    free(joined);
 
     return out;
 }
