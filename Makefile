@@ -135,7 +135,8 @@ bench: all
 # FUZZ_SECONDS each (FUZZ_RUNS=N: that many executions instead)
 FUZZ_SECONDS ?= 60
 FUZZ_CC     := clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Werror=implicit \
-               -fsanitize=fuzzer,address,undefined $(CORE_INC)
+               -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined $(CORE_INC)
 
 FUZZ_RUNS   ?= -1
 FUZZ_OPTS   = -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -timeout=10
