@@ -18,7 +18,7 @@ CORE_HDR    := $(foreach d,$(CORE_SUBDIRS),$(wildcard $(d)/*.h)) \
                plugins/include/maestro_plugin.h
 CORE_INC    := $(CORE_SUBDIRS:%=-I%)
 GLUE_SRC    := $(wildcard ngx_maestro_module/*.c ngx_maestro_module/*.h)
-LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -lcrypto -ldl \
+LIBS        := -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -lcrypto -lz -ldl \
                -lpthread -lm
 
 WARN        := -Wall -Wextra -Wno-unused-parameter -Wpointer-arith -Werror
@@ -129,17 +129,28 @@ test: all unit
 bench: all
 	bench/run.sh
 
-# libFuzzer on the parsers of what providers send back (clang; not part of
-# test): the HTTP/1.1 response parser and the OpenAI wire, FUZZ_SECONDS each
+# libFuzzer on the parsers of outside bytes (clang; not part of test): what
+# providers send back (the HTTP/1.1 response parser, the OpenAI wire), JWTs,
+# request bodies (REST and /v1) and WebSocket frames and messages;
+# FUZZ_SECONDS each (FUZZ_RUNS=N: that many executions instead)
 FUZZ_SECONDS ?= 60
 FUZZ_CC     := clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Werror=implicit \
-               -fsanitize=fuzzer,address,undefined $(CORE_INC)
+               -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined $(CORE_INC)
+
+FUZZ_RUNS   ?= -1
+FUZZ_OPTS   = -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -timeout=10
+REQ_SRC     := $(addprefix $(CORE_DIR)/,text/mst_request.c text/mst_guard.c \
+                 text/mst_guard_request.c text/mst_regex.c text/mst_json.c \
+                 access/mst_caller.c mst_common.c)
+REQ_LIBS    := -ljansson -lpcre2-8 -lutf8proc
 
 fuzz:
 	@command -v clang >/dev/null || { echo "fuzz: clang is required" \
 	    "(apt-get install clang)" >&2; exit 1; }
 	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_oai \
-	    $(BUILD)/fuzz/corpus_jwt
+	    $(BUILD)/fuzz/corpus_jwt $(BUILD)/fuzz/corpus_request \
+	    $(BUILD)/fuzz/corpus_ws
 	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_http1 tests/fuzz/fuzz_http1.c \
 	    $(CORE_DIR)/llm/mst_http1.c
 	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_oai tests/fuzz/fuzz_oai.c \
@@ -148,15 +159,26 @@ fuzz:
 	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_jwt tests/fuzz/fuzz_jwt.c \
 	    $(CORE_DIR)/access/mst_jwt.c $(CORE_DIR)/mst_common.c \
 	    -ljansson -lcrypto
+	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_request tests/fuzz/fuzz_request.c \
+	    $(REQ_SRC) $(REQ_LIBS)
+	$(FUZZ_CC) -o $(BUILD)/fuzz/fuzz_ws tests/fuzz/fuzz_ws.c \
+	    $(CORE_DIR)/text/mst_ws_msg.c $(CORE_DIR)/text/mst_inflate.c \
+	    $(REQ_SRC) $(REQ_LIBS) -lwslay -lz
 	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
 	cp tests/fuzz/corpus_oai/* $(BUILD)/fuzz/corpus_oai/
 	cp tests/fuzz/corpus_jwt/* $(BUILD)/fuzz/corpus_jwt/
+	cp tests/fuzz/corpus_request/* $(BUILD)/fuzz/corpus_request/
+	cp tests/fuzz/corpus_ws/* $(BUILD)/fuzz/corpus_ws/
 	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_oai -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus_oai
 	$(BUILD)/fuzz/fuzz_jwt -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
 	    $(BUILD)/fuzz/corpus_jwt
+	$(BUILD)/fuzz/fuzz_request $(FUZZ_OPTS) -max_len=8192 \
+	    $(BUILD)/fuzz/corpus_request
+	$(BUILD)/fuzz/fuzz_ws $(FUZZ_OPTS) -max_len=8192 \
+	    $(BUILD)/fuzz/corpus_ws
 
 clean:
 	rm -rf $(BUILD) html/dist

@@ -50,6 +50,7 @@
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
+#include "ngx_http_maestro_cors.h"
 #include "ngx_http_maestro_openai.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_submit.h"
@@ -463,6 +464,13 @@ ngx_http_maestro_admit_phase(ngx_http_request_t *r, ngx_uint_t stage)
         return NGX_DECLINED;
     }
 
+    /* a CORS preflight carries no credential: answered before stage 1 */
+    if (stage == 1 && (rc = ngx_http_maestro_cors_preflight(r))
+                      != NGX_DECLINED)
+    {
+        return rc;
+    }
+
     ad = ngx_http_maestro_admit_ctx(r);
     if (ad == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -821,5 +829,5 @@ ngx_http_maestro_admit_init(ngx_conf_t *cf)
 
     *h = ngx_http_maestro_admit_identify_handler;
 
-    return NGX_OK;
+    return ngx_http_maestro_cors_init(cf);
 }

@@ -52,8 +52,8 @@ ngx_int_t ngx_http_maestro_user_usage(ngx_http_request_t *r,
  * A JSON body: check the Content-Type and length before reading
  * (NGX_DECLINED: read it; anything else is the handler's return, the
  * answer sent: the send's own NGX_OK must not read on); then the read
- * body as an object (NGX_OK and *body, else *body NULL and the answer
- * sent).
+ * body as an object (mst_request_parse(): NGX_OK and *body, else *body
+ * NULL and the answer sent).
  */
 ngx_int_t ngx_http_maestro_body_check(ngx_http_request_t *r);
 ngx_int_t ngx_http_maestro_body_object(ngx_http_request_t *r,

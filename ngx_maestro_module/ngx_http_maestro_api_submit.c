@@ -18,6 +18,7 @@
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_sse.h"
+#include "mst_request.h"
 
 
 static void ngx_http_maestro_body_handler(ngx_http_request_t *r);
@@ -83,7 +84,7 @@ ngx_http_maestro_body_object(ngx_http_request_t *r, json_t **body)
 {
     ngx_int_t                     rc;
     ngx_str_t                     raw;
-    json_error_t                  jerr;
+    mst_request_error_t           re;
     ngx_http_maestro_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_maestro_module);
@@ -103,33 +104,11 @@ ngx_http_maestro_body_object(ngx_http_request_t *r, json_t **body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (raw.len == 0) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_json", "empty body");
-    }
-
-    if (!mst_utf8_valid((char *) raw.data, raw.len)) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_utf8",
-                                           "body is not valid UTF-8");
-    }
-
-    *body = json_loadb((char *) raw.data, raw.len, 0, &jerr);
+    *body = mst_request_parse((char *) raw.data, raw.len, &re);
 
     if (*body == NULL) {
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_json",
-                                           "line %d column %d: %s",
-                                           jerr.line, jerr.column,
-                                           jerr.text);
-    }
-
-    if (!json_is_object(*body)) {
-        json_decref(*body);
-        *body = NULL;
-        return ngx_http_maestro_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_json",
-                                           "body must be a JSON object");
+        return ngx_http_maestro_send_error(r, re.status, re.code, "%s",
+                                           re.message);
     }
 
     return NGX_OK;

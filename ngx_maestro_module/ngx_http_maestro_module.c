@@ -18,6 +18,7 @@
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
+#include "ngx_http_maestro_cors.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_limit.h"
 #include "ngx_http_maestro_watch.h"
@@ -149,6 +150,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_maestro_audit_log,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("maestro_cors_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_maestro_cors_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -947,6 +955,11 @@ ngx_http_maestro_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* a level with any maestro_guard_* has its own guard; else inherits */
     if (conf->guard == NULL) {
         conf->guard = prev->guard;
+    }
+
+    /* a level with maestro_cors_origin has its own list, as add_header */
+    if (conf->cors == NULL) {
+        conf->cors = prev->cors;
     }
 
     /* a level with any maestro_limit has its own rules, as limit_req */

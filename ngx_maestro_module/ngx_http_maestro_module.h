@@ -35,6 +35,7 @@ typedef struct {
 } ngx_http_maestro_workflow_conf_t;
 
 
+typedef struct ngx_http_maestro_cors_conf_s  ngx_http_maestro_cors_conf_t;
 typedef struct ngx_http_maestro_shctx_s  ngx_http_maestro_shctx_t;
 
 typedef struct ngx_http_maestro_h1_peer_s  ngx_http_maestro_h1_peer_t;
@@ -157,6 +158,8 @@ typedef struct {
     size_t                       max_body;      /* maestro_max_body */
     mst_guard_t                 *guard;         /* maestro_guard_* */
     ngx_http_maestro_limit_conf_t  limit;       /* maestro_limit* */
+    ngx_http_maestro_cors_conf_t  *cors;        /* maestro_cors_origin, or
+                                                   NULL: none */
 } ngx_http_maestro_loc_conf_t;
 
 

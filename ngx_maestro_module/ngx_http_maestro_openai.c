@@ -41,6 +41,7 @@
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_engine.h"
 #include "mst_oai.h"
+#include "mst_request.h"
 
 
 #define NGX_HTTP_MAESTRO_OAI_PREFIX  "maestro/"
@@ -64,7 +65,6 @@ typedef struct {
 
 
 static void ngx_http_maestro_oai_body(ngx_http_request_t *r);
-static json_t *ngx_http_maestro_oai_text(json_t *content);
 static ngx_http_maestro_main_conf_t *ngx_http_maestro_oai_mmcf(
     ngx_http_request_t *r);
 static void ngx_http_maestro_oai_submitted(ngx_http_maestro_submit_t *sb);
@@ -157,34 +157,6 @@ ngx_http_maestro_oai_models(ngx_http_request_t *r)
 
 
 /*
- * The text of the last user message (a new reference, or NULL), and its
- * position + 1 in *at.
- */
-static json_t *
-ngx_http_maestro_oai_prompt(json_t *messages, size_t *at)
-{
-    size_t       i;
-    json_t      *msg;
-    const char  *role;
-
-    for (i = json_array_size(messages); i > 0; i--) {
-        msg = json_array_get(messages, i - 1);
-        role = json_string_value(json_object_get(msg, "role"));
-
-        if (role != NULL && ngx_strcmp(role, "user") == 0) {
-            *at = i;
-            return ngx_http_maestro_oai_text(json_object_get(msg,
-                                                             "content"));
-        }
-    }
-
-    *at = 0;
-
-    return NULL;
-}
-
-
-/*
  * "model": "auto": the route stage on the last user message (mst_route:
  * an intent's workflow, else the complexity tier's model, else the
  * default workflow). Returns the model to use (a provider's, or
@@ -201,8 +173,7 @@ ngx_http_maestro_oai_auto(ngx_http_request_t *r, ngx_http_maestro_admit_t *ad,
     const char                      *wf;
     ngx_http_maestro_admit_error_t   e;
 
-    text = ngx_http_maestro_oai_prompt(json_object_get(body, "messages"),
-                                       &i);
+    text = mst_request_chat_prompt(json_object_get(body, "messages"), &i);
 
     if (text == NULL || json_string_length(text) == 0) {
         json_decref(text);
@@ -293,60 +264,15 @@ ngx_http_maestro_openai_handler(ngx_http_request_t *r)
 
 
 /* the text of a message's content: a string or [{type: text, text}] */
-static json_t *
-ngx_http_maestro_oai_text(json_t *content)
-{
-    size_t   i;
-    json_t  *out, *part, *t;
-    char    *joined;
-
-    if (json_is_string(content)) {
-        return json_incref(content);
-    }
-
-    if (!json_is_array(content)) {
-        return NULL;
-    }
-
-    out = json_string("");
-
-    json_array_foreach(content, i, part) {
-        t = json_object_get(part, "text");
-
-        if (!json_is_string(t)) {
-            continue;
-        }
-
-        joined = malloc(json_string_length(out) + json_string_length(t) + 2);
-        if (joined == NULL) {
-            break;
-        }
-
-        snprintf(joined, json_string_length(out) + json_string_length(t) + 2,
-                 "%s%s%s", json_string_value(out),
-                 json_string_length(out) ? "\n" : "", json_string_value(t));
-
-        json_decref(out);
-        out = json_string(joined);
-        free(joined);
-    }
-
-    return out;
-}
-
-
 static void
 ngx_http_maestro_oai_body(ngx_http_request_t *r)
 {
-    char                             name[40];
-    size_t                           i, n;
-    json_t                          *body, *messages, *model, *msg, *text;
-    json_t                          *req, *context, *stream, *opts, *t;
+    json_t                          *body, *req, *stream, *opts, *t;
     ngx_int_t                        rc;
     ngx_str_t                        raw;
-    const char                      *role, *m;
+    const char                      *m;
     ngx_uint_t                       embeddings, routed;
-    json_error_t                     jerr;
+    mst_request_error_t              re;
     ngx_http_maestro_oai_t          *oai;
     ngx_http_maestro_admit_t        *ad;
     ngx_http_maestro_submit_t       *sb;
@@ -382,36 +308,25 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (!mst_utf8_valid((char *) raw.data, raw.len)) {
-        rc = ngx_http_maestro_oai_error(r, NGX_HTTP_BAD_REQUEST,
-                 "invalid_request_error", "invalid_utf8", NULL,
-                 "the body is not valid UTF-8");
+    body = mst_request_parse((char *) raw.data, raw.len, &re);
+
+    if (body == NULL) {
+        rc = ngx_http_maestro_oai_error(r, re.status,
+                 "invalid_request_error", re.code, NULL,
+                 "We could not parse the JSON body of your request (%s)",
+                 re.message);
         goto done;
     }
 
-    body = json_loadb((char *) raw.data, raw.len, 0, &jerr);
+    m = mst_request_openai(body, &re);
 
-    if (!json_is_object(body)) {
-        rc = ngx_http_maestro_oai_error(r, NGX_HTTP_BAD_REQUEST,
-                 "invalid_request_error", "invalid_json", NULL,
-                 body ? "the body must be a JSON object"
-                      : "We could not parse the JSON body of your request "
-                        "(line %d column %d: %s)",
-                 jerr.line, jerr.column, jerr.text);
+    if (m == NULL) {
+        rc = ngx_http_maestro_oai_error(r, re.status,
+                 "invalid_request_error", re.code, re.field, "%s",
+                 re.message);
         goto done;
     }
 
-    model = json_object_get(body, "model");
-    messages = json_object_get(body, "messages");
-
-    if (!json_is_string(model)) {
-        rc = ngx_http_maestro_oai_error(r, NGX_HTTP_BAD_REQUEST,
-                 "invalid_request_error", "missing_required_parameter",
-                 "model", "you must provide a model parameter");
-        goto done;
-    }
-
-    m = json_string_value(model);
 
     /* 3. guard every message and embeddings input; the caller's user */
 
@@ -443,7 +358,6 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
 
             json_object_set_new(body, "model", json_string(m));
             m = json_string_value(json_object_get(body, "model"));
-            model = NULL;       /* replaced */
             routed = 1;
         }
 
@@ -512,51 +426,18 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (!json_is_array(messages) || json_array_size(messages) == 0) {
-        rc = ngx_http_maestro_oai_error(r, NGX_HTTP_BAD_REQUEST,
-                 "invalid_request_error", "missing_required_parameter",
-                 "messages", "messages must be a non-empty array");
+    /* the last user message is the prompt; the others are its context;
+       "user" went to the caller (stage 3); the texts are guarded */
+
+    if (mst_request_chat(body, m + sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1,
+                         &req, &re)
+        != MST_OK)
+    {
+        rc = ngx_http_maestro_oai_error(r, re.status,
+                 "invalid_request_error", re.code, re.field, "%s",
+                 re.message);
         goto done;
     }
-
-    /* the last user message is the prompt; the others are its context */
-
-    text = ngx_http_maestro_oai_prompt(messages, &i);
-
-    if (text == NULL || json_string_length(text) == 0) {
-        json_decref(text);
-        rc = ngx_http_maestro_oai_error(r, NGX_HTTP_BAD_REQUEST,
-                 "invalid_request_error", "invalid_value", "messages",
-                 "messages need a user message with text content");
-        goto done;
-    }
-
-    context = json_array();
-
-    json_array_foreach(messages, n, msg) {
-        if (n == i - 1) {
-            continue;
-        }
-
-        role = json_string_value(json_object_get(msg, "role"));
-        snprintf(name, sizeof(name), "%s-%zu", role ? role : "message",
-                 n + 1);
-
-        t = ngx_http_maestro_oai_text(json_object_get(msg, "content"));
-        if (t != NULL && json_string_length(t) > 0) {
-            json_array_append_new(context, json_pack("{s:s, s:o}",
-                                                     "name", name,
-                                                     "content", t));
-        } else {
-            json_decref(t);
-        }
-    }
-
-    /* "user" went to the caller (stage 3); the texts are guarded */
-
-    req = json_pack("{s:o, s:s, s:o}", "prompt", text,
-                    "workflow", m + sizeof(NGX_HTTP_MAESTRO_OAI_PREFIX) - 1,
-                    "context", context);
 
     sb = ngx_http_maestro_admit_submission(ad, ngx_http_maestro_oai_mmcf(r),
                                            req, NULL, r->connection->log,

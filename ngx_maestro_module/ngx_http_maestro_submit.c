@@ -21,79 +21,11 @@
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_run.h"
 #include "ngx_http_maestro_thread.h"
+#include "mst_request.h"
 
 
-static json_t *ngx_http_maestro_submit_context(json_t *v, const char **why);
 static void ngx_http_maestro_submit_thread(void *arg);
 static void ngx_http_maestro_submit_done(void *arg, ngx_int_t rc);
-
-
-/* context: a string, or [{name, content}] / [string] */
-static json_t *
-ngx_http_maestro_submit_context(json_t *v, const char **why)
-{
-    char     name[32];
-    size_t   i;
-    json_t  *out, *item, *n, *c;
-
-    out = json_array();
-
-    if (v == NULL || json_is_null(v)) {
-        return out;
-    }
-
-    if (json_is_string(v)) {
-        json_array_append_new(out, json_pack("{s:s, s:O}", "name", "context",
-                                             "content", v));
-        return out;
-    }
-
-    if (!json_is_array(v) || json_array_size(v) > 64) {
-        *why = "context must be a string or an array of at most 64 "
-               "{name, content} objects";
-        json_decref(out);
-        return NULL;
-    }
-
-    json_array_foreach(v, i, item) {
-        if (json_is_string(item)) {
-            snprintf(name, sizeof(name), "context-%zu", i + 1);
-            json_array_append_new(out, json_pack("{s:s, s:O}", "name", name,
-                                                 "content", item));
-            continue;
-        }
-
-        n = json_object_get(item, "name");
-        c = json_object_get(item, "content");
-
-        if (!json_is_string(n) || !json_is_string(c)
-            || json_string_length(n) == 0 || json_string_length(n) > 255)
-        {
-            *why = "each context item needs a name (1..255 characters) and "
-                   "a content string";
-            json_decref(out);
-            return NULL;
-        }
-
-        json_array_append_new(out, json_pack("{s:O, s:O}", "name", n,
-                                             "content", c));
-    }
-
-    return out;
-}
-
-
-static int
-ngx_http_maestro_submit_blank(const char *s)
-{
-    for ( /* void */ ; *s; s++) {
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
 
 
 /*
@@ -107,70 +39,18 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
     json_t *body, const mst_caller_t *caller, ngx_log_t *log,
     ngx_http_maestro_admit_error_t *e)
 {
-    char                        err[MST_ERRLEN];
-    json_t                     *prompt, *wf, *user, *context;
-    const char                 *why;
+    json_t                     *context;
     mst_caller_t                who;
+    mst_request_error_t         re;
     ngx_http_maestro_submit_t  *sb;
 
-    prompt = json_object_get(body, "prompt");
-
-    if (prompt == NULL) {
-        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                            "missing_field",
-                                            "\"prompt\" is required");
-        return NULL;
-    }
-
-    if (!json_is_string(prompt)
-        || ngx_http_maestro_submit_blank(json_string_value(prompt)))
-    {
-        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_field",
-                                            "\"prompt\" must be a non-empty "
-                                            "string");
-        return NULL;
-    }
-
-    /* the user it is for: a session's, else the one the body names */
+    /* the decisions are core's (mst_request.c), as the fuzzer sees them */
 
     who = *caller;
-    user = json_object_get(body, "user_id");
 
-    if (!who.fixed && user != NULL && !json_is_null(user)
-        && (!json_is_string(user)
-            || mst_caller_claim(&who, json_string_value(user),
-                                json_string_length(user), err, sizeof(err))
-               != MST_OK))
-    {
-        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_field",
-                                            "\"user_id\" must be a string of "
-                                            "1..128 characters");
-        return NULL;
-    }
-
-    why = NULL;
-    context = ngx_http_maestro_submit_context(json_object_get(body,
-                                                              "context"),
-                                              &why);
-    if (context == NULL) {
-        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_field", "%s",
-                                            why ? why : "bad context");
-        return NULL;
-    }
-
-    wf = json_object_get(body, "workflow");
-
-    if (wf != NULL && !json_is_null(wf) && !json_is_string(wf)
-        && !json_is_object(wf))
-    {
-        json_decref(context);
-        (void) ngx_http_maestro_admit_error(e, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_field",
-                                            "\"workflow\" must be a name or "
-                                            "a graph object");
+    if (mst_request_submission(body, &who, &context, &re) != MST_OK) {
+        (void) ngx_http_maestro_admit_error(e, re.status, re.code, "%s",
+                                            re.message);
         return NULL;
     }
 
@@ -187,7 +67,8 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
     sb->rc = MST_ERROR;         /* until the store says otherwise */
     sb->claim_rc = MST_ERROR;
     sb->caller = who;
-    sb->prompt = (char *) json_string_value(prompt);
+    sb->prompt = (char *) json_string_value(json_object_get(body,
+                                                            "prompt"));
     sb->context = context;
     sb->body = json_incref(body);
 

@@ -25,6 +25,7 @@
 
 #include "ngx_http_maestro_module.h"
 #include "ngx_http_maestro_ws_deflate.h"
+#include "mst_inflate.h"
 
 
 #define NGX_HTTP_MAESTRO_WS_DEFLATE_MIN  512
@@ -147,16 +148,14 @@ ngx_http_maestro_ws_deflate(const u_char *in, size_t len, u_char **out,
 
 
 /*
- * NGX_OK: *out (ngx_alloc) is the message; NGX_DECLINED: longer than max;
- * NGX_ERROR: not a valid deflate stream.
+ * NGX_OK: *out (malloc, ngx_free() it) is the message; NGX_DECLINED:
+ * longer than max; NGX_ERROR: not a valid deflate stream.
  */
 ngx_int_t
 ngx_http_maestro_ws_inflate(const u_char *in, size_t len, size_t max,
     u_char **out, size_t *outlen)
 {
     int        rc;
-    u_char    *src, *buf, *nb;
-    size_t     cap, have;
     z_stream  *z = &ngx_http_maestro_ws_zi;
 
     if (!ngx_http_maestro_ws_zi_ready) {
@@ -164,99 +163,11 @@ ngx_http_maestro_ws_inflate(const u_char *in, size_t len, size_t max,
             return NGX_ERROR;
         }
         ngx_http_maestro_ws_zi_ready = 1;
-
-    } else {
-        inflateReset(z);
     }
 
-    /* the message and the 00 00 ff ff its sender removed */
-    src = ngx_alloc(len + 4, ngx_cycle->log);
-    if (src == NULL) {
-        return NGX_ERROR;
-    }
+    /* the bytes are the client's: core parses them (mst_inflate.c) */
+    rc = mst_inflate_msg(z, in, len, max, out, outlen);
 
-    ngx_memcpy(src, in, len);
-    src[len] = 0x00;
-    src[len + 1] = 0x00;
-    src[len + 2] = 0xff;
-    src[len + 3] = 0xff;
-
-    cap = ngx_min(ngx_max(len * 4, 1024), max + 1);
-
-    buf = ngx_alloc(cap, ngx_cycle->log);
-    if (buf == NULL) {
-        ngx_free(src);
-        return NGX_ERROR;
-    }
-
-    z->next_in = src;
-    z->avail_in = len + 4;
-    have = 0;
-
-    for ( ;; ) {
-
-        if (have == cap) {
-            if (cap > max) {
-                rc = NGX_DECLINED;
-                goto failed;
-            }
-
-            /* grow, up to the limit and one byte more (to tell) */
-            nb = ngx_alloc(ngx_min(cap * 2, max + 1), ngx_cycle->log);
-            if (nb == NULL) {
-                rc = NGX_ERROR;
-                goto failed;
-            }
-
-            ngx_memcpy(nb, buf, have);
-            ngx_free(buf);
-            buf = nb;
-            cap = ngx_min(cap * 2, max + 1);
-        }
-
-        z->next_out = buf + have;
-        z->avail_out = cap - have;
-
-        rc = inflate(z, Z_SYNC_FLUSH);
-
-        have = cap - z->avail_out;
-
-        if (have > max) {
-            rc = NGX_DECLINED;
-            goto failed;
-        }
-
-        if (rc == Z_STREAM_END) {
-            break;
-        }
-
-        if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            rc = NGX_ERROR;
-            goto failed;
-        }
-
-        if (z->avail_in == 0 && z->avail_out > 0) {
-            break;
-        }
-
-        if (rc == Z_BUF_ERROR && z->avail_out > 0) {
-            /* no progress with input left: a broken stream */
-            rc = NGX_ERROR;
-            goto failed;
-        }
-    }
-
-    ngx_free(src);
-
-    *out = buf;
-    *outlen = have;
-
-    return NGX_OK;
-
-failed:
-
-    ngx_free(src);
-    ngx_free(buf);
-
-    return rc;
+    return rc == MST_OK ? NGX_OK
+           : rc == MST_INFLATE_TOO_BIG ? NGX_DECLINED : NGX_ERROR;
 }

@@ -24,6 +24,7 @@
 #include "ngx_http_maestro_run.h"
 #include "ngx_http_maestro_thread.h"
 #include "mst_feed.h"
+#include "mst_ws_msg.h"
 
 
 #define NGX_HTTP_MAESTRO_WS_BATCH  256
@@ -710,45 +711,11 @@ ngx_http_maestro_ws_cancel_done(void *arg, ngx_int_t trc)
 }
 
 
+/* a cancel of a valid workflow id (mst_ws_msg_parse() checked it) */
 static void
-ngx_http_maestro_ws_action(ngx_http_maestro_ws_t *ws, json_t *m)
+ngx_http_maestro_ws_cancel(ngx_http_maestro_ws_t *ws, const char *id)
 {
-    const char                    *id, *action;
     ngx_http_maestro_ws_cancel_t  *wc;
-
-    id = json_string_value(json_object_get(m, "workflow_id"));
-    action = json_string_value(json_object_get(m, "action"));
-
-    if (id == NULL || !mst_id_valid(id, ngx_strlen(id))) {
-        ngx_http_maestro_ws_error(ws, "invalid_field",
-                                  "\"workflow_id\" must be a workflow id");
-        return;
-    }
-
-    if (action == NULL) {
-        ngx_http_maestro_ws_error(ws, "missing_field",
-                                  "\"action\" is required");
-        return;
-    }
-
-    if (ngx_strcmp(action, "approve") == 0
-        || ngx_strcmp(action, "resume") == 0
-        || ngx_strcmp(action, "feedback") == 0)
-    {
-        /* human-in-the-loop steps do not exist yet: say so */
-        ngx_http_maestro_ws_error(ws, "unsupported_action",
-                                  "\"%s\" needs a workflow step that waits "
-                                  "for a human, which Maestro does not "
-                                  "have yet", action);
-        return;
-    }
-
-    if (ngx_strcmp(action, "cancel") != 0) {
-        ngx_http_maestro_ws_error(ws, "invalid_field",
-                                  "\"action\" must be cancel, approve, "
-                                  "resume or feedback");
-        return;
-    }
 
     wc = ngx_calloc(sizeof(ngx_http_maestro_ws_cancel_t),
                     ws->r->connection->log);
@@ -807,49 +774,33 @@ void
 ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws, const char *text,
     size_t len)
 {
-    json_t        *m, *v;
-    uint64_t       last;
-    ngx_uint_t     found;
-    const char    *type, *id;
-    json_error_t   jerr;
+    ngx_uint_t           found;
+    const char          *id;
+    mst_ws_msg_t         m;
+    mst_request_error_t  e;
 
-    m = json_loadb(text, len, 0, &jerr);
+    /* what it says is core's decision (mst_ws_msg.c); here, the acts */
 
-    if (!json_is_object(m)) {
-        ngx_http_maestro_ws_error(ws, "invalid_json",
-                                  m ? "a message is a JSON object"
-                                    : "line %d column %d: %s",
-                                  jerr.line, jerr.column, jerr.text);
-        json_decref(m);
+    if (mst_ws_msg_parse(text, len, &m, &e) != MST_OK) {
+        ngx_http_maestro_ws_error(ws, e.code, "%s", e.message);
         return;
     }
 
-    type = json_string_value(json_object_get(m, "type"));
+    id = m.workflow_id;
 
-    if (type == NULL) {
-        ngx_http_maestro_ws_error(ws, "missing_field",
-                                  "\"type\" is required");
+    switch (m.type) {
 
-    } else if (ngx_strcmp(type, "prompt_submission") == 0) {
-        ngx_http_maestro_ws_submit(ws, m);
+    case MST_WS_MSG_PROMPT:
+        ngx_http_maestro_ws_submit(ws, m.json);
+        break;
 
-    } else if (ngx_strcmp(type, "agent_action") == 0) {
-        ngx_http_maestro_ws_action(ws, m);
+    case MST_WS_MSG_CANCEL:
+        ngx_http_maestro_ws_cancel(ws, id);
+        break;
 
-    } else if (ngx_strcmp(type, "subscribe") == 0) {
-        id = json_string_value(json_object_get(m, "workflow_id"));
-        v = json_object_get(m, "last_event_id");
-        last = json_is_integer(v) && json_integer_value(v) > 0
-               ? (uint64_t) json_integer_value(v) : 0;
+    case MST_WS_MSG_SUBSCRIBE:
 
-        if (id == NULL || !mst_id_valid(id, ngx_strlen(id))
-            || (v != NULL && !json_is_integer(v)))
-        {
-            ngx_http_maestro_ws_error(ws, "invalid_field",
-                                      "subscribe needs a \"workflow_id\" "
-                                      "and an integer \"last_event_id\"");
-
-        } else if ((found = ngx_http_maestro_ws_exists(ws, id)) != 1) {
+        if ((found = ngx_http_maestro_ws_exists(ws, id)) != 1) {
             if (found == 0) {
                 ngx_http_maestro_ws_error(ws, "not_found",
                                           "no workflow \"%s\"", id);
@@ -861,7 +812,7 @@ ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws, const char *text,
             }
 
         } else {
-            switch (ngx_http_maestro_ws_subscribe(ws, id, last)) {
+            switch (ngx_http_maestro_ws_subscribe(ws, id, m.last)) {
             case NGX_ERROR:
                 ngx_http_maestro_ws_error(ws, "too_many_subscriptions",
                                           "at most %d workflows per "
@@ -879,10 +830,8 @@ ngx_http_maestro_ws_message(ngx_http_maestro_ws_t *ws, const char *text,
             }
         }
 
-    } else {
-        ngx_http_maestro_ws_error(ws, "invalid_field",
-                                  "unknown message type \"%s\"", type);
+        break;
     }
 
-    json_decref(m);
+    mst_ws_msg_free(&m);
 }

@@ -112,6 +112,11 @@ mst_utf8_valid(const char *s, size_t len)
     uint32_t              cp;
     int                   n, i;
 
+    if (len == 0) {
+        /* s may be NULL (wslay's empty message): NULL + 0 is undefined */
+        return 1;
+    }
+
     p = (const unsigned char *) s;
     end = p + len;
 

@@ -429,6 +429,50 @@ const ROWS = [
       at: 'maestro_guard_deny',
       emerg: 'maestro_guard_deny: more than 64 rules' },
 
+    /* CORS */
+
+    { name: 'maestro_cors_origin: no scheme',
+      conf: { http: 'maestro_cors_origin app.example;' },
+      at: 'maestro_cors_origin',
+      emerg: 'maestro_cors_origin: invalid origin "app.example": an origin '
+          + 'is scheme://host[:port]' },
+
+    { name: 'maestro_cors_origin: a path',
+      conf: { http: 'maestro_cors_origin https://app.example/;' },
+      at: 'maestro_cors_origin',
+      emerg: 'maestro_cors_origin: invalid origin "https://app.example/": '
+          + 'an origin has no path, not even "/"' },
+
+    { name: 'maestro_cors_origin: a bad port',
+      conf: { server: 'maestro_cors_origin https://a.example:70000;' },
+      at: 'maestro_cors_origin',
+      emerg: 'maestro_cors_origin: invalid origin "https://a.example:70000": '
+          + 'a port is 1..65535' },
+
+    { name: 'maestro_cors_origin: no host',
+      conf: { http: 'maestro_cors_origin https://;' },
+      at: 'maestro_cors_origin',
+      emerg: 'maestro_cors_origin: invalid origin "https://": no host name' },
+
+    { name: 'maestro_cors_origin: null',
+      conf: { http: 'maestro_cors_origin null;' },
+      at: 'maestro_cors_origin',
+      emerg: 'maestro_cors_origin: invalid origin "null": "null" is the '
+          + 'origin of any sandboxed page and cannot be allowed' },
+
+    { name: 'maestro_cors_origin: * with others',
+      conf: { http: ['maestro_cors_origin https://a.example;',
+                     'maestro_cors_origin *;'] },
+      at: 'maestro_cors_origin *',
+      emerg: 'maestro_cors_origin: "*" allows every origin and cannot be '
+          + 'listed with others' },
+
+    { name: 'maestro_cors_origin: no value',
+      conf: { http: 'maestro_cors_origin;' },
+      at: 'maestro_cors_origin',
+      emerg: 'invalid number of arguments in "maestro_cors_origin" '
+          + 'directive' },
+
     { name: 'maestro_guard_redact: neither on nor off',
       conf: { http: 'maestro_guard_redact maybe;' },
       at: 'maestro_guard_redact',
@@ -1044,6 +1088,19 @@ describe('nginx -t', () => {
                                           + 'can be read by group or others '
                                           + '\\(chmod 600 it\\)'));
         assert.doesNotMatch(r.output + r.log, /5a5a/);
+    });
+
+    test('maestro_cors_origin passes at every level', async () => {
+        const r = await nginxT({
+            http: 'maestro_cors_origin https://a.example HTTP://B.example:80;',
+            server: ['maestro_cors_origin http://[::1]:3000;',
+                     'maestro_cors_origin capacitor://localhost;'],
+            locations: ['        location /api/ {',
+                        '            maestro_api;',
+                        '            maestro_cors_origin *;',
+                        '        }'],
+        });
+        assert.equal(r.code, 0, r.output);
     });
 
     test('a cycle with an exit passes', async () => {

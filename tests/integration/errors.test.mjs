@@ -66,13 +66,19 @@ describe('error handling', () => {
         }
     });
 
-    test('JSON nested past the parser\'s depth -> 400 invalid_json',
+    test('JSON nested deeper than 64 levels -> 400 invalid_json',
          async () => {
-        const deep = '{"prompt":"x","context":' + '['.repeat(5000)
-            + ']'.repeat(5000) + '}';
-        const e = assertError(await post(m, deep), 400, 'invalid_json',
+        const at = (n) => '{"prompt":"x","context":' + '['.repeat(n - 1)
+            + ']'.repeat(n - 1) + '}';
+        const e = assertError(await post(m, at(65)), 400, 'invalid_json',
                               'deep');
-        assert.match(e.message, /depth/);
+        assert.equal(e.message, 'JSON nested deeper than 64 levels');
+
+        /* 64 parses: the refusal is the context's shape, not the depth */
+        const r = await post(m, at(64));
+        assert.equal(r.status, 400);
+        assert.notEqual(r.json.error.message,
+                        'JSON nested deeper than 64 levels');
     });
 
     test('empty body -> 400 invalid_json', async () => {

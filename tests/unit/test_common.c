@@ -17,6 +17,14 @@
 #define TST_IDS  1000
 
 
+/* undefined behaviour fails the test, not just a line on stderr */
+const char *
+__ubsan_default_options(void)
+{
+    return "halt_on_error=1:print_stacktrace=1";
+}
+
+
 static int
 tst_cmp(const void *a, const void *b)
 {
@@ -210,6 +218,10 @@ test_utf8(void **state)
     assert_false(mst_utf8_valid("\xe2\x82\xac", 2));
     assert_false(mst_utf8_valid("\xf0\x9f\x98\x80", 3));
     assert_true(mst_utf8_valid("\xf0\x9f\x98\x80" "a", 4));
+
+    /* found by fuzz_ws: wslay hands an empty message over as NULL, 0
+       (UBSan: "applying zero offset to null pointer", fatal here) */
+    assert_true(mst_utf8_valid(NULL, 0));
 }
 
 
