@@ -92,7 +92,7 @@ then
     ${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
         -Wno-unused-parameter -Werror $CORE_INC \
         -Iplugins/include -o "$BUILD/bench/corebench" bench/corebench.c \
-        $CORE_SRC -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -ldl \
+        $CORE_SRC -llmdb -ljansson -lcurl -lpcre2-8 -lutf8proc -lz -ldl \
         -lcrypto -lpthread -lm -rdynamic
 fi
 
