@@ -251,7 +251,9 @@ ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
     ngx_http_maestro_limit_node_t  *ln;
 
     ctx = zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
+    /* murmur: a key is tens of bytes, and crc32_short's nibble table
+       was most of a check's time */
+    hash = ngx_murmur_hash2(key->data, key->len);
     now = ngx_current_msec;
 
     ngx_memzero(v, sizeof(mst_gcra_verdict_t));
