@@ -68,6 +68,46 @@ static ngx_int_t ngx_http_maestro_limit_op(ngx_shm_zone_t *zone,
 /* the zone of the keys' own limits */
 static ngx_shm_zone_t  *ngx_http_maestro_limit_keys;
 
+/*
+ * The zone whose mutex this worker holds: a request's rules in one zone
+ * are taken under one lock (each lock moves a contended cache line
+ * between the workers); ngx_http_maestro_limit_unlock() ends a batch.
+ */
+static ngx_shm_zone_t  *ngx_http_maestro_limit_locked;
+
+
+static void
+ngx_http_maestro_limit_lock(ngx_shm_zone_t *zone)
+{
+    ngx_http_maestro_limit_ctx_t  *ctx;
+
+    if (ngx_http_maestro_limit_locked == zone) {
+        return;
+    }
+
+    if (ngx_http_maestro_limit_locked != NULL) {
+        ctx = ngx_http_maestro_limit_locked->data;
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+    }
+
+    ctx = zone->data;
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ngx_http_maestro_limit_locked = zone;
+}
+
+
+static void
+ngx_http_maestro_limit_unlock(void)
+{
+    ngx_http_maestro_limit_ctx_t  *ctx;
+
+    if (ngx_http_maestro_limit_locked != NULL) {
+        ctx = ngx_http_maestro_limit_locked->data;
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_http_maestro_limit_locked = NULL;
+    }
+}
+
 
 static ngx_int_t
 ngx_http_maestro_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
@@ -259,7 +299,7 @@ ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
     ngx_memzero(v, sizeof(mst_gcra_verdict_t));
     v->admitted = 1;
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ngx_http_maestro_limit_lock(zone);
 
     ln = ngx_http_maestro_limit_find(ctx, key, hash);
 
@@ -267,7 +307,6 @@ ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
         if (op == NGX_HTTP_MAESTRO_LIMIT_REFUND
             || op == NGX_HTTP_MAESTRO_LIMIT_RELEASE)
         {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
             return NGX_OK;
         }
 
@@ -291,7 +330,6 @@ ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
                                   "maestro: could not allocate a key%s",
                                   ctx->shpool->log_ctx);
                 }
-                ngx_shmtx_unlock(&ctx->shpool->mutex);
                 return NGX_ERROR;
             }
         }
@@ -350,8 +388,6 @@ ngx_http_maestro_limit_op(ngx_shm_zone_t *zone, const mst_limit_rule_t *rule,
         }
         break;
     }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return NGX_OK;
 }
@@ -818,6 +854,8 @@ ngx_http_maestro_limit_cleanup(void *data)
 
         h[i].settled = 1;
     }
+
+    ngx_http_maestro_limit_unlock();
 }
 
 
@@ -882,6 +920,7 @@ ngx_http_maestro_limit_undo(ngx_http_maestro_limit_ledger_t *lg,
     ngx_http_maestro_limit_hold_t  *h;
 
     if (lg->holds == NULL) {
+        ngx_http_maestro_limit_unlock();
         return;
     }
 
@@ -900,6 +939,8 @@ ngx_http_maestro_limit_undo(ngx_http_maestro_limit_ledger_t *lg,
 
         h[i].settled = 1;
     }
+
+    ngx_http_maestro_limit_unlock();
 }
 
 
@@ -1036,6 +1077,7 @@ ngx_http_maestro_limit_all(ngx_http_maestro_limit_conf_t *lc,
     }
 
     if (who->key == NULL || ngx_http_maestro_limit_keys == NULL) {
+        ngx_http_maestro_limit_unlock();
         return;
     }
 
@@ -1057,6 +1099,7 @@ ngx_http_maestro_limit_all(ngx_http_maestro_limit_conf_t *lc,
         }
     }
 
+    ngx_http_maestro_limit_unlock();
     return;
 
 refused:
@@ -1111,6 +1154,8 @@ ngx_http_maestro_limit_settle(ngx_http_maestro_limit_ledger_t *lg,
                                        : h[i].cells - tokens, &g);
         h[i].settled = 1;
     }
+
+    ngx_http_maestro_limit_unlock();
 }
 
 
@@ -1143,6 +1188,8 @@ ngx_http_maestro_limit_key_charge(const json_t *key, uint64_t tokens)
                                          &k, NGX_HTTP_MAESTRO_LIMIT_CHARGE,
                                          tokens, &g);
     }
+
+    ngx_http_maestro_limit_unlock();
 }
 
 
@@ -1196,6 +1243,8 @@ ngx_http_maestro_limit_key_view(const json_t *key)
 
         json_object_set_new(out, own[i].name, o);
     }
+
+    ngx_http_maestro_limit_unlock();
 
     return out;
 }
