@@ -437,9 +437,8 @@ ngx_http_maestro_admit_reserve(ngx_http_request_t *r,
 
     ngx_http_maestro_limit_status(r, "REJECTED");
 
-    if (ngx_http_maestro_limit_headers(r, &ad->limit) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* refused either way; the headers go with the answer when they can */
+    (void) ngx_http_maestro_limit_headers(r, &ad->limit);
 
     return NGX_ERROR;
 }

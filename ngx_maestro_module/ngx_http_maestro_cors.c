@@ -50,36 +50,11 @@
 
 
 static ngx_int_t ngx_http_maestro_cors_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_maestro_cors_add(ngx_http_request_t *r,
-    const char *key, u_char *value, size_t len);
 static ngx_table_elt_t *ngx_http_maestro_cors_allowed(ngx_http_request_t *r,
     ngx_http_maestro_loc_conf_t *mlcf);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_maestro_cors_next;
-
-
-/* runs in the event loop */
-
-static ngx_int_t
-ngx_http_maestro_cors_add(ngx_http_request_t *r, const char *key,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = value;
-    h->value.len = len;
-
-    return NGX_OK;
-}
 
 
 /* the request's Origin header when it is allowed here, else NULL */
@@ -151,13 +126,13 @@ ngx_http_maestro_cors_preflight(ngx_http_request_t *r)
 
     /* Access-Control-Allow-Origin and Vary come from the filter */
 
-    if (ngx_http_maestro_cors_add(r, "Access-Control-Allow-Methods",
+    if (ngx_http_maestro_header_out(r, "Access-Control-Allow-Methods",
             (u_char *) NGX_HTTP_MAESTRO_CORS_METHODS,
             sizeof(NGX_HTTP_MAESTRO_CORS_METHODS) - 1) != NGX_OK
-        || ngx_http_maestro_cors_add(r, "Access-Control-Allow-Headers",
+        || ngx_http_maestro_header_out(r, "Access-Control-Allow-Headers",
             (u_char *) NGX_HTTP_MAESTRO_CORS_HEADERS,
             sizeof(NGX_HTTP_MAESTRO_CORS_HEADERS) - 1) != NGX_OK
-        || ngx_http_maestro_cors_add(r, "Access-Control-Max-Age",
+        || ngx_http_maestro_header_out(r, "Access-Control-Max-Age",
             (u_char *) NGX_HTTP_MAESTRO_CORS_MAX_AGE,
             sizeof(NGX_HTTP_MAESTRO_CORS_MAX_AGE) - 1) != NGX_OK)
     {
@@ -186,7 +161,7 @@ ngx_http_maestro_cors_header_filter(ngx_http_request_t *r)
         return ngx_http_maestro_cors_next(r);
     }
 
-    if (ngx_http_maestro_cors_add(r, "Vary", (u_char *) "Origin",
+    if (ngx_http_maestro_header_out(r, "Vary", (u_char *) "Origin",
                                   sizeof("Origin") - 1)
         != NGX_OK)
     {
@@ -197,10 +172,10 @@ ngx_http_maestro_cors_header_filter(ngx_http_request_t *r)
 
     /* the origin echoed: checked by core, it is scheme://host[:port] */
     if (origin != NULL
-        && (ngx_http_maestro_cors_add(r, "Access-Control-Allow-Origin",
+        && (ngx_http_maestro_header_out(r, "Access-Control-Allow-Origin",
                                       origin->value.data, origin->value.len)
             != NGX_OK
-            || ngx_http_maestro_cors_add(r, "Access-Control-Expose-Headers",
+            || ngx_http_maestro_header_out(r, "Access-Control-Expose-Headers",
                    (u_char *) NGX_HTTP_MAESTRO_CORS_EXPOSE,
                    sizeof(NGX_HTTP_MAESTRO_CORS_EXPOSE) - 1)
                != NGX_OK))

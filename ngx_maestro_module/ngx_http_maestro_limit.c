@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_limit.h"
 
 
@@ -1262,27 +1263,6 @@ ngx_http_maestro_limit_keys_zone(ngx_conf_t *cf, size_t size)
 }
 
 
-static ngx_int_t
-ngx_http_maestro_limit_header(ngx_http_request_t *r, const char *name,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = value;
-    h->value.len = len;
-
-    return NGX_OK;
-}
-
-
 ngx_int_t
 ngx_http_maestro_limit_headers(ngx_http_request_t *r,
     const mst_limit_verdict_t *v)
@@ -1308,7 +1288,7 @@ ngx_http_maestro_limit_headers(ngx_http_request_t *r,
     /* draft-ietf-httpapi-ratelimit-headers: seconds, rounded up */
     p = ngx_sprintf(b, "\"default\";q=%uL;w=%uL", v->limit,
                     (v->window_ms + 999) / 1000);
-    if (ngx_http_maestro_limit_header(r, "RateLimit-Policy", b, p - b)
+    if (ngx_http_maestro_header_out(r, "RateLimit-Policy", b, p - b)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -1317,7 +1297,7 @@ ngx_http_maestro_limit_headers(ngx_http_request_t *r,
     b = p;
     p = ngx_sprintf(b, "\"default\";r=%uL;t=%uL", v->remaining,
                     (v->reset_ms + 999) / 1000);
-    if (ngx_http_maestro_limit_header(r, "RateLimit", b, p - b) != NGX_OK) {
+    if (ngx_http_maestro_header_out(r, "RateLimit", b, p - b) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1330,7 +1310,7 @@ retry:
     b = p;
     p = ngx_sprintf(b, "%uL", (v->retry_after_ms + 999) / 1000);
 
-    return ngx_http_maestro_limit_header(r, "Retry-After", b, p - b);
+    return ngx_http_maestro_header_out(r, "Retry-After", b, p - b);
 }
 
 

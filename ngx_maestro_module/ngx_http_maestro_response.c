@@ -302,6 +302,27 @@ ngx_http_maestro_route_headers(ngx_http_request_t *r, const char *route,
 }
 
 
+ngx_int_t
+ngx_http_maestro_header_out(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
 ngx_table_elt_t *
 ngx_http_maestro_header_in(ngx_http_request_t *r, const char *name)
 {

@@ -33,6 +33,10 @@ void ngx_http_maestro_error_message(ngx_http_request_t *r,
 ngx_int_t ngx_http_maestro_request_body(ngx_http_request_t *r,
     ngx_str_t *body, size_t max);
 
+/* a response header; name and value must outlive the request */
+ngx_int_t ngx_http_maestro_header_out(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+
 /* the first request header named name (any case), or NULL */
 ngx_table_elt_t *ngx_http_maestro_header_in(ngx_http_request_t *r,
     const char *name);
