@@ -221,7 +221,9 @@ ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
     r = sb->data;
 
     if (sb->rc != MST_OK) {
-        rc = ngx_http_maestro_store_error(r, sb->rc, "cannot store workflow");
+        rc = ngx_http_maestro_store_error(r, sb->rc,
+                 sb->rc == MST_MAPFULL && sb->err[0] ? sb->err
+                                                     : "cannot store workflow");
         goto done;
     }
 

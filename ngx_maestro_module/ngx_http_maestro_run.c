@@ -43,6 +43,9 @@
 #define NGX_HTTP_MAESTRO_CHAIN_STEPS    16
 #define NGX_HTTP_MAESTRO_CHAIN_MS       20
 
+/* a workflow whose final "store_full" write found no room tries again */
+#define NGX_HTTP_MAESTRO_FULL_RETRY     1000
+
 
 typedef struct {
     ngx_queue_t                     queue;
@@ -53,6 +56,7 @@ typedef struct {
     ngx_http_maestro_main_conf_t   *mmcf;
     unsigned                        finished:1;
     unsigned                        lost:1;
+    unsigned                        full:1;     /* to end as store_full */
 } ngx_http_maestro_wf_t;
 
 
@@ -99,6 +103,8 @@ typedef struct {
     ngx_http_maestro_claim_t       *claims;
     size_t                          nclaims;
     size_t                          pruned;
+    mst_store_space_t               space;
+    int                             level;      /* MST_STORE_* */
     unsigned                        prune:1;
 } ngx_http_maestro_hk_t;
 
@@ -114,6 +120,8 @@ static void ngx_http_maestro_step_timeout(ngx_event_t *ev);
 static void ngx_http_maestro_retry_handler(ngx_event_t *ev);
 static void ngx_http_maestro_housekeeping(ngx_event_t *ev);
 static void ngx_http_maestro_poll(ngx_event_t *ev);
+static void ngx_http_maestro_run_level_log(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_hk_t *hk);
 static void ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf);
 
 
@@ -235,6 +243,29 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
     /* what this commit wrote reaches this worker's subscribers now */
     ngx_http_maestro_run_wake(wf->mmcf);
 
+    if (rc == MST_MAPFULL && !wf->finished) {
+        /*
+         * Even its final write found the map full: it stays ours (the
+         * housekeeping renews its lease) and tries again, rather than
+         * being dropped for a claimer to take for a dead worker's.
+         */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "maestro: workflow \"%s\": %s; it ends as "
+                      "store_full when there is room (raise "
+                      "maestro_store_size)", wf->id,
+                      err ? err : mst_strerror(rc));
+
+        wf->full = 1;
+        mst_run_next_free(next);
+
+        if (wf->retry_ev.timer_set) {
+            ngx_del_timer(&wf->retry_ev);
+        }
+        ngx_add_timer(&wf->retry_ev, NGX_HTTP_MAESTRO_FULL_RETRY);
+
+        return;
+    }
+
     if (rc != MST_OK) {
         if (rc == MST_CONFLICT) {
             ngx_log_error(NGX_LOG_INFO, log, 0,
@@ -242,10 +273,8 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
                           wf->id);
         } else {
             ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "maestro: workflow \"%s\": %s%s", wf->id,
-                          err ? err : mst_strerror(rc),
-                          rc == MST_MAPFULL ? " (raise maestro_store_size)"
-                                            : "");
+                          "maestro: workflow \"%s\": %s", wf->id,
+                          err ? err : mst_strerror(rc));
         }
 
         /* dropped here; the housekeeping claims it again if it can */
@@ -450,6 +479,17 @@ ngx_http_maestro_wf_io_begin(void *arg)
 }
 
 
+/* runs on a pool thread */
+static void
+ngx_http_maestro_wf_io_full(void *arg)
+{
+    ngx_http_maestro_wf_io_t  *wio = arg;
+
+    wio->rc = mst_run_full(&wio->wf->mmcf->env, wio->wf->id, wio->epoch,
+                           &wio->next, wio->err, sizeof(wio->err));
+}
+
+
 /* runs in the event loop */
 static void
 ngx_http_maestro_wf_io_done(void *arg, ngx_int_t rc)
@@ -565,7 +605,9 @@ ngx_http_maestro_retry_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_maestro_wf_io(wf, ngx_http_maestro_wf_io_begin, NULL, -1, NULL);
+    ngx_http_maestro_wf_io(wf, wf->full ? ngx_http_maestro_wf_io_full
+                                        : ngx_http_maestro_wf_io_begin,
+                           NULL, -1, NULL);
 }
 
 
@@ -591,6 +633,10 @@ ngx_http_maestro_hk_thread(void *arg)
     mst_run_env_t  *env;
 
     env = &hk->mmcf->env;
+
+    /* also what /healthz shows (mst_store_space_last()) */
+    hk->level = mst_store_level(env->store);
+    (void) mst_store_space_last(env->store, &hk->space);
 
     (void) mst_run_renew(env, (const char *const *) hk->ids, hk->epochs,
                          hk->n, ngx_http_maestro_hk_lost, hk);
@@ -639,6 +685,33 @@ ngx_http_maestro_hk_thread(void *arg)
 }
 
 
+/* runs in the event loop: the store crossed its headroom, either way */
+static void
+ngx_http_maestro_run_level_log(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_hk_t *hk)
+{
+    ngx_log_t  *log;
+
+    log = ngx_http_maestro_cycle->log;
+
+    if (hk->level == MST_STORE_ROOM) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "maestro: the store has room again: %uz of %uz "
+                      "bytes in use", hk->space.used, hk->space.map);
+
+    } else if (mmcf->store_level == MST_STORE_ROOM) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "maestro: the store is full: %uz of %uz bytes in "
+                      "use, the last %uz kept (maestro_store_headroom); "
+                      "new workflows get 507 store_full, running ones end "
+                      "as store_full; raise maestro_store_size and reload",
+                      hk->space.used, hk->space.map, hk->space.headroom);
+    }
+
+    mmcf->store_level = hk->level;
+}
+
+
 /* runs in the event loop */
 static void
 ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
@@ -670,6 +743,10 @@ ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
                 break;
             }
         }
+    }
+
+    if (rc == NGX_OK && hk->level != mmcf->store_level) {
+        ngx_http_maestro_run_level_log(mmcf, hk);
     }
 
     if (hk->pruned) {

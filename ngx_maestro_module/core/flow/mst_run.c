@@ -522,6 +522,12 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     tx.id = id;
     tx.graph = (mst_graph_t *) graph;
 
+    /* new work: refused once the store is past its headroom */
+    rc = mst_run_admit(env, err, errlen);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
     mst_id_new(id);
     now = mst_now_ms();
     inl = (mst_run_graph(env, workflow_name) != graph);
@@ -630,6 +636,9 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
 
         rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
         if (rc != MST_OK) {
+            if (mst_txn_failed(tx.txn) != MST_OK) {
+                rc = mst_txn_failed(tx.txn);
+            }
             mst_run_next_free(next);
             tx.graph = NULL;
             mst_run_tx_abort(&tx);

@@ -28,6 +28,11 @@
  * final commit appends "done" (complete, cancelled) or "error" (failed).
  * After any commit that appended events, env->notify() is called so the
  * glue can wake subscribers on every worker.
+ *
+ * A full store (mst_run_full.c): past the store's headroom a submission is
+ * refused with MST_MAPFULL; past its reserve, or when a commit finds the
+ * map full, a running workflow ends failed with the error code
+ * "store_full" ("error_code" in the record, "code" in its "error" event).
  */
 
 #ifndef _MST_RUN_H_INCLUDED_
@@ -168,6 +173,16 @@ int mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
  */
 int mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
     const char *node, int index, const char *error, int retryable,
+    mst_run_next_t *next, char *err, size_t errlen);
+
+/*
+ * End an owned workflow failed with the error code "store_full" (one small
+ * write: the record and its final events), after a commit found the map
+ * full. Step commits do this themselves once the store is past its
+ * reserve (mst_store_level() RESERVE); this is for the caller to try again
+ * when even that write found no room. MST_MAPFULL: still none.
+ */
+int mst_run_full(mst_run_env_t *env, const char *id, uint64_t epoch,
     mst_run_next_t *next, char *err, size_t errlen);
 
 /*

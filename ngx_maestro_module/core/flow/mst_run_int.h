@@ -6,7 +6,8 @@
  * The runner's internals, shared by the files that implement it:
  * mst_run.c (the transaction, the record's bookkeeping, create and claim),
  * mst_run_next.c (what a commit begins next), mst_run_step.c (a step and
- * its commit), mst_run_cancel.c, mst_run_lease.c, mst_run_prune.c.
+ * its commit), mst_run_cancel.c, mst_run_lease.c, mst_run_prune.c,
+ * mst_run_full.c (the store filling up).
  * Nothing outside the runner includes this.
  */
 
@@ -86,5 +87,15 @@ int mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next);
 /* mst_run_after(), then commit (or abort); next is emptied on failure */
 int mst_run_settle(mst_run_tx_t *tx, int er, mst_run_next_t *next,
     char *err, size_t errlen);
+
+/* the store filling up (mst_run_full.c) */
+
+/* MST_MAPFULL (err says why, naming the directive) past CLOSED */
+int mst_run_admit(mst_run_env_t *env, char *err, size_t errlen);
+/* whether the commit of tx ends its workflow as "store_full" instead */
+int mst_run_full_now(mst_run_tx_t *tx, int er);
+/* end the workflow of tx failed with "store_full", and commit */
+int mst_run_full_commit(mst_run_tx_t *tx, mst_run_next_t *next, char *err,
+    size_t errlen);
 
 #endif /* _MST_RUN_INT_H_INCLUDED_ */

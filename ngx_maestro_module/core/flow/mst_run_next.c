@@ -365,6 +365,12 @@ mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
     if (strcmp(status, "failed") == 0) {
         data = json_pack("{s:s, s:s, s:s}", "id", tx->id, "status", status,
                          "error", error ? error : "failed");
+
+        if (data != NULL && json_object_get(tx->rec, "error_code")) {
+            json_object_set(data, "code",
+                            json_object_get(tx->rec, "error_code"));
+        }
+
         mst_run_event(tx, "error", data);
 
     } else {
@@ -439,21 +445,44 @@ int
 mst_run_settle(mst_run_tx_t *tx, int er, mst_run_next_t *next, char *err,
     size_t errlen)
 {
-    int  rc;
+    int             rc;
+    uint64_t        epoch;
+    const char     *id;
+    mst_run_env_t  *env;
+
+    if (mst_run_full_now(tx, er)) {
+        /* past the reserve: the workflow ends here, in a small write */
+        return mst_run_full_commit(tx, next, err, errlen);
+    }
+
+    env = tx->env;
+    id = tx->id;
+    epoch = (uint64_t) mst_run_int(tx->rec, "epoch");
 
     rc = mst_run_after(tx, er, next);
     if (rc != MST_OK) {
+        if (mst_txn_failed(tx->txn) != MST_OK) {
+            rc = mst_txn_failed(tx->txn);
+        }
         mst_run_next_free(next);
         mst_run_tx_abort(tx);
-        return mst_err(err, errlen, rc, "workflow \"%s\": %s", tx->id,
-                       mst_strerror(rc));
+        mst_err(err, errlen, rc, "workflow \"%s\": %s", id,
+                mst_strerror(rc));
+
+    } else {
+        rc = mst_run_tx_commit(tx);
+        if (rc != MST_OK) {
+            mst_run_next_free(next);
+            mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+        }
     }
 
-    rc = mst_run_tx_commit(tx);
-    if (rc != MST_OK) {
-        mst_run_next_free(next);
-        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+    if (rc == MST_MAPFULL) {
+        /* the map was full after all: the final write on its own */
+        mst_run_log(env, MAESTRO_LOG_ERROR, "workflow \"%s\" ends failed: "
+                    "the store is full (maestro_store_size)", id);
+        rc = mst_run_full(env, id, epoch, next, err, errlen);
     }
 
-    return MST_OK;
+    return rc;
 }

@@ -172,6 +172,11 @@ mst_run_ctx_flush(maestro_ctx_t *ctx)
         return MST_OK;
     }
 
+    if (mst_store_level(ctx->env->store) == MST_STORE_RESERVE) {
+        /* kept for the step's commit, which ends the workflow */
+        return MST_OK;
+    }
+
     /* the host's transaction, not the plugin's memory */
     paused = mst_memstat_pause();
 
@@ -265,10 +270,20 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         goto done;
     }
 
+    if (mst_run_full_now(&tx, MST_ENGINE_CONTINUE)) {
+        /* past the reserve: the step's output is not kept */
+        rc = mst_run_full_commit(&tx, next, err, errlen);
+        goto done;
+    }
+
     rc = mst_run_apply_ctx(&tx, &ctx);
     if (rc != MST_OK) {
         mst_run_tx_abort(&tx);
         mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+
+        if (rc == MST_MAPFULL) {
+            rc = mst_run_full(env, id, epoch, next, err, errlen);
+        }
         goto done;
     }
 
