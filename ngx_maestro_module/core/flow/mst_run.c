@@ -522,6 +522,10 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     tx.id = id;
     tx.graph = (mst_graph_t *) graph;
 
+    if (next != NULL) {
+        memset(next, 0, sizeof(mst_run_next_t));
+    }
+
     /* new work: refused once the store is past its headroom */
     rc = mst_run_admit(env, err, errlen);
     if (rc != MST_OK) {
