@@ -697,6 +697,7 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
     int            rc, recovered;
     long           owner;
     int64_t        now;
+    uint64_t       seq;
     const char    *status;
     mst_run_tx_t   tx;
 
@@ -741,16 +742,18 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
         mst_run_wf_update(&tx);
     }
 
+    if (mst_run_full_now(&tx, MST_ENGINE_CONTINUE)) {
+        /*
+         * Past the reserve (its owner could not even renew the lease):
+         * not resumed, only ended, in the smallest write
+         */
+        return mst_run_full_commit(&tx, next, err, errlen);
+    }
+
     recovered = mst_engine_recover(tx.graph, tx.cp);
     tx.cp_dirty = 1;
 
     if (owner != 0) {
-        mst_run_log(env, MAESTRO_LOG_WARN,
-                    "workflow \"%s\" resumed by process %ld from checkpoint "
-                    "%llu (previous owner %ld, %d step(s) interrupted)",
-                    id, env->pid, (unsigned long long) tx.seq, owner,
-                    recovered);
-
         mst_run_event(&tx, "log_entry",
             json_pack("{s:I, s:s, s:s, s:s}",
                       "timestamp", (json_int_t) now,
@@ -760,10 +763,23 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
                                  " by another worker"));
     }
 
-    return mst_run_settle(&tx,
-                          strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
-                          ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
-                          next, err, errlen);
+    seq = tx.seq;
+
+    rc = mst_run_settle(&tx,
+                        strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
+                        ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
+                        next, err, errlen);
+
+    /* said once it is so */
+    if (rc == MST_OK && owner != 0) {
+        mst_run_log(env, MAESTRO_LOG_WARN,
+                    "workflow \"%s\" resumed by process %ld from checkpoint "
+                    "%llu (previous owner %ld, %d step(s) interrupted)",
+                    id, env->pid, (unsigned long long) seq, owner,
+                    recovered);
+    }
+
+    return rc;
 }
 
 

@@ -16,8 +16,10 @@
  *    reader still holds) is followed by the same final write in a
  *    transaction of its own.
  *
- * Nothing here is blamed on a worker's death: a workflow stopped for want
- * of space says so, and is never left running for a claimer to recover.
+ * A workflow whose cancellation was asked for ends cancelled all the
+ * same. Nothing here is blamed on a worker's death: a workflow stopped for
+ * want of space says so, and is never left running for a claimer to
+ * recover.
  */
 
 #include <stdio.h>
@@ -40,8 +42,8 @@ mst_run_admit(mst_run_env_t *env, char *err, size_t errlen)
     }
 
     if (mst_store_space_last(env->store, &sp) != MST_OK) {
-        return mst_err(err, errlen, MST_MAPFULL, "the store is full "
-                       "(raise maestro_store_size)");
+        return mst_err(err, errlen, MST_MAPFULL, "%s",
+                       mst_strerror(MST_MAPFULL));
     }
 
     return mst_err(err, errlen, MST_MAPFULL,
@@ -63,9 +65,15 @@ mst_run_full_end(mst_run_tx_t *tx, mst_run_next_t *next, char *err,
     next->status = MST_ENGINE_FAILED;
     next->finished = 1;
 
-    json_object_set_new(tx->rec, "error_code", json_string("store_full"));
+    if (json_is_true(json_object_get(tx->rec, "cancel_requested"))) {
+        /* what the user asked for, with no more room than a failure */
+        mst_run_finalize(tx, "cancelled", NULL);
 
-    mst_run_finalize(tx, "failed", MST_RUN_FULL_ERROR);
+    } else {
+        json_object_set_new(tx->rec, "error_code",
+                            json_string("store_full"));
+        mst_run_finalize(tx, "failed", MST_RUN_FULL_ERROR);
+    }
 
     /* the record says it ended: no new checkpoint, the smallest write */
     tx->cp_dirty = 0;
