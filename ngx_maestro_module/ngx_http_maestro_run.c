@@ -243,17 +243,21 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
     /* what this commit wrote reaches this worker's subscribers now */
     ngx_http_maestro_run_wake(wf->mmcf);
 
-    if (rc == MST_MAPFULL && !wf->finished) {
+    if (rc == MST_MAPFULL && !wf->finished && !ngx_exiting && !ngx_quit) {
         /*
          * Even its final write found the map full: it stays ours (the
          * housekeeping renews its lease) and tries again, rather than
-         * being dropped for a claimer to take for a dead worker's.
+         * being dropped for a claimer to take for a dead worker's. (An
+         * exiting worker drops it: the new ones claim it, with the room
+         * of a reload.)
          */
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "maestro: workflow \"%s\": %s; it ends as "
-                      "store_full when there is room (raise "
-                      "maestro_store_size)", wf->id,
-                      err ? err : mst_strerror(rc));
+        if (!wf->full) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "maestro: workflow \"%s\": %s; it ends as "
+                          "store_full when there is room (raise "
+                          "maestro_store_size)", wf->id,
+                          err ? err : mst_strerror(rc));
+        }
 
         wf->full = 1;
         mst_run_next_free(next);
