@@ -5,15 +5,19 @@
 /*
  * A store filling up: a small map (1 MB, headroom 256 KB) filled with
  * plugin memory (kv) writes. The levels as the map fills and empties
- * (free pages count as room), MST_MAPFULL and never MST_ERROR after a
+ * (free pages count as room, unless an old reader pins them), MST_MAPFULL and never MST_ERROR after a
  * failed write, a submission refused past the headroom, a running
  * workflow that ends failed with "store_full" past the reserve (its final
  * write fits), cancel on a full store, and the final write the glue
- * retries after a commit found the map full. The harness is
- * mst_test_run.h.
+ * retries after a commit found the map full, and a map another process
+ * grew adopted by this one. The harness is mst_test_run.h.
  */
 
 #include "mst_test_run.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 
 #define TST_MAP       (1024 * 1024)
@@ -202,6 +206,45 @@ test_levels(void **state)
 }
 
 
+/*
+ * Pages freed while an old reader is open cannot be reused: they are not
+ * counted as room, so the levels still come before the map ends.
+ */
+static void
+test_reader_pins_pages(void **state)
+{
+    int                rc, seen;
+    unsigned           n;
+    mst_txn_t         *reader;
+    mst_store_space_t  sp;
+
+    assert_int_equal(tst_fill_one(0), MST_OK);
+    assert_int_equal(mst_txn_begin(tst.store, 1, &reader), MST_OK);
+
+    seen = MST_STORE_ROOM;
+    rc = MST_OK;
+
+    for (n = 1; n < 400 && rc == MST_OK; n++) {
+        assert_int_equal(mst_store_space(tst.store, &sp), MST_OK);
+        assert_int_equal(sp.free, 0);
+        seen = sp.level > seen ? sp.level : seen;
+
+        /* overwrite the same few keys: every commit frees pages */
+        rc = tst_fill_one(n % 4);
+    }
+
+    mst_txn_abort(reader);
+
+    assert_int_equal(rc, MST_MAPFULL);
+    assert_int_equal(seen, MST_STORE_RESERVE);
+
+    /* the reader gone, its pinned pages are room again */
+    assert_int_equal(mst_store_space(tst.store, &sp), MST_OK);
+    assert_int_equal(sp.level, MST_STORE_ROOM);
+    assert_true(sp.free > TST_MAP / 2);
+}
+
+
 static void
 test_submit_refused(void **state)
 {
@@ -385,18 +428,100 @@ test_final_write_after_mapfull(void **state)
 }
 
 
+static void *
+tst_hold_reader(void *arg)
+{
+    tst_sleep_ms(30);
+    mst_txn_abort(arg);
+    return NULL;
+}
+
+
+/*
+ * Another process (a new worker after a reload with a bigger
+ * maestro_store_size) grows the map past this one's: this process's next
+ * write adopts it, once its own open transaction (here a reader on
+ * another thread) has ended, instead of failing.
+ */
+static void
+test_map_grown_elsewhere(void **state)
+{
+    int                rc, status;
+    char               err[MST_ERRLEN];
+    pid_t              pid;
+    unsigned           n;
+    pthread_t          th;
+    mst_txn_t         *reader, *txn;
+    mst_store_t       *big;
+    mst_store_conf_t   conf;
+    mst_store_space_t  sp;
+
+    assert_int_equal(tst_fill_one(0), MST_OK);
+    assert_int_equal(mst_txn_begin(tst.store, 1, &reader), MST_OK);
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        memset(&conf, 0, sizeof(mst_store_conf_t));
+        conf.path = tst.dir;
+        conf.map_size = 8 * TST_MAP;
+        conf.crypt = mst_test_crypt();
+
+        if (mst_store_open(&big, &conf, err, sizeof(err)) != MST_OK) {
+            _exit(2);
+        }
+
+        tst.store = big;
+
+        for (n = 1; n < 200; n++) {
+            if ((rc = tst_fill_one(n)) != MST_OK) {
+                (void) mst_store_space(big, &sp);
+                fprintf(stderr, "child: fill %u: %s map %zu used %zu\n", n,
+                        mst_strerror(rc), sp.map, sp.used);
+                _exit(3);
+            }
+        }
+
+        mst_store_close(big);
+        _exit(0);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    assert_int_equal(pthread_create(&th, NULL, tst_hold_reader, reader), 0);
+
+    rc = mst_txn_begin(tst.store, 0, &txn);
+    assert_int_equal(rc, MST_OK);
+    assert_int_equal(mst_store_kv_put(txn, "fill", "after", "x", 1), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    pthread_join(th, NULL);
+
+    assert_int_equal(mst_store_space(tst.store, &sp), MST_OK);
+    assert_int_equal(sp.map, 8 * TST_MAP);
+    assert_true(sp.used > TST_MAP);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test_setup_teardown(test_levels, tst_setup_small,
                                         tst_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_pins_pages,
+                                        tst_setup_small, tst_teardown),
         cmocka_unit_test_setup_teardown(test_submit_refused, tst_setup_small,
                                         tst_teardown),
         cmocka_unit_test_setup_teardown(test_running_ends_store_full,
                                         tst_setup_small, tst_teardown),
         cmocka_unit_test_setup_teardown(test_final_write_after_mapfull,
                                         tst_setup_nohead, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_map_grown_elsewhere,
+                                        tst_setup_small, tst_teardown),
     };
 
     return cmocka_run_group_tests(tests, tst_group_setup,

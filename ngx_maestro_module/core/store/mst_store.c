@@ -23,7 +23,10 @@
  *   mdb_env_set_mapsize(env, 0) and the begin is retried once. LMDB allows
  *   that only while this process has no transaction open, so begins and
  *   ends are counted under a mutex and the resize is done only when the
- *   caller's own (failed) begin is the only one counted.
+ *   caller's own (failed) begin is the only one counted. A read begin
+ *   (maybe on the event loop) tries once; a write begin (pool threads
+ *   only) waits for the others for up to MST_STORE_RESIZE_TRIES ms, so
+ *   the old workers of a reload that grew maestro_store_size adopt it.
  *
  * - Range scans put a cursor on prefix + be64 with MDB_SET_RANGE and stop
  *   at the first key whose prefix differs. "Last key with a prefix" is
@@ -49,6 +52,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <lmdb.h>
 #include <openssl/crypto.h>
 
@@ -65,6 +69,9 @@ static size_t mst_store_aad(mst_store_t *st, MDB_dbi dbi, const MDB_val *k,
 static void mst_store_txn_free(mst_txn_t *txn);
 static void mst_store_full(mst_store_t *store);
 
+
+/* a write begin waits this many ms at most to adopt a grown map */
+#define MST_STORE_RESIZE_TRIES  100
 
 /* after a write found the map full, how long mst_store_level() holds */
 #define MST_STORE_FULL_HOLD_MS  1000
@@ -267,21 +274,47 @@ mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size)
 }
 
 
+/* mdb_reader_list()'s lines: "pid thread txnid", txnid "-" when idle */
+static int
+mst_store_reader_line(const char *line, void *arg)
+{
+    int      pid;
+    size_t   tid, txnid, *oldest;
+
+    oldest = arg;
+
+    if (sscanf(line, "%d %zx %zu", &pid, &tid, &txnid) == 3
+        && txnid < *oldest)
+    {
+        *oldest = txnid;
+    }
+
+    return 0;
+}
+
+
 /*
- * LMDB's free list (sub-database 0): each record is a transaction id and
- * the pages it freed, an array of MDB_ID whose first element is their
- * count (as mdb_stat -f reads it; MDB_ID is a size_t). They are reused
- * before the map grows.
+ * LMDB's free list (sub-database 0): each record is the id of the
+ * transaction that freed the pages and their list, an array of MDB_ID
+ * (a size_t) whose first element is their count, as mdb_stat -f reads
+ * it. A writer reuses the pages of records older than every reader's
+ * snapshot (mdb_find_oldest()) before it grows the map: only those are
+ * counted, so a long reader that pins freed pages does not pass for
+ * room.
  */
 static int
 mst_store_free_pages(mst_txn_t *txn, size_t *pages)
 {
     int          rc;
-    size_t       n;
+    size_t       n, id, oldest;
     MDB_val      k, v;
     MDB_cursor  *cur;
 
     *pages = 0;
+
+    /* at most the last commit's id: its own frees wait for the next */
+    oldest = (size_t) mdb_txn_id(txn->txn);
+    (void) mdb_reader_list(txn->store->env, mst_store_reader_line, &oldest);
 
     rc = mdb_cursor_open(txn->txn, 0, &cur);
     if (rc != MDB_SUCCESS) {
@@ -289,15 +322,24 @@ mst_store_free_pages(mst_txn_t *txn, size_t *pages)
     }
 
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == MDB_SUCCESS) {
-        if (v.mv_size >= sizeof(size_t)) {
-            memcpy(&n, v.mv_data, sizeof(size_t));
-            *pages += n;
+        if (k.mv_size != sizeof(size_t) || v.mv_size < sizeof(size_t)) {
+            continue;
         }
+
+        memcpy(&id, k.mv_data, sizeof(size_t));
+
+        if (id >= oldest) {
+            break;      /* in id order: the rest are newer still */
+        }
+
+        memcpy(&n, v.mv_data, sizeof(size_t));
+        *pages += n;
     }
 
     mdb_cursor_close(cur);
 
-    return rc == MDB_NOTFOUND ? MST_OK : mst_store_rc(rc);
+    return (rc == MDB_NOTFOUND || rc == MDB_SUCCESS) ? MST_OK
+                                                     : mst_store_rc(rc);
 }
 
 
@@ -420,7 +462,7 @@ mst_store_full(mst_store_t *store)
 int
 mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
 {
-    int         rc;
+    int         rc, tries;
     mst_txn_t  *t;
 
     *txn = NULL;
@@ -440,7 +482,7 @@ mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
 
     rc = mdb_txn_begin(store->env, NULL, readonly ? MDB_RDONLY : 0, &t->txn);
 
-    if (rc == MDB_MAP_RESIZED) {
+    for (tries = 0; rc == MDB_MAP_RESIZED; tries++) {
 
         /* only legal while no transaction of this process is open */
 
@@ -449,10 +491,23 @@ mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
                                   : MDB_MAP_RESIZED;
         pthread_mutex_unlock(&store->lock);
 
-        if (rc == MDB_SUCCESS) {
-            rc = mdb_txn_begin(store->env, NULL, readonly ? MDB_RDONLY : 0,
-                               &t->txn);
+        if (rc == MDB_MAP_RESIZED
+            && (readonly || tries >= MST_STORE_RESIZE_TRIES))
+        {
+            break;
         }
+
+        if (rc == MDB_MAP_RESIZED) {
+            /*
+             * A writer, on a pool thread: the others' transactions are
+             * short, and their next begins fail the same way, so the
+             * count soon drops to ours (or one of them adopts the map).
+             */
+            usleep(1000);
+        }
+
+        rc = mdb_txn_begin(store->env, NULL, readonly ? MDB_RDONLY : 0,
+                           &t->txn);
     }
 
     if (rc != MDB_SUCCESS) {

@@ -89,7 +89,8 @@ void mst_store_reader_check(mst_store_t *store);
 /*
  * Map usage: bytes in use and map size. Pages LMDB freed (deleted or
  * rewritten records) are reused by later writes, so they are not counted
- * as used: used = (last page + 1 - free pages) * page size.
+ * as used: used = (last page + 1 - free pages) * page size, free pages
+ * being those no open reader's snapshot still sees.
  */
 int mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size);
 
