@@ -100,6 +100,8 @@ for (const headroom of [null, '64k']) describe(`a full store, headroom `
                 return r;
             });
 
+        console.log(`# ${N} submissions: ${JSON.stringify(statuses)}`);
+
         for (const r of answers) {
             if (r.status === 202) {
                 accepted.push(r.json.id);
@@ -111,7 +113,6 @@ for (const headroom of [null, '64k']) describe(`a full store, headroom `
             assert.equal(r.headers['retry-after'], '10');
         }
 
-        console.log(`# ${N} submissions: ${JSON.stringify(statuses)}`);
         assert.ok(accepted.length > 50, JSON.stringify(statuses));
         assert.ok(statuses[507] > 0, JSON.stringify(statuses));
 
