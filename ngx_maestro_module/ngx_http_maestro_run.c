@@ -171,12 +171,18 @@ void
 ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
     const char *id, mst_run_next_t *next)
 {
+    size_t                  i;
     ngx_http_maestro_wf_t  *wf;
 
     wf = ngx_calloc(sizeof(ngx_http_maestro_wf_t),
                     ngx_http_maestro_cycle->log);
     if (wf == NULL) {
-        /* the housekeeping claims it again later */
+        /* the housekeeping claims it again later; its suspect, if any,
+           does not hold the lane meanwhile */
+        for (i = 0; i < next->nsteps; i++) {
+            mst_run_lane_release(&mmcf->env, next->steps[i].lane);
+        }
+
         mst_run_next_free(next);
         return;
     }
@@ -266,6 +272,9 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
                           " (thread pool \"%V\" queue full)", wf->id,
                           next->steps[i].node, &wf->mmcf->pool_name);
             wf->lost = 1;
+
+            /* it will not run here: the next suspect may */
+            mst_run_lane_release(&wf->mmcf->env, next->steps[i].lane);
         }
     }
 
@@ -545,6 +554,9 @@ ngx_http_maestro_step_timeout(ngx_event_t *ev)
                   "maestro: workflow \"%s\" step \"%s\" timed out after "
                   "%L ms; abandoned", s->wf->id, s->step.node,
                   (int64_t) s->step.timeout_ms);
+
+    /* its plugin may run on, but the next suspect need not wait for it */
+    mst_run_lane_release(&s->wf->mmcf->env, s->step.lane);
 
     ngx_snprintf((u_char *) error, sizeof(error) - 1,
                  "timed out after %L ms%Z", (int64_t) s->step.timeout_ms);
