@@ -793,6 +793,7 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
     if (next->nsteps == 0 && !next->finished) {
         /* still waiting (a backoff, the suspect lane): nothing to write,
            and polling the lane must not grow the store */
+        mst_run_next_free(next);
         mst_run_tx_abort(&tx);
         return MST_OK;
     }
