@@ -103,28 +103,30 @@ describe('a crashing agent next to healthy workflows', () => {
         const done = await allFinal(m, ids, 60000);
         const elapsed = Date.now() - t0;
 
+        const bad = done.filter((wf) => wf.status !== 'complete');
+        /* the crash did hit neighbours: their step ran again, alone */
+        const hit = done.filter((wf) => wf.agents.s.attempts >= 2);
+        const crashes = m.errorLog().split('\n')
+            .filter((l) => /exited on signal 11/.test(l)).length;
+
+        console.log(`# crash next to 10 healthy: ${crashes} crashes, `
+                    + `${hit.length}/10 healthy interrupted, `
+                    + `${10 - bad.length}/10 complete in ${elapsed} ms; `
+                    + `crasher ${crashed.status}: ${crashed.error}`);
+
+        assert.deepEqual(bad.map((wf) => [wf.status, wf.error]), [],
+                         'every healthy workflow completes');
+        assert.ok(hit.length >= 1, 'a healthy step was interrupted');
+
         assert.equal(crashed.status, 'failed');
-        assert.match(crashed.error, /^c: worker died while running the step alone/);
+        assert.match(crashed.error,
+                     /^c: worker died while running the step alone/);
         assert.match(crashed.error, /crashes its worker/);
         assert.equal(crashed.agents.c.status, 'error');
 
-        const bad = done.filter((wf) => wf.status !== 'complete');
-        assert.deepEqual(bad.map((wf) => [wf.status, wf.error]), [],
-                         'every healthy workflow completes');
-
-        /* the crash did hit neighbours: their step ran again, alone */
-        const hit = done.filter((wf) => wf.agents.s.attempts >= 2);
-        assert.ok(hit.length >= 1, 'a healthy step was interrupted');
-
-        const crashes = m.errorLog().split('\n')
-            .filter((l) => /exited on signal 11/.test(l)).length;
         /* one unattributed death, then 2 of its own (retry.max 0 + 2) */
         assert.equal(crashes, 3, `${crashes} crashes`);
         assert.match(m.errorLog(), /each to run again alone/);
-
-        console.log(`# crash next to 10 healthy: ${crashes} crashes, `
-                    + `${hit.length}/10 healthy interrupted, all complete `
-                    + `in ${elapsed} ms`);
 
         await m.waitWorkers();
         assert.equal((await api(m.base, 'GET', '/healthz')).status, 200);
@@ -174,16 +176,17 @@ describe('two kill -9 in a row', () => {
         const elapsed = Date.now() - t0;
 
         const bad = done.filter((wf) => wf.status !== 'complete');
+        const retried = done.filter((wf) => wf.agents.s.attempts >= 3).length;
+
+        console.log(`# two kill -9 of 2 workers running 8 healthy: `
+                    + `${8 - bad.length}/8 complete in ${elapsed} ms `
+                    + `(${retried} steps ran 3 times)`);
+
         assert.deepEqual(bad.map((wf) => [wf.status, wf.error]), [],
                          'every workflow completes');
         for (const wf of done) {
             assert.ok(wf.agents.s.attempts >= 2,
                       `${wf.id}: interrupted, attempts ${wf.agents.s.attempts}`);
         }
-        const retried = done.filter((wf) => wf.agents.s.attempts >= 3).length;
-
-        console.log(`# two kill -9 of 2 workers running 8 healthy: all `
-                    + `complete in ${elapsed} ms (${retried} steps ran 3 `
-                    + `times)`);
     });
 });

@@ -158,7 +158,9 @@ test_one_suspect_at_a_time(void **state)
     tst_claim(&p2, w2, &n2);
     assert_int_equal(n2.nsteps, 0);
     assert_false(n2.finished);
-    assert_true(n2.retry_in_ms > 0 && n2.retry_in_ms <= 100);
+    assert_true(n2.retry_in_ms > 0 && n2.retry_in_ms <= 250);
+    assert_true(n2.lane_wait);
+    assert_false(n1.lane_wait);
     cp = tst_checkpoint(w2, NULL);
     assert_string_equal(tst_step_status(cp, "s"), "pending");
     json_decref(cp);

@@ -115,6 +115,8 @@ typedef struct {
     size_t              nsteps;
     int64_t             retry_in_ms;    /* >0: call mst_run_begin_ready()
                                            after this backoff */
+    int                 lane_wait;      /* a suspect waits for the lane:
+                                           sooner when it is free */
     int                 finished;       /* workflow reached a final state */
     uint64_t            epoch;
 } mst_run_next_t;

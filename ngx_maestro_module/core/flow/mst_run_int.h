@@ -19,8 +19,9 @@
 
 #define MST_RUN_MAX_READY     256
 
-/* a suspect that finds the lane busy comes back this much later */
-#define MST_RUN_LANE_WAIT_MS  50
+/* a suspect that finds the lane busy comes back this much later at the
+   latest (the host wakes it when the lane is free: this is a safety net) */
+#define MST_RUN_LANE_WAIT_MS  250
 
 
 /* one runner transaction: the record, its last checkpoint and graph */

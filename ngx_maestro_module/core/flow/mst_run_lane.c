@@ -38,8 +38,11 @@
  *            host abandons the step (timeout) or does not run it.
  *
  * A suspect that finds the lane busy stays pending; its workflow is asked
- * to come back after MST_RUN_LANE_WAIT_MS (retry_in_ms), and a
- * mst_run_begin_ready() that begins nothing writes nothing.
+ * to come back (retry_in_ms, lane_wait): the host wakes one waiting
+ * workflow when it sees the lane free (a step of its ended), and at the
+ * latest after MST_RUN_LANE_WAIT_MS; a mst_run_begin_ready() that begins
+ * nothing writes nothing (its transaction is aborted), so waiting does not
+ * grow the store.
  */
 
 #include "mst_run.h"

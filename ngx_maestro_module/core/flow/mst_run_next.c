@@ -146,7 +146,8 @@ mst_run_retry_later(mst_run_tx_t *tx, const char *node, int index)
 
 /*
  * A suspect waits for this process's lane: pending, its workflow comes
- * back soon; its agent says why (once).
+ * back after MST_RUN_LANE_WAIT_MS, or sooner when the host sees the lane
+ * free (lane_wait); its agent says why (once).
  */
 static void
 mst_run_lane_wait(mst_run_tx_t *tx, const char *node, mst_run_next_t *next)
@@ -156,6 +157,8 @@ mst_run_lane_wait(mst_run_tx_t *tx, const char *node, mst_run_next_t *next)
     if (next->retry_in_ms == 0 || next->retry_in_ms > MST_RUN_LANE_WAIT_MS) {
         next->retry_in_ms = MST_RUN_LANE_WAIT_MS;
     }
+
+    next->lane_wait = 1;
 
     status = mst_run_str(mst_run_agent_entry(tx, node), "status");
 
