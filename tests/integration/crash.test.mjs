@@ -12,8 +12,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    startMaestro, api, submit, getWorkflow, waitStatus, waitFor, chain,
-    sleep, FINAL,
+    startMaestro, api, submit, submitCrashing, getWorkflow, waitStatus,
+    waitFor, chain, sleep, FINAL,
 } from './lib/harness.mjs';
 
 
@@ -81,23 +81,9 @@ describe('a crashing agent next to healthy workflows', () => {
         const t0 = Date.now();
         const ids = await healthy(m, 10, 2500, 'healthy');
 
-        const user = `u-crash-${process.pid}-${Date.now()}`;
-        let c;
-        try {
-            c = await submit(m.base, {
-                prompt: 'crash please', user_id: user,
-                workflow: chain(['c', 'crash']),
-            });
-        } catch (e) {
-            /* the worker may die before its 202 is written */
-            assert.match(String(e.cause || e), /closed|reset|socket/i);
-            c = await waitFor(async () => {
-                const r = await api(m.base, 'GET',
-                                    `/api/v1/workflows?user_id=${user}`);
-                return r.status === 200 && r.json.items.length === 1
-                    && r.json.items[0];
-            }, 10000, 50, 'the crashed submission in the list');
-        }
+        const c = await submitCrashing(m.base, {
+            prompt: 'crash please', workflow: chain(['c', 'crash']),
+        });
 
         const crashed = await waitStatus(m.base, c.id, FINAL, 60000);
         const done = await allFinal(m, ids, 60000);

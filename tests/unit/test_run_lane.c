@@ -30,6 +30,21 @@ tst_process(long n)
 }
 
 
+/* a workflow whose first steps were running in process p when it died */
+static void
+tst_interrupted(mst_run_env_t *p, const mst_graph_t *g, const char *prompt,
+    char *id)
+{
+    mst_run_next_t  next;
+
+    tst_create(p, g, prompt, id);
+    tst_claim(p, id, &next);
+    assert_true(next.nsteps > 0);
+    mst_run_next_free(&next);
+    tst_kill(p->pid);
+}
+
+
 /* a step of the checkpoint's frontier (the first of node) */
 static json_t *
 tst_cp_step(json_t *cp, const char *node)
@@ -223,10 +238,7 @@ test_neighbours(void **state)
     p3 = tst_process(13);
     p4 = tst_process(14);
 
-    tst_create(&p1, g, "the crasher", w1);
-    tst_claim(&p1, w1, &n1);
-    mst_run_next_free(&n1);
-    tst_kill(p1.pid);
+    tst_interrupted(&p1, g, "the crasher", w1);
 
     /* w1's suspect runs alone in process 2, w3 (healthy) beside it */
     tst_claim(&p2, w1, &n1);
@@ -289,10 +301,7 @@ test_two_kills(void **state)
     p2 = tst_process(22);
     p3 = tst_process(23);
 
-    tst_create(&p1, g, "killed twice", id);
-    tst_claim(&p1, id, &next);
-    mst_run_next_free(&next);
-    tst_kill(p1.pid);
+    tst_interrupted(&p1, g, "killed twice", id);
 
     tst_claim(&p2, id, &next);
     assert_true(next.steps[0].lane != 0);
@@ -378,10 +387,7 @@ test_release_paths(void **state)
 
     p1 = tst_process(41);
     p2 = tst_process(42);
-    tst_create(&p1, g, "abandoned", id);
-    tst_claim(&p1, id, &next);
-    mst_run_next_free(&next);
-    tst_kill(p1.pid);
+    tst_interrupted(&p1, g, "abandoned", id);
 
     tst_claim(&p2, id, &next);
     token = next.steps[0].lane;
@@ -416,10 +422,7 @@ test_release_paths(void **state)
     p1 = tst_process(43);
     p2 = tst_process(44);
     p3 = tst_process(45);
-    tst_create(&p1, g, "lost", id);
-    tst_claim(&p1, id, &next);
-    mst_run_next_free(&next);
-    tst_kill(p1.pid);
+    tst_interrupted(&p1, g, "lost", id);
 
     p2.lease_ms = 1;
     tst_claim(&p2, id, &next);
@@ -437,10 +440,7 @@ test_release_paths(void **state)
 
     p1 = tst_process(46);
     p2 = tst_process(47);
-    tst_create(&p1, tst_named(tst_seq_json), "cancelled", id);
-    tst_claim(&p1, id, &next);
-    mst_run_next_free(&next);
-    tst_kill(p1.pid);
+    tst_interrupted(&p1, tst_named(tst_seq_json), "cancelled", id);
 
     tst_claim(&p2, id, &next);
     assert_true(p2.lane.holder != 0);

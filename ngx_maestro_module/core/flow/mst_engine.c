@@ -71,6 +71,8 @@ static json_t *mst_engine_string(const char *s);
 static int64_t mst_engine_int(json_t *obj, const char *key);
 static int mst_engine_set_int(json_t *obj, const char *key, int64_t n);
 static int mst_engine_check(json_t *cp);
+static int mst_engine_step_in(json_t *cp, const char *node, int index,
+    const char *status, json_t **step);
 static json_t *mst_engine_find(json_t *cp, const char *node, int index);
 static int mst_engine_step_index(json_t *step);
 static int mst_engine_failed(json_t *cp, const char *fmt, ...)
@@ -176,18 +178,9 @@ mst_engine_begin(json_t *cp, const char *node, int index)
     int      rc;
     json_t  *step;
 
-    rc = mst_engine_check(cp);
+    rc = mst_engine_step_in(cp, node, index, "pending", &step);
     if (rc != MST_OK) {
         return rc;
-    }
-
-    step = mst_engine_find(cp, node, index);
-    if (step == NULL) {
-        return MST_NOTFOUND;
-    }
-
-    if (strcmp(mst_engine_str(step, "status"), "pending") != 0) {
-        return MST_EINVAL;
     }
 
     json_object_del(step, "isolated");
@@ -210,18 +203,9 @@ mst_engine_isolate(json_t *cp, const char *node, int index)
     int      rc;
     json_t  *step;
 
-    rc = mst_engine_check(cp);
+    rc = mst_engine_step_in(cp, node, index, "running", &step);
     if (rc != MST_OK) {
         return rc;
-    }
-
-    step = mst_engine_find(cp, node, index);
-    if (step == NULL) {
-        return MST_NOTFOUND;
-    }
-
-    if (strcmp(mst_engine_str(step, "status"), "running") != 0) {
-        return MST_EINVAL;
     }
 
     return json_object_set_new(step, "isolated", json_true()) == 0
@@ -426,6 +410,7 @@ int
 mst_engine_recover(const mst_graph_t *g, json_t *cp)
 {
     int                n, index, isolated;
+    char               label[96];
     size_t             i;
     json_t            *step;
     int64_t            deaths;
@@ -471,17 +456,15 @@ mst_engine_recover(const mst_graph_t *g, json_t *cp)
             json_object_set_new(step, "status", json_string("failed"));
 
             if (index >= 0) {
-                mst_engine_failed(cp, "%s[%d]: worker died while running "
-                                  "the step alone, %lld times (retry.max "
-                                  "%d): the step crashes its worker", name,
-                                  index, (long long) deaths, node->retry_max);
+                snprintf(label, sizeof(label), "%s[%d]", name, index);
             } else {
-                mst_engine_failed(cp, "%s: worker died while running "
-                                  "the step alone, %lld times (retry.max "
-                                  "%d): the step crashes its worker", name,
-                                  (long long) deaths, node->retry_max);
+                snprintf(label, sizeof(label), "%s", name);
             }
 
+            mst_engine_failed(cp, "%s: worker died while running the step "
+                              "alone, %lld times (retry.max %d): the step "
+                              "crashes its worker", label, (long long) deaths,
+                              node->retry_max);
             return n;
         }
 
@@ -904,6 +887,31 @@ mst_engine_check(json_t *cp)
     }
 
     return strcmp(status, "cancelled") == 0 ? MST_ECANCELLED : MST_EINVAL;
+}
+
+
+/* the step of a running checkpoint, in that status (else MST_EINVAL) */
+static int
+mst_engine_step_in(json_t *cp, const char *node, int index,
+    const char *status, json_t **step)
+{
+    int  rc;
+
+    rc = mst_engine_check(cp);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    *step = mst_engine_find(cp, node, index);
+    if (*step == NULL) {
+        return MST_NOTFOUND;
+    }
+
+    if (strcmp(mst_engine_str(*step, "status"), status) != 0) {
+        return MST_EINVAL;
+    }
+
+    return MST_OK;
 }
 
 
