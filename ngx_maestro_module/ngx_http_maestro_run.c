@@ -56,6 +56,7 @@ typedef struct {
     ngx_http_maestro_main_conf_t   *mmcf;
     unsigned                        finished:1;
     unsigned                        lost:1;
+    unsigned                        lane_wait:1;    /* for the lane */
     unsigned                        full:1;     /* to end as store_full */
 } ngx_http_maestro_wf_t;
 
@@ -123,9 +124,15 @@ static void ngx_http_maestro_poll(ngx_event_t *ev);
 static void ngx_http_maestro_run_level_log(ngx_http_maestro_main_conf_t *mmcf,
     ngx_http_maestro_hk_t *hk);
 static void ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf);
+static void ngx_http_maestro_lane_kick(ngx_http_maestro_main_conf_t *mmcf);
+static void ngx_http_maestro_lane_waits(ngx_http_maestro_wf_t *wf,
+    ngx_uint_t wait);
 
 
 static ngx_cycle_t  *ngx_http_maestro_cycle;
+
+/* workflows of this worker whose suspect waits for the suspect lane */
+static ngx_uint_t    ngx_http_maestro_lane_waiting;
 
 
 /* runs on any thread */
@@ -179,12 +186,18 @@ void
 ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
     const char *id, mst_run_next_t *next)
 {
+    size_t                  i;
     ngx_http_maestro_wf_t  *wf;
 
     wf = ngx_calloc(sizeof(ngx_http_maestro_wf_t),
                     ngx_http_maestro_cycle->log);
     if (wf == NULL) {
-        /* the housekeeping claims it again later */
+        /* the housekeeping claims it again later; its suspect, if any,
+           does not hold the lane meanwhile */
+        for (i = 0; i < next->nsteps; i++) {
+            mst_run_lane_release(&mmcf->env, next->steps[i].lane);
+        }
+
         mst_run_next_free(next);
         return;
     }
@@ -223,6 +236,7 @@ ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf)
 
     mmcf = wf->mmcf;
 
+    ngx_http_maestro_lane_waits(wf, 0);
     ngx_queue_remove(&wf->queue);
     mmcf->nactive--;
     (void) ngx_atomic_fetch_add(&mmcf->sh->active, -1);
@@ -299,10 +313,15 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
                           " (thread pool \"%V\" queue full)", wf->id,
                           next->steps[i].node, &wf->mmcf->pool_name);
             wf->lost = 1;
+
+            /* it will not run here: the next suspect may */
+            mst_run_lane_release(&wf->mmcf->env, next->steps[i].lane);
         }
     }
 
     if (next->retry_in_ms > 0 && !wf->finished && !wf->lost) {
+        ngx_http_maestro_lane_waits(wf, next->lane_wait);
+
         if (wf->retry_ev.timer_set) {
             ngx_del_timer(&wf->retry_ev);
         }
@@ -431,12 +450,14 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_maestro_step_done(ngx_event_t *ev)
 {
-    ngx_thread_task_t        *task = ev->data;
-    ngx_http_maestro_wf_t    *wf;
-    ngx_http_maestro_step_t  *s;
+    ngx_thread_task_t             *task = ev->data;
+    ngx_http_maestro_wf_t         *wf;
+    ngx_http_maestro_step_t       *s;
+    ngx_http_maestro_main_conf_t  *mmcf;
 
     s = task->ctx;
     wf = s->wf;
+    mmcf = wf->mmcf;
 
     if (s->timeout_ev.timer_set) {
         ngx_del_timer(&s->timeout_ev);
@@ -455,6 +476,9 @@ ngx_http_maestro_step_done(ngx_event_t *ev)
 
     ngx_free(s->step.input);
     ngx_free(task);
+
+    /* a step ended: a suspect may have left the lane */
+    ngx_http_maestro_lane_kick(mmcf);
 }
 
 
@@ -590,6 +614,10 @@ ngx_http_maestro_step_timeout(ngx_event_t *ev)
                   "%L ms; abandoned", s->wf->id, s->step.node,
                   (int64_t) s->step.timeout_ms);
 
+    /* its plugin may run on, but the next suspect need not wait for it */
+    mst_run_lane_release(&s->wf->mmcf->env, s->step.lane);
+    ngx_http_maestro_lane_kick(s->wf->mmcf);
+
     ngx_snprintf((u_char *) error, sizeof(error) - 1,
                  "timed out after %L ms%Z", (int64_t) s->step.timeout_ms);
 
@@ -604,6 +632,8 @@ ngx_http_maestro_retry_handler(ngx_event_t *ev)
 {
     ngx_http_maestro_wf_t  *wf = ev->data;
 
+    ngx_http_maestro_lane_waits(wf, 0);
+
     if (wf->lost || wf->finished) {
         ngx_http_maestro_wf_release(wf);
         return;
@@ -612,6 +642,57 @@ ngx_http_maestro_retry_handler(ngx_event_t *ev)
     ngx_http_maestro_wf_io(wf, wf->full ? ngx_http_maestro_wf_io_full
                                         : ngx_http_maestro_wf_io_begin,
                            NULL, -1, NULL);
+}
+
+
+/*
+ * The suspect lane (core/flow/mst_run_lane.c): a workflow whose suspect
+ * found it busy waits on its retry timer; when a step ends here with the
+ * lane free, the first waiting workflow is woken at once instead.
+ */
+static void
+ngx_http_maestro_lane_waits(ngx_http_maestro_wf_t *wf, ngx_uint_t wait)
+{
+    if (wf->lane_wait == (wait ? 1 : 0)) {
+        return;
+    }
+
+    wf->lane_wait = wait ? 1 : 0;
+
+    if (wait) {
+        ngx_http_maestro_lane_waiting++;
+
+    } else {
+        ngx_http_maestro_lane_waiting--;
+    }
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_lane_kick(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_queue_t            *q;
+    ngx_http_maestro_wf_t  *wf;
+
+    if (ngx_http_maestro_lane_waiting == 0 || mmcf->env.lane.holder != 0) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&mmcf->active);
+         q != ngx_queue_sentinel(&mmcf->active);
+         q = ngx_queue_next(q))
+    {
+        wf = ngx_queue_data(q, ngx_http_maestro_wf_t, queue);
+
+        if (wf->lane_wait && wf->retry_ev.timer_set && !wf->lost
+            && !wf->finished)
+        {
+            ngx_del_timer(&wf->retry_ev);
+            ngx_add_timer(&wf->retry_ev, 1);
+            return;
+        }
+    }
 }
 
 

@@ -304,6 +304,13 @@ mst_run_tx_abort(mst_run_tx_t *tx)
 {
     mst_txn_abort(tx->txn);
     tx->txn = NULL;
+
+    /* the suspect it began is not running */
+    if (tx->lane != 0) {
+        mst_run_lane_release(tx->env, tx->lane);
+        tx->lane = 0;
+    }
+
     mst_run_tx_release(tx);
 }
 
@@ -341,6 +348,14 @@ mst_run_tx_commit(mst_run_tx_t *tx)
 
     rc = mst_txn_commit(tx->txn);
     tx->txn = NULL;
+
+    if (tx->lane != 0) {
+        /* kept by the suspect it began, unless that was not committed */
+        if (rc != MST_OK) {
+            mst_run_lane_release(tx->env, tx->lane);
+        }
+        tx->lane = 0;
+    }
 
     if (rc == MST_OK && tx->events && tx->env->notify) {
         tx->env->notify(tx->env->notify_arg, tx->id, last);
@@ -774,7 +789,8 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
     if (rc == MST_OK && owner != 0) {
         mst_run_log(env, MAESTRO_LOG_WARN,
                     "workflow \"%s\" resumed by process %ld from checkpoint "
-                    "%llu (previous owner %ld, %d step(s) interrupted)",
+                    "%llu (previous owner %ld, %d step(s) interrupted, "
+                    "each to run again alone)",
                     id, env->pid, (unsigned long long) seq, owner,
                     recovered);
     }
@@ -795,7 +811,34 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
         return rc;
     }
 
-    return mst_run_settle(&tx, MST_ENGINE_CONTINUE, next, err, errlen);
+    if (mst_run_full_now(&tx, MST_ENGINE_CONTINUE)) {
+        return mst_run_full_commit(&tx, next, err, errlen);
+    }
+
+    rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
+    if (rc != MST_OK) {
+        if (mst_txn_failed(tx.txn) != MST_OK) {
+            rc = mst_txn_failed(tx.txn);
+        }
+        mst_run_next_free(next);
+        mst_run_tx_abort(&tx);
+        mst_err(err, errlen, rc, "workflow \"%s\": %s", id,
+                mst_strerror(rc));
+
+        /* nothing was written: the final write on its own */
+        return rc == MST_MAPFULL
+               ? mst_run_full(env, id, epoch, next, err, errlen) : rc;
+    }
+
+    if (next->nsteps == 0 && !next->finished) {
+        /* still waiting (a backoff, the suspect lane): nothing to write,
+           and polling the lane must not grow the store */
+        mst_run_next_free(next);
+        mst_run_tx_abort(&tx);
+        return MST_OK;
+    }
+
+    return mst_run_commit_next(&tx, next, err, errlen);
 }
 
 

@@ -234,6 +234,7 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
 
     rc = mst_host_ctx_init(&ctx, env, id, epoch, step, state);
     if (rc != MST_OK) {
+        mst_run_lane_release(env, step->lane);
         return mst_err(err, errlen, rc, "out of memory");
     }
 
@@ -252,6 +253,7 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
                                       MST_STEP_COMMITTING))
     {
         mst_host_ctx_free(&ctx);
+        mst_run_lane_release(env, step->lane);
         return mst_err(err, errlen, MST_ETIMEDOUT,
                        "step \"%s\" abandoned", step->node);
     }
@@ -362,12 +364,18 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         mst_run_step_error(&tx, step->node, step->index, msg, er, next);
     }
 
+    /* the step is over: a suspect of this workflow may begin now */
+    mst_run_lane_release(env, step->lane);
+
     rc = mst_run_settle(&tx, er, next, err, errlen);
 
 done:
 
     pthread_mutex_unlock(&ctx.lock);
     mst_host_ctx_free(&ctx);
+
+    /* and when its commit did not happen (fenced, store error) */
+    mst_run_lane_release(env, step->lane);
 
     return rc;
 }
