@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
     startMaestro, buildConf, api, submit, waitStatus, waitFor, sse, chain,
-    FINAL,
+    stopClean, FINAL,
 } from './lib/harness.mjs';
 
 
@@ -70,15 +70,7 @@ for (const headroom of [null, '64k']) describe(`a full store, headroom `
         m = await startMaestro(OPTS);
     });
 
-    after(async () => {
-        if (m) {
-            try {
-                m.assertCleanLog();
-            } finally {
-                await m.stop();
-            }
-        }
-    });
+    after(() => stopClean(m));
 
     test('~700 submissions: 202 or 507 store_full, never a 500',
          async () => {
