@@ -632,6 +632,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
                            mmcf->store_headroom, mmcf->store_size);
         return NGX_CONF_ERROR;
     }
+
     ngx_conf_init_value(mmcf->store_sync, 1);
     ngx_conf_init_value(mmcf->store_writemap, 0);
     ngx_conf_init_uint_value(mmcf->queue_size,

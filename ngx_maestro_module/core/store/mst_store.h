@@ -101,7 +101,7 @@ int mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size);
 typedef struct {
     size_t       used;          /* as mst_store_usage() */
     size_t       map;
-    size_t       free;          /* of used's pages, reusable: bytes */
+    size_t       free;          /* reusable free pages (not in used) */
     size_t       headroom;
     int          level;         /* MST_STORE_* */
 } mst_store_space_t;
@@ -111,8 +111,8 @@ int mst_store_space(mst_store_t *store, mst_store_space_t *space);
 
 /*
  * MST_STORE_* from a measure at most MST_STORE_LEVEL_MS old (taken now
- * when older, on the calling thread); a write that failed with a full map
- * makes it at least CLOSED until the next measure. Any thread.
+ * when older, on the calling thread); a write that found the map full
+ * makes it RESERVE for a second, whatever a measure says. Any thread.
  */
 #define MST_STORE_LEVEL_MS  50
 int mst_store_level(mst_store_t *store);
