@@ -6,7 +6,8 @@
  * A full store (maestro_store_size 8m, the default headroom of 1m), on
  * two workers: ~700 two-step workflows submitted at once get 202 or 507
  * store_full, never a 500; every accepted one ends (complete, or failed
- * with error_code store_full) and its SSE stream ends with done or error;
+ * with error_code store_full) and its SSE stream ends with done or error
+ * (a failed one's WebSocket stream too);
  * cancel works on the full store; /healthz says it is full; a reload
  * with a bigger map takes work again; and no workflow is said to have
  * lost its worker. The same with a headroom too small for the final
@@ -23,6 +24,7 @@ import {
     startMaestro, buildConf, api, submit, waitStatus, waitFor, sse, chain,
     stopClean, FINAL,
 } from './lib/harness.mjs';
+import { wsOpen, wsUrl } from './lib/ws.mjs';
 
 
 const N = 700;
@@ -131,6 +133,7 @@ for (const headroom of [null, '64k']) describe(`a full store, headroom `
 
     async function allEnd() {
         const ends = { complete: 0, failed: 0 };
+        const failed = [];
 
         await pool(accepted, CONCURRENCY, async (id) => {
             const wf = await waitStatus(m.base, id, FINAL, 30000);
@@ -151,8 +154,18 @@ for (const headroom of [null, '64k']) describe(`a full store, headroom `
             if (wf.status === 'failed') {
                 assert.equal(last.event, 'error');
                 assert.equal(last.data.code, 'store_full');
+                failed.push(id);
             }
         });
+
+        /* their WebSocket streams end the same way */
+        for (const id of failed.slice(0, 5)) {
+            const h = await wsOpen(wsUrl(m, `/api/v1/workflows/${id}/ws`));
+            const end = await h.waitDone(id);
+            assert.equal(end.type, 'error');
+            assert.equal(end.data.code, 'store_full');
+            await h.close();
+        }
 
         console.log(`# accepted ${accepted.length}: ${JSON.stringify(ends)}`);
         assert.ok(ends.complete > 0);
