@@ -96,8 +96,8 @@ static ngx_http_maestro_route_t  ngx_http_maestro_routes[] = {
       ngx_http_maestro_wf_ws, "GET" },
     { "/ws/", "", NGX_HTTP_MAESTRO_GET,
       ngx_http_maestro_user_ws, "GET" },
-    { "/workflows/", "", NGX_HTTP_MAESTRO_GET,
-      ngx_http_maestro_wf_get, "GET" },
+    { "/workflows/", "", NGX_HTTP_MAESTRO_GET | NGX_HTTP_MAESTRO_DELETE,
+      ngx_http_maestro_wf_get, "GET, DELETE" },
     { "/stream/workflow", NULL, NGX_HTTP_MAESTRO_POST,
       ngx_http_maestro_wf_create, "POST" },
     { "/agents", NULL, NGX_HTTP_MAESTRO_GET,
@@ -544,7 +544,7 @@ ngx_http_maestro_wf_list(ngx_http_request_t *r, ngx_str_t *arg)
  * is not NULL, in one read transaction. An argument that cannot be an id
  * is MST_NOTFOUND, like an id that is not stored.
  */
-static int
+int
 ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
     json_t **rec, json_t **list)
 {
@@ -606,6 +606,10 @@ ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
     int      rc;
     char     id[MST_ID_LEN + 1];
     json_t  *rec, *view;
+
+    if (r->method & NGX_HTTP_DELETE) {
+        return ngx_http_maestro_erase_workflow(r, arg);
+    }
 
     rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
     if (rc != MST_OK) {

@@ -37,6 +37,13 @@ ngx_int_t ngx_http_maestro_user_arg(ngx_http_request_t *r, ngx_str_t *arg,
 ngx_int_t ngx_http_maestro_user_id(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *user, ngx_int_t *rc);
 
+/*
+ * The record of the workflow named by arg (MST_NOTFOUND also when it is
+ * another tenant's), and its checkpoints when list is not NULL.
+ */
+int ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg,
+    char *id, json_t **rec, json_t **list);
+
 /* the routes of _api_info.c */
 ngx_int_t ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg);
 ngx_int_t ngx_http_maestro_agents(ngx_http_request_t *r, ngx_str_t *arg);

@@ -23,6 +23,7 @@ typedef struct {
     ngx_http_maestro_main_conf_t  *mmcf;
     char                           user[129];     /* or "" */
     char                           key_id[65];    /* or "" */
+    char                           wf_id[MST_ID_LEN + 1];     /* or "" */
     mst_erase_t                    result;
     int                            rc;
 } ngx_http_maestro_erase_t;
@@ -41,8 +42,9 @@ ngx_http_maestro_erase_thread(void *arg)
         return;
     }
 
-    er->rc = er->user[0] ? mst_erase_user(txn, er->user, &er->result)
-                         : mst_erase_key(txn, er->key_id, &er->result);
+    er->rc = er->wf_id[0] ? mst_erase_workflow(txn, er->wf_id, &er->result)
+             : er->user[0] ? mst_erase_user(txn, er->user, &er->result)
+             : mst_erase_key(txn, er->key_id, &er->result);
 
     if (er->rc != MST_OK) {
         mst_txn_abort(txn);
@@ -50,6 +52,45 @@ ngx_http_maestro_erase_thread(void *arg)
     }
 
     er->rc = mst_txn_commit(txn);
+
+    /* its followers wake, find it gone and end (ngx_http_maestro_sse.c) */
+    if (er->rc == MST_OK && er->wf_id[0] && er->mmcf->env.notify != NULL) {
+        er->mmcf->env.notify(er->mmcf->env.notify_arg, er->wf_id, 0);
+    }
+}
+
+
+/* DELETE /api/v1/workflows/{id}: 204, 404, 409 while queued or running */
+static ngx_int_t
+ngx_http_maestro_erase_wf_answer(ngx_http_request_t *r,
+    ngx_http_maestro_erase_t *er)
+{
+    if (er->rc == MST_CONFLICT) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_CONFLICT, "conflict",
+                   "workflow %s is still queued or running: cancel it, "
+                   "then delete it", er->wf_id);
+    }
+
+    if (er->rc == MST_NOTFOUND) {
+        return ngx_http_maestro_send_error(r, NGX_HTTP_NOT_FOUND,
+                                           "not_found", "no such workflow");
+    }
+
+    if (er->rc != MST_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "maestro: deleting workflow %s: %s", er->wf_id,
+                      mst_strerror(er->rc));
+        return ngx_http_maestro_store_error(r, er->rc, "deletion");
+    }
+
+    ngx_http_maestro_audit(r, "workflow_deleted",
+                           json_pack("{s:s}", "workflow", er->wf_id));
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
 }
 
 
@@ -58,6 +99,10 @@ ngx_http_maestro_erase_answer(ngx_http_request_t *r,
     ngx_http_maestro_erase_t *er)
 {
     json_t  *out;
+
+    if (er->wf_id[0]) {
+        return ngx_http_maestro_erase_wf_answer(r, er);
+    }
 
     if (er->rc == MST_CONFLICT) {
         return ngx_http_maestro_send_error(r, NGX_HTTP_CONFLICT, "conflict",
@@ -168,4 +213,43 @@ ngx_http_maestro_erase_user(ngx_http_request_t *r, ngx_str_t *arg)
     }
 
     return ngx_http_maestro_erase(r, (char *) user.data, NULL);
+}
+
+
+ngx_int_t
+ngx_http_maestro_erase_workflow(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    int                        rc;
+    char                       id[MST_ID_LEN + 1];
+    json_t                    *rec;
+    ngx_http_maestro_erase_t  *er;
+
+    /* the record first: another tenant's is not found */
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    if (rc != MST_OK) {
+        return ngx_http_maestro_store_error(r, rc, "workflow");
+    }
+
+    json_decref(rec);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    er = ngx_calloc(sizeof(ngx_http_maestro_erase_t), r->connection->log);
+    if (er == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    er->r = r;
+    er->mmcf = ngx_http_maestro_mmcf(r);
+    ngx_memcpy(er->wf_id, id, MST_ID_LEN + 1);
+
+    r->main->count++;
+
+    /* a full queue: erase_done answers 503 */
+    (void) ngx_http_maestro_io_post(er->mmcf, ngx_http_maestro_erase_thread,
+                                    ngx_http_maestro_erase_done, er);
+
+    return NGX_DONE;
 }

@@ -46,6 +46,11 @@
 #define NGX_HTTP_MAESTRO_DEFAULT_KEY_LIMITS_SIZE   (8 * 1024 * 1024)
 #define NGX_HTTP_MAESTRO_DEFAULT_LIMIT_MAX_TOKENS  1024
 #define NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION   0       /* with the record */
+#define NGX_HTTP_MAESTRO_DEFAULT_RETENTION         (7 * 86400 * 1000)
+#define NGX_HTTP_MAESTRO_DEFAULT_RETENTION_COUNT   1000000
+#define NGX_HTTP_MAESTRO_DEFAULT_RETENTION_USER    100000
+#define NGX_HTTP_MAESTRO_DEFAULT_PRESSURE_MARK     80      /* % of the map */
+#define NGX_HTTP_MAESTRO_DEFAULT_PRESSURE_MIN_AGE  60000
 #define NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES  5
 #define NGX_HTTP_MAESTRO_DEFAULT_BREAKER_RECOVERY  60000   /* ms */
 #define NGX_HTTP_MAESTRO_DEFAULT_HEALTH_INTERVAL   30000   /* ms */
@@ -73,6 +78,11 @@ static void ngx_http_maestro_conf_cleanup(void *data);
 
 static ngx_conf_num_bounds_t  ngx_http_maestro_positive = {
     ngx_conf_check_num_bounds, 1, -1
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_maestro_percent = {
+    ngx_conf_check_num_bounds, 1, 99
 };
 
 
@@ -337,6 +347,48 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, event_retention),
       NULL },
 
+    { ngx_string("maestro_workflow_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, retention),
+      NULL },
+
+    { ngx_string("maestro_workflow_retention_count"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, retention_count),
+      NULL },
+
+    { ngx_string("maestro_workflow_retention_user_count"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, retention_user),
+      NULL },
+
+    { ngx_string("maestro_store_pressure"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, pressure),
+      NULL },
+
+    { ngx_string("maestro_store_pressure_mark"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, pressure_mark),
+      &ngx_http_maestro_percent },
+
+    { ngx_string("maestro_store_pressure_min_age"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, pressure_min_age),
+      NULL },
+
     { ngx_string("maestro_intent"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_maestro_intent,
@@ -558,6 +610,12 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->limit_max_tokens = NGX_CONF_UNSET_UINT;
     mmcf->ws_ping = NGX_CONF_UNSET_MSEC;
     mmcf->event_retention = NGX_CONF_UNSET_MSEC;
+    mmcf->retention = NGX_CONF_UNSET_MSEC;
+    mmcf->retention_count = NGX_CONF_UNSET;
+    mmcf->retention_user = NGX_CONF_UNSET;
+    mmcf->pressure = NGX_CONF_UNSET;
+    mmcf->pressure_mark = NGX_CONF_UNSET;
+    mmcf->pressure_min_age = NGX_CONF_UNSET_MSEC;
     mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
     mmcf->breaker_recovery = NGX_CONF_UNSET_MSEC;
     mmcf->llm_balance = NGX_CONF_UNSET_UINT;
@@ -656,6 +714,17 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_HTTP_MAESTRO_DEFAULT_LIMIT_MAX_TOKENS);
     ngx_conf_init_msec_value(mmcf->event_retention,
                              NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION);
+    ngx_conf_init_msec_value(mmcf->retention,
+                             NGX_HTTP_MAESTRO_DEFAULT_RETENTION);
+    ngx_conf_init_value(mmcf->retention_count,
+                        NGX_HTTP_MAESTRO_DEFAULT_RETENTION_COUNT);
+    ngx_conf_init_value(mmcf->retention_user,
+                        NGX_HTTP_MAESTRO_DEFAULT_RETENTION_USER);
+    ngx_conf_init_value(mmcf->pressure, 1);
+    ngx_conf_init_value(mmcf->pressure_mark,
+                        NGX_HTTP_MAESTRO_DEFAULT_PRESSURE_MARK);
+    ngx_conf_init_msec_value(mmcf->pressure_min_age,
+                             NGX_HTTP_MAESTRO_DEFAULT_PRESSURE_MIN_AGE);
     ngx_conf_init_uint_value(mmcf->breaker_failures,
                              NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES);
     ngx_conf_init_msec_value(mmcf->breaker_recovery,

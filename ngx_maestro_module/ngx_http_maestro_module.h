@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "mst_run.h"
+#include "mst_retain.h"
 #include "mst_intent.h"
 #include "mst_route.h"
 #include "mst_guard.h"
@@ -100,6 +101,12 @@ typedef struct {
     ngx_array_t                  team_budgets;  /* of mst_budget_t */
     ngx_uint_t                   limit_max_tokens;  /* no max_tokens */
     ngx_msec_t                   event_retention;   /* 0: with the record */
+    ngx_msec_t                   retention;         /* 0: no age limit */
+    ngx_int_t                    retention_count;   /* 0: no limit */
+    ngx_int_t                    retention_user;    /* 0: no limit */
+    ngx_flag_t                   pressure;          /* maestro_store_pressure */
+    ngx_int_t                    pressure_mark;     /* % of the map */
+    ngx_msec_t                   pressure_min_age;
 
     /* LLM providers (maestro_llm_provider), tried by the gateway */
     ngx_array_t                  providers;     /* of _provider_conf_t */
@@ -149,9 +156,12 @@ typedef struct {
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;
     ngx_event_t                  health_ev;
+    ngx_event_t                  retain_ev;     /* ngx_http_maestro_retain.c */
+    mst_retain_state_t           retain_state;
     ngx_atomic_uint_t            seen_generation;
     unsigned                     housekeeping_busy:1;
     unsigned                     health_busy:1;
+    unsigned                     retain_busy:1;
 } ngx_http_maestro_main_conf_t;
 
 

@@ -34,6 +34,7 @@
 #include "ngx_http_maestro_ws.h"
 #include "ngx_http_maestro_watch.h"
 #include "ngx_http_maestro_run.h"
+#include "ngx_http_maestro_retain.h"
 #include "ngx_http_maestro_thread.h"
 
 
@@ -169,6 +170,8 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     mmcf->housekeeping_ev.log = cycle->log;
     mmcf->housekeeping_ev.cancelable = 1;
     ngx_add_timer(&mmcf->housekeeping_ev, 100);
+
+    ngx_http_maestro_retain_init(cycle, mmcf);
 }
 
 

@@ -673,6 +673,13 @@ ngx_http_maestro_sse_pump(ngx_http_maestro_sse_t *sse)
             rc = mst_store_event_range(txn, sse->id, sse->last,
                                        NGX_HTTP_MAESTRO_SSE_BATCH,
                                        ngx_http_maestro_sse_event, &sc);
+
+            /* deleted (DELETE, retention): nothing more will come */
+            if (rc == MST_OK && sc.n == 0
+                && mst_store_wf_flag(txn, sse->id, "inline") == MST_NOTFOUND)
+            {
+                rc = MST_ERROR;
+            }
         }
         mst_txn_abort(txn);
 

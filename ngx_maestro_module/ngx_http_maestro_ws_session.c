@@ -521,6 +521,16 @@ ngx_http_maestro_ws_pump(ngx_http_maestro_ws_t *ws)
                  && ngx_http_maestro_ws_queued(ws)
                     < NGX_HTTP_MAESTRO_WS_MAX_QUEUED);
 
+        /* deleted (DELETE, retention): nothing more will come */
+        if (wp.n == 0 && !wp.sub->finished
+            && mst_store_wf_flag(txn, wp.sub->id, "inline") == MST_NOTFOUND)
+        {
+            wp.sub->finished = 1;
+            ngx_http_maestro_ws_error(ws, "not_found",
+                                      "workflow %s was deleted",
+                                      wp.sub->id);
+        }
+
         if (ngx_http_maestro_ws_queued(ws)
             >= NGX_HTTP_MAESTRO_WS_MAX_QUEUED)
         {

@@ -24,11 +24,23 @@ typedef struct {
 
 
 static int
+mst_erase_active(const json_t *rec)
+{
+    const char  *status;
+
+    status = json_string_value(json_object_get((json_t *) rec, "status"));
+
+    return status != NULL
+           && (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0);
+}
+
+
+static int
 mst_erase_match(const char *id, json_t *rec, void *arg)
 {
     mst_erase_scan_t  *s = arg;
 
-    const char  *v, *status;
+    const char  *v;
 
     memcpy(s->last, id, MST_ID_LEN + 1);
     s->seen++;
@@ -39,11 +51,7 @@ mst_erase_match(const char *id, json_t *rec, void *arg)
         return 0;
     }
 
-    status = json_string_value(json_object_get(rec, "status"));
-
-    if (status != NULL
-        && (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0))
-    {
+    if (mst_erase_active(rec)) {
         if (s->r->active++ == 0) {
             memcpy(s->r->active_id, id, MST_ID_LEN + 1);
         }
@@ -194,4 +202,35 @@ mst_erase_key(mst_txn_t *txn, const char *key_id, mst_erase_t *r)
     }
 
     return mst_erase_one_key(txn, key_id, r);
+}
+
+
+int
+mst_erase_workflow(mst_txn_t *txn, const char *id, mst_erase_t *r)
+{
+    int      rc;
+    json_t  *rec;
+
+    memset(r, 0, sizeof(mst_erase_t));
+
+    rc = mst_store_wf_get(txn, id, &rec);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    if (mst_erase_active(rec)) {
+        json_decref(rec);
+        r->active = 1;
+        memcpy(r->active_id, id, MST_ID_LEN + 1);
+        return MST_CONFLICT;
+    }
+
+    json_decref(rec);
+
+    rc = mst_store_wf_delete(txn, id);
+    if (rc == MST_OK) {
+        r->workflows = 1;
+    }
+
+    return rc;
 }

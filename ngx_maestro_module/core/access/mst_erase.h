@@ -12,6 +12,8 @@
  *            with its usage
  *   a key    every workflow it submitted (record "key_id"), its usage,
  *            and its record
+ *   one workflow  its record, checkpoints and events (DELETE
+ *            /api/v1/workflows/{id}; retention deletes the same way)
  *
  * All in the caller's one write transaction: it is all erased or none.
  * A workflow still queued or running is not erased under its runner:
@@ -38,5 +40,8 @@ int mst_erase_user(mst_txn_t *txn, const char *user_id, mst_erase_t *r);
 
 /* MST_NOTFOUND when there is no such key */
 int mst_erase_key(mst_txn_t *txn, const char *key_id, mst_erase_t *r);
+
+/* MST_NOTFOUND, MST_CONFLICT (queued or running), or a store error */
+int mst_erase_workflow(mst_txn_t *txn, const char *id, mst_erase_t *r);
 
 #endif /* _MST_ERASE_H_INCLUDED_ */

@@ -87,6 +87,7 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     int           rc;
     unsigned      flags;
     MDB_txn      *txn;
+    mst_txn_t     ft;
     const char   *what;
     mst_store_t  *st;
 
@@ -186,7 +187,25 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->key);
     }
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "finished", MDB_CREATE, &st->fin);
+    }
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "finished_user", MDB_CREATE, &st->finu);
+    }
     if (rc != MDB_SUCCESS) {
+        goto failed;
+    }
+
+    ft.txn = txn;
+    ft.store = st;
+    ft.readonly = 0;
+    ft.buf = NULL;
+    ft.cap = 0;
+
+    what = "the finished index";
+    rc = mst_store_fin_init(&ft);
+    if (rc != MST_OK) {
         goto failed;
     }
 

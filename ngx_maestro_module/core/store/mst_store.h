@@ -15,6 +15,9 @@
  *   kv           ns '\0' key                -> bytes (plugins' memory)
  *   active       id                         -> "" (queued or running;
  *                                              kept by mst_store_wf_put)
+ *   finished, finished_user                 the final ones, oldest first,
+ *                                              overall and per user
+ *                                              (mst_store_finished.c)
  *
  * Threads: the environment is opened once per process (after fork) with
  * MDB_NOTLS, so any thread may run a read transaction; LMDB serialises
@@ -219,6 +222,51 @@ int mst_store_kv_delete_prefix(mst_txn_t *txn, const char *ns,
 
 /* delete a workflow with its checkpoints and events (retention) */
 int mst_store_wf_delete(mst_txn_t *txn, const char *id);
+
+/*
+ * The finished index (mst_store_finished.c), for retention: final
+ * workflows by finished_at, overall and per user (a user is the first
+ * MST_FIN_USER_LEN bytes of SHA-256(user_id)).
+ */
+#define MST_FIN_USER_LEN  16
+
+typedef struct {
+    char           id[MST_ID_LEN + 1];
+    int64_t        finished_at;
+    unsigned char  user[MST_FIN_USER_LEN];
+    int            has_user;
+} mst_fin_t;
+
+int mst_store_fin_user_hash(const char *user_id, unsigned char *user);
+
+/* the oldest of all (user NULL) or of a user; MST_NOTFOUND when none */
+int mst_store_fin_oldest(mst_txn_t *txn, const unsigned char *user,
+    mst_fin_t *f);
+
+/* how many, of all (user NULL, O(1)) or of a user */
+int mst_store_fin_count(mst_txn_t *txn, const unsigned char *user,
+    size_t *n);
+
+/* the next user after after (NULL: the first) with its count;
+   MST_NOTFOUND past the last */
+int mst_store_fin_next_user(mst_txn_t *txn, const unsigned char *after,
+    unsigned char *user, size_t *n);
+
+/*
+ * Delete f's workflow (record, checkpoints, events) when its record is
+ * still the final one f names; an entry whose record is gone or differs
+ * is dropped alone and MST_NOTFOUND returned.
+ */
+int mst_store_fin_expire(mst_txn_t *txn, const mst_fin_t *f);
+
+/*
+ * Index up to max records written before the index existed, resuming
+ * where the last call stopped; *done once all are.
+ */
+int mst_store_fin_backfill(mst_txn_t *txn, size_t max, int *done);
+
+/* bytes the data takes (the free list's pages not counted), map size */
+int mst_store_live(mst_txn_t *txn, size_t *live, size_t *map_size);
 
 /* delete a workflow's events only (maestro_event_retention) */
 int mst_store_event_delete(mst_txn_t *txn, const char *id);

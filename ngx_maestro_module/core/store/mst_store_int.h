@@ -20,7 +20,7 @@
 #include "mst_crypt.h"
 
 
-#define MST_STORE_MAXDBS        10
+#define MST_STORE_MAXDBS        16
 #define MST_STORE_MAXREADERS    512
 #define MST_STORE_KEY_MAX       511     /* LMDB's default max key size */
 #define MST_STORE_SEQ_KEY_LEN   (MST_ID_LEN + 8)
@@ -62,6 +62,8 @@ struct mst_store_s {
     MDB_dbi           act;      /* ids of queued / running workflows */
     MDB_dbi           feed;     /* every workflow's status changes */
     MDB_dbi           key;      /* API keys */
+    MDB_dbi           fin;      /* final ones by finished_at */
+    MDB_dbi           finu;     /* the same per user, with counts */
     size_t            maxkey;
     const mst_crypt_t  *crypt;      /* NULL: values stored plain */
     void             (*errlog)(void *arg, const char *msg);
@@ -173,6 +175,15 @@ json_t *mst_store_cache_take(mst_store_cache_t *cache, const char *id,
 /* keep text (malloc, owned by the cache from now) and json for id, seq */
 void mst_store_cache_keep(mst_store_cache_t *cache, const char *id,
     uint64_t seq, char *text, size_t len, const json_t *json);
+
+/* the finished index, kept by wf_put and wf_delete (_finished.c) */
+int mst_store_fin_add(mst_txn_t *txn, const char *id, const json_t *rec);
+int mst_store_fin_del(mst_txn_t *txn, const char *id, const json_t *rec);
+int mst_store_fin_init(mst_txn_t *txn);
+
+/* mst_store_wf_delete() of a record already read */
+int mst_store_wf_delete_rec(mst_txn_t *txn, const char *id,
+    const json_t *rec);
 
 /* forget what is kept for id */
 void mst_store_cache_forget(mst_store_cache_t *cache, const char *id);

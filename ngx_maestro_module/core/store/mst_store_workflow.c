@@ -8,8 +8,9 @@
  * Workflow records: the "workflows" sub-database, id -> record (compact
  * JSON text), and "active", id -> "" for every record whose status is
  * queued or running, kept in step by mst_store_wf_put(), so startup and
- * lease scans read only the live ones. Deleting a workflow (retention)
- * also deletes its checkpoints and events.
+ * lease scans read only the live ones. A final record is also indexed
+ * by finished_at (mst_store_finished.c). Deleting a workflow (retention)
+ * also deletes its checkpoints, events and index entries.
  */
 
 #include <errno.h>
@@ -150,6 +151,11 @@ mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec)
         /* finished: nothing will step it, so its parse cache goes */
         mst_store_cache_forget(&txn->store->wf_cache, id);
         mst_store_cache_forget(&txn->store->cp_cache, id);
+
+        if (rc == MDB_SUCCESS) {
+            /* retention finds it there (mst_store_finished.c) */
+            return mst_store_fin_add(txn, id, rec);
+        }
     }
 
     return rc == MDB_SUCCESS ? MST_OK : mst_txn_rc(txn, rc);
@@ -405,12 +411,41 @@ mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
 int
 mst_store_wf_delete(mst_txn_t *txn, const char *id)
 {
+    int      rc;
+    json_t  *rec;
+
+    if (txn->readonly || !mst_store_id_ok(id)) {
+        return MST_EINVAL;
+    }
+
+    /* its finished_at and user name its entries in the finished index */
+    rc = mst_store_wf_get(txn, id, &rec);
+    if (rc != MST_OK && rc != MST_NOTFOUND && rc != MST_EINVAL
+        && rc != MST_ECRYPT)
+    {
+        return rc;
+    }
+
+    rc = mst_store_wf_delete_rec(txn, id, rec);
+    json_decref(rec);
+
+    return rc;
+}
+
+
+/* rec: the record as read, NULL when it is missing or cannot be read */
+int
+mst_store_wf_delete_rec(mst_txn_t *txn, const char *id, const json_t *rec)
+{
     int            rc, found;
     MDB_val        k;
     unsigned char  first[MST_STORE_SEQ_KEY_LEN];
 
-    if (txn->readonly || !mst_store_id_ok(id)) {
-        return MST_EINVAL;
+    if (rec != NULL) {
+        rc = mst_store_fin_del(txn, id, rec);
+        if (rc != MST_OK) {
+            return rc;
+        }
     }
 
     k.mv_size = MST_ID_LEN;
@@ -427,6 +462,9 @@ mst_store_wf_delete(mst_txn_t *txn, const char *id)
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         return mst_txn_rc(txn, rc);
     }
+
+    mst_store_cache_forget(&txn->store->wf_cache, id);
+    mst_store_cache_forget(&txn->store->cp_cache, id);
 
     mst_store_seq_key(first, id, 0);
 
