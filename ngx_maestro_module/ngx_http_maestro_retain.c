@@ -13,7 +13,7 @@
 #include "ngx_http_maestro_thread.h"
 
 
-#define NGX_HTTP_MAESTRO_RETAIN_INTERVAL  1000
+#define NGX_HTTP_MAESTRO_RETAIN_INTERVAL  100
 #define NGX_HTTP_MAESTRO_RETAIN_AGAIN     10
 
 

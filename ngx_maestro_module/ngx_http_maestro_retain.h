@@ -5,7 +5,7 @@
 /*
  * Workflow retention on the io pool (ngx_http_maestro_retain.c,
  * core/flow/mst_retain.h): maestro_workflow_retention*, maestro_store_
- * pressure*. One worker (worker 0) runs a pass a second, or right again
+ * pressure*. One worker (worker 0) runs a pass every 100 ms, or right again
  * while a pass stopped at its bound.
  */
 

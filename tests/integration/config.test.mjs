@@ -673,6 +673,11 @@ const ROWS = [
         ['maestro_ws_max_message', 'lots', 'value'],
         ['maestro_ws_ping', 'often', 'value'],
         ['maestro_event_retention', 'forever', 'value'],
+        ['maestro_workflow_retention', 'forever', 'value'],
+        ['maestro_workflow_retention_count', 'lots', 'number'],
+        ['maestro_workflow_retention_user_count', '-1', 'number'],
+        ['maestro_store_pressure_mark', 'high', 'number'],
+        ['maestro_store_pressure_min_age', 'old', 'value'],
     ].map(([d, v, what, conf]) => ({
         name: `${d} ${v}`,
         conf: conf ?? { http: `${d} ${v};` },
@@ -685,9 +690,18 @@ const ROWS = [
       at: 'maestro_queue_size 0',
       emerg: 'value must be equal to or greater than 1' },
 
+    ...['0', '100'].map((v) => ({
+        name: `maestro_store_pressure_mark ${v} (its bounds post)`,
+        conf: { http: `maestro_store_pressure_mark ${v};` },
+        at: `maestro_store_pressure_mark ${v}`,
+        emerg: 'value must be between 1 and 99',
+    })),
+
     ...[
         ['maestro_store_sync', { storeSync: 'maybe' }],
         ['maestro_store_writemap', { http: 'maestro_store_writemap maybe;' }],
+        ['maestro_store_pressure',
+         { http: 'maestro_store_pressure maybe;' }],
     ].map(([d, conf]) => ({
         name: `${d} maybe`,
         conf,
