@@ -6,6 +6,10 @@
 # Bounded: bench.mjs is killed after BENCH_TIMEOUT seconds (default 600),
 # gateway.mjs after BENCH_GATEWAY_TIMEOUT (300), fanout.mjs after
 # BENCH_FANOUT_TIMEOUT (default 420).
+# BENCH_ONLY=retention: us per step with workflow retention on, at an empty
+# store and at BENCH_RETAIN_FILL (1000000) finished workflows
+# (bench/retainbench.c); BENCH_ONLY=soak: bench/soak.mjs (SOAK_* env).
+# Neither is part of the default run.
 # Env: BENCH_ONLY=orchestration|gateway|fanout (one of them), BENCH_QUICK=1 (small
 # sizes), BENCH_N, BENCH_N_SYNC, BENCH_N_LAT, BENCH_N_SSE, BENCH_CONC,
 # BENCH_N_LG, BENCH_WRK_DURATION, BENCH_WRK_RUNS, BENCH_FANOUT_* (see
@@ -26,8 +30,9 @@ export BUILD
 
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-    ""|orchestration|gateway|fanout) ;;
-    *) echo "bench: BENCH_ONLY=$ONLY: use orchestration, gateway or fanout" >&2
+    ""|orchestration|gateway|fanout|retention|soak) ;;
+    *) echo "bench: BENCH_ONLY=$ONLY: use orchestration, gateway, fanout," \
+            "retention or soak" >&2
        exit 1 ;;
 esac
 
@@ -37,6 +42,26 @@ for f in "$BUILD/ngx_http_maestro_module.so" "$BUILD/fixtures/noop.so" \
 done
 command -v node >/dev/null || { echo "bench: node is required" >&2; exit 1; }
 mkdir -p "$BUILD/bench"
+
+if [ "$ONLY" = retention ]; then
+    RB_DIRS="ngx_maestro_module/core ngx_maestro_module/core/store
+        ngx_maestro_module/core/flow ngx_maestro_module/core/llm
+        ngx_maestro_module/core/text ngx_maestro_module/core/access"
+    ${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
+        -Wno-unused-parameter -Werror \
+        $(for d in $RB_DIRS; do printf -- '-I%s ' $d; done) -Iplugins/include \
+        -o "$BUILD/bench/retainbench" bench/retainbench.c \
+        $(for d in $RB_DIRS; do ls $d/*.c; done) -llmdb -ljansson -lcurl \
+        -lpcre2-8 -lutf8proc -lz -ldl -lcrypto -lpthread -lm -rdynamic
+    exec timeout --kill-after=10 "${BENCH_TIMEOUT:-1800}" \
+        "$BUILD/bench/retainbench" "$BUILD" "${BENCH_RETAIN_N:-10000}" \
+        "${BENCH_RETAIN_FILL:-1000000}"
+fi
+
+if [ "$ONLY" = soak ]; then
+    exec timeout --kill-after=10 "$(( ${SOAK_SECONDS:-600} + 120 ))" \
+        node bench/soak.mjs
+fi
 
 # fan-out: the nchan peer, the C load client, file descriptors for 10k
 # subscribers (the hard limit if 65536 is refused)
