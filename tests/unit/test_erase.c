@@ -224,12 +224,48 @@ test_erase_running(void **state)
 }
 
 
+/* one workflow: refused while running, gone with its checkpoints */
+static void
+test_erase_workflow(void **state)
+{
+    t_env_t      *e = *state;
+    char          id[MST_ID_LEN + 1];
+    mst_txn_t    *txn;
+    mst_erase_t   r;
+
+    t_wf(e->store, 1, "alice", NULL, "complete");
+    t_wf(e->store, 2, "alice", NULL, "running");
+
+    txn = t_begin(e->store, 0);
+
+    t_id(id, 2, 7);
+    assert_int_equal(mst_erase_workflow(txn, id, &r), MST_CONFLICT);
+    assert_int_equal(r.active, 1);
+    assert_string_equal(r.active_id, id);
+
+    t_id(id, 1, 7);
+    assert_int_equal(mst_erase_workflow(txn, id, &r), MST_OK);
+    assert_int_equal(r.workflows, 1);
+    t_cp_last(txn, id, MST_NOTFOUND, 0);
+
+    assert_int_equal(mst_erase_workflow(txn, id, &r), MST_NOTFOUND);
+    assert_int_equal(mst_erase_workflow(txn, "nope", &r), MST_NOTFOUND);
+
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    assert_false(t_exists(e->store, 1));
+    assert_true(t_exists(e->store, 2));
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test_setup_teardown(test_erase_user, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_erase_key, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_erase_workflow, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_erase_running, t_setup,
                                         t_teardown),
     };

@@ -254,8 +254,9 @@ int mst_store_fin_next_user(mst_txn_t *txn, const unsigned char *after,
 
 /*
  * Delete f's workflow (record, checkpoints, events) when its record is
- * still the final one f names; an entry whose record is gone or differs
- * is dropped alone and MST_NOTFOUND returned.
+ * still the final one f names (one that cannot be read goes too); an
+ * entry whose record is gone or differs is dropped alone and
+ * MST_NOTFOUND returned.
  */
 int mst_store_fin_expire(mst_txn_t *txn, const mst_fin_t *f);
 

@@ -391,7 +391,7 @@ mst_store_fin_next_user(mst_txn_t *txn, const unsigned char *after,
 int
 mst_store_fin_expire(mst_txn_t *txn, const mst_fin_t *f)
 {
-    int            rc;
+    int            rc, gone;
     int64_t        fin;
     json_t        *rec;
     unsigned char  tk[MST_FIN_KEY_LEN];
@@ -408,16 +408,22 @@ mst_store_fin_expire(mst_txn_t *txn, const mst_fin_t *f)
 
     json_decref(rec);
 
-    if (rc != MST_OK && rc != MST_NOTFOUND && rc != MST_EINVAL
-        && rc != MST_ECRYPT)
-    {
+    /* one that cannot be read goes with its entry: it is past its time */
+    gone = (rc == MST_EINVAL || rc == MST_ECRYPT);
+
+    if (rc != MST_OK && rc != MST_NOTFOUND && !gone) {
         return rc;
     }
 
-    /* an entry whose record is gone, broken or not this: it alone goes */
+    /* else the entry alone: its record is gone, or not the one it names */
     mst_store_fin_key(tk, f->finished_at, f->id);
 
     rc = mst_store_fin_unlink(txn, tk, f->user, f->has_user);
+
+    if (rc == MST_OK && gone) {
+        rc = mst_store_wf_delete_rec(txn, f->id, NULL);
+        return rc == MST_NOTFOUND ? MST_OK : rc;
+    }
 
     return rc == MST_OK ? MST_NOTFOUND : rc;
 }
