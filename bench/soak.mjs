@@ -6,7 +6,7 @@
 //
 // Env: SOAK_SECONDS (600), SOAK_INTERVAL (10 s a line), SOAK_CONC (32
 // connections), SOAK_STORE (maestro_store_size, 256m), SOAK_PROMPT (bytes
-// of each prompt, 8000), SOAK_WORKERS (2). Prints a line per interval:
+// of each prompt, 1000: about 10 KB stored a workflow), SOAK_WORKERS (2). Prints a line per interval:
 // workflows accepted per second, refusals by status, the store's used
 // bytes (the map's high-water mark, what the file takes) and the
 // workflows active; then one JSON line with the summary. The nginx is
@@ -25,7 +25,7 @@ const SECONDS = +(process.env.SOAK_SECONDS || 600);
 const INTERVAL = +(process.env.SOAK_INTERVAL || 10);
 const CONC = +(process.env.SOAK_CONC || 32);
 const STORE = process.env.SOAK_STORE || '256m';
-const PROMPT = +(process.env.SOAK_PROMPT || 8000);
+const PROMPT = +(process.env.SOAK_PROMPT || 1000);
 const WORKERS = +(process.env.SOAK_WORKERS || 2);
 
 const SEQ2 = {
