@@ -151,7 +151,7 @@ async function main() {
     const used = warm.map((r) => r.used_mb);
     const summary = {
         seconds: SECONDS, accepted, refused: status,
-        submitted_mb: +(accepted * (PROMPT + 300) / 1048576).toFixed(0),
+        prompt_mb: +(accepted * PROMPT / 1048576).toFixed(0),
         map_mb: rows[0]?.map_mb,
         per_s_first_half: +first.toFixed(1), per_s_second_half: +second.toFixed(1),
         second_over_first: +(second / (first || 1)).toFixed(3),

@@ -92,6 +92,27 @@ mst_retain_next(mst_txn_t *txn, const mst_retain_conf_t *conf, int64_t now,
 }
 
 
+/* f's workflow goes (why), or its stale entry */
+static int
+mst_retain_expire(mst_txn_t *txn, const mst_fin_t *f, int why,
+    mst_retain_result_t *res)
+{
+    int  rc;
+
+    rc = mst_store_fin_expire(txn, f);
+
+    if (rc == MST_OK) {
+        res->expired[why]++;
+
+    } else if (rc == MST_NOTFOUND) {
+        res->stale++;
+        rc = MST_OK;
+    }
+
+    return rc;
+}
+
+
 static int
 mst_retain_oldest(mst_store_t *store, const mst_retain_conf_t *conf,
     int64_t now, mst_retain_result_t *res)
@@ -127,16 +148,8 @@ mst_retain_oldest(mst_store_t *store, const mst_retain_conf_t *conf,
                 break;
             }
 
-            rc = mst_store_fin_expire(txn, &f);
-
-            if (rc == MST_OK) {
-                res->expired[why]++;
-
-            } else if (rc == MST_NOTFOUND) {
-                res->stale++;
-                rc = MST_OK;
-
-            } else {
+            rc = mst_retain_expire(txn, &f, why, res);
+            if (rc != MST_OK) {
                 break;
             }
         }
@@ -235,16 +248,8 @@ mst_retain_users(mst_store_t *store, const mst_retain_conf_t *conf,
                 break;
             }
 
-            rc = mst_store_fin_expire(txn, &f);
-
-            if (rc == MST_OK) {
-                res->expired[MST_RETAIN_USER]++;
-
-            } else if (rc == MST_NOTFOUND) {
-                res->stale++;
-                rc = MST_OK;
-
-            } else {
+            rc = mst_retain_expire(txn, &f, MST_RETAIN_USER, res);
+            if (rc != MST_OK) {
                 break;
             }
 
