@@ -266,7 +266,13 @@ int mst_store_fin_expire(mst_txn_t *txn, const mst_fin_t *f);
  */
 int mst_store_fin_backfill(mst_txn_t *txn, size_t max, int *done);
 
-/* bytes the data takes (the free list's pages not counted), map size */
+/*
+ * Bytes the data takes, as this transaction sees it (the pages of every
+ * sub-database, so a write transaction's own deletions count at once),
+ * and the map size: what store pressure compares with its mark. Free
+ * pages an old reader still pins are not in it; mst_store_usage(), the
+ * headroom's measure, counts them as used.
+ */
 int mst_store_live(mst_txn_t *txn, size_t *live, size_t *map_size);
 
 /* delete a workflow's events only (maestro_event_retention) */
