@@ -6,9 +6,10 @@
 //
 // Env: SOAK_SECONDS (600), SOAK_INTERVAL (10 s a line), SOAK_CONC (32
 // connections), SOAK_STORE (maestro_store_size, 256m), SOAK_PROMPT (bytes
-// of each prompt, 1000: about 10 KB stored a workflow), SOAK_WORKERS (2). Prints a line per interval:
-// workflows accepted per second, refusals by status, the store's used
-// bytes (/healthz store.used_bytes) and the workflows active; then one JSON line with the summary. The nginx is
+// of each prompt, 1000: about 10 KB stored a workflow), SOAK_WORKERS (2).
+// Prints a line per interval: workflows accepted per second, refusals by
+// status, the store's used bytes (/healthz store.used_bytes) and the
+// workflows active; then one JSON line with the summary. The nginx is
 // stopped at the end, also on error.
 
 import http from 'node:http';
