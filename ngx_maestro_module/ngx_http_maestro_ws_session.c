@@ -41,7 +41,8 @@ typedef struct {
 
 
 static void ngx_http_maestro_ws_error(ngx_http_maestro_ws_t *ws,
-    const char *code, const char *fmt, ...);
+    const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 
 static void

@@ -190,6 +190,18 @@ describe('OpenAI-compatible API', () => {
         const u = await api(m.base, 'GET', '/v1/nope');
         assert.equal(u.status, 404);
         assert.equal(u.json.error.code, 'unknown_url');
+        assert.equal(u.json.error.message, 'Unknown request URL: /v1/nope');
+
+        /* the limit as a number and the directive that raises it */
+        const big = await api(m.base, 'POST', '/v1/chat/completions',
+                              JSON.stringify({ model: 'maestro/echoes',
+                                               messages: [{ role: 'user',
+                                                 content: 'x'.repeat(
+                                                     2 * 1024 * 1024) }] }));
+        assert.equal(big.status, 413);
+        assert.equal(big.json.error.code, 'body_too_large');
+        assert.equal(big.json.error.message,
+                     'body is larger than 1048576 bytes (maestro_max_body)');
     });
 
     test('content parts and a user id reach the workflow', async () => {

@@ -49,7 +49,8 @@ typedef struct {
 
 /* fills *e (a 400; printf-style message); returns MST_EINVAL */
 int mst_request_refuse(mst_request_error_t *e, const char *code,
-    const char *field, const char *fmt, ...);
+    const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * The n bytes at p as a JSON object (a new reference), or NULL and *e
