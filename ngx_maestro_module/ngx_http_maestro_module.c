@@ -820,6 +820,12 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
                                "is named \"%s\"; \"%V\" is used",
                                &wc[i].name, &wc[i].file,
                                mst_graph_name(mmcf->graphs[i]), &wc[i].name);
+
+            if (mst_graph_rename(mmcf->graphs[i], (char *) wc[i].name.data)
+                != MST_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
         }
     }
 
@@ -856,9 +862,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_t  *r = ((ngx_str_t *) mmcf->intent_routes.elts) + i;
 
         for (j = 0; j < mmcf->ngraphs; j++) {
-            if (ngx_strcmp(mst_graph_name(mmcf->graphs[j]), r->data) == 0
-                || ngx_strcmp(wc[j].name.data, r->data) == 0)
-            {
+            if (ngx_strcmp(mst_graph_name(mmcf->graphs[j]), r->data) == 0) {
                 break;
             }
         }
