@@ -703,7 +703,7 @@ ngx_http_maestro_ws_idle(ngx_http_maestro_ws_t *ws)
 size_t
 ngx_http_maestro_ws_queued(ngx_http_maestro_ws_t *ws)
 {
-    return ws->ctx ? ngx_http_maestro_ws_queued(ws) : 0;
+    return ws->ctx ? wslay_event_get_queued_msg_length(ws->ctx) : 0;
 }
 
 
