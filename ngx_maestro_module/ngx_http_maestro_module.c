@@ -50,6 +50,7 @@
 #define NGX_HTTP_MAESTRO_DEFAULT_HEALTH_TIMEOUT    5000    /* ms */
 #define NGX_HTTP_MAESTRO_DEFAULT_MAX_BODY          (1024 * 1024)
 #define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TIMEOUT  60000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TOTAL    600000  /* ms */
 #define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_RETRIES  2
 #define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_WEIGHT   1
 
@@ -649,6 +650,11 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     for (i = 0; i < mmcf->providers.nelts; i++) {
         ngx_conf_init_msec_value(pc[i].timeout,
                                  NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TIMEOUT);
+        /* a stream may go on for longer than either of these */
+        ngx_conf_init_msec_value(pc[i].idle_timeout, pc[i].timeout);
+        ngx_conf_init_msec_value(pc[i].total_timeout,
+                                 ngx_max(pc[i].timeout,
+                                     NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TOTAL));
         ngx_conf_init_uint_value(pc[i].retries,
                                  NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_RETRIES);
         ngx_conf_init_uint_value(pc[i].weight,

@@ -45,7 +45,9 @@ typedef struct {
     ngx_str_t                    url;
     ngx_str_t                    model;
     ngx_str_t                    key;           /* resolved secret */
-    ngx_msec_t                   timeout;
+    ngx_msec_t                   timeout;       /* to the first byte */
+    ngx_msec_t                   idle_timeout;  /* between two reads */
+    ngx_msec_t                   total_timeout; /* the whole call */
     ngx_uint_t                   retries;
     ngx_int_t                    priority;
     ngx_uint_t                   weight;
