@@ -16,15 +16,21 @@
 #include "ngx_http_maestro_api.h"
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_run.h"
 
 
 ngx_int_t
 ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
 {
+    long                           active, orphaned;
     size_t                         used, map;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     mmcf = ngx_http_maestro_mmcf(r);
+
+    /* what live workers run; what dead ones held, until claimed */
+    mst_census_count(&mmcf->sh->census, ngx_http_maestro_run_alive, &active,
+                     &orphaned);
 
     used = 0;
     map = 0;
@@ -36,11 +42,12 @@ ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
     }
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
-        json_pack("{s:s, s:{s:I, s:I}, s:{s:I, s:I}, s:i, s:s}",
+        json_pack("{s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I}, s:i, s:s}",
                   "status", "ok",
                   "store", "used_bytes", (json_int_t) used,
                            "map_bytes", (json_int_t) map,
-                  "workflows", "active", (json_int_t) mmcf->sh->active,
+                  "workflows", "active", (json_int_t) active,
+                               "orphaned", (json_int_t) orphaned,
                                "worker_active", (json_int_t) mmcf->nactive,
                   "agents", (int) mmcf->nagents,
                   "llm", mst_gateway_online(mmcf->gw) ? "online"

@@ -32,8 +32,8 @@ typedef struct {
 struct ngx_http_maestro_shctx_s {
     ngx_atomic_t                 generation;    /* bumped on every commit
                                                    that appended events */
-    ngx_atomic_t                 active;        /* workflows running, all
-                                                   workers */
+    mst_census_t                 census;        /* workflows running, by
+                                                   owner process */
     ngx_atomic_t                 submitted;
     ngx_atomic_t                 ring_head;
     mst_breaker_t                breakers[MST_GATEWAY_MAX];

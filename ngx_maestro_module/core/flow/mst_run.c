@@ -747,10 +747,14 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
                                  " by another worker"));
     }
 
-    return mst_run_settle(&tx,
-                          strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
-                          ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
-                          next, err, errlen);
+    rc = mst_run_settle(&tx,
+                        strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
+                        ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
+                        next, err, errlen);
+
+    next->prev_owner = owner;
+
+    return rc;
 }
 
 
