@@ -149,6 +149,7 @@ typedef struct {
     ngx_event_t                  housekeeping_ev;
     ngx_event_t                  health_ev;
     ngx_atomic_uint_t            seen_generation;
+    ngx_atomic_uint_t            seen_handoff;
     unsigned                     housekeeping_busy:1;
     unsigned                     health_busy:1;
 } ngx_http_maestro_main_conf_t;

@@ -802,6 +802,14 @@ ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf)
 {
     ngx_atomic_uint_t  gen;
 
+    if (mmcf->sh->handoff != mmcf->seen_handoff
+        && !mmcf->housekeeping_busy)
+    {
+        /* an exiting worker stored a submission: claim it now */
+        mmcf->seen_handoff = mmcf->sh->handoff;
+        ngx_http_maestro_housekeeping(&mmcf->housekeeping_ev);
+    }
+
     gen = mmcf->sh->generation;
 
     if (gen != mmcf->seen_generation) {

@@ -35,6 +35,9 @@ struct ngx_http_maestro_shctx_s {
     mst_census_t                 census;        /* workflows running, by
                                                    owner process */
     ngx_atomic_t                 submitted;
+    ngx_atomic_t                 handoff;       /* bumped by a worker in
+                                                   graceful exit that
+                                                   stored a submission */
     ngx_atomic_t                 ring_head;
     mst_breaker_t                breakers[MST_GATEWAY_MAX];
     ngx_http_maestro_ring_slot_t ring[NGX_HTTP_MAESTRO_RING_SIZE];
