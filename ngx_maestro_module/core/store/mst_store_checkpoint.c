@@ -118,7 +118,7 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
 
     rc = mdb_cursor_open(txn->txn, txn->store->cp, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     mst_store_seq_key(end, id, UINT64_MAX);
@@ -132,7 +132,7 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
 
     if (rc != MDB_SUCCESS) {
         mdb_cursor_close(cur);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     last = mst_store_get_be64((unsigned char *) k.mv_data + MST_ID_LEN);
@@ -184,7 +184,7 @@ mst_store_checkpoint_list(mst_txn_t *txn, const char *id, json_t **list)
 
     rc = mdb_cursor_open(txn->txn, txn->store->cp, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     arr = json_array();
@@ -253,7 +253,7 @@ mst_store_checkpoint_list(mst_txn_t *txn, const char *id, json_t **list)
 
     if (rc != MDB_NOTFOUND) {
         json_decref(arr);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     *list = arr;
