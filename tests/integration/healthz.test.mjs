@@ -11,7 +11,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    startMaestro, submit, api, chain, waitFor,
+    startMaestro, stopClean, submit, api, chain, waitFor,
 } from './lib/harness.mjs';
 
 
@@ -27,15 +27,7 @@ describe('/healthz workflows', () => {
         m = await startMaestro({ workers: 2 });
     });
 
-    after(async () => {
-        if (m) {
-            try {
-                m.assertCleanLog();
-            } finally {
-                await m.stop();
-            }
-        }
-    });
+    after(() => stopClean(m));
 
     test('a killed worker\'s workflows: orphaned until claimed, then '
          + 'active once', async () => {

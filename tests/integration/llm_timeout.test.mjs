@@ -12,7 +12,9 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMaestro, startFakeOpenAI } from './lib/harness.mjs';
+import {
+    startMaestro, startFakeOpenAI, stopClean,
+} from './lib/harness.mjs';
 
 
 /* 12 words: 12 chunks 250 ms apart, about 3 s, three times timeout= */
@@ -62,18 +64,7 @@ for (const client of ['nginx', 'libcurl']) {
             });
         });
 
-        after(async () => {
-            try {
-                if (m) {
-                    m.assertCleanLog();
-                    await m.stop();
-                }
-            } finally {
-                if (fake) {
-                    await fake.stop();
-                }
-            }
-        });
+        after(() => stopClean(m, fake));
 
         test('a steady stream three times longer than timeout= is whole',
              async () => {

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import {
-    startMaestro, chain, waitStatus, sleep, waitFor,
+    startMaestro, stopClean, chain, waitStatus, sleep, waitFor,
 } from './lib/harness.mjs';
 
 
@@ -75,15 +75,7 @@ describe('submissions during reloads', () => {
                                  http: 'maestro_queue_size 4096;' });
     });
 
-    after(async () => {
-        if (m) {
-            try {
-                m.assertCleanLog();
-            } finally {
-                await m.stop();
-            }
-        }
-    });
+    after(() => stopClean(m));
 
     test('a request that an exiting worker reads is accepted and runs',
          async () => {
