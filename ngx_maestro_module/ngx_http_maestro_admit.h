@@ -65,7 +65,8 @@ typedef struct {
 
 /* fills *e (printf-style message); returns NGX_ERROR */
 ngx_int_t ngx_http_maestro_admit_error(ngx_http_maestro_admit_error_t *e,
-    ngx_uint_t status, const char *code, const char *fmt, ...);
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* postconfiguration: the identify and limits phase handlers */
 ngx_int_t ngx_http_maestro_admit_init(ngx_conf_t *cf);

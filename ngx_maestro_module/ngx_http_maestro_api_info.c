@@ -16,18 +16,24 @@
 #include "ngx_http_maestro_api.h"
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_watch.h"
+#include "ngx_http_maestro_run.h"
 
 
 ngx_int_t
 ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
 {
     int                            level;
+    long                           active, orphaned;
     mst_store_space_t              sp;
     ngx_http_maestro_main_conf_t  *mmcf;
 
     static const char  *states[] = { "ok", "closed", "reserve" };
 
     mmcf = ngx_http_maestro_mmcf(r);
+
+    /* what live workers run; what dead ones held, until claimed */
+    mst_census_count(&mmcf->sh->census, ngx_http_maestro_run_alive, &active,
+                     &orphaned);
 
     /* a measure at most MST_STORE_LEVEL_MS old: a read of LMDB's free
        list then, a lock otherwise */
@@ -41,7 +47,7 @@ ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
         json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:b, s:s},"
-                  " s:{s:I, s:I}, s:i, s:s}",
+                  " s:{s:I, s:I, s:I}, s:i, s:s}",
                   "status", "ok",
                   "store", "used_bytes", (json_int_t) sp.used,
                            "map_bytes", (json_int_t) sp.map,
@@ -49,7 +55,8 @@ ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
                            "headroom_bytes", (json_int_t) sp.headroom,
                            "full", level != MST_STORE_ROOM,
                            "state", states[level],
-                  "workflows", "active", (json_int_t) mmcf->sh->active,
+                  "workflows", "active", (json_int_t) active,
+                               "orphaned", (json_int_t) orphaned,
                                "worker_active", (json_int_t) mmcf->nactive,
                   "agents", (int) mmcf->nagents,
                   "llm", mst_gateway_online(mmcf->gw) ? "online"

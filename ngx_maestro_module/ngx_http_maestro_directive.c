@@ -885,6 +885,8 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     libcurl = value[1].data[4] == 's';
     /* defaults in ngx_http_maestro_init_main_conf() */
     pc->timeout = NGX_CONF_UNSET_MSEC;
+    pc->idle_timeout = NGX_CONF_UNSET_MSEC;
+    pc->total_timeout = NGX_CONF_UNSET_MSEC;
     pc->retries = NGX_CONF_UNSET_UINT;
     pc->weight = NGX_CONF_UNSET_UINT;
 
@@ -942,7 +944,13 @@ ngx_http_maestro_llm_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_http_maestro_time_param(&value[i], "timeout=", 0,
                                         &pc->timeout)
-            == NGX_OK)
+            == NGX_OK
+            || ngx_http_maestro_time_param(&value[i], "idle_timeout=", 0,
+                                           &pc->idle_timeout)
+               == NGX_OK
+            || ngx_http_maestro_time_param(&value[i], "total_timeout=", 0,
+                                           &pc->total_timeout)
+               == NGX_OK)
         {
             continue;
         }

@@ -55,6 +55,9 @@
 static ngx_int_t ngx_http_maestro_engine_attempt(ngx_http_maestro_call_t *pt);
 static void ngx_http_maestro_engine_status(ngx_http_maestro_call_t *pt);
 static void ngx_http_maestro_engine_done(void *data, int result);
+static void ngx_http_maestro_engine_wait(ngx_http_maestro_call_t *pt,
+    long ms);
+static void ngx_http_maestro_engine_waited(ngx_event_t *ev);
 static void ngx_http_maestro_engine_retry(ngx_event_t *ev);
 
 
@@ -123,6 +126,9 @@ ngx_http_maestro_engine_header_cb(char *buf, size_t size, size_t n,
 {
     ngx_http_maestro_call_t  *pt = arg;
 
+    ngx_http_maestro_engine_wait(pt, mst_gateway_provider(pt->gw,
+                                         pt->member)->idle_timeout_ms);
+
     mst_oai_header(&pt->head, buf, size * n, ngx_time());
 
     return size * n;
@@ -137,6 +143,9 @@ ngx_http_maestro_engine_write_cb(char *buf, size_t size, size_t n, void *arg)
     ngx_http_maestro_call_t  *pt = arg;
 
     len = size * n;
+
+    ngx_http_maestro_engine_wait(pt, mst_gateway_provider(pt->gw,
+                                         pt->member)->idle_timeout_ms);
 
     if (!pt->decided) {
         pt->decided = 1;
@@ -264,6 +273,10 @@ ngx_http_maestro_engine_done(void *data, int result)
     ngx_uint_t                 malformed;
     const mst_llm_provider_t  *p;
     ngx_http_maestro_call_t   *pt = data;
+
+    if (pt->wait_ev.timer_set) {
+        ngx_del_timer(&pt->wait_ev);
+    }
 
     pt->paused = 0;
     p = mst_gateway_provider(pt->gw, pt->member);
@@ -570,6 +583,52 @@ ngx_http_maestro_engine_init(ngx_http_maestro_call_t *pt)
     pt->retry_ev.handler = ngx_http_maestro_engine_retry;
     pt->retry_ev.data = pt;
     pt->retry_ev.log = pt->log;
+    pt->wait_ev.handler = ngx_http_maestro_engine_waited;
+    pt->wait_ev.data = pt;
+    pt->wait_ev.log = pt->log;
+}
+
+
+/*
+ * libcurl bounds the whole transfer (CURLOPT_TIMEOUT_MS); the wait for
+ * the first byte and between two reads is this timer, re-armed by every
+ * header and body callback, as the nginx client's timer is.
+ */
+static void
+ngx_http_maestro_engine_wait(ngx_http_maestro_call_t *pt, long ms)
+{
+    /* the nginx client calls the same callbacks and has its own timer */
+    if (ms > 0 && !pt->native) {
+        ngx_add_timer(&pt->wait_ev, (ngx_msec_t) ms);
+    }
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_engine_waited(ngx_event_t *ev)
+{
+    ngx_http_maestro_call_t  *pt = ev->data;
+
+    if (!pt->xfer.active) {
+        return;
+    }
+
+    if (pt->paused) {
+        /* our client is slow, not the provider */
+        ngx_http_maestro_engine_wait(pt, mst_gateway_provider(pt->gw,
+                                             pt->member)->idle_timeout_ms);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, pt->log, 0,
+                  "maestro: provider \"%s\" timed out %s",
+                  mst_gateway_provider(pt->gw, pt->member)->name,
+                  pt->decided ? "between two reads (idle_timeout)"
+                              : "waiting for its answer (timeout)");
+
+    ngx_http_maestro_curl_stop(&pt->xfer);
+    ngx_http_maestro_engine_done(pt, CURLE_OPERATION_TIMEDOUT);
 }
 
 
@@ -614,6 +673,7 @@ ngx_http_maestro_engine_curl(ngx_http_maestro_call_t *pt,
                      p->connect_timeout_ms > 0 ? p->connect_timeout_ms
                                                : 10000L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
+
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
 
@@ -623,6 +683,9 @@ ngx_http_maestro_engine_curl(ngx_http_maestro_call_t *pt,
 
     /* no Expect: 100-continue round trip for big bodies */
     curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+
+    /* the first byte and the gaps: our timer (libcurl has none) */
+    ngx_http_maestro_engine_wait(pt, p->timeout_ms);
 
     return ngx_http_maestro_curl_start(&pt->xfer);
 }
@@ -668,7 +731,9 @@ ngx_http_maestro_engine_attempt(ngx_http_maestro_call_t *pt)
         pt->upstream_body.data = (u_char *) pt->payload;
     }
 
-    timeout = p->timeout_ms > 0 ? p->timeout_ms : 60000L;
+    /* the whole call; the first byte and the idle gaps are shorter */
+    timeout = p->total_timeout_ms > 0 ? p->total_timeout_ms
+              : p->timeout_ms > 0 ? p->timeout_ms : 60000L;
 
     if (pt->job != NULL && pt->job->deadline) {
         /* never past the step's deadline */
@@ -710,6 +775,8 @@ ngx_http_maestro_engine_attempt(ngx_http_maestro_call_t *pt)
     pt->h1.connect_timeout = p->connect_timeout_ms > 0
                              ? (ngx_msec_t) p->connect_timeout_ms : 10000;
     pt->h1.timeout = (ngx_msec_t) timeout;
+    pt->h1.first_timeout = (ngx_msec_t) ngx_max(p->timeout_ms, 0);
+    pt->h1.idle_timeout = (ngx_msec_t) ngx_max(p->idle_timeout_ms, 0);
 
     return ngx_http_maestro_h1_start(&pt->h1, pt->kind, fields,
                                      &pt->upstream_body);
@@ -806,6 +873,10 @@ ngx_http_maestro_engine_cleanup(void *data)
 
     if (pt->retry_ev.timer_set) {
         ngx_del_timer(&pt->retry_ev);
+    }
+
+    if (pt->wait_ev.timer_set) {
+        ngx_del_timer(&pt->wait_ev);
     }
 
     if (ngx_http_maestro_engine_active(pt)) {

@@ -88,6 +88,8 @@ typedef struct {
     ngx_chain_t                    *busy;
 
     ngx_event_t                     retry_ev;
+    ngx_event_t                     wait_ev;    /* libcurl: first byte,
+                                                   then idle gaps */
     char                            last_err[256];
 
     /* a plugin's call: the answer as it is assembled */

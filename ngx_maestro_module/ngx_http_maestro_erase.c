@@ -106,7 +106,7 @@ ngx_http_maestro_erase_answer(ngx_http_request_t *r,
 
     if (er->rc == MST_CONFLICT) {
         return ngx_http_maestro_send_error(r, NGX_HTTP_CONFLICT, "conflict",
-                   "%uz workflow%s still queued or running (%s): cancel "
+                   "%zu workflow%s still queued or running (%s): cancel "
                    "them, then erase again", er->result.active,
                    er->result.active == 1 ? " is" : "s are",
                    er->result.active_id);

@@ -352,6 +352,23 @@ ngx_http_maestro_h1_left(ngx_http_maestro_h1_t *x)
 }
 
 
+/*
+ * How long to wait now: for the first byte of the answer, then between
+ * two reads (a stream may last longer than either), never past the
+ * whole call's deadline.
+ */
+static ngx_msec_t
+ngx_http_maestro_h1_wait(ngx_http_maestro_h1_t *x)
+{
+    ngx_msec_t  wait, left;
+
+    wait = x->got ? x->idle_timeout : x->first_timeout;
+    left = ngx_http_maestro_h1_left(x);
+
+    return (wait > 0 && wait < left) ? wait : left;
+}
+
+
 /* the end: the connection kept or closed, then done(), the last word */
 static void
 ngx_http_maestro_h1_end(ngx_http_maestro_h1_t *x, int result)
@@ -429,9 +446,23 @@ ngx_http_maestro_h1_timeout(ngx_event_t *ev)
 {
     ngx_http_maestro_h1_t  *x = ev->data;
 
+    ngx_msec_int_t  left;
+
+    left = (ngx_msec_int_t) (x->deadline - ngx_current_msec);
+
+    if (x->paused && left > 0) {
+        /* our client is slow, not the provider: only the whole call's
+           time counts */
+        ngx_add_timer(&x->timer, (ngx_msec_t) left);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_WARN, x->log, 0,
                   "maestro: provider %V timed out%s", &x->peer->name,
-                  x->connecting ? " connecting" : "");
+                  x->connecting ? " connecting"
+                  : left <= 0 ? " (the whole call: total_timeout)"
+                  : x->got ? " between two reads (idle_timeout)"
+                  : " waiting for the first byte (timeout)");
 
     ngx_http_maestro_h1_end(x, x->connecting ? CURLE_COULDNT_CONNECT
                                              : CURLE_OPERATION_TIMEDOUT);
@@ -511,7 +542,7 @@ ngx_http_maestro_h1_connect(ngx_http_maestro_h1_t *x)
         x->reused = 1;
         x->connecting = 0;
         ngx_http_maestro_h1_attach(x, c);
-        ngx_add_timer(&x->timer, ngx_http_maestro_h1_left(x));
+        ngx_add_timer(&x->timer, ngx_http_maestro_h1_wait(x));
         ngx_http_maestro_h1_send(x);
         return;
     }
@@ -587,8 +618,8 @@ ngx_http_maestro_h1_send(ngx_http_maestro_h1_t *x)
 
         x->connecting = 0;
 
-        /* from now on the whole call's time */
-        ngx_add_timer(&x->timer, ngx_http_maestro_h1_left(x));
+        /* from now on the first byte's time */
+        ngx_add_timer(&x->timer, ngx_http_maestro_h1_wait(x));
     }
 
     cl = c->send_chain(c, x->out, 0);
@@ -674,7 +705,7 @@ ngx_http_maestro_h1_tls_done(ngx_connection_t *c)
     c->sendfile = 0;
 
     x->connecting = 0;
-    ngx_add_timer(&x->timer, ngx_http_maestro_h1_left(x));
+    ngx_add_timer(&x->timer, ngx_http_maestro_h1_wait(x));
 
     ngx_http_maestro_h1_send(x);
 }
@@ -867,6 +898,9 @@ ngx_http_maestro_h1_recv(ngx_http_maestro_h1_t *x)
 
         x->got = 1;
         x->last += (size_t) n;
+
+        /* bytes came: the idle time starts again */
+        ngx_add_timer(&x->timer, ngx_http_maestro_h1_wait(x));
     }
 }
 

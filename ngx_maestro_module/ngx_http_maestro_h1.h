@@ -50,6 +50,10 @@ typedef struct {
     ngx_log_t                       *log;
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       timeout;   /* the whole call */
+    ngx_msec_t                       first_timeout; /* to the first byte
+                                                       (0: timeout) */
+    ngx_msec_t                       idle_timeout;  /* between bytes
+                                                       (0: timeout) */
     long                             status;    /* once the head came */
 
     /* the transfer's */

@@ -57,6 +57,7 @@
 #define NGX_HTTP_MAESTRO_DEFAULT_HEALTH_TIMEOUT    5000    /* ms */
 #define NGX_HTTP_MAESTRO_DEFAULT_MAX_BODY          (1024 * 1024)
 #define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TIMEOUT  60000   /* ms */
+#define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TOTAL    600000  /* ms */
 #define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_RETRIES  2
 #define NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_WEIGHT   1
 
@@ -740,6 +741,11 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     for (i = 0; i < mmcf->providers.nelts; i++) {
         ngx_conf_init_msec_value(pc[i].timeout,
                                  NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TIMEOUT);
+        /* a stream may go on for longer than either of these */
+        ngx_conf_init_msec_value(pc[i].idle_timeout, pc[i].timeout);
+        ngx_conf_init_msec_value(pc[i].total_timeout,
+                                 ngx_max(pc[i].timeout,
+                                     NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_TOTAL));
         ngx_conf_init_uint_value(pc[i].retries,
                                  NGX_HTTP_MAESTRO_DEFAULT_PROVIDER_RETRIES);
         ngx_conf_init_uint_value(pc[i].weight,
@@ -911,6 +917,12 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
                                "is named \"%s\"; \"%V\" is used",
                                &wc[i].name, &wc[i].file,
                                mst_graph_name(mmcf->graphs[i]), &wc[i].name);
+
+            if (mst_graph_rename(mmcf->graphs[i], (char *) wc[i].name.data)
+                != MST_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
         }
     }
 
@@ -947,9 +959,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_t  *r = ((ngx_str_t *) mmcf->intent_routes.elts) + i;
 
         for (j = 0; j < mmcf->ngraphs; j++) {
-            if (ngx_strcmp(mst_graph_name(mmcf->graphs[j]), r->data) == 0
-                || ngx_strcmp(wc[j].name.data, r->data) == 0)
-            {
+            if (ngx_strcmp(mst_graph_name(mmcf->graphs[j]), r->data) == 0) {
                 break;
             }
         }

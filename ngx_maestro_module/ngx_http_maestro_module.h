@@ -46,7 +46,9 @@ typedef struct {
     ngx_str_t                    url;
     ngx_str_t                    model;
     ngx_str_t                    key;           /* resolved secret */
-    ngx_msec_t                   timeout;
+    ngx_msec_t                   timeout;       /* to the first byte */
+    ngx_msec_t                   idle_timeout;  /* between two reads */
+    ngx_msec_t                   total_timeout; /* the whole call */
     ngx_uint_t                   retries;
     ngx_int_t                    priority;
     ngx_uint_t                   weight;
@@ -159,6 +161,7 @@ typedef struct {
     ngx_event_t                  retain_ev;     /* ngx_http_maestro_retain.c */
     mst_retain_state_t           retain_state;
     ngx_atomic_uint_t            seen_generation;
+    ngx_atomic_uint_t            seen_handoff;
     unsigned                     housekeeping_busy:1;
     unsigned                     health_busy:1;
     unsigned                     retain_busy:1;

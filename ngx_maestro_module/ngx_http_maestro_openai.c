@@ -259,7 +259,8 @@ ngx_http_maestro_openai_handler(ngx_http_request_t *r)
 
     return ngx_http_maestro_oai_error(r, NGX_HTTP_NOT_FOUND,
                "invalid_request_error", "unknown_url", NULL,
-               "Unknown request URL: %V", &r->uri);
+               "Unknown request URL: %.*s", (int) r->uri.len,
+               (char *) r->uri.data);
 }
 
 
@@ -298,8 +299,8 @@ ngx_http_maestro_oai_body(ngx_http_request_t *r)
     if (rc == NGX_DECLINED) {
         rc = ngx_http_maestro_oai_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                  "invalid_request_error", "body_too_large", NULL,
-                 "body is larger than %lu bytes",
-                 (unsigned long) mlcf->max_body);
+                 "body is larger than %zu bytes (maestro_max_body)",
+                 mlcf->max_body);
         goto done;
     }
 

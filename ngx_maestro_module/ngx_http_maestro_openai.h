@@ -23,6 +23,7 @@ ngx_int_t ngx_http_maestro_openai_path(ngx_http_request_t *r);
 /* an error in OpenAI's shape: {"error": {message, type, param, code}} */
 ngx_int_t ngx_http_maestro_oai_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, const char *code, const char *param,
-    const char *fmt, ...);
+    const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 #endif /* _NGX_HTTP_MAESTRO_OPENAI_H_INCLUDED_ */

@@ -24,11 +24,13 @@
 ngx_int_t ngx_http_maestro_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
 ngx_int_t ngx_http_maestro_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *fmt, ...);
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* format (valid UTF-8) and log an error message; who: "" or "openai: " */
 void ngx_http_maestro_error_message(ngx_http_request_t *r,
     ngx_uint_t status, const char *who, const char *code, char *msg,
-    size_t size, const char *fmt, va_list args);
+    size_t size, const char *fmt, va_list args)
+    __attribute__((format(printf, 7, 0)));
 /* the whole request body in one buffer; NGX_DECLINED when over max */
 ngx_int_t ngx_http_maestro_request_body(ngx_http_request_t *r,
     ngx_str_t *body, size_t max);

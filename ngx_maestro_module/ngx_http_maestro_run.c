@@ -215,7 +215,8 @@ ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
 
     ngx_queue_insert_tail(&mmcf->active, &wf->queue);
     mmcf->nactive++;
-    (void) ngx_atomic_fetch_add(&mmcf->sh->active, 1);
+    mst_census_add(&mmcf->sh->census, (long) ngx_pid, 1,
+                   ngx_http_maestro_run_alive);
 
     ngx_http_maestro_handle_next(wf, MST_OK, next, NULL);
 }
@@ -242,7 +243,8 @@ ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf)
     ngx_http_maestro_lane_waits(wf, 0);
     ngx_queue_remove(&wf->queue);
     mmcf->nactive--;
-    (void) ngx_atomic_fetch_add(&mmcf->sh->active, -1);
+    mst_census_add(&mmcf->sh->census, (long) ngx_pid, -1,
+                   ngx_http_maestro_run_alive);
 
     ngx_free(wf);
 }
@@ -846,6 +848,9 @@ ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
     for (i = 0; i < hk->nclaims; i++) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_http_maestro_cycle->log, 0,
                       "maestro: claimed workflow \"%s\"", hk->claims[i].id);
+        /* no longer the orphan of a dead worker */
+        mst_census_claimed(&mmcf->sh->census, hk->claims[i].next.prev_owner,
+                           ngx_http_maestro_run_alive);
         ngx_http_maestro_run_adopt(mmcf, hk->claims[i].id,
                                    &hk->claims[i].next);
     }
@@ -961,6 +966,14 @@ static void
 ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf)
 {
     ngx_atomic_uint_t  gen;
+
+    if (mmcf->sh->handoff != mmcf->seen_handoff
+        && !mmcf->housekeeping_busy)
+    {
+        /* an exiting worker stored a submission: claim it now */
+        mmcf->seen_handoff = mmcf->sh->handoff;
+        ngx_http_maestro_housekeeping(&mmcf->housekeeping_ev);
+    }
 
     gen = mmcf->sh->generation;
 

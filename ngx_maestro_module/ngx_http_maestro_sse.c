@@ -66,6 +66,10 @@ static void ngx_http_maestro_sse_write_handler(ngx_http_request_t *r);
 static void ngx_http_maestro_sse_heartbeat(ngx_event_t *ev);
 static void ngx_http_maestro_sse_finish(ngx_http_maestro_sse_t *sse);
 static void ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse);
+static void ngx_http_maestro_sse_terminal(ngx_http_maestro_sse_t *sse,
+    json_t *rec, uint64_t end);
+static ngx_buf_t *ngx_http_maestro_sse_buf(ngx_http_maestro_sse_t *sse,
+    size_t len);
 static void ngx_http_maestro_sse_wake(ngx_http_maestro_watch_t *w);
 static ngx_int_t ngx_http_maestro_sse_send(ngx_http_maestro_sse_t *sse);
 
@@ -291,14 +295,16 @@ ngx_http_maestro_sse_begin(ngx_http_request_t *r,
 
 
 /*
- * A client that resumes after the last event of a finished workflow has
- * nothing more to wait for: end the stream.
+ * A client that resumes at or after the last event of a finished workflow
+ * gets the terminal event ("done" or "error") again, then the end: a
+ * stream that just closes makes an EventSource client reconnect for ever.
+ * Runs inside ngx_http_maestro_sse_begin(), which holds the request.
  */
 static void
 ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse)
 {
-    int          final;
     json_t      *rec;
+    uint64_t     end;
     mst_txn_t   *txn;
     const char  *status;
 
@@ -306,27 +312,88 @@ ngx_http_maestro_sse_check_final(ngx_http_maestro_sse_t *sse)
         return;
     }
 
-    final = 0;
-
-    if (mst_store_wf_get(txn, sse->id, &rec) == MST_OK) {
-        status = json_string_value(json_object_get(rec, "status"));
-
-        final = status != NULL
-                && ngx_strcmp(status, "queued") != 0
-                && ngx_strcmp(status, "running") != 0
-                && (uint64_t) json_integer_value(
-                       json_object_get(rec, "last_event_id"))
-                   <= sse->last;
-
-        json_decref(rec);
+    if (mst_store_wf_get(txn, sse->id, &rec) != MST_OK) {
+        rec = NULL;
     }
 
     mst_txn_abort(txn);
 
-    if (final) {
-        sse->finished = 1;
-        ngx_http_maestro_sse_finish(sse);
+    if (rec == NULL) {
+        return;
     }
+
+    status = json_string_value(json_object_get(rec, "status"));
+    end = (uint64_t) json_integer_value(json_object_get(rec,
+                                                        "last_event_id"));
+
+    if (status == NULL
+        || ngx_strcmp(status, "queued") == 0
+        || ngx_strcmp(status, "running") == 0
+        || end > sse->last)
+    {
+        json_decref(rec);
+        return;
+    }
+
+    if (end > 0) {
+        sse->last = end - 1;
+        ngx_http_maestro_sse_pump(sse);
+    }
+
+    if (!sse->closed && !sse->finished) {
+        /* the log is gone (maestro_event_retention): from the record */
+        ngx_http_maestro_sse_terminal(sse, rec, end);
+    }
+
+    json_decref(rec);
+}
+
+
+/* a finished workflow's terminal event, rebuilt from its record */
+static void
+ngx_http_maestro_sse_terminal(ngx_http_maestro_sse_t *sse, json_t *rec,
+    uint64_t end)
+{
+    char        *text;
+    size_t       len;
+    json_t      *data;
+    ngx_buf_t   *b;
+    const char  *status, *name;
+
+    status = json_string_value(json_object_get(rec, "status"));
+
+    if (ngx_strcmp(status, "failed") == 0) {
+        name = "error";
+        data = json_pack("{s:s, s:s, s:O}", "id", sse->id, "status", status,
+                         "error", json_object_get(rec, "error"));
+
+    } else {
+        name = "done";
+        data = json_pack("{s:s, s:s, s:O}", "id", sse->id, "status", status,
+                         "result", json_object_get(rec, "result"));
+    }
+
+    text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+
+    if (text != NULL) {
+        len = ngx_strlen(text);
+        b = ngx_http_maestro_sse_buf(sse, sizeof("id: \nevent: \ndata: \n\n")
+                                          - 1 + NGX_INT64_LEN + 5 + len);
+        if (b != NULL) {
+            b->last = ngx_sprintf(b->last, "id: %uL\nevent: %s\ndata: ",
+                                  end, name);
+            b->last = ngx_cpymem(b->last, text, len);
+            *b->last++ = '\n';
+            *b->last++ = '\n';
+            (void) ngx_http_maestro_sse_send(sse);
+        }
+
+        free(text);
+    }
+
+    sse->finished = 1;
+    ngx_http_maestro_sse_finish(sse);
 }
 
 

@@ -21,11 +21,13 @@
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_run.h"
 #include "ngx_http_maestro_thread.h"
+#include "ngx_http_maestro_watch.h"
 #include "mst_request.h"
 
 
 static void ngx_http_maestro_submit_thread(void *arg);
 static void ngx_http_maestro_submit_done(void *arg, ngx_int_t rc);
+static void ngx_http_maestro_submit_keep(ngx_event_t *ev);
 
 
 /*
@@ -161,6 +163,16 @@ ngx_http_maestro_submit_workflow(ngx_http_maestro_submit_t *sb,
     ngx_cpystrn((u_char *) sb->workflow, (u_char *) name,
                 sizeof(sb->workflow));
 
+    if (ngx_exiting || ngx_terminate) {
+        /*
+         * A request that reached a worker in graceful exit (a reload)
+         * is stored unowned, and a live worker claims it at once: not
+         * refused for a queue that is not full.
+         */
+        sb->handoff = 1;
+        return NGX_OK;
+    }
+
     if (!ngx_http_maestro_run_can_accept(mmcf)) {
         return ngx_http_maestro_admit_error(e, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "queue_full",
@@ -174,19 +186,31 @@ ngx_http_maestro_submit_workflow(ngx_http_maestro_submit_t *sb,
 }
 
 
+/* runs in the event loop: the store write took a minute */
+static void
+ngx_http_maestro_submit_keep(ngx_event_t *ev)
+{
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "maestro: a submission is still being stored after "
+                  "60 s");
+}
+
+
 /* runs on a pool thread */
 static void
 ngx_http_maestro_submit_thread(void *arg)
 {
     ngx_http_maestro_submit_t  *sb = arg;
 
-    /* stored and claimed at once: the worker that accepted it runs it */
+    /* stored and claimed at once: the worker that accepted it runs it,
+       unless it is exiting (stored queued, for a live worker) */
     sb->rc = mst_run_submit(&sb->mmcf->env, sb->graph, sb->workflow,
                             sb->prompt, sb->context,
                             mst_caller_user(&sb->caller),
                             sb->caller.key_id, sb->caller.team, sb->id,
-                            &sb->rec, &sb->next, sb->err, sizeof(sb->err));
-    sb->claim_rc = sb->rc;
+                            &sb->rec, sb->handoff ? NULL : &sb->next,
+                            sb->err, sizeof(sb->err));
+    sb->claim_rc = sb->handoff ? MST_CONFLICT : sb->rc;
 
     if (sb->graph_owned) {
         mst_graph_free(sb->graph);
@@ -215,6 +239,17 @@ ngx_http_maestro_submit_done(void *arg, ngx_int_t rc)
 ngx_int_t
 ngx_http_maestro_submit_post(ngx_http_maestro_submit_t *sb)
 {
+    /*
+     * A timer that is not cancelable keeps a worker that begins a
+     * graceful exit until the store write is done and answered: with
+     * none, nginx saw no work left and closed the request ("open socket
+     * left"), so the client never learnt the id of what was stored.
+     */
+    sb->keep.handler = ngx_http_maestro_submit_keep;
+    sb->keep.data = sb;
+    sb->keep.log = ngx_cycle->log;
+    ngx_add_timer(&sb->keep, 60000);
+
     return ngx_http_maestro_io_post(sb->mmcf, ngx_http_maestro_submit_thread,
                                     ngx_http_maestro_submit_done, sb);
 }
@@ -233,6 +268,19 @@ ngx_http_maestro_submit_finish(ngx_http_maestro_submit_t *sb)
                       sb->workflow);
 
         ngx_http_maestro_run_adopt(sb->mmcf, sb->id, &sb->next);
+
+    } else if (sb->rc == MST_OK && sb->handoff) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "maestro: workflow \"%s\" submitted (%s) to a worker "
+                      "in graceful exit: queued for a live one", sb->id,
+                      sb->workflow);
+
+        /* the live workers' housekeeping looks now, not in a tick */
+        (void) ngx_atomic_fetch_add(&sb->mmcf->sh->handoff, 1);
+    }
+
+    if (sb->keep.timer_set) {
+        ngx_del_timer(&sb->keep);
     }
 
     if (sb->graph_owned) {

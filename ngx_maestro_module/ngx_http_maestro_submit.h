@@ -40,6 +40,10 @@ struct ngx_http_maestro_submit_s {
     ngx_http_maestro_submit_pt      done;       /* in the event loop */
     void                           *data;       /* the front end's */
     unsigned                        graph_owned:1;
+    unsigned                        handoff:1;  /* stored, not claimed */
+    ngx_event_t                     keep;       /* an exiting worker
+                                                   waits for its store
+                                                   write */
     unsigned                        stream:1;
 };
 

@@ -32,9 +32,12 @@ typedef struct {
 struct ngx_http_maestro_shctx_s {
     ngx_atomic_t                 generation;    /* bumped on every commit
                                                    that appended events */
-    ngx_atomic_t                 active;        /* workflows running, all
-                                                   workers */
+    mst_census_t                 census;        /* workflows running, by
+                                                   owner process */
     ngx_atomic_t                 submitted;
+    ngx_atomic_t                 handoff;       /* bumped by a worker in
+                                                   graceful exit that
+                                                   stored a submission */
     ngx_atomic_t                 ring_head;
     mst_breaker_t                breakers[MST_GATEWAY_MAX];
     ngx_http_maestro_ring_slot_t ring[NGX_HTTP_MAESTRO_RING_SIZE];

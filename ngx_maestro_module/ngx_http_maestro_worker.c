@@ -168,6 +168,8 @@ ngx_http_maestro_worker_init(ngx_cycle_t *cycle,
                                         ? (char *) pc[i].ca.data : NULL;
         providers[i].provider.connect_timeout_ms = 5000;
         providers[i].provider.timeout_ms = (long) pc[i].timeout;
+        providers[i].provider.idle_timeout_ms = (long) pc[i].idle_timeout;
+        providers[i].provider.total_timeout_ms = (long) pc[i].total_timeout;
         providers[i].provider.max_retries = (int) pc[i].retries;
         providers[i].provider.backoff_ms = 250;
         providers[i].priority = (int) pc[i].priority;

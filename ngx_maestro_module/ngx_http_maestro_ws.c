@@ -49,7 +49,11 @@
 #include "ngx_http_maestro_watch.h"
 
 
-#define NGX_HTTP_MAESTRO_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define NGX_HTTP_MAESTRO_WS_GUID    "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* how long a close we sent waits for the peer, reading what it still
+   sends, before the socket goes */
+#define NGX_HTTP_MAESTRO_WS_LINGER  2000
 
 
 static ngx_int_t ngx_http_maestro_ws_handshake(ngx_http_request_t *r,
@@ -58,6 +62,8 @@ static void ngx_http_maestro_ws_read(ngx_http_request_t *r);
 static void ngx_http_maestro_ws_write(ngx_http_request_t *r);
 static void ngx_http_maestro_ws_close(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_violation(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_linger(ngx_http_maestro_ws_t *ws);
+static void ngx_http_maestro_ws_drain(ngx_http_maestro_ws_t *ws);
 static void ngx_http_maestro_ws_cleanup(void *data);
 static void ngx_http_maestro_ws_ping(ngx_event_t *ev);
 static ngx_int_t ngx_http_maestro_ws_ctx(ngx_http_maestro_ws_t *ws);
@@ -581,6 +587,11 @@ ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
 
     c = ws->r->connection;
 
+    if (ws->lingering) {
+        ngx_http_maestro_ws_drain(ws);
+        return;
+    }
+
     if (ws->ctx == NULL) {
         if (!c->read->ready && ws->pre >= ws->pre_last) {
             /* idle, and nothing came: keep it that way */
@@ -615,8 +626,8 @@ ngx_http_maestro_ws_io(ngx_http_maestro_ws_t *ws)
 
     if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
     {
-        /* the close handshake is done */
-        ngx_http_maestro_ws_close(ws);
+        /* the close handshake is done, or our close is sent */
+        ngx_http_maestro_ws_linger(ws);
         return;
     }
 
@@ -692,7 +703,7 @@ ngx_http_maestro_ws_idle(ngx_http_maestro_ws_t *ws)
 size_t
 ngx_http_maestro_ws_queued(ngx_http_maestro_ws_t *ws)
 {
-    return ws->ctx ? ngx_http_maestro_ws_queued(ws) : 0;
+    return ws->ctx ? wslay_event_get_queued_msg_length(ws->ctx) : 0;
 }
 
 
@@ -717,7 +728,75 @@ ngx_http_maestro_ws_violation(ngx_http_maestro_ws_t *ws)
         (void) c->send(c, close1002, sizeof(close1002));
     }
 
-    ngx_http_maestro_ws_close(ws);
+    ngx_http_maestro_ws_linger(ws);
+}
+
+
+/*
+ * A close we sent while the peer still sends (the rest of a frame over
+ * maestro_ws_max_message, say): closing the socket with unread bytes
+ * makes the kernel answer with a reset, which drops our close frame
+ * before the client reads it. So, as nginx's lingering close does: no
+ * more writes (FIN after the close frame), read and discard until the
+ * peer closes or NGX_HTTP_MAESTRO_WS_LINGER ms pass.
+ */
+static void
+ngx_http_maestro_ws_linger(ngx_http_maestro_ws_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->r->connection;
+
+    if (ws->hangup
+        || (ws->ctx != NULL && wslay_event_get_close_received(ws->ctx)))
+    {
+        ngx_http_maestro_ws_close(ws);
+        return;
+    }
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_http_maestro_ws_close(ws);
+        return;
+    }
+
+    ws->lingering = 1;
+    ngx_add_timer(c->read, NGX_HTTP_MAESTRO_WS_LINGER);
+
+    ngx_http_maestro_ws_drain(ws);
+}
+
+
+static void
+ngx_http_maestro_ws_drain(ngx_http_maestro_ws_t *ws)
+{
+    u_char             buf[NGX_HTTP_LINGERING_BUFFER_SIZE];
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = ws->r->connection;
+
+    if (c->read->timedout) {
+        ngx_http_maestro_ws_close(ws);
+        return;
+    }
+
+    do {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_maestro_ws_close(ws);
+            return;
+        }
+
+    } while (c->read->ready);
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_maestro_ws_close(ws);
+    }
 }
 
 

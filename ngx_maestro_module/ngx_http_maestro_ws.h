@@ -62,6 +62,7 @@ typedef struct {
     unsigned                        hangup:1;   /* the peer went, or I/O
                                                    failed */
     unsigned                        deflate:1;  /* permessage-deflate */
+    unsigned                        lingering:1;    /* closed, draining */
     unsigned                        in_msg:1;   /* between fragments */
 } ngx_http_maestro_ws_t;
 

@@ -40,8 +40,11 @@ typedef struct {
 } ngx_http_maestro_ws_cancel_t;
 
 
+static uint64_t ngx_http_maestro_ws_resume_at(ngx_http_maestro_ws_t *ws,
+    const char *id, uint64_t last);
 static void ngx_http_maestro_ws_error(ngx_http_maestro_ws_t *ws,
-    const char *code, const char *fmt, ...);
+    const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 
 static void
@@ -102,7 +105,7 @@ ngx_http_maestro_ws_subscribe(ngx_http_maestro_ws_t *ws, const char *id,
 
     ngx_memzero(sub, sizeof(ngx_http_maestro_ws_sub_t));
     ngx_memcpy(sub->id, id, MST_ID_LEN);
-    sub->last = last;
+    sub->last = ngx_http_maestro_ws_resume_at(ws, id, last);
     sub->used = 1;
 
     sub->watch.wake = ngx_http_maestro_ws_sub_wake;
@@ -110,6 +113,45 @@ ngx_http_maestro_ws_subscribe(ngx_http_maestro_ws_t *ws, const char *id,
     ngx_http_maestro_watch_add(ws->mmcf, &sub->watch, sub->id);
 
     return NGX_OK;
+}
+
+
+/*
+ * A resume at or after the last event of a finished workflow starts just
+ * before its terminal event, so the client gets "done" or "error" again
+ * and knows there is nothing more to wait for.
+ */
+static uint64_t
+ngx_http_maestro_ws_resume_at(ngx_http_maestro_ws_t *ws, const char *id,
+    uint64_t last)
+{
+    json_t      *rec;
+    uint64_t     end;
+    mst_txn_t   *txn;
+    const char  *status;
+
+    if (last == 0 || mst_txn_begin(ws->mmcf->env.store, 1, &txn) != MST_OK) {
+        return last;
+    }
+
+    if (mst_store_wf_get(txn, id, &rec) == MST_OK) {
+        status = json_string_value(json_object_get(rec, "status"));
+        end = (uint64_t) json_integer_value(json_object_get(rec,
+                                                            "last_event_id"));
+
+        if (status != NULL && end > 0 && end <= last
+            && ngx_strcmp(status, "queued") != 0
+            && ngx_strcmp(status, "running") != 0)
+        {
+            last = end - 1;
+        }
+
+        json_decref(rec);
+    }
+
+    mst_txn_abort(txn);
+
+    return last;
 }
 
 

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
     nginxT, buildConf, mkPrefix, FIXTURES, BUILD, REPO, NGINX, chain, ngxQuote,
+    startMaestro, submit, waitStatus, api,
 } from './lib/harness.mjs';
 
 
@@ -1144,6 +1145,45 @@ describe('nginx -t', () => {
             },
         } });
         assert.equal(r.code, 0, r.output);
+    });
+
+    test('a maestro_workflow named unlike its graph: the directive\'s '
+         + 'name is used', async () => {
+        const opts = {
+            workflows: { renamed: { ...chain(['a', 'echo']),
+                                    name: 'in_the_file' } },
+            server: ['location /v1/ { maestro_api; }'],
+        };
+        const r = await nginxT(opts);
+        const file = path.join(r.prefix, 'workflows', 'renamed.json');
+
+        assert.equal(r.code, 0, r.output);
+        assert.match(r.output, new RegExp(
+            `\\[warn\\] maestro_workflow "renamed": the graph in "${file}" `
+            + 'is named "in_the_file"; "renamed" is used'));
+
+        /* and it is: submissions, records and /v1/models say "renamed" */
+        const m = await startMaestro(opts);
+        try {
+            const w = await submit(m.base, { prompt: 'hi',
+                                             workflow: 'renamed' });
+            const done = await waitStatus(m.base, w.id, 'complete', 10000);
+            assert.equal(done.workflow, 'renamed');
+
+            const old = await api(m.base, 'POST', '/api/v1/workflows',
+                                  { prompt: 'hi', workflow: 'in_the_file' });
+            assert.equal(old.status, 422, old.text);
+            assert.equal(old.json.error.code, 'unknown_workflow');
+
+            const models = await api(m.base, 'GET', '/v1/models');
+            const ids = models.json.data.map((x) => x.id);
+            assert.ok(ids.includes('maestro/renamed'), ids.join(' '));
+            assert.ok(!ids.includes('maestro/in_the_file'), ids.join(' '));
+
+            m.assertCleanLog();
+        } finally {
+            await m.stop();
+        }
     });
 
     for (const row of ROWS) {

@@ -129,6 +129,8 @@ describe('erasure of a user\'s or a key\'s data', () => {
         assert.equal(r.status, 409);
         assert.equal(r.json.error.code, 'conflict');
         assert.match(r.json.error.message, new RegExp(s.json.id));
+        /* a count, then the words: "1 workflow is", not "1z workflow" */
+        assert.match(r.json.error.message, /^1 workflow is still queued/);
 
         /* nothing was erased */
         r = await call('admin', 'GET', `/api/v1/workflows/${done.id}`);

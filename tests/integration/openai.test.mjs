@@ -169,6 +169,29 @@ describe('OpenAI-compatible API', () => {
                                              messages: [] }),
             (e) => e.status === 400 && e.param === 'messages');
 
+        /* typed fields are typed, for a workflow and a provider's model */
+        for (const model of ['maestro/echoes', 'gpt-4o']) {
+            for (const [field, value, code] of [
+                ['stream', 'yes', 'invalid_type'],
+                ['temperature', '0.5', 'invalid_type'],
+                ['temperature', 7, 'invalid_value'],
+                ['n', 0, 'invalid_value'],
+                ['max_tokens', 2.5, 'invalid_type'],
+                ['stop', [1], 'invalid_type'],
+            ]) {
+                const r = await api(m.base, 'POST', '/v1/chat/completions',
+                                    { model, [field]: value,
+                                      messages: [{ role: 'user',
+                                                   content: 'x' }] });
+                const what = `${model} ${field}=${JSON.stringify(value)}`;
+                assert.equal(r.status, 400, `${what}: ${r.text}`);
+                assert.equal(r.json.error.type, 'invalid_request_error',
+                             what);
+                assert.equal(r.json.error.param, field, what);
+                assert.equal(r.json.error.code, code, what);
+            }
+        }
+
         await assert.rejects(
             client.chat.completions.create({
                 model: 'maestro/echoes',
@@ -190,6 +213,18 @@ describe('OpenAI-compatible API', () => {
         const u = await api(m.base, 'GET', '/v1/nope');
         assert.equal(u.status, 404);
         assert.equal(u.json.error.code, 'unknown_url');
+        assert.equal(u.json.error.message, 'Unknown request URL: /v1/nope');
+
+        /* the limit as a number and the directive that raises it */
+        const big = await api(m.base, 'POST', '/v1/chat/completions',
+                              JSON.stringify({ model: 'maestro/echoes',
+                                               messages: [{ role: 'user',
+                                                 content: 'x'.repeat(
+                                                     2 * 1024 * 1024) }] }));
+        assert.equal(big.status, 413);
+        assert.equal(big.json.error.code, 'body_too_large');
+        assert.equal(big.json.error.message,
+                     'body is larger than 1048576 bytes (maestro_max_body)');
     });
 
     test('content parts and a user id reach the workflow', async () => {

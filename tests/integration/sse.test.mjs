@@ -154,12 +154,19 @@ describe('SSE', () => {
         assert.equal(r.status, 200);
         assert.deepEqual(strip(r.events), strip(live.events.slice(n)));
 
-        /* resuming after the last event: nothing more, and it closes */
-        r = await sse(url, { lastEventId: live.events.length,
-                             untilClose: true, timeoutMs: 3000 });
-        assert.equal(r.status, 200);
-        assert.deepEqual(r.events, []);
-        assert.equal(r.closed, true);
+        /* resuming at or past the last event: the terminal event again
+           (an EventSource client stops there, it would reconnect after a
+           bare close), then the end */
+        const end = live.events[live.events.length - 1];
+        for (const at of [live.events.length, live.events.length + 100]) {
+            r = await sse(url, { lastEventId: at, untilClose: true,
+                                 timeoutMs: 3000 });
+            assert.equal(r.status, 200);
+            assert.deepEqual(strip(r.events), strip([end]), `at ${at}`);
+            assert.equal(r.events[0].id, end.id);
+            assert.equal(r.ended, 'done');
+            assert.equal(r.closed, true);
+        }
 
         r = await sse(url, { lastEventId: 0, untilClose: true,
                              timeoutMs: 10000 });

@@ -797,6 +797,23 @@ describe('WebSocket protocol (Autobahn TestSuite groups)', () => {
             await expectClose(c, 1009, '1 GB frame');
         });
 
+        test('a whole 2 MB frame from the "ws" client: it reads the 1009 '
+             + 'close, not a reset', async () => {
+            /* the unread rest of the frame must not turn the close into
+               an RST that drops the close frame before the client reads
+               it (1006 for the client, 20 times in 20) */
+            const big = 'x'.repeat(2 * 1024 * 1024);
+            for (let i = 0; i < 20; i++) {
+                /* not compressed: 2 MB on the wire */
+                const h = await wsOpen(wsUrl(m, `/api/v1/ws/big-${i}`),
+                                       { perMessageDeflate: false });
+                h.ws.send(big);
+                const closed = await h.closedP;
+                assert.equal(closed.code, 1009, `try ${i}: `
+                             + JSON.stringify(closed));
+            }
+        });
+
         test('one byte over across fragments -> 1009', async () => {
             const c = await open();
             await c.probe();

@@ -235,6 +235,25 @@ describe('WebSocket sessions, events and the monitor (2 workers)', () => {
             await q.close();
         }
 
+        /* at or past the end: the terminal event again, so the client
+           knows the workflow is over (SSE does the same) */
+        for (const k of [all.length, all.length + 50]) {
+            const h = await wsOpen(wsUrl(m, `/api/v1/ws/resumer-end-${k}`));
+            h.send({ type: 'subscribe', workflow_id: w.id,
+                     last_event_id: k });
+            await h.waitDone(w.id);
+            assert.deepEqual(h.events(w.id), all.slice(-1),
+                             `subscribe at ${k}`);
+            await h.close();
+
+            const q = await wsOpen(wsUrl(m, `/api/v1/workflows/${w.id}/ws`
+                                          + `?last_event_id=${k}`));
+            await q.waitDone(w.id);
+            assert.deepEqual(q.events(w.id), all.slice(-1),
+                             `?last_event_id=${k}`);
+            await q.close();
+        }
+
         /* the workflow endpoint without an id: everything */
         const h = await wsOpen(wsUrl(m, `/api/v1/workflows/${w.id}/ws`));
         await h.waitDone(w.id);

@@ -170,6 +170,29 @@ test_parse_defaults(void **ctx)
 }
 
 
+/* a configured graph takes the directive's name, in its definition too */
+
+static void
+test_rename(void **ctx)
+{
+    char          err[MST_ERRLEN];
+    mst_graph_t  *g;
+
+    g = tst_parse("{\"name\": \"in_the_file\","
+                  " \"nodes\": {\"a\": {\"agent\": \"echo\"}},"
+                  " \"edges\": []}", err);
+    assert_non_null(g);
+    assert_string_equal(mst_graph_name(g), "in_the_file");
+
+    assert_int_equal(mst_graph_rename(g, "renamed"), MST_OK);
+    assert_string_equal(mst_graph_name(g), "renamed");
+    assert_string_equal(json_string_value(json_object_get(mst_graph_json(g),
+                                                          "name")),
+                        "renamed");
+    mst_graph_free(g);
+}
+
+
 /* no agent check without a callback */
 
 static void
@@ -766,6 +789,7 @@ main(void)
         cmocka_unit_test(test_next_fanout),
         cmocka_unit_test(test_next_end_only),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_rename),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,6 +167,80 @@ test_submission(void **state)
 }
 
 
+/* typed fields as OpenAI types them: type, then range */
+static void
+test_openai_types(void **state)
+{
+    size_t                i;
+    json_t               *b;
+    mst_request_error_t   e;
+
+    static const struct {
+        const char  *body;
+        const char  *code;
+        const char  *field;
+    } rows[] = {
+        { "\"stream\": \"yes\"", "invalid_type", "stream" },
+        { "\"stream\": 1", "invalid_type", "stream" },
+        { "\"stream_options\": {\"include_usage\": \"y\"}", "invalid_type",
+          "stream_options.include_usage" },
+        { "\"temperature\": \"hot\"", "invalid_type", "temperature" },
+        { "\"temperature\": 2.5", "invalid_value", "temperature" },
+        { "\"top_p\": -0.1", "invalid_value", "top_p" },
+        { "\"n\": 1.5", "invalid_type", "n" },
+        { "\"n\": 0", "invalid_value", "n" },
+        { "\"max_tokens\": \"10\"", "invalid_type", "max_tokens" },
+        { "\"max_tokens\": 0", "invalid_value", "max_tokens" },
+        { "\"max_completion_tokens\": true", "invalid_type",
+          "max_completion_tokens" },
+        { "\"stop\": 3", "invalid_type", "stop" },
+        { "\"stop\": [\"a\", 1]", "invalid_type", "stop" },
+        { "\"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]", "invalid_type",
+          "stop" },
+        { "\"presence_penalty\": 3", "invalid_value", "presence_penalty" },
+        { "\"user\": 42", "invalid_type", "user" },
+        { "\"tools\": {}", "invalid_type", "tools" },
+        { "\"input\": 7", "invalid_type", "input" },
+    };
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char  text[256];
+
+        snprintf(text, sizeof(text), "{\"model\": \"m\", %s}", rows[i].body);
+        b = trq_parse(text, &e);
+        assert_non_null(b);
+        assert_null(mst_request_openai(b, &e));
+        assert_int_equal(e.status, 400);
+        assert_string_equal(e.code, rows[i].code);
+        assert_string_equal(e.field, rows[i].field);
+        json_decref(b);
+    }
+
+    b = trq_parse("{\"model\": \"m\", \"stream\": \"yes\"}", &e);
+    (void) mst_request_openai(b, &e);
+    assert_string_equal(e.message, "Invalid type for 'stream': expected a "
+                        "boolean, but got a string instead.");
+    json_decref(b);
+
+    /* the right types, and null for "not given", pass */
+    b = trq_parse("{\"model\": \"m\", \"stream\": true, \"temperature\": 0,"
+                  " \"top_p\": 1, \"n\": 1, \"max_tokens\": 5,"
+                  " \"stop\": [\"x\", \"y\"], \"user\": null,"
+                  " \"stream_options\": {\"include_usage\": true},"
+                  " \"seed\": -3, \"tool_choice\": \"auto\","
+                  " \"max_completion_tokens\": null, \"logprobs\": false}",
+                  &e);
+    assert_non_null(b);
+    assert_string_equal(mst_request_openai(b, &e), "m");
+    json_decref(b);
+
+    b = trq_parse("{\"model\": \"m\", \"stop\": \"\\n\", \"input\": [\"a\"]}",
+                  &e);
+    assert_string_equal(mst_request_openai(b, &e), "m");
+    json_decref(b);
+}
+
+
 static void
 test_chat(void **state)
 {
@@ -353,6 +427,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_submission),
+        cmocka_unit_test(test_openai_types),
         cmocka_unit_test(test_chat),
         cmocka_unit_test(test_chat_parts),
         cmocka_unit_test(test_ws_msg),

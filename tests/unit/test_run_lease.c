@@ -738,6 +738,73 @@ test_orphans(void **state)
 }
 
 
+/* the census: live owners' workflows are active, dead ones' orphaned */
+
+static long  tst_census_dead = 300;
+
+static int
+tst_census_alive(long pid)
+{
+    return pid != tst_census_dead;
+}
+
+
+static void
+test_census(void **ctx)
+{
+    long           active, orphaned, i;
+    mst_census_t  *c;
+
+    c = calloc(1, sizeof(mst_census_t));
+    assert_non_null(c);
+
+    mst_census_add(c, 100, 1, tst_census_alive);
+    mst_census_add(c, 100, 1, tst_census_alive);
+    mst_census_add(c, 300, 1, tst_census_alive);
+    mst_census_add(c, 300, 1, tst_census_alive);
+    mst_census_add(c, 300, 1, tst_census_alive);
+    mst_census_add(c, 100, -1, tst_census_alive);
+
+    /* 300 died (kill -9): its three are not active, they are orphans */
+    mst_census_count(c, tst_census_alive, &active, &orphaned);
+    assert_int_equal(active, 1);
+    assert_int_equal(orphaned, 3);
+
+    /* claimed by 100 one by one: active again, no more orphans */
+    for (i = 0; i < 3; i++) {
+        mst_census_claimed(c, 300, tst_census_alive);
+        mst_census_add(c, 100, 1, tst_census_alive);
+    }
+
+    mst_census_count(c, tst_census_alive, &active, &orphaned);
+    assert_int_equal(active, 4);
+    assert_int_equal(orphaned, 0);
+
+    /* a claim from a live owner (lost lease) is its own to count; one
+       more claim than orphans never goes below zero */
+    mst_census_claimed(c, 100, tst_census_alive);
+    mst_census_claimed(c, 300, tst_census_alive);
+    mst_census_count(c, tst_census_alive, &active, &orphaned);
+    assert_int_equal(active, 4);
+    assert_int_equal(orphaned, 0);
+
+    /* the dead process's slot, empty, goes to a new one */
+    mst_census_add(c, 400, 1, tst_census_alive);
+    assert_int_equal(c->slots[1].pid, 400);
+
+    /* a full table: not counted, and no crash */
+    for (i = 0; i < MST_CENSUS_SLOTS + 5; i++) {
+        mst_census_add(c, 1000 + i, 1, tst_census_alive);
+    }
+
+    mst_census_add(c, 999999, -1, tst_census_alive);
+    mst_census_count(c, tst_census_alive, &active, &orphaned);
+    assert_int_equal(active, 4 + 1 + MST_CENSUS_SLOTS - 2);
+
+    free(c);
+}
+
+
 int
 main(void)
 {
@@ -755,6 +822,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_step_abandoned, tst_setup,
                                         tst_teardown),
         cmocka_unit_test_setup_teardown(test_orphans, tst_setup, tst_teardown),
+        cmocka_unit_test(test_census),
     };
 
     return cmocka_run_group_tests(tests, tst_group_setup,

@@ -357,6 +357,22 @@ mst_graph_name(const mst_graph_t *g)
 }
 
 
+int
+mst_graph_rename(mst_graph_t *g, const char *name)
+{
+    json_t  *v;
+
+    v = json_string(name);
+    if (v == NULL || json_object_set_new(g->def, "name", v) != 0) {
+        return MST_ENOMEM;
+    }
+
+    g->name = json_string_value(v);
+
+    return MST_OK;
+}
+
+
 const char *
 mst_graph_entry(const mst_graph_t *g)
 {

@@ -86,6 +86,13 @@ mst_graph_t *mst_graph_load(const char *path, mst_agent_exists_pt exists,
 void mst_graph_free(mst_graph_t *g);
 
 const char *mst_graph_name(const mst_graph_t *g);
+
+/*
+ * Give a configured graph the name users call it by (the maestro_workflow
+ * directive's), in its definition too: the name a submission looks up,
+ * /v1/models lists and a workflow record stores is then one name.
+ */
+int mst_graph_rename(mst_graph_t *g, const char *name);
 const char *mst_graph_entry(const mst_graph_t *g);
 int mst_graph_max_steps(const mst_graph_t *g);
 

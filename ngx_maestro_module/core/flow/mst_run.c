@@ -785,6 +785,8 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
                         ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
                         next, err, errlen);
 
+    next->prev_owner = owner;
+
     /* said once it is so */
     if (rc == MST_OK && owner != 0) {
         mst_run_log(env, MAESTRO_LOG_WARN,

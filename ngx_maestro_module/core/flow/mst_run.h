@@ -124,6 +124,8 @@ typedef struct {
                                            sooner when it is free */
     int                 finished;       /* workflow reached a final state */
     uint64_t            epoch;
+    long                prev_owner;     /* mst_run_claim(): whose it was
+                                           (0: nobody's) */
 } mst_run_next_t;
 
 void mst_run_next_free(mst_run_next_t *next);
@@ -267,6 +269,33 @@ int mst_run_user_usage(mst_run_env_t *env, const char *user, json_t **usage,
 /* the cost in USD of tokens of a model; < 0 when it has no price */
 double mst_run_price(const mst_run_env_t *env, const char *model,
     long prompt_tokens, long completion_tokens);
+
+/*
+ * The census of running workflows by owner process, in memory that all
+ * workers share (the glue's shared zone): each process counts what it
+ * adopts and lets go; what a dead process still counts is "orphaned"
+ * until another process claims it (mst_census_claimed()). A slot is
+ * reused once its process is dead and counts nothing. Lock-free.
+ */
+#define MST_CENSUS_SLOTS  256
+
+typedef struct {
+    long                pid;
+    long                active;
+} mst_census_slot_t;
+
+typedef struct {
+    mst_census_slot_t   slots[MST_CENSUS_SLOTS];
+} mst_census_t;
+
+/* pid adopted (delta 1) or let go of (-1) a workflow */
+void mst_census_add(mst_census_t *c, long pid, long delta,
+    mst_run_alive_pt alive);
+/* a workflow of prev (dead) was claimed by another process */
+void mst_census_claimed(mst_census_t *c, long prev, mst_run_alive_pt alive);
+/* the workflows of live processes, and those of dead ones */
+void mst_census_count(mst_census_t *c, mst_run_alive_pt alive,
+    long *active, long *orphaned);
 
 /* the definition of the graph a workflow runs (rec: its record) */
 int mst_run_graph_def(mst_run_env_t *env, const char *id, json_t *rec,

@@ -50,7 +50,8 @@ const char *mst_run_str(json_t *o, const char *key);
 json_t *mst_run_own_copy(json_t *rec);
 
 /* to env->log, printf-style */
-void mst_run_log(mst_run_env_t *env, int level, const char *fmt, ...);
+void mst_run_log(mst_run_env_t *env, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* begin: read record, last checkpoint and graph of id in a write txn */
 int mst_run_tx_begin(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,

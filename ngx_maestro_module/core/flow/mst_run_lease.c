@@ -186,3 +186,117 @@ mst_run_orphans(mst_run_env_t *env, mst_run_alive_pt alive,
 
     return rc;
 }
+
+
+/* the census (mst_run.h) */
+
+static mst_census_slot_t *
+mst_census_slot(mst_census_t *c, long pid, mst_run_alive_pt alive)
+{
+    long                i, old;
+    mst_census_slot_t  *s;
+
+    for (i = 0; i < MST_CENSUS_SLOTS; i++) {
+        if (__atomic_load_n(&c->slots[i].pid, __ATOMIC_ACQUIRE) == pid) {
+            return &c->slots[i];
+        }
+    }
+
+    if (alive == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < MST_CENSUS_SLOTS; i++) {
+        s = &c->slots[i];
+        old = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+
+        /* free, or a dead process's that counts nothing */
+        if ((old == 0
+             || (__atomic_load_n(&s->active, __ATOMIC_ACQUIRE) == 0
+                 && !alive(old)))
+            && __atomic_compare_exchange_n(&s->pid, &old, pid, 0,
+                                           __ATOMIC_ACQ_REL,
+                                           __ATOMIC_ACQUIRE))
+        {
+            return s;
+        }
+    }
+
+    return NULL;
+}
+
+
+void
+mst_census_add(mst_census_t *c, long pid, long delta,
+    mst_run_alive_pt alive)
+{
+    long                n;
+    mst_census_slot_t  *s;
+
+    s = mst_census_slot(c, pid, delta > 0 ? alive : NULL);
+    if (s == NULL) {
+        return;         /* more processes than slots: not counted */
+    }
+
+    n = __atomic_add_fetch(&s->active, delta, __ATOMIC_ACQ_REL);
+
+    if (n < 0) {
+        /* let go of one adopted before a full table: not below 0 */
+        __atomic_fetch_add(&s->active, -n, __ATOMIC_ACQ_REL);
+    }
+}
+
+
+void
+mst_census_claimed(mst_census_t *c, long prev, mst_run_alive_pt alive)
+{
+    long                n;
+    mst_census_slot_t  *s;
+
+    if (prev <= 0 || alive(prev)) {
+        /* a live owner lets go itself (its lease was lost) */
+        return;
+    }
+
+    s = mst_census_slot(c, prev, NULL);
+    if (s == NULL) {
+        return;
+    }
+
+    n = __atomic_load_n(&s->active, __ATOMIC_ACQUIRE);
+
+    while (n > 0
+           && !__atomic_compare_exchange_n(&s->active, &n, n - 1, 0,
+                                           __ATOMIC_ACQ_REL,
+                                           __ATOMIC_ACQUIRE))
+    {
+        /* n reloaded */
+    }
+}
+
+
+void
+mst_census_count(mst_census_t *c, mst_run_alive_pt alive, long *active,
+    long *orphaned)
+{
+    long    i, pid, n;
+
+    *active = 0;
+    *orphaned = 0;
+
+    for (i = 0; i < MST_CENSUS_SLOTS; i++) {
+        pid = __atomic_load_n(&c->slots[i].pid, __ATOMIC_ACQUIRE);
+        n = __atomic_load_n(&c->slots[i].active, __ATOMIC_ACQUIRE);
+
+        if (pid == 0 || n <= 0) {
+            continue;
+        }
+
+        if (alive(pid)) {
+            *active += n;
+
+        } else {
+            *orphaned += n;
+        }
+    }
+}

@@ -31,7 +31,9 @@ typedef struct {
     const char  *ca_file;           /* https: trusted CAs; NULL: system */
     const char  *model;             /* the model it serves, or NULL */
     long         connect_timeout_ms;
-    long         timeout_ms;        /* whole request */
+    long         timeout_ms;        /* to the first byte of the answer */
+    long         idle_timeout_ms;   /* between two reads of it */
+    long         total_timeout_ms;  /* the whole request */
     int          max_retries;
     long         backoff_ms;        /* base of the exponential backoff */
 } mst_llm_provider_t;

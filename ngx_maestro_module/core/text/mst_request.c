@@ -278,16 +278,199 @@ mst_request_submission(json_t *body, mst_caller_t *who, json_t **context,
 }
 
 
+/*
+ * The typed fields of OpenAI's chat completions and embeddings, checked
+ * as OpenAI checks them ("stream": "yes" is a 400 there, not a stream).
+ * null means "not given" for every optional field.
+ */
+
+typedef enum {
+    MST_OAI_BOOL,
+    MST_OAI_NUMBER,
+    MST_OAI_INTEGER,
+    MST_OAI_STRING,
+    MST_OAI_OBJECT,
+    MST_OAI_ARRAY,
+    MST_OAI_STOP,               /* a string or up to 4 strings */
+    MST_OAI_CHOICE,             /* a string or an object */
+    MST_OAI_INPUT               /* a string or an array */
+} mst_request_oai_kind_e;
+
+
+typedef struct {
+    const char              *name;
+    mst_request_oai_kind_e   kind;
+    double                   min;
+    double                   max;
+} mst_request_oai_field_t;
+
+
+static const mst_request_oai_field_t  mst_request_oai_fields[] = {
+    { "messages",              MST_OAI_ARRAY,   0, 0 },
+    { "stream",                MST_OAI_BOOL,    0, 0 },
+    { "stream_options",        MST_OAI_OBJECT,  0, 0 },
+    { "temperature",           MST_OAI_NUMBER,  0, 2 },
+    { "top_p",                 MST_OAI_NUMBER,  0, 1 },
+    { "n",                     MST_OAI_INTEGER, 1, 128 },
+    { "max_tokens",            MST_OAI_INTEGER, 1, 1e12 },
+    { "max_completion_tokens", MST_OAI_INTEGER, 1, 1e12 },
+    { "stop",                  MST_OAI_STOP,    0, 0 },
+    { "presence_penalty",      MST_OAI_NUMBER,  -2, 2 },
+    { "frequency_penalty",     MST_OAI_NUMBER,  -2, 2 },
+    { "logit_bias",            MST_OAI_OBJECT,  0, 0 },
+    { "logprobs",              MST_OAI_BOOL,    0, 0 },
+    { "top_logprobs",          MST_OAI_INTEGER, 0, 20 },
+    { "seed",                  MST_OAI_INTEGER, -9.2e18, 9.2e18 },
+    { "user",                  MST_OAI_STRING,  0, 0 },
+    { "tools",                 MST_OAI_ARRAY,   0, 0 },
+    { "tool_choice",           MST_OAI_CHOICE,  0, 0 },
+    { "parallel_tool_calls",   MST_OAI_BOOL,    0, 0 },
+    { "response_format",       MST_OAI_OBJECT,  0, 0 },
+    { "metadata",              MST_OAI_OBJECT,  0, 0 },
+    { "store",                 MST_OAI_BOOL,    0, 0 },
+    { "input",                 MST_OAI_INPUT,   0, 0 },
+    { "encoding_format",       MST_OAI_STRING,  0, 0 },
+    { "dimensions",            MST_OAI_INTEGER, 1, 1e6 },
+    { NULL,                    0,               0, 0 }
+};
+
+
+static const char *mst_request_oai_expect[] = {
+    "a boolean", "a number", "an integer", "a string", "an object",
+    "an array", "a string or an array of strings", "a string or an object",
+    "a string or an array"
+};
+
+
+static const char *
+mst_request_json_kind(json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+
+static int
+mst_request_oai_field(const mst_request_oai_field_t *f, json_t *v,
+    mst_request_error_t *e)
+{
+    int      ok;
+    size_t   i;
+    double   d;
+    json_t  *s;
+
+    switch (f->kind) {
+    case MST_OAI_BOOL:
+        ok = json_is_boolean(v);
+        break;
+    case MST_OAI_NUMBER:
+        ok = json_is_number(v);
+        break;
+    case MST_OAI_INTEGER:
+        ok = json_is_integer(v);
+        break;
+    case MST_OAI_STRING:
+        ok = json_is_string(v);
+        break;
+    case MST_OAI_OBJECT:
+        ok = json_is_object(v);
+        break;
+    case MST_OAI_ARRAY:
+        ok = json_is_array(v);
+        break;
+    case MST_OAI_CHOICE:
+        ok = json_is_string(v) || json_is_object(v);
+        break;
+    case MST_OAI_INPUT:
+        ok = json_is_string(v) || json_is_array(v);
+        break;
+    default: /* MST_OAI_STOP */
+        ok = json_is_string(v)
+             || (json_is_array(v) && json_array_size(v) <= 4);
+
+        json_array_foreach(json_is_array(v) ? v : NULL, i, s) {
+            ok = ok && json_is_string(s);
+        }
+    }
+
+    if (!ok) {
+        return mst_request_refuse(e, "invalid_type", f->name,
+                                  "Invalid type for '%s': expected %s, but "
+                                  "got %s instead.", f->name,
+                                  mst_request_oai_expect[f->kind],
+                                  json_is_array(v)
+                                  && f->kind == MST_OAI_STOP
+                                  ? "an array of other values or more than "
+                                    "4 items"
+                                  : mst_request_json_kind(v));
+    }
+
+    if (f->kind != MST_OAI_NUMBER && f->kind != MST_OAI_INTEGER) {
+        return MST_OK;
+    }
+
+    d = json_number_value(v);
+
+    if (d < f->min || d > f->max) {
+        return mst_request_refuse(e, "invalid_value", f->name,
+                                  "Invalid '%s': %g is out of range: "
+                                  "expected a value from %g to %g.",
+                                  f->name, d, f->min, f->max);
+    }
+
+    return MST_OK;
+}
+
+
 const char *
 mst_request_openai(json_t *body, mst_request_error_t *e)
 {
-    json_t  *model;
+    json_t                         *model, *v;
+    const mst_request_oai_field_t  *f;
 
     model = json_object_get(body, "model");
 
     if (!json_is_string(model)) {
         (void) mst_request_refuse(e, "missing_required_parameter", "model",
                                 "you must provide a model parameter");
+        return NULL;
+    }
+
+    for (f = mst_request_oai_fields; f->name != NULL; f++) {
+        v = json_object_get(body, f->name);
+
+        if (v != NULL && !json_is_null(v)
+            && mst_request_oai_field(f, v, e) != MST_OK)
+        {
+            return NULL;
+        }
+    }
+
+    v = json_object_get(json_object_get(body, "stream_options"),
+                        "include_usage");
+
+    if (v != NULL && !json_is_null(v) && !json_is_boolean(v)) {
+        (void) mst_request_refuse(e, "invalid_type",
+                                  "stream_options.include_usage",
+                                  "Invalid type for "
+                                  "'stream_options.include_usage': expected "
+                                  "a boolean, but got %s instead.",
+                                  mst_request_json_kind(v));
         return NULL;
     }
 

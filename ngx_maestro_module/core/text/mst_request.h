@@ -49,7 +49,8 @@ typedef struct {
 
 /* fills *e (a 400; printf-style message); returns MST_EINVAL */
 int mst_request_refuse(mst_request_error_t *e, const char *code,
-    const char *field, const char *fmt, ...);
+    const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * The n bytes at p as a JSON object (a new reference), or NULL and *e
@@ -70,7 +71,10 @@ int mst_request_submission(json_t *body, mst_caller_t *who,
 
 /*
  * An OpenAI body (chat completions, embeddings): its "model", a string;
- * NULL and *e filled ("missing_required_parameter") without one.
+ * NULL and *e filled ("missing_required_parameter") without one, or when
+ * a typed field (stream, temperature, n, stop, max_tokens, ...) has the
+ * wrong type ("invalid_type") or is out of OpenAI's range
+ * ("invalid_value"); e->field names it.
  */
 const char *mst_request_openai(json_t *body, mst_request_error_t *e);
 
