@@ -292,6 +292,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, queue_size),
       &ngx_http_maestro_positive },
 
+    { ngx_string("maestro_workflow_steps"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, workflow_steps),
+      NULL },
+
     { ngx_string("maestro_lease_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -601,6 +608,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->store_sync = NGX_CONF_UNSET;
     mmcf->store_writemap = NGX_CONF_UNSET;
     mmcf->queue_size = NGX_CONF_UNSET_UINT;
+    mmcf->workflow_steps = NGX_CONF_UNSET_UINT;
     mmcf->lease_timeout = NGX_CONF_UNSET_MSEC;
     mmcf->poll_interval = NGX_CONF_UNSET_MSEC;
     mmcf->flush_interval = NGX_CONF_UNSET_MSEC;
@@ -696,6 +704,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mmcf->store_writemap, 0);
     ngx_conf_init_uint_value(mmcf->queue_size,
                              NGX_HTTP_MAESTRO_DEFAULT_QUEUE_SIZE);
+    ngx_conf_init_uint_value(mmcf->workflow_steps, 0);
     ngx_conf_init_msec_value(mmcf->lease_timeout,
                              NGX_HTTP_MAESTRO_DEFAULT_LEASE_TIMEOUT);
     ngx_conf_init_msec_value(mmcf->poll_interval,

@@ -16,6 +16,7 @@
 
 #include "mst_run.h"
 #include "mst_retain.h"
+#include "mst_sched.h"
 #include "mst_intent.h"
 #include "mst_route.h"
 #include "mst_guard.h"
@@ -92,6 +93,8 @@ typedef struct {
     ngx_thread_pool_t           *io_pool;
 
     ngx_uint_t                   queue_size;    /* active workflows / worker */
+    ngx_uint_t                   workflow_steps;    /* begun at once, 0: the
+                                                   worker's slots */
     ngx_msec_t                   lease_timeout;
     ngx_msec_t                   poll_interval; /* event wake-up */
     ngx_msec_t                   flush_interval;/* event batching */
@@ -144,6 +147,8 @@ typedef struct {
     mst_gateway_t               *gw;
     ngx_uint_t                   nactive;       /* this worker */
     ngx_queue_t                  active;        /* of _wf_t */
+    mst_sched_t                  sched;         /* the steps' slots */
+    ngx_atomic_t                 sched_threads; /* steps pool threads seen */
     ngx_queue_t                  subscribers;   /* SSE streams */
     ngx_queue_t                  feed_sse;      /* those of the feed */
     ngx_queue_t                  ws_conns;      /* WebSocket connections */

@@ -10,13 +10,25 @@
  *
  *  - step tasks to the steps pool ("maestro_thread_pool"): the plugin runs
  *    and its result is committed on that thread (mst_run_step_exec); the
- *    completion handler here posts the next ready steps;
+ *    completion handler here queues the next ready steps;
  *  - io tasks to the io pool ("maestro_io_thread_pool"): store writes of
  *    the API (create, cancel), timeouts and retries, lease renewal and the
  *    claiming of orphaned workflows.
  *
- * Timers: a step timeout (non-cancelable, so a worker that is shutting
- * down gracefully finishes its steps first), a retry backoff per workflow,
+ * Fair shares: the steps a commit begins wait in their workflow's run
+ * queue; a worker keeps at most "slots" of them on the steps pool (the
+ * threads of the pool seen so far, plus one), and a freed slot goes to
+ * the next workflow in turn (mst_sched.h). A workflow has at most
+ * maestro_workflow_steps steps begun at once (default: the slots), the
+ * rest pending in its checkpoint. A pool thread chains a workflow's next
+ * step only while no other step waits. A workflow commits one step at a
+ * time (ngx_http_maestro_commit_begin), so a lease renewal, a claim or a
+ * cancel waits for the store's write lock behind at most one commit of
+ * each workflow, not behind all of a wide one's.
+ *
+ * Timers: a step timeout (from its post to the pool, not from its wait
+ * for a slot; non-cancelable, so a worker that is shutting down
+ * gracefully finishes its steps first), a retry backoff per workflow,
  * the housekeeping timer (leases, orphans), cancelable, and the poll timer
  * that wakes SSE subscribers when another worker (or a pool thread) wrote
  * events, not cancelable, so an exiting worker ends its streams first.
@@ -50,10 +62,12 @@
 
 typedef struct {
     ngx_queue_t                     queue;
+    mst_sched_flow_t                flow;       /* its run queue */
     char                            id[MST_ID_LEN + 1];
     uint64_t                        epoch;
     ngx_uint_t                      refs;
     ngx_event_t                     retry_ev;
+    ngx_thread_mutex_t              commit_mutex;   /* one commit at once */
     ngx_http_maestro_main_conf_t   *mmcf;
     unsigned                        finished:1;
     unsigned                        lost:1;
@@ -63,6 +77,7 @@ typedef struct {
 
 
 typedef struct {
+    mst_sched_item_t                item;       /* in wf->flow, queued */
     ngx_http_maestro_wf_t          *wf;
     uint64_t                        epoch;
     mst_run_step_t                  step;       /* the one running */
@@ -114,10 +129,13 @@ typedef struct {
 static void ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf,
     int rc, mst_run_next_t *next, const char *err);
 static void ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf);
-static ngx_int_t ngx_http_maestro_post_step(ngx_http_maestro_wf_t *wf,
+static ngx_int_t ngx_http_maestro_queue_step(ngx_http_maestro_wf_t *wf,
     mst_run_step_t *step);
+static void ngx_http_maestro_wf_drop_queued(ngx_http_maestro_wf_t *wf);
 static void ngx_http_maestro_step_thread(void *data, ngx_log_t *log);
 static void ngx_http_maestro_step_done(ngx_event_t *ev);
+static void ngx_http_maestro_commit_begin(void *arg, void *host);
+static void ngx_http_maestro_commit_end(void *arg, void *host);
 static void ngx_http_maestro_step_timeout(ngx_event_t *ev);
 static void ngx_http_maestro_retry_handler(ngx_event_t *ev);
 static void ngx_http_maestro_housekeeping(ngx_event_t *ev);
@@ -134,6 +152,9 @@ static ngx_cycle_t  *ngx_http_maestro_cycle;
 
 /* workflows of this worker whose suspect waits for the suspect lane */
 static ngx_uint_t    ngx_http_maestro_lane_waiting;
+
+/* set on a steps pool thread once it has run a step (it counts itself) */
+static __thread ngx_uint_t  ngx_http_maestro_run_thread_seen;
 
 
 /* runs on any thread */
@@ -153,6 +174,13 @@ ngx_http_maestro_run_init_worker(ngx_cycle_t *cycle,
     ngx_http_maestro_main_conf_t *mmcf)
 {
     ngx_http_maestro_cycle = cycle;
+
+    mst_sched_init(&mmcf->sched, 1);
+    ngx_http_maestro_run_slots(mmcf);
+
+    mmcf->env.commit_begin = ngx_http_maestro_commit_begin;
+    mmcf->env.commit_end = ngx_http_maestro_commit_end;
+    mmcf->env.commit_arg = mmcf;
 
     /*
      * Not cancelable: a worker that is shutting down gracefully waits for
@@ -208,6 +236,16 @@ ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
     ngx_memcpy(wf->id, id, MST_ID_LEN);
     wf->epoch = next->epoch;
     wf->mmcf = mmcf;
+    mst_sched_flow_init(&wf->flow, 1);
+
+    if (ngx_thread_mutex_create(&wf->commit_mutex,
+                                ngx_http_maestro_cycle->log)
+        != NGX_OK)
+    {
+        ngx_free(wf);
+        mst_run_next_free(next);
+        return;
+    }
 
     wf->retry_ev.handler = ngx_http_maestro_retry_handler;
     wf->retry_ev.data = wf;
@@ -227,7 +265,14 @@ ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf)
 {
     ngx_http_maestro_main_conf_t  *mmcf;
 
-    if (wf->refs > 0 || !(wf->finished || wf->lost)) {
+    if (!(wf->finished || wf->lost)) {
+        return;
+    }
+
+    /* steps still waiting for a slot will not run here */
+    ngx_http_maestro_wf_drop_queued(wf);
+
+    if (wf->refs > 0) {
         return;
     }
 
@@ -246,6 +291,8 @@ ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf)
     mst_census_add(&mmcf->sh->census, (long) ngx_pid, -1,
                    ngx_http_maestro_run_alive);
 
+    (void) ngx_thread_mutex_destroy(&wf->commit_mutex,
+                                    ngx_http_maestro_cycle->log);
     ngx_free(wf);
 }
 
@@ -312,17 +359,17 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
     }
 
     for (i = 0; i < next->nsteps; i++) {
-        if (ngx_http_maestro_post_step(wf, &next->steps[i]) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "maestro: workflow \"%s\": cannot post step \"%s\""
-                          " (thread pool \"%V\" queue full)", wf->id,
-                          next->steps[i].node, &wf->mmcf->pool_name);
+        if (wf->lost
+            || ngx_http_maestro_queue_step(wf, &next->steps[i]) != NGX_OK)
+        {
             wf->lost = 1;
 
             /* it will not run here: the next suspect may */
             mst_run_lane_release(&wf->mmcf->env, next->steps[i].lane);
         }
     }
+
+    ngx_http_maestro_run_dispatch(wf->mmcf);
 
     if (next->retry_in_ms > 0 && !wf->finished && !wf->lost) {
         ngx_http_maestro_lane_waits(wf, next->lane_wait);
@@ -340,8 +387,38 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
 
 /* steps */
 
+/* the worker's slots and the workflows' cap, from the threads seen */
+void
+ngx_http_maestro_run_slots(ngx_http_maestro_main_conf_t *mmcf)
+{
+    size_t             slots;
+    ngx_atomic_uint_t  threads;
+
+    threads = mmcf->sched_threads;
+
+    /* one more than threads: a freed thread finds the next step waiting,
+       and a thread not seen yet gets one when all seen are busy */
+    slots = (threads ? threads : 1) + 1;
+
+    mst_sched_set_slots(&mmcf->sched, slots);
+
+    __atomic_store_n(&mmcf->env.step_cap,
+                     mmcf->workflow_steps ? mmcf->workflow_steps : slots,
+                     __ATOMIC_RELAXED);
+}
+
+
+static ngx_http_maestro_step_t *
+ngx_http_maestro_step_of(mst_sched_item_t *item)
+{
+    return (ngx_http_maestro_step_t *)
+               ((u_char *) item - offsetof(ngx_http_maestro_step_t, item));
+}
+
+
+/* into the workflow's run queue; ngx_http_maestro_run_dispatch() posts */
 static ngx_int_t
-ngx_http_maestro_post_step(ngx_http_maestro_wf_t *wf, mst_run_step_t *step)
+ngx_http_maestro_queue_step(ngx_http_maestro_wf_t *wf, mst_run_step_t *step)
 {
     ngx_thread_task_t        *task;
     ngx_http_maestro_step_t  *s;
@@ -357,9 +434,11 @@ ngx_http_maestro_post_step(ngx_http_maestro_wf_t *wf, mst_run_step_t *step)
     s->wf = wf;
     s->epoch = wf->epoch;
     s->step = *step;
+    s->step.host = s;
     s->state = MST_STEP_RUNNING;
-    s->deadline = mst_mono_ms() + step->timeout_ms
-                  + NGX_HTTP_MAESTRO_TIMEOUT_GRACE;
+
+    /* the task owns the input now */
+    step->input = NULL;
 
     task->ctx = s;
     task->handler = ngx_http_maestro_step_thread;
@@ -367,24 +446,94 @@ ngx_http_maestro_post_step(ngx_http_maestro_wf_t *wf, mst_run_step_t *step)
     task->event.data = task;
     task->event.log = ngx_http_maestro_cycle->log;
 
-    if (ngx_thread_task_post(wf->mmcf->pool, task) != NGX_OK) {
-        ngx_free(task);
-        return NGX_ERROR;
-    }
-
-    /* the task owns the input now */
-    step->input = NULL;
-
-    s->timeout_ev.handler = ngx_http_maestro_step_timeout;
-    s->timeout_ev.data = task;
-    s->timeout_ev.log = ngx_http_maestro_cycle->log;
-    ngx_add_timer(&s->timeout_ev,
-                  (ngx_msec_t) step->timeout_ms
-                  + NGX_HTTP_MAESTRO_TIMEOUT_GRACE);
-
+    mst_sched_push(&wf->mmcf->sched, &wf->flow, &s->item);
     wf->refs++;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_maestro_step_free(ngx_http_maestro_step_t *s)
+{
+    ngx_free(s->step.input);
+    ngx_free((ngx_thread_task_t *) s - 1);
+}
+
+
+static void
+ngx_http_maestro_wf_drop_queued(ngx_http_maestro_wf_t *wf)
+{
+    mst_sched_item_t         *item, *next;
+    ngx_http_maestro_step_t  *s;
+
+    item = mst_sched_flow_drop(&wf->mmcf->sched, &wf->flow);
+
+    if (item == NULL) {
+        return;
+    }
+
+    for ( /* void */ ; item != NULL; item = next) {
+        next = item->next;
+        s = ngx_http_maestro_step_of(item);
+
+        /* it will not run here: the next suspect may */
+        mst_run_lane_release(&wf->mmcf->env, s->step.lane);
+
+        ngx_http_maestro_step_free(s);
+        wf->refs--;
+    }
+
+    ngx_http_maestro_lane_kick(wf->mmcf);
+}
+
+
+/* runs in the event loop: fill the free slots, in turn */
+void
+ngx_http_maestro_run_dispatch(ngx_http_maestro_main_conf_t *mmcf)
+{
+    mst_sched_flow_t         *flow;
+    mst_sched_item_t         *item;
+    ngx_thread_task_t        *task;
+    ngx_http_maestro_wf_t    *wf;
+    ngx_http_maestro_step_t  *s;
+
+    for ( ;; ) {
+        item = mst_sched_next(&mmcf->sched, &flow);
+        if (item == NULL) {
+            return;
+        }
+
+        s = ngx_http_maestro_step_of(item);
+        task = (ngx_thread_task_t *) s - 1;
+        wf = s->wf;
+
+        /* the step's time runs from here, not from its wait for a slot */
+        s->deadline = mst_mono_ms() + s->step.timeout_ms
+                      + NGX_HTTP_MAESTRO_TIMEOUT_GRACE;
+
+        if (ngx_thread_task_post(mmcf->pool, task) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, ngx_http_maestro_cycle->log, 0,
+                          "maestro: workflow \"%s\": cannot post step \"%s\""
+                          " (thread pool \"%V\" queue full)", wf->id,
+                          s->step.node, &mmcf->pool_name);
+
+            mst_sched_done(&mmcf->sched, flow);
+            mst_run_lane_release(&mmcf->env, s->step.lane);
+            ngx_http_maestro_step_free(s);
+            wf->refs--;
+            wf->lost = 1;
+            ngx_http_maestro_wf_release(wf);
+            continue;
+        }
+
+        s->timeout_ev.handler = ngx_http_maestro_step_timeout;
+        s->timeout_ev.data = task;
+        s->timeout_ev.log = ngx_http_maestro_cycle->log;
+        ngx_add_timer(&s->timeout_ev,
+                      (ngx_msec_t) s->step.timeout_ms
+                      + NGX_HTTP_MAESTRO_TIMEOUT_GRACE);
+    }
 }
 
 
@@ -407,6 +556,11 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
     int64_t      start, timer_at, now;
     ngx_uint_t   n;
 
+    if (!ngx_http_maestro_run_thread_seen) {
+        ngx_http_maestro_run_thread_seen = 1;
+        (void) ngx_atomic_fetch_add(&s->wf->mmcf->sched_threads, 1);
+    }
+
     start = mst_mono_ms();
 
     /* the loop's timer fires then; no chained step may end before */
@@ -425,6 +579,7 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
             || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)
                != MST_STEP_COMMITTING
             || now - start >= NGX_HTTP_MAESTRO_CHAIN_MS
+            || mst_sched_contended(&s->wf->mmcf->sched)
             || now + s->next.steps[0].timeout_ms
                + NGX_HTTP_MAESTRO_TIMEOUT_GRACE < timer_at
             || ngx_exiting || ngx_terminate || ngx_quit)
@@ -435,6 +590,7 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
         /* the next step becomes this task's */
         free(s->step.input);
         s->step = s->next.steps[0];
+        s->step.host = s;
         s->next.steps[0].input = NULL;
         mst_run_next_free(&s->next);
         ngx_memzero(&s->next, sizeof(mst_run_next_t));
@@ -447,6 +603,39 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
         s->rc = mst_run_step_exec(&s->wf->mmcf->env, s->wf->id, s->epoch,
                                   &s->step, &s->state, &s->next, s->err,
                                   sizeof(s->err));
+    }
+}
+
+
+/*
+ * Runs on a pool thread, before a step's commit: a workflow commits one
+ * step at a time, so the commits of a wide workflow queue on its own
+ * mutex rather than on the store's single write lock, where a lease
+ * renewal, a cancel or another workflow's commit would wait behind all
+ * of them; behind at most one of them now. Its commits are serial in
+ * the store anyway.
+ */
+static void
+ngx_http_maestro_commit_begin(void *arg, void *host)
+{
+    ngx_http_maestro_step_t  *s = host;
+
+    if (s != NULL) {
+        (void) ngx_thread_mutex_lock(&s->wf->commit_mutex,
+                                     ngx_http_maestro_cycle->log);
+    }
+}
+
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_commit_end(void *arg, void *host)
+{
+    ngx_http_maestro_step_t  *s = host;
+
+    if (s != NULL) {
+        (void) ngx_thread_mutex_unlock(&s->wf->commit_mutex,
+                                       ngx_http_maestro_cycle->log);
     }
 }
 
@@ -468,6 +657,9 @@ ngx_http_maestro_step_done(ngx_event_t *ev)
         ngx_del_timer(&s->timeout_ev);
     }
 
+    mst_sched_done(&mmcf->sched, &wf->flow);
+    ngx_http_maestro_run_slots(mmcf);
+
     wf->refs--;
 
     if (s->state == MST_STEP_ABANDONED) {
@@ -479,11 +671,13 @@ ngx_http_maestro_step_done(ngx_event_t *ev)
         ngx_http_maestro_handle_next(wf, s->rc, &s->next, s->err);
     }
 
-    ngx_free(s->step.input);
-    ngx_free(task);
+    ngx_http_maestro_step_free(s);
 
     /* a step ended: a suspect may have left the lane */
     ngx_http_maestro_lane_kick(mmcf);
+
+    /* the freed slot (handle_next has filled it if it began steps) */
+    ngx_http_maestro_run_dispatch(mmcf);
 }
 
 

@@ -25,5 +25,9 @@ void ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
 ngx_int_t ngx_http_maestro_run_can_accept(
     ngx_http_maestro_main_conf_t *mmcf);
 int ngx_http_maestro_run_alive(long pid);
+/* start the steps that fit in the free slots (after a gate is lifted) */
+void ngx_http_maestro_run_dispatch(ngx_http_maestro_main_conf_t *mmcf);
+/* the slots and the workflows' cap, from the pool threads seen */
+void ngx_http_maestro_run_slots(ngx_http_maestro_main_conf_t *mmcf);
 
 #endif /* _NGX_HTTP_MAESTRO_RUN_H_INCLUDED_ */

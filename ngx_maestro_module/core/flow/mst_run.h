@@ -72,6 +72,9 @@ typedef struct {
     int64_t             lease_ms;       /* maestro_lease_timeout */
     size_t              agent_log_keep; /* entries kept per agent */
     int64_t             flush_ms;       /* event batching interval */
+    size_t              step_cap;       /* steps of a workflow begun at
+                                           once, 0: no cap (mst_sched.h);
+                                           atomic: the host adjusts it */
     size_t              event_keep;     /* unused in P0 (retention) */
     const mst_price_t  *prices;         /* maestro_llm_price */
     size_t              nprices;
@@ -92,6 +95,17 @@ typedef struct {
                                   char *err, size_t errlen);
     void               *llm_chat_arg;
 
+    /*
+     * Around a step's commit (NULL: none), on its pool thread, with the
+     * step's "host" pointer (mst_run_step_t): the host orders its
+     * commits there (one commit of a workflow at a time), so the store's
+     * single write lock is shared fairly. commit_end follows every
+     * commit_begin.
+     */
+    void              (*commit_begin)(void *arg, void *host);
+    void              (*commit_end)(void *arg, void *host);
+    void               *commit_arg;
+
     /* log to the host's error log (level: MAESTRO_LOG_*) */
     void              (*log)(void *arg, int level, const char *msg);
     void               *log_arg;
@@ -111,6 +125,7 @@ typedef struct {
                                            its model calls count there */
     uint64_t            lane;           /* a suspect's token in env->lane,
                                            else 0 */
+    void               *host;           /* the host's, for commit hooks */
 } mst_run_step_t;
 
 /* what a commit tells the scheduler */

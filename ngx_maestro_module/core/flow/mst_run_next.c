@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mst_json.h"
+#include "mst_sched.h"
 #include "mst_run.h"
 #include "mst_run_int.h"
 
@@ -170,13 +171,36 @@ mst_run_lane_wait(mst_run_tx_t *tx, const char *node, mst_run_next_t *next)
 }
 
 
-/* begin the ready steps: running in cp, agent_status, plugin inputs */
+/* steps begun and not finished */
+static size_t
+mst_run_running(json_t *cp)
+{
+    size_t   i, n;
+    json_t  *step;
+
+    n = 0;
+
+    json_array_foreach(json_object_get(cp, "frontier"), i, step) {
+        if (strcmp(mst_run_str(step, "status"), "running") == 0) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Begin the ready steps: running in cp, agent_status, plugin inputs. At
+ * most env->step_cap are running at once; the others stay pending until
+ * a commit of this workflow makes room.
+ */
 static int
 mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
 {
     char                task[96];
     const char         *key;
-    size_t              n, i, total;
+    size_t              n, i, total, cap, room;
     json_t             *input, *entry;
     int64_t             now, wait;
     uint64_t            lane;
@@ -184,7 +208,12 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
     mst_run_step_t     *rs;
     const mst_agent_t  *agent;
 
-    n = mst_engine_ready(tx->graph, tx->cp, ready, MST_RUN_MAX_READY);
+    cap = __atomic_load_n(&tx->env->step_cap, __ATOMIC_RELAXED);
+    room = cap ? mst_sched_room(cap, mst_run_running(tx->cp))
+               : MST_RUN_MAX_READY;
+
+    n = mst_engine_ready(tx->graph, tx->cp, ready,
+                         room < MST_RUN_MAX_READY ? room : MST_RUN_MAX_READY);
     if (n == 0) {
         return MST_OK;
     }

@@ -260,6 +260,10 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
 
     pthread_mutex_lock(&ctx.lock);
 
+    if (env->commit_begin != NULL) {
+        env->commit_begin(env->commit_arg, step->host);
+    }
+
     rc = mst_run_tx_begin(env, &tx, id, err, errlen);
     if (rc != MST_OK) {
         goto done;
@@ -370,6 +374,10 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
     rc = mst_run_settle(&tx, er, next, err, errlen);
 
 done:
+
+    if (env->commit_end != NULL) {
+        env->commit_end(env->commit_arg, step->host);
+    }
 
     pthread_mutex_unlock(&ctx.lock);
     mst_host_ctx_free(&ctx);
