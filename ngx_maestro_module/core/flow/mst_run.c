@@ -26,6 +26,7 @@
 #include "mst_feed.h"
 #include "mst_host.h"
 #include "mst_json.h"
+#include "mst_json_delta.h"
 #include "mst_usage.h"
 #include "mst_run.h"
 #include "mst_run_int.h"
@@ -236,6 +237,9 @@ mst_run_tx_begin(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,
                        mst_strerror(rc));
     }
 
+    /* new containers, shared leaves: the step's change is found cheaply */
+    tx->cp_read = mst_json_tree_copy(tx->cp);
+
     /* a named graph as configured now; an inline one from the record */
 
     name = mst_run_str(tx->rec, "workflow");
@@ -283,6 +287,7 @@ mst_run_tx_release(mst_run_tx_t *tx)
 {
     json_decref(tx->rec);
     json_decref(tx->cp);
+    json_decref(tx->cp_read);
 
     if (tx->graph_owned) {
         mst_graph_free(tx->graph);
@@ -293,6 +298,7 @@ mst_run_tx_release(mst_run_tx_t *tx)
 
     tx->rec = NULL;
     tx->cp = NULL;
+    tx->cp_read = NULL;
     tx->graph = NULL;
     tx->graph_owned = 0;
     tx->graph_cached = 0;
@@ -318,7 +324,8 @@ mst_run_tx_commit(mst_run_tx_t *tx)
 
     if (tx->cp_dirty) {
         tx->seq++;
-        rc = mst_store_checkpoint_put(tx->txn, tx->id, tx->seq, tx->cp);
+        rc = mst_store_checkpoint_put_delta(tx->txn, tx->id, tx->seq,
+                                            tx->cp, tx->cp_read);
         if (rc != MST_OK) {
             mst_run_tx_abort(tx);
             return rc;
@@ -328,7 +335,8 @@ mst_run_tx_commit(mst_run_tx_t *tx)
 
     } else if (tx->cp != NULL) {
         /* unchanged (a progress flush): the next one need not parse it */
-        mst_store_checkpoint_keep(tx->txn, tx->id, tx->seq, tx->cp);
+        mst_store_checkpoint_keep(tx->txn, tx->id, tx->seq, tx->cp,
+                                  tx->cp_read);
     }
 
     rc = mst_store_wf_put(tx->txn, tx->id, tx->rec);

@@ -26,6 +26,8 @@ typedef struct {
     const char         *id;
     json_t             *rec;
     json_t             *cp;
+    json_t             *cp_read;        /* cp as read: the next one is
+                                           stored as the change from it */
     uint64_t            seq;
     mst_graph_t        *graph;
     unsigned            graph_owned:1;

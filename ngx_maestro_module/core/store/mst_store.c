@@ -624,19 +624,33 @@ mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
     size_t klen, const json_t *json, mst_store_cache_t *cache,
     const char *id, uint64_t seq)
 {
-    int              rc;
-    char            *text, *kept;
-    MDB_val          k, v;
-    mst_crypt_iov_t  iov;
+    char    *text;
+    size_t   len;
 
-    text = mst_json_dump(json, &iov.len);
+    text = mst_json_dump(json, &len);
     if (text == NULL) {
         return MST_ENOMEM;
     }
 
+    return mst_store_put_text_cached(txn, dbi, key, klen, text, len, json,
+                                     cache, id, seq);
+}
+
+
+int
+mst_store_put_text_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, char *text, size_t len, const json_t *json,
+    mst_store_cache_t *cache, const char *id, uint64_t seq)
+{
+    int              rc;
+    char            *kept;
+    MDB_val          k, v;
+    mst_crypt_iov_t  iov;
+
     k.mv_size = klen;
     k.mv_data = (void *) key;
     iov.data = text;
+    iov.len = len;
 
     rc = mst_store_put_val(txn, dbi, &k, &iov, 1, 0, &v);
 

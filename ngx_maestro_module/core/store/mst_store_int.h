@@ -137,6 +137,11 @@ int mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
     size_t klen, const json_t *json, mst_store_cache_t *cache,
     const char *id, uint64_t seq);
 
+/* the same for text already made (malloc; taken, also on failure) */
+int mst_store_put_text_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, char *text, size_t len, const json_t *json,
+    mst_store_cache_t *cache, const char *id, uint64_t seq);
+
 /*
  * Puts cur on the last key that starts with prefix; end is a key that
  * sorts after every such key and before any other (it is not modified).
