@@ -38,7 +38,8 @@ json_t *mst_json_delta(json_t *a, json_t *b, int *rc);
 /*
  * Applies delta d (NULL or JSON null: nothing changed) to *v: the
  * containers of *v are changed in place (they must not be shared), values
- * are taken from d by reference; *v may be replaced. MST_OK, MST_EINVAL (not a delta of *v) or MST_ENOMEM.
+ * are taken from d by reference; *v may be replaced. MST_OK, MST_EINVAL
+ * (not a delta of *v) or MST_ENOMEM.
  */
 int mst_json_delta_apply(json_t **v, json_t *d);
 
