@@ -25,6 +25,10 @@ ngx_int_t ngx_http_maestro_api_handler(ngx_http_request_t *r);
 ngx_http_maestro_main_conf_t *ngx_http_maestro_mmcf(ngx_http_request_t *r);
 /* a workflow record as the API shows it */
 json_t *ngx_http_maestro_wf_view(json_t *rec);
+
+/* GET /api/v1/workflows/{id}/checkpoints (_api_checkpoints.c) */
+ngx_int_t ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r,
+    ngx_str_t *arg);
 ngx_int_t ngx_http_maestro_store_error(ngx_http_request_t *r, int rc,
     const char *what);
 ngx_int_t ngx_http_maestro_arg(ngx_http_request_t *r, const char *name,

@@ -18,6 +18,7 @@
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
+#include "ngx_http_maestro_bounds.h"
 #include "ngx_http_maestro_cors.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_limit.h"
@@ -328,6 +329,55 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       offsetof(ngx_http_maestro_main_conf_t, event_retention),
       NULL },
 
+    { ngx_string("maestro_graph_max_nodes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.nodes),
+      NULL },
+
+    { ngx_string("maestro_graph_max_edges"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.edges),
+      NULL },
+
+    { ngx_string("maestro_graph_max_fanout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.fanout),
+      NULL },
+
+    { ngx_string("maestro_graph_max_steps"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.steps),
+      NULL },
+
+    { ngx_string("maestro_state_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.state),
+      NULL },
+
+    { ngx_string("maestro_prompt_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.prompt),
+      NULL },
+
+    { ngx_string("maestro_context_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.context),
+      NULL },
+
     { ngx_string("maestro_intent"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_maestro_intent,
@@ -548,6 +598,13 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->limit_max_tokens = NGX_CONF_UNSET_UINT;
     mmcf->ws_ping = NGX_CONF_UNSET_MSEC;
     mmcf->event_retention = NGX_CONF_UNSET_MSEC;
+    mmcf->env.limits.nodes = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.edges = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.fanout = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.steps = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.state = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.prompt = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.context = NGX_CONF_UNSET_SIZE;
     mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
     mmcf->breaker_recovery = NGX_CONF_UNSET_MSEC;
     mmcf->llm_balance = NGX_CONF_UNSET_UINT;
@@ -634,6 +691,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_HTTP_MAESTRO_DEFAULT_LIMIT_MAX_TOKENS);
     ngx_conf_init_msec_value(mmcf->event_retention,
                              NGX_HTTP_MAESTRO_DEFAULT_EVENT_RETENTION);
+    ngx_http_maestro_limits_init(&mmcf->env.limits);
     ngx_conf_init_uint_value(mmcf->breaker_failures,
                              NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES);
     ngx_conf_init_msec_value(mmcf->breaker_recovery,
@@ -810,6 +868,14 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         mmcf->ngraphs++;
+
+        if (ngx_http_maestro_limits_graph(cf, &mmcf->env.limits,
+                                          mmcf->graphs[i], &wc[i].name,
+                                          &wc[i].file)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
 
         if (ngx_strcmp(mst_graph_name(mmcf->graphs[i]), wc[i].name.data)
             != 0)

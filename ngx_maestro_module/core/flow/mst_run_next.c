@@ -385,6 +385,7 @@ int
 mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
 {
     int          progress;
+    char         msg[MST_ERRLEN];
     const char  *error;
 
     tx->cp_dirty = 1;
@@ -398,6 +399,20 @@ mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
         next->status = MST_ENGINE_FAILED;
         next->finished = 1;
         return MST_OK;
+    }
+
+    if (er == MST_ENGINE_CONTINUE
+        && mst_limits_width(&tx->env->limits,
+                            json_array_size(json_object_get(tx->cp,
+                                                            "frontier")),
+                            msg, sizeof(msg))
+           != MST_OK)
+    {
+        /* a foreach expanded past the bound: nothing of it runs */
+        json_object_set_new(tx->cp, "status", json_string("failed"));
+        json_object_set_new(tx->cp, "error", json_string(msg));
+        er = MST_ENGINE_FAILED;
+        next->status = er;
     }
 
     switch (er) {

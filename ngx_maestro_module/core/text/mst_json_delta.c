@@ -398,3 +398,69 @@ mst_json_delta_apply_r(json_t **v, json_t *d, int depth)
 
     return MST_OK;
 }
+
+
+static long
+mst_json_delta_size(json_t *v)
+{
+    return v ? (long) json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY)
+             : 0;
+}
+
+
+long
+mst_json_delta_growth(json_t *a, json_t *d)
+{
+    long         n;
+    size_t       i, len;
+    json_t      *val, *sub, *old;
+    const char  *key;
+
+    if (d == NULL || !json_is_object(d)) {
+        return 0;
+    }
+
+    val = json_object_get(d, "=");
+    if (val != NULL) {
+        return mst_json_delta_size(val) - mst_json_delta_size(a);
+    }
+
+    n = 0;
+
+    json_object_foreach(json_object_get(d, "o"), key, sub) {
+        old = json_object_get(a, key);
+
+        if (old == NULL) {
+            n += (long) strlen(key) + 4;     /* "key": and a comma */
+        }
+
+        n += mst_json_delta_growth(old, sub);
+    }
+
+    json_array_foreach(json_object_get(d, "x"), i, sub) {
+        key = json_string_value(sub);
+        old = key ? json_object_get(a, key) : NULL;
+
+        if (old != NULL) {
+            n -= (long) strlen(key) + 4 + mst_json_delta_size(old);
+        }
+    }
+
+    val = json_object_get(d, "n");
+    len = json_array_size(a);
+
+    if (val != NULL) {
+        for (i = (size_t) json_integer_value(val); i < len; i++) {
+            n -= mst_json_delta_size(json_array_get(a, i)) + 1;
+        }
+    }
+
+    json_array_foreach(json_object_get(d, "a"), i, sub) {
+        old = json_array_get(a, (size_t) json_integer_value(
+                                        json_array_get(sub, 0)));
+        n += mst_json_delta_growth(old, json_array_get(sub, 1))
+             + (old == NULL ? 1 : 0);
+    }
+
+    return n;
+}

@@ -43,4 +43,11 @@ json_t *mst_json_delta(json_t *a, json_t *b, int *rc);
  */
 int mst_json_delta_apply(json_t **v, json_t *d);
 
+/*
+ * How many bytes of compact JSON text applying d to a adds (negative:
+ * removes), counting only the values d replaces, so its cost follows the
+ * change, not the size of a. Keys and separators are estimated.
+ */
+long mst_json_delta_growth(json_t *a, json_t *d);
+
 #endif /* _MST_JSON_DELTA_H_INCLUDED_ */
