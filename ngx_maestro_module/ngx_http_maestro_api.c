@@ -594,12 +594,26 @@ ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
 static ngx_int_t
 ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    int      rc;
-    char     id[MST_ID_LEN + 1];
-    json_t  *rec, *view;
+    int         rc;
+    char        id[MST_ID_LEN + 1];
+    json_t     *rec, *view;
+    mst_txn_t  *txn;
 
     rc = ngx_http_maestro_wf_load(r, arg, id, &rec);
     if (rc != MST_OK) {
+        return ngx_http_maestro_store_error(r, rc, "workflow");
+    }
+
+    /* its agents and prompt are parts of it (mst_store.h) */
+
+    rc = mst_txn_begin(ngx_http_maestro_mmcf(r)->env.store, 1, &txn);
+    if (rc == MST_OK) {
+        rc = mst_store_wf_attach(txn, id, rec);
+        mst_txn_abort(txn);
+    }
+
+    if (rc != MST_OK) {
+        json_decref(rec);
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
 

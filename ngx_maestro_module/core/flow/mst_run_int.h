@@ -29,6 +29,9 @@ typedef struct {
     json_t             *cp_read;        /* cp as read: the next one is
                                            stored as the change from it */
     uint64_t            seq;
+    json_t             *agents;         /* the agent entries this
+                                           transaction read or changed,
+                                           written back as parts */
     mst_graph_t        *graph;
     unsigned            graph_owned:1;
     unsigned            graph_cached:1; /* in use from mst_graph_cache */

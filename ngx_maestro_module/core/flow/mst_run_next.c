@@ -219,9 +219,9 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
             return MST_ENOMEM;
         }
 
-        total = mst_run_node_total(tx->cp, rs->node);
-
         if (rs->index >= 0) {
+            /* a scan of the frontier: only where it is shown */
+            total = mst_run_node_total(tx->cp, rs->node);
             snprintf(task, sizeof(task), "step %d of %zu", rs->index + 1,
                      total);
         } else {
@@ -322,7 +322,7 @@ void
 mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
 {
     const char  *key;
-    json_t      *entry, *result, *data;
+    json_t      *entry, *result, *data, *agents;
     int64_t      now;
 
     now = mst_now_ms();
@@ -346,7 +346,23 @@ mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
 
     /* agents still busy stop with the workflow */
 
-    json_object_foreach(json_object_get(tx->rec, "agents"), key, entry) {
+    agents = json_incref(json_object_get(tx->rec, "agents"));
+
+    if (agents == NULL
+        && mst_store_part_all(tx->txn, tx->id, MST_PART_AGENT, &agents)
+           != MST_OK)
+    {
+        agents = NULL;
+    }
+
+    if (agents != NULL && tx->agents != NULL
+        && agents != json_object_get(tx->rec, "agents"))
+    {
+        /* this transaction's changes are newer than what is stored */
+        json_object_update(agents, tx->agents);
+    }
+
+    json_object_foreach(agents, key, entry) {
         const char *s = mst_run_str(entry, "status");
 
         if (s != NULL && (strcmp(s, "executing") == 0
@@ -359,6 +375,8 @@ mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
                                  -1, status);
         }
     }
+
+    json_decref(agents);
 
     mst_run_wf_update(tx);
 

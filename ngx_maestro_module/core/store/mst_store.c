@@ -174,6 +174,9 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->key);
     }
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "parts", MDB_CREATE, &st->part);
+    }
     if (rc != MDB_SUCCESS) {
         goto failed;
     }
@@ -832,6 +835,7 @@ mst_store_aad(mst_store_t *st, MDB_dbi dbi, const MDB_val *k,
              : dbi == st->log ? 'l'
              : dbi == st->kv ? 'k'
              : dbi == st->feed ? 'f'
+             : dbi == st->part ? 'p'
              : '?';
 
     len = k->mv_size < MST_STORE_KEY_MAX ? k->mv_size : MST_STORE_KEY_MAX;

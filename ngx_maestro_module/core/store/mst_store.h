@@ -15,6 +15,8 @@
  *   kv           ns '\0' key                -> bytes (plugins' memory)
  *   active       id                         -> "" (queued or running;
  *                                              kept by mst_store_wf_put)
+ *   parts        id kind name               -> a part of a workflow
+ *                                              (JSON text; see below)
  *
  * Threads: the environment is opened once per process (after fork) with
  * MDB_NOTLS, so any thread may run a read transaction; LMDB serialises
@@ -189,7 +191,34 @@ int mst_store_kv_delete(mst_txn_t *txn, const char *ns, const char *key);
 int mst_store_kv_delete_prefix(mst_txn_t *txn, const char *ns,
     const char *prefix);
 
-/* delete a workflow with its checkpoints and events (retention) */
+/*
+ * A workflow's parts: what is large, written once, or one of many, kept
+ * apart from the record that every step rewrites: its inline graph
+ * (MST_PART_GRAPH, name ""), its prompt (MST_PART_PROMPT, ""), one entry
+ * per agent node (MST_PART_AGENT, the node). A step writes the entries
+ * it changed, so its cost follows what it did, not the graph's size.
+ * Records written before the parts hold "agents" and "prompt" themselves.
+ */
+#define MST_PART_AGENT   'a'
+#define MST_PART_GRAPH   'g'
+#define MST_PART_PROMPT  'p'
+
+int mst_store_part_put(mst_txn_t *txn, const char *id, int kind,
+    const char *name, const json_t *value);
+/* *value: new reference; MST_NOTFOUND when absent */
+int mst_store_part_get(mst_txn_t *txn, const char *id, int kind,
+    const char *name, json_t **value);
+/* *parts: new object, name -> value, of every part of that kind */
+int mst_store_part_all(mst_txn_t *txn, const char *id, int kind,
+    json_t **parts);
+
+/*
+ * The record as the API shows it: "agents" and "prompt" from the parts
+ * when the record does not hold them (a record written before them does).
+ */
+int mst_store_wf_attach(mst_txn_t *txn, const char *id, json_t *rec);
+
+/* delete a workflow with its checkpoints, events and parts (retention) */
 int mst_store_wf_delete(mst_txn_t *txn, const char *id);
 
 /* delete a workflow's events only (maestro_event_retention) */

@@ -20,7 +20,7 @@
 #include "mst_crypt.h"
 
 
-#define MST_STORE_MAXDBS        10
+#define MST_STORE_MAXDBS        16
 #define MST_STORE_MAXREADERS    512
 #define MST_STORE_KEY_MAX       511     /* LMDB's default max key size */
 #define MST_STORE_SEQ_KEY_LEN   (MST_ID_LEN + 8)
@@ -62,6 +62,7 @@ struct mst_store_s {
     MDB_dbi           act;      /* ids of queued / running workflows */
     MDB_dbi           feed;     /* every workflow's status changes */
     MDB_dbi           key;      /* API keys */
+    MDB_dbi           part;     /* workflows' parts (mst_store_part.c) */
     size_t            maxkey;
     const mst_crypt_t  *crypt;      /* NULL: values stored plain */
     void             (*errlog)(void *arg, const char *msg);
@@ -164,6 +165,9 @@ json_t *mst_store_cache_take(mst_store_cache_t *cache, const char *id,
 /* keep text (malloc, owned by the cache from now) and json for id, seq */
 void mst_store_cache_keep(mst_store_cache_t *cache, const char *id,
     uint64_t seq, char *text, size_t len, const json_t *json);
+
+/* inline graphs of records written before the parts (mst_run.c) */
+#define MST_STORE_LEGACY_GRAPHS  "maestro.graphs"
 
 /* forget what is kept for id */
 void mst_store_cache_forget(mst_store_cache_t *cache, const char *id);

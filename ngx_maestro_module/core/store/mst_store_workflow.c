@@ -9,7 +9,7 @@
  * JSON text), and "active", id -> "" for every record whose status is
  * queued or running, kept in step by mst_store_wf_put(), so startup and
  * lease scans read only the live ones. Deleting a workflow (retention)
- * also deletes its checkpoints and events.
+ * also deletes its checkpoints, events and parts (mst_store_part.c).
  */
 
 #include <errno.h>
@@ -161,7 +161,7 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
     json_t **items, char *next_cursor)
 {
     int          rc, full;
-    char         last[MST_ID_LEN];
+    char         last[MST_ID_LEN], id[MST_ID_LEN + 1];
     size_t       n;
     json_t      *list, *rec;
     MDB_val      k, v;
@@ -229,6 +229,15 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
             }
 
             json_object_del(rec, "graph");
+
+            memcpy(id, k.mv_data, MST_ID_LEN);
+            id[MST_ID_LEN] = '\0';
+
+            rc = mst_store_wf_attach(txn, id, rec);
+            if (rc != MST_OK) {
+                json_decref(rec);
+                break;
+            }
 
             if (json_array_append_new(list, rec) != 0) {
                 rc = ENOMEM;
@@ -436,6 +445,17 @@ mst_store_wf_delete(mst_txn_t *txn, const char *id)
     }
 
     rc = mst_store_del_prefix(txn, txn->store->ev, first, MST_ID_LEN);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    rc = mst_store_del_prefix(txn, txn->store->part, first, MST_ID_LEN);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    /* an inline graph stored before the parts */
+    rc = mst_store_kv_delete(txn, MST_STORE_LEGACY_GRAPHS, id);
     if (rc != MST_OK) {
         return rc;
     }
