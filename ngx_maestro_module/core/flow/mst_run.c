@@ -40,6 +40,14 @@
  */
 #define MST_RUN_GRAPHS  "maestro.graphs"
 
+/*
+ * A small workflow keeps its agents and prompt in its record, as records
+ * did before the parts: rewriting a few hundred bytes costs less than a
+ * write to one more tree. Past these, they are parts.
+ */
+#define MST_RUN_INLINE_AGENTS  32
+#define MST_RUN_INLINE_PROMPT  4096
+
 
 /* helpers on JSON fields */
 
@@ -638,9 +646,19 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     /* written once: the prompt, an inline graph */
 
     prompt_json = json_string(prompt);
-    rc = prompt_json ? mst_store_part_put(tx.txn, id, MST_PART_PROMPT, "",
-                                          prompt_json)
-                     : MST_ENOMEM;
+    rc = prompt_json ? MST_OK : MST_ENOMEM;
+
+    if (mst_graph_node_count(graph) <= MST_RUN_INLINE_AGENTS) {
+        json_object_set_new(tx.rec, "agents", json_object());
+    }
+
+    if (rc == MST_OK && strlen(prompt) <= MST_RUN_INLINE_PROMPT) {
+        json_object_set(tx.rec, "prompt", prompt_json);
+
+    } else if (rc == MST_OK) {
+        rc = mst_store_part_put(tx.txn, id, MST_PART_PROMPT, "",
+                                prompt_json);
+    }
 
     if (rc == MST_OK && inl) {
         rc = mst_store_part_put(tx.txn, id, MST_PART_GRAPH, "",
@@ -708,8 +726,14 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     *rec = mst_run_own_copy(*rec);
 
     if (*rec != NULL) {
-        json_object_set_new(*rec, "agents", agents ? agents : json_object());
+        if (json_object_get(*rec, "agents") == NULL) {
+            json_object_set_new(*rec, "agents",
+                                agents ? agents : json_object());
+            agents = NULL;
+        }
+
         json_object_set_new(*rec, "prompt", prompt_json);
+        json_decref(agents);
 
     } else {
         json_decref(agents);
