@@ -10,6 +10,13 @@ BUILD       ?= build
 ABS_BUILD   := $(abspath $(BUILD))
 CC          ?= cc
 
+# IBM Carbon's packages run @ibm/telemetry-js from their postinstall: it
+# reads the repository's git remote, branches and packages and exports them
+# when it thinks it runs in CI or a container, from detached processes that
+# outlive the build. Every npm install and build under make is opted out.
+export IBM_TELEMETRY_DISABLED := true
+export IBM_TELEMETRY_EXPORT_DISABLED := true
+
 CORE_DIR    := ngx_maestro_module/core
 CORE_SUBDIRS := $(CORE_DIR) $(CORE_DIR)/store $(CORE_DIR)/flow \
                 $(CORE_DIR)/llm $(CORE_DIR)/text $(CORE_DIR)/access

@@ -16,6 +16,9 @@
 
 set -euo pipefail
 
+# no IBM telemetry from Carbon's postinstall scripts (see Makefile)
+export IBM_TELEMETRY_DISABLED=true IBM_TELEMETRY_EXPORT_DISABLED=true
+
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PEERS=$BUILD/peers

@@ -21,25 +21,34 @@
 ngx_int_t
 ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    size_t                         used, map;
+    int                            level;
+    mst_store_space_t              sp;
     ngx_http_maestro_main_conf_t  *mmcf;
+
+    static const char  *states[] = { "ok", "closed", "reserve" };
 
     mmcf = ngx_http_maestro_mmcf(r);
 
-    used = 0;
-    map = 0;
+    /* a measure at most MST_STORE_LEVEL_MS old: a read of LMDB's free
+       list then, a lock otherwise */
+    level = mst_store_level(mmcf->env.store);
 
-    if (mst_store_usage(mmcf->env.store, &used, &map) != MST_OK) {
+    if (mst_store_space_last(mmcf->env.store, &sp) != MST_OK) {
         return ngx_http_maestro_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                            "store_error",
                                            "store is not readable");
     }
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
-        json_pack("{s:s, s:{s:I, s:I}, s:{s:I, s:I}, s:i, s:s}",
+        json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:b, s:s},"
+                  " s:{s:I, s:I}, s:i, s:s}",
                   "status", "ok",
-                  "store", "used_bytes", (json_int_t) used,
-                           "map_bytes", (json_int_t) map,
+                  "store", "used_bytes", (json_int_t) sp.used,
+                           "map_bytes", (json_int_t) sp.map,
+                           "free_bytes", (json_int_t) sp.free,
+                           "headroom_bytes", (json_int_t) sp.headroom,
+                           "full", level != MST_STORE_ROOM,
+                           "state", states[level],
                   "workflows", "active", (json_int_t) mmcf->sh->active,
                                "worker_active", (json_int_t) mmcf->nactive,
                   "agents", (int) mmcf->nagents,

@@ -221,7 +221,12 @@ ngx_http_maestro_submitted(ngx_http_maestro_submit_t *sb)
     r = sb->data;
 
     if (sb->rc != MST_OK) {
-        rc = ngx_http_maestro_store_error(r, sb->rc, "cannot store workflow");
+        rc = (sb->rc == MST_MAPFULL && sb->err[0])
+             ? ngx_http_maestro_send_error(r, 507, "store_full",
+                                           "cannot store workflow: %s",
+                                           sb->err)
+             : ngx_http_maestro_store_error(r, sb->rc,
+                                            "cannot store workflow");
         goto done;
     }
 

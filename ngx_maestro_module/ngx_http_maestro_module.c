@@ -30,6 +30,8 @@
 /* the defaults, applied in init / merge */
 #define NGX_HTTP_MAESTRO_DEFAULT_STORE_PATH        "maestro_store"
 #define NGX_HTTP_MAESTRO_DEFAULT_STORE_SIZE        ((off_t) 1024 * 1024 * 1024)
+/* unset: an eighth of the map, at most this */
+#define NGX_HTTP_MAESTRO_DEFAULT_STORE_HEADROOM    ((off_t) 64 * 1024 * 1024)
 #define NGX_HTTP_MAESTRO_DEFAULT_PLUGINS_DIR       "plugins"
 #define NGX_HTTP_MAESTRO_DEFAULT_POOL              "maestro"
 #define NGX_HTTP_MAESTRO_DEFAULT_IO_POOL           "maestro_io"
@@ -201,6 +203,13 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_off_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_maestro_main_conf_t, store_size),
+      NULL },
+
+    { ngx_string("maestro_store_headroom"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, store_headroom),
       NULL },
 
     { ngx_string("maestro_store_sync"),
@@ -585,6 +594,7 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
 
     mmcf->created = ngx_time();
     mmcf->store_size = NGX_CONF_UNSET;
+    mmcf->store_headroom = NGX_CONF_UNSET;
     mmcf->store_sync = NGX_CONF_UNSET;
     mmcf->store_writemap = NGX_CONF_UNSET;
     mmcf->queue_size = NGX_CONF_UNSET_UINT;
@@ -668,6 +678,18 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_maestro_workflow_conf_t  *wc;
 
     ngx_conf_init_value(mmcf->store_size, NGX_HTTP_MAESTRO_DEFAULT_STORE_SIZE);
+    ngx_conf_init_value(mmcf->store_headroom,
+                        ngx_min(mmcf->store_size / 8,
+                                NGX_HTTP_MAESTRO_DEFAULT_STORE_HEADROOM));
+
+    if (mmcf->store_headroom >= mmcf->store_size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"maestro_store_headroom\" %O must be less than "
+                           "\"maestro_store_size\" %O",
+                           mmcf->store_headroom, mmcf->store_size);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_value(mmcf->store_sync, 1);
     ngx_conf_init_value(mmcf->store_writemap, 0);
     ngx_conf_init_uint_value(mmcf->queue_size,

@@ -67,6 +67,7 @@ typedef struct {
 
     ngx_str_t                    store_path;
     off_t                        store_size;
+    off_t                        store_headroom;
     ngx_flag_t                   store_sync;
     ngx_flag_t                   store_writemap;
     mst_crypt_t                 *store_crypt;   /* maestro_store_encryption_
@@ -143,6 +144,8 @@ typedef struct {
     ngx_atomic_uint_t            ring_tail;
     ngx_uint_t                   wake_epoch;    /* one per wake-up */
     char                         prune_cursor[MST_ID_LEN + 1];
+    int                          store_level;   /* MST_STORE_*, as the
+                                                   housekeeping last saw */
     ngx_event_t                  poll_ev;
     ngx_event_t                  housekeeping_ev;
     ngx_event_t                  health_ev;

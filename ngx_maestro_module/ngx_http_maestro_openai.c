@@ -594,7 +594,8 @@ ngx_http_maestro_oai_submitted(ngx_http_maestro_submit_t *sb)
                  "server_error", sb->rc == MST_MAPFULL ? "store_full"
                                                       : "store_error",
                  NULL, "cannot store the workflow: %s",
-                 mst_strerror(sb->rc));
+                 sb->rc == MST_MAPFULL && sb->err[0] ? sb->err
+                                                     : mst_strerror(sb->rc));
         ngx_http_maestro_submit_finish(sb);
         ngx_http_finalize_request(r, rc);
         return;

@@ -208,14 +208,20 @@ ngx_http_maestro_send_error(ngx_http_request_t *r, ngx_uint_t status,
         allow = ngx_strstr(msg, "use ") ? msg + 4 : NULL;
     }
 
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+    /* 507: the store may get room back (retention, deletes, a reload) */
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE || status == 507) {
         ngx_table_elt_t  *h;
 
         h = ngx_list_push(&r->headers_out.headers);
         if (h != NULL) {
             h->hash = 1;
             ngx_str_set(&h->key, "Retry-After");
-            ngx_str_set(&h->value, "1");
+
+            if (status == 507) {
+                ngx_str_set(&h->value, "10");
+            } else {
+                ngx_str_set(&h->value, "1");
+            }
         }
     }
 

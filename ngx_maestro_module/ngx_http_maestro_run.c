@@ -43,6 +43,9 @@
 #define NGX_HTTP_MAESTRO_CHAIN_STEPS    16
 #define NGX_HTTP_MAESTRO_CHAIN_MS       20
 
+/* a workflow whose final "store_full" write found no room tries again */
+#define NGX_HTTP_MAESTRO_FULL_RETRY     1000
+
 
 typedef struct {
     ngx_queue_t                     queue;
@@ -53,6 +56,8 @@ typedef struct {
     ngx_http_maestro_main_conf_t   *mmcf;
     unsigned                        finished:1;
     unsigned                        lost:1;
+    unsigned                        lane_wait:1;    /* for the lane */
+    unsigned                        full:1;     /* to end as store_full */
 } ngx_http_maestro_wf_t;
 
 
@@ -99,6 +104,8 @@ typedef struct {
     ngx_http_maestro_claim_t       *claims;
     size_t                          nclaims;
     size_t                          pruned;
+    mst_store_space_t               space;
+    int                             level;      /* MST_STORE_* */
     unsigned                        prune:1;
 } ngx_http_maestro_hk_t;
 
@@ -114,10 +121,18 @@ static void ngx_http_maestro_step_timeout(ngx_event_t *ev);
 static void ngx_http_maestro_retry_handler(ngx_event_t *ev);
 static void ngx_http_maestro_housekeeping(ngx_event_t *ev);
 static void ngx_http_maestro_poll(ngx_event_t *ev);
+static void ngx_http_maestro_run_level_log(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_hk_t *hk);
 static void ngx_http_maestro_run_wake(ngx_http_maestro_main_conf_t *mmcf);
+static void ngx_http_maestro_lane_kick(ngx_http_maestro_main_conf_t *mmcf);
+static void ngx_http_maestro_lane_waits(ngx_http_maestro_wf_t *wf,
+    ngx_uint_t wait);
 
 
 static ngx_cycle_t  *ngx_http_maestro_cycle;
+
+/* workflows of this worker whose suspect waits for the suspect lane */
+static ngx_uint_t    ngx_http_maestro_lane_waiting;
 
 
 /* runs on any thread */
@@ -171,12 +186,18 @@ void
 ngx_http_maestro_run_adopt(ngx_http_maestro_main_conf_t *mmcf,
     const char *id, mst_run_next_t *next)
 {
+    size_t                  i;
     ngx_http_maestro_wf_t  *wf;
 
     wf = ngx_calloc(sizeof(ngx_http_maestro_wf_t),
                     ngx_http_maestro_cycle->log);
     if (wf == NULL) {
-        /* the housekeeping claims it again later */
+        /* the housekeeping claims it again later; its suspect, if any,
+           does not hold the lane meanwhile */
+        for (i = 0; i < next->nsteps; i++) {
+            mst_run_lane_release(&mmcf->env, next->steps[i].lane);
+        }
+
         mst_run_next_free(next);
         return;
     }
@@ -215,6 +236,7 @@ ngx_http_maestro_wf_release(ngx_http_maestro_wf_t *wf)
 
     mmcf = wf->mmcf;
 
+    ngx_http_maestro_lane_waits(wf, 0);
     ngx_queue_remove(&wf->queue);
     mmcf->nactive--;
     (void) ngx_atomic_fetch_add(&mmcf->sh->active, -1);
@@ -235,6 +257,33 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
     /* what this commit wrote reaches this worker's subscribers now */
     ngx_http_maestro_run_wake(wf->mmcf);
 
+    if (rc == MST_MAPFULL && !wf->finished && !ngx_exiting && !ngx_quit) {
+        /*
+         * Even its final write found the map full: it stays ours (the
+         * housekeeping renews its lease) and tries again, rather than
+         * being dropped for a claimer to take for a dead worker's. (An
+         * exiting worker drops it: the new ones claim it, with the room
+         * of a reload.)
+         */
+        if (!wf->full) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "maestro: workflow \"%s\": %s; it ends as "
+                          "store_full when there is room (raise "
+                          "maestro_store_size)", wf->id,
+                          err ? err : mst_strerror(rc));
+        }
+
+        wf->full = 1;
+        mst_run_next_free(next);
+
+        if (wf->retry_ev.timer_set) {
+            ngx_del_timer(&wf->retry_ev);
+        }
+        ngx_add_timer(&wf->retry_ev, NGX_HTTP_MAESTRO_FULL_RETRY);
+
+        return;
+    }
+
     if (rc != MST_OK) {
         if (rc == MST_CONFLICT) {
             ngx_log_error(NGX_LOG_INFO, log, 0,
@@ -242,10 +291,8 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
                           wf->id);
         } else {
             ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "maestro: workflow \"%s\": %s%s", wf->id,
-                          err ? err : mst_strerror(rc),
-                          rc == MST_MAPFULL ? " (raise maestro_store_size)"
-                                            : "");
+                          "maestro: workflow \"%s\": %s", wf->id,
+                          err ? err : mst_strerror(rc));
         }
 
         /* dropped here; the housekeeping claims it again if it can */
@@ -266,10 +313,15 @@ ngx_http_maestro_handle_next(ngx_http_maestro_wf_t *wf, int rc,
                           " (thread pool \"%V\" queue full)", wf->id,
                           next->steps[i].node, &wf->mmcf->pool_name);
             wf->lost = 1;
+
+            /* it will not run here: the next suspect may */
+            mst_run_lane_release(&wf->mmcf->env, next->steps[i].lane);
         }
     }
 
     if (next->retry_in_ms > 0 && !wf->finished && !wf->lost) {
+        ngx_http_maestro_lane_waits(wf, next->lane_wait);
+
         if (wf->retry_ev.timer_set) {
             ngx_del_timer(&wf->retry_ev);
         }
@@ -398,12 +450,14 @@ ngx_http_maestro_step_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_maestro_step_done(ngx_event_t *ev)
 {
-    ngx_thread_task_t        *task = ev->data;
-    ngx_http_maestro_wf_t    *wf;
-    ngx_http_maestro_step_t  *s;
+    ngx_thread_task_t             *task = ev->data;
+    ngx_http_maestro_wf_t         *wf;
+    ngx_http_maestro_step_t       *s;
+    ngx_http_maestro_main_conf_t  *mmcf;
 
     s = task->ctx;
     wf = s->wf;
+    mmcf = wf->mmcf;
 
     if (s->timeout_ev.timer_set) {
         ngx_del_timer(&s->timeout_ev);
@@ -422,6 +476,9 @@ ngx_http_maestro_step_done(ngx_event_t *ev)
 
     ngx_free(s->step.input);
     ngx_free(task);
+
+    /* a step ended: a suspect may have left the lane */
+    ngx_http_maestro_lane_kick(mmcf);
 }
 
 
@@ -447,6 +504,17 @@ ngx_http_maestro_wf_io_begin(void *arg)
     wio->rc = mst_run_begin_ready(&wio->wf->mmcf->env, wio->wf->id,
                                   wio->epoch, &wio->next, wio->err,
                                   sizeof(wio->err));
+}
+
+
+/* runs on a pool thread */
+static void
+ngx_http_maestro_wf_io_full(void *arg)
+{
+    ngx_http_maestro_wf_io_t  *wio = arg;
+
+    wio->rc = mst_run_full(&wio->wf->mmcf->env, wio->wf->id, wio->epoch,
+                           &wio->next, wio->err, sizeof(wio->err));
 }
 
 
@@ -546,6 +614,10 @@ ngx_http_maestro_step_timeout(ngx_event_t *ev)
                   "%L ms; abandoned", s->wf->id, s->step.node,
                   (int64_t) s->step.timeout_ms);
 
+    /* its plugin may run on, but the next suspect need not wait for it */
+    mst_run_lane_release(&s->wf->mmcf->env, s->step.lane);
+    ngx_http_maestro_lane_kick(s->wf->mmcf);
+
     ngx_snprintf((u_char *) error, sizeof(error) - 1,
                  "timed out after %L ms%Z", (int64_t) s->step.timeout_ms);
 
@@ -560,12 +632,67 @@ ngx_http_maestro_retry_handler(ngx_event_t *ev)
 {
     ngx_http_maestro_wf_t  *wf = ev->data;
 
+    ngx_http_maestro_lane_waits(wf, 0);
+
     if (wf->lost || wf->finished) {
         ngx_http_maestro_wf_release(wf);
         return;
     }
 
-    ngx_http_maestro_wf_io(wf, ngx_http_maestro_wf_io_begin, NULL, -1, NULL);
+    ngx_http_maestro_wf_io(wf, wf->full ? ngx_http_maestro_wf_io_full
+                                        : ngx_http_maestro_wf_io_begin,
+                           NULL, -1, NULL);
+}
+
+
+/*
+ * The suspect lane (core/flow/mst_run_lane.c): a workflow whose suspect
+ * found it busy waits on its retry timer; when a step ends here with the
+ * lane free, the first waiting workflow is woken at once instead.
+ */
+static void
+ngx_http_maestro_lane_waits(ngx_http_maestro_wf_t *wf, ngx_uint_t wait)
+{
+    if (wf->lane_wait == (wait ? 1 : 0)) {
+        return;
+    }
+
+    wf->lane_wait = wait ? 1 : 0;
+
+    if (wait) {
+        ngx_http_maestro_lane_waiting++;
+
+    } else {
+        ngx_http_maestro_lane_waiting--;
+    }
+}
+
+
+/* runs in the event loop */
+static void
+ngx_http_maestro_lane_kick(ngx_http_maestro_main_conf_t *mmcf)
+{
+    ngx_queue_t            *q;
+    ngx_http_maestro_wf_t  *wf;
+
+    if (ngx_http_maestro_lane_waiting == 0 || mmcf->env.lane.holder != 0) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&mmcf->active);
+         q != ngx_queue_sentinel(&mmcf->active);
+         q = ngx_queue_next(q))
+    {
+        wf = ngx_queue_data(q, ngx_http_maestro_wf_t, queue);
+
+        if (wf->lane_wait && wf->retry_ev.timer_set && !wf->lost
+            && !wf->finished)
+        {
+            ngx_del_timer(&wf->retry_ev);
+            ngx_add_timer(&wf->retry_ev, 1);
+            return;
+        }
+    }
 }
 
 
@@ -591,6 +718,10 @@ ngx_http_maestro_hk_thread(void *arg)
     mst_run_env_t  *env;
 
     env = &hk->mmcf->env;
+
+    /* also what /healthz shows (mst_store_space_last()) */
+    hk->level = mst_store_level(env->store);
+    (void) mst_store_space_last(env->store, &hk->space);
 
     (void) mst_run_renew(env, (const char *const *) hk->ids, hk->epochs,
                          hk->n, ngx_http_maestro_hk_lost, hk);
@@ -639,6 +770,33 @@ ngx_http_maestro_hk_thread(void *arg)
 }
 
 
+/* runs in the event loop: the store crossed its headroom, either way */
+static void
+ngx_http_maestro_run_level_log(ngx_http_maestro_main_conf_t *mmcf,
+    ngx_http_maestro_hk_t *hk)
+{
+    ngx_log_t  *log;
+
+    log = ngx_http_maestro_cycle->log;
+
+    if (hk->level == MST_STORE_ROOM) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "maestro: the store has room again: %uz of %uz "
+                      "bytes in use", hk->space.used, hk->space.map);
+
+    } else if (mmcf->store_level == MST_STORE_ROOM) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "maestro: the store is full: %uz of %uz bytes in "
+                      "use, the last %uz kept (maestro_store_headroom); "
+                      "new workflows get 507 store_full, running ones end "
+                      "as store_full; raise maestro_store_size and reload",
+                      hk->space.used, hk->space.map, hk->space.headroom);
+    }
+
+    mmcf->store_level = hk->level;
+}
+
+
 /* runs in the event loop */
 static void
 ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
@@ -670,6 +828,10 @@ ngx_http_maestro_hk_done(void *arg, ngx_int_t rc)
                 break;
             }
         }
+    }
+
+    if (rc == NGX_OK && hk->level != mmcf->store_level) {
+        ngx_http_maestro_run_level_log(mmcf, hk);
     }
 
     if (hk->pruned) {

@@ -135,6 +135,7 @@ ngx_http_maestro_worker_init(ngx_cycle_t *cycle,
     ngx_memzero(&sc, sizeof(mst_store_conf_t));
     sc.path = (char *) mmcf->store_path.data;
     sc.map_size = (size_t) mmcf->store_size;
+    sc.headroom = (size_t) mmcf->store_headroom;
     sc.sync = mmcf->store_sync ? 1 : 0;
     sc.writemap = mmcf->store_writemap ? 1 : 0;
     sc.crypt = mmcf->store_crypt;

@@ -590,7 +590,8 @@ ngx_http_maestro_ws_submitted(ngx_http_maestro_submit_t *sb)
             ngx_http_maestro_ws_error(ws, sb->rc == MST_MAPFULL
                                           ? "store_full" : "store_error",
                                       "cannot store workflow: %s",
-                                      mst_strerror(sb->rc));
+                                      sb->rc == MST_MAPFULL && sb->err[0]
+                                      ? sb->err : mst_strerror(sb->rc));
 
         } else {
             (void) ngx_http_maestro_ws_subscribe(ws, sb->id, 0);

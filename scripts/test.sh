@@ -22,6 +22,9 @@
 set -u
 set -o pipefail
 
+# no IBM telemetry from Carbon's postinstall scripts (see Makefile)
+export IBM_TELEMETRY_DISABLED=true IBM_TELEMETRY_EXPORT_DISABLED=true
+
 cd "$(dirname "$0")/.." || exit 2
 
 BUILD=${MST_BUILD:-build}
@@ -33,6 +36,12 @@ mkdir -p "$BUILD"
 
 passed=0
 failed=0
+
+# every process the run starts carries this (the leftover check below)
+MST_TEST_RUN="mst-$$-$(date +%s%N)"
+export MST_TEST_RUN
+ROOT=$PWD
+ABS_BUILD=$(cd "$BUILD" && pwd)
 
 log() {
     printf '%s\n' "$*" | tee -a "$LOG"
@@ -234,6 +243,92 @@ run_ui_unit() {
 }
 
 
+# --- processes left running -------------------------------------------------
+
+# "pid@start-time" of every process now
+proc_snapshot() {
+    ps -e -o pid=,lstart= | awk '{ print $1 "@" $2 $3 $4 $5 $6 }'
+}
+
+# whether pid is the run's: it carries MST_TEST_RUN (every child does), or
+# it is an nginx working in the tree or the build (nginx overwrites its
+# environment with its process title, so only its cwd is left to tell)
+proc_ours() {
+    local pid=$1 cwd
+
+    { grep -qazxF "MST_TEST_RUN=$MST_TEST_RUN" "/proc/$pid/environ"; } \
+        2>/dev/null && return 0
+
+    { grep -qa '^nginx: ' "/proc/$pid/cmdline"; } 2>/dev/null || return 1
+
+    cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 1
+    case "$cwd/" in
+        "$ROOT"/*|"$ABS_BUILD"/*) return 0 ;;
+    esac
+    return 1
+}
+
+# whether pid is this script or runs under it (the check's own commands)
+proc_mine() {
+    local pid=$1 stat rest
+
+    while [ "$pid" -gt 1 ]; do
+        [ "$pid" = "$$" ] && return 0
+        { read -r stat < "/proc/$pid/stat"; } 2>/dev/null || return 1
+        rest=${stat##*) }           # after "pid (comm) "
+        rest=${rest#* }             # after the state
+        pid=${rest%% *}
+    done
+    return 1
+}
+
+# pids of the run's processes started after PROC_BEFORE was taken
+proc_leftovers() {
+    local entry pid
+    local -A before=()
+
+    while read -r entry; do
+        before[$entry]=1
+    done < "$PROC_BEFORE"
+
+    while read -r entry; do
+        [ -n "${before[$entry]:-}" ] && continue
+        pid=${entry%@*}
+        proc_mine "$pid" && continue
+        proc_ours "$pid" && echo "$pid"
+    done < <(proc_snapshot)
+}
+
+# every test stops what it starts: a process of the run still there a few
+# seconds after the last test (an nginx, a fake server, a browser, a
+# telemetry collector of an npm install) is a failure, then killed
+check_leftovers() {
+    local left pid i
+
+    for i in $(seq 1 20); do
+        left=$(proc_leftovers)
+        [ -z "$left" ] && break
+        sleep 0.5
+    done
+
+    if [ -z "$left" ]; then
+        log "ok - no process of the run is left running"
+        passed=$((passed + 1))
+        return
+    fi
+
+    for pid in $left; do
+        log "not ok - left running: $pid $(tr '\0' ' ' \
+            < "/proc/$pid/cmdline" 2>/dev/null)"
+        failed=$((failed + 1))
+    done
+    # shellcheck disable=SC2086
+    kill -9 $left 2>/dev/null
+}
+
+PROC_BEFORE=$(mktemp)
+proc_snapshot > "$PROC_BEFORE"
+
 if [ "${MST_SKIP_CHECKS:-0}" != 1 ] && [ -z "${MST_TEST_FILES:-}" ]; then
     run_checks
 fi
@@ -244,6 +339,9 @@ if [ "${MST_SKIP_UI:-0}" != 1 ] && [ -z "${MST_TEST_FILES:-}" ]; then
     run_ui_unit
     MST_TEST_FILES=tests/e2e/ run_integration
 fi
+
+check_leftovers
+rm -f "$PROC_BEFORE"
 
 log "$passed passed, $failed failed"
 

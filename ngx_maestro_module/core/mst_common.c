@@ -21,7 +21,7 @@ mst_strerror(int rc)
     case MST_OK:         return "success";
     case MST_ERROR:      return "failure";
     case MST_NOTFOUND:   return "not found";
-    case MST_MAPFULL:    return "storage map is full";
+    case MST_MAPFULL:    return "the store is full (maestro_store_size)";
     case MST_EIO:        return "storage I/O error";
     case MST_EINVAL:     return "invalid argument";
     case MST_ENOMEM:     return "out of memory";

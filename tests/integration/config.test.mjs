@@ -679,12 +679,19 @@ const ROWS = [
       at: HTTP_END,
       emerg: '"maestro_lease_timeout" must be at least 1s' },
 
+    { name: 'maestro_store_headroom not under maestro_store_size',
+      conf: { storeSize: '8m', http: 'maestro_store_headroom 8m;' },
+      at: HTTP_END,
+      emerg: '"maestro_store_headroom" 8388608 must be less than '
+             + '"maestro_store_size" 8388608' },
+
     /* directives parsed by nginx's own setters */
 
     /* (the harness writes maestro_store_size, _sync, _lease_timeout) */
     ...[
         ['maestro_max_body', 'lots', 'value'],
         ['maestro_store_size', 'lots', 'value', { storeSize: 'lots' }],
+        ['maestro_store_headroom', 'lots', 'value'],
         ['maestro_queue_size', 'lots', 'number'],
         ['maestro_lease_timeout', 'soon', 'value', { leaseTimeout: 'soon' }],
         ['maestro_poll_interval', 'often', 'value'],
@@ -1084,6 +1091,12 @@ describe('nginx -t', () => {
         assert.equal(r.code, 0, r.output);
         assert.match(r.output, /test is successful/);
         assert.doesNotMatch(r.output, /\[(emerg|alert|crit)\]/);
+    });
+
+    test('maestro_store_headroom passes', async () => {
+        const r = await nginxT({ storeSize: '8m',
+                                 http: 'maestro_store_headroom 2m;' });
+        assert.equal(r.code, 0, r.output);
     });
 
     test('maestro_limit_zone passes', async () => {

@@ -313,7 +313,7 @@ test_strerror(void **state)
         { MST_OK, "success" },
         { MST_ERROR, "failure" },
         { MST_NOTFOUND, "not found" },
-        { MST_MAPFULL, "storage map is full" },
+        { MST_MAPFULL, "the store is full (maestro_store_size)" },
         { MST_EIO, "storage I/O error" },
         { MST_EINVAL, "invalid argument" },
         { MST_ENOMEM, "out of memory" },

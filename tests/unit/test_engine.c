@@ -1082,6 +1082,30 @@ test_retry_exhausted(void **ctx)
 }
 
 
+/* a frontier step's field, or NULL */
+static json_t *
+tst_step_field(json_t *cp, size_t i, const char *key)
+{
+    return json_object_get(json_array_get(json_object_get(cp, "frontier"),
+                                          i), key);
+}
+
+
+/* a running step dies with its worker, isolated or not */
+static int
+tst_die(const mst_graph_t *g, json_t *cp, const char *node, int index,
+    int isolated)
+{
+    assert_int_equal(mst_engine_begin(cp, node, index), MST_OK);
+
+    if (isolated) {
+        assert_int_equal(mst_engine_isolate(cp, node, index), MST_OK);
+    }
+
+    return mst_engine_recover(g, cp);
+}
+
+
 static void
 test_recover(void **ctx)
 {
@@ -1096,38 +1120,56 @@ test_recover(void **ctx)
     assert_int_equal(mst_engine_recover(g, cp), 0);
     assert_string_equal(json_string_value(
         mst_json_path(cp, "frontier.0.status")), "pending");
+    assert_int_equal(mst_engine_ready(g, cp, steps, 2), 1);
+    assert_false(steps[0].suspect);
 
-    /* crash during attempt 1, then 2: back to pending each time */
-
+    /* a death while it ran beside others: a suspect, not its fault */
     assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
     cp = tst_rt(cp, 1);
     assert_int_equal(mst_engine_recover(g, cp), 1);
     assert_string_equal(json_string_value(
         mst_json_path(cp, "frontier.0.status")), "pending");
+    assert_true(json_is_true(tst_step_field(cp, 0, "suspect")));
+    assert_int_equal(tst_int(cp, "frontier.0.unattributed"), 1);
+    assert_null(tst_step_field(cp, 0, "deaths"));
     assert_int_equal(mst_engine_ready(g, cp, steps, 2), 1);
     assert_int_equal(steps[0].attempts, 1);
+    assert_true(steps[0].suspect);
 
-    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
-    assert_int_equal(mst_engine_recover(g, cp), 1);
+    /* isolating needs a running step */
+    assert_int_equal(mst_engine_isolate(cp, "a", -1), MST_EINVAL);
+    assert_int_equal(mst_engine_isolate(cp, "zz", -1), MST_NOTFOUND);
 
-    /* attempt 3 succeeds after a restart */
+    /* alone: the death is its own; begin forgets a past isolation */
+    assert_int_equal(tst_die(g, cp, "a", -1, 1), 1);
+    assert_int_equal(tst_int(cp, "frontier.0.deaths"), 1);
+    assert_null(tst_step_field(cp, 0, "isolated"));
     assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
+    assert_null(tst_step_field(cp, 0, "isolated"));
+    assert_int_equal(mst_engine_isolate(cp, "a", -1), MST_OK);
     cp = tst_rt(cp, 1);
+    assert_true(json_is_true(tst_step_field(cp, 0, "isolated")));
+
+    /* attempt 3 succeeds: no longer a suspect */
     assert_int_equal(mst_engine_complete(g, cp, "a", -1, NULL, NULL),
                      MST_ENGINE_CONTINUE);
-
-    /* b has no retries: one worker death is survived, a second one
-       while running it fails the workflow */
-
-    assert_int_equal(mst_engine_begin(cp, "b", -1), MST_OK);
-    cp = tst_rt(cp, 1);
-    assert_int_equal(mst_engine_recover(g, cp), 1);
     assert_string_equal(tst_status(cp), "running");
-    assert_int_equal(mst_engine_begin(cp, "b", -1), MST_OK);
-    assert_int_equal(mst_engine_recover(g, cp), 0);
+
+    /* b has no retries: unattributed deaths never fail it; of its own
+       one is survived, a second fails the workflow and says why */
+
+    assert_int_equal(tst_die(g, cp, "b", -1, 0), 1);
+    assert_int_equal(tst_die(g, cp, "b", -1, 0), 1);
+    assert_int_equal(tst_die(g, cp, "b", -1, 1), 1);
+    cp = tst_rt(cp, 1);
+    assert_string_equal(tst_status(cp), "running");
+    assert_int_equal(tst_int(cp, "frontier.0.unattributed"), 2);
+    assert_int_equal(tst_int(cp, "frontier.0.deaths"), 1);
+    assert_int_equal(tst_die(g, cp, "b", -1, 1), 0);
     assert_string_equal(tst_status(cp), "failed");
     assert_string_equal(tst_error(cp),
-                        "b: worker died while running the step (2 attempts)");
+                        "b: worker died while running the step alone, "
+                        "2 times (retry.max 0): the step crashes its worker");
     assert_string_equal(json_string_value(
         mst_json_path(cp, "frontier.0.status")), "failed");
     assert_int_equal(mst_engine_ready(g, cp, steps, 2), 0);
@@ -1137,24 +1179,45 @@ test_recover(void **ctx)
 
     json_decref(cp);
 
-    /* a exhausted by crashes: 4 attempts > retry.max 2 + 1 */
+    /* a crashes its worker every time: its first death is unattributed,
+       then retry.max 2 + 1 of its own are survived, the 4th is not */
 
     cp = mst_engine_start(g, NULL);
-    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
-    assert_int_equal(mst_engine_recover(g, cp), 1);
-    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
-    assert_int_equal(mst_engine_recover(g, cp), 1);
-    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
-    assert_int_equal(mst_engine_recover(g, cp), 1);
-    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
-    assert_int_equal(mst_engine_recover(g, cp), 0);
+    assert_int_equal(tst_die(g, cp, "a", -1, 0), 1);
+    assert_int_equal(tst_die(g, cp, "a", -1, 1), 1);
+    assert_int_equal(tst_die(g, cp, "a", -1, 1), 1);
+    assert_int_equal(tst_die(g, cp, "a", -1, 1), 1);
+    assert_int_equal(tst_die(g, cp, "a", -1, 1), 0);
     assert_string_equal(tst_error(cp),
-                        "a: worker died while running the step (4 attempts)");
+                        "a: worker died while running the step alone, "
+                        "4 times (retry.max 2): the step crashes its worker");
+    assert_int_equal(tst_int(cp, "frontier.0.attempts"), 5);
+    json_decref(cp);
+
+    /* unattributed deaths do not use a step's retries: a (max 2) still
+       has its 1 + 2 failing attempts after a death next to a crasher */
+
+    cp = mst_engine_start(g, NULL);
+    assert_int_equal(tst_die(g, cp, "a", -1, 0), 1);
+    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
+    assert_int_equal(mst_engine_isolate(cp, "a", -1), MST_OK);
+    assert_int_equal(mst_engine_fail(g, cp, "a", -1, "x", 1),
+                     MST_ENGINE_RETRY);
+    assert_null(tst_step_field(cp, 0, "isolated"));
+    assert_true(json_is_true(tst_step_field(cp, 0, "suspect")));
+    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
+    assert_int_equal(mst_engine_fail(g, cp, "a", -1, "x", 1),
+                     MST_ENGINE_RETRY);
+    assert_int_equal(mst_engine_begin(cp, "a", -1), MST_OK);
+    assert_int_equal(mst_engine_fail(g, cp, "a", -1, "x", 1),
+                     MST_ENGINE_FAILED);
+    assert_string_equal(tst_error(cp), "a: x");
     json_decref(cp);
 
     mst_graph_free(g);
 
-    /* several running foreach steps come back together */
+    /* several running foreach steps come back together; the isolated
+       one takes the blame, the one beside it does not */
 
     g = tst_graph(tst_foreach);
     cp = mst_engine_start(g, NULL);
@@ -1165,9 +1228,16 @@ test_recover(void **ctx)
                      MST_ENGINE_CONTINUE);
     assert_int_equal(mst_engine_begin(cp, "llm", 0), MST_OK);
     assert_int_equal(mst_engine_begin(cp, "llm", 2), MST_OK);
+    assert_int_equal(mst_engine_isolate(cp, "llm", 2), MST_OK);
     cp = tst_rt(cp, 1);
     assert_int_equal(mst_engine_recover(g, cp), 2);
     assert_int_equal(tst_nready(g, cp), 3);
+    assert_int_equal(tst_int(cp, "frontier.0.unattributed"), 1);
+    assert_null(tst_step_field(cp, 0, "deaths"));
+    assert_int_equal(tst_int(cp, "frontier.2.deaths"), 1);
+    assert_null(tst_step_field(cp, 2, "unattributed"));
+    assert_null(tst_step_field(cp, 1, "suspect"));
+    assert_true(json_is_true(tst_step_field(cp, 2, "suspect")));
     json_decref(cp);
     mst_graph_free(g);
 }

@@ -117,7 +117,9 @@ test_crash_recovery(void **state)
 /*
  * Simulated deaths of every worker that runs node a (retry max r): the
  * step must be re-run after a death at least once, and the workflow must
- * fail with "worker died" before the deaths go on forever.
+ * fail with "worker died" before the deaths go on forever: its first death
+ * is unattributed (it ran as any step), then it runs alone in each new
+ * process's suspect lane and r + 2 deaths of its own end it.
  */
 static void
 tst_crash_loop(int retry_max)
@@ -145,6 +147,7 @@ tst_crash_loop(int retry_max)
     memset(&next, 0, sizeof(mst_run_next_t));
 
     for (i = 0; i < 10; i++) {
+        env = tst.env;          /* a new process, with its own lane */
         env.pid = TST_PID_BASE + 100 + i;
         tst_claim(&env, id, &next);
 
@@ -154,6 +157,7 @@ tst_crash_loop(int retry_max)
 
         assert_int_equal(next.nsteps, 1);
         assert_int_equal(next.steps[0].attempt, runs + 1);
+        assert_true((next.steps[0].lane != 0) == (runs > 0));
         runs++;
 
         /* the worker dies running it */
@@ -166,7 +170,7 @@ tst_crash_loop(int retry_max)
     mst_run_next_free(&next);
 
     /* one death is always survived; more than the policy is a loop */
-    if (runs < 2 || runs > retry_max + 2) {
+    if (runs != retry_max + 3) {
         fail_msg("retry max %d: node ran %d times before the guard",
                  retry_max, runs);
     }
@@ -175,6 +179,7 @@ tst_crash_loop(int retry_max)
     assert_string_equal(tst_str(rec, "status"), "failed");
     assert_non_null(strstr(tst_str(rec, "error"), "a: "));
     assert_non_null(strstr(tst_str(rec, "error"), "worker died"));
+    assert_non_null(strstr(tst_str(rec, "error"), "crashes its worker"));
     assert_int_equal(tst_int(rec, "owner"), 0);
 
     events = tst_events(id);

@@ -36,6 +36,17 @@
  * that runs again in a loop keeps its previous outputs visible until the
  * new ones replace them, as a non-foreach node does.
  *
+ * Worker deaths: a running step is either one of several a process runs
+ * (a death then proves nothing about it: whichever step crashed the worker,
+ * or kill -9, the OOM killer) or, once a suspect, the only suspect its
+ * process runs ("isolated", set by the runner's suspect lane): a death then
+ * is most likely its own. Only those count in the crash-loop guard; a
+ * suspect's first death is unattributed, so a step that crashes its worker
+ * every time is failed after retry_max + 3 deaths (1 + retry_max + 2),
+ * while a healthy step next to it only ever collects unattributed deaths
+ * (it is not isolated while the crasher runs beside it: the crasher is a
+ * suspect after its first death and from then on runs alone).
+ *
  * Return codes on a checkpoint that is not running: mst_engine_begin(),
  * _complete() and _fail() return MST_ECANCELLED when it was cancelled and
  * MST_EINVAL when it is complete or failed (late results are dropped);
@@ -60,6 +71,8 @@ static json_t *mst_engine_string(const char *s);
 static int64_t mst_engine_int(json_t *obj, const char *key);
 static int mst_engine_set_int(json_t *obj, const char *key, int64_t n);
 static int mst_engine_check(json_t *cp);
+static int mst_engine_step_in(json_t *cp, const char *node, int index,
+    const char *status, json_t **step);
 static json_t *mst_engine_find(json_t *cp, const char *node, int index);
 static int mst_engine_step_index(json_t *step);
 static int mst_engine_failed(json_t *cp, const char *fmt, ...)
@@ -151,6 +164,7 @@ mst_engine_ready(const mst_graph_t *g, json_t *cp, mst_step_t *out,
         out[n].item = out[n].index >= 0 ? json_object_get(step, "item")
                                         : NULL;
         out[n].attempts = (int) mst_engine_int(step, "attempts");
+        out[n].suspect = json_is_true(json_object_get(step, "suspect"));
         n++;
     }
 
@@ -164,19 +178,12 @@ mst_engine_begin(json_t *cp, const char *node, int index)
     int      rc;
     json_t  *step;
 
-    rc = mst_engine_check(cp);
+    rc = mst_engine_step_in(cp, node, index, "pending", &step);
     if (rc != MST_OK) {
         return rc;
     }
 
-    step = mst_engine_find(cp, node, index);
-    if (step == NULL) {
-        return MST_NOTFOUND;
-    }
-
-    if (strcmp(mst_engine_str(step, "status"), "pending") != 0) {
-        return MST_EINVAL;
-    }
+    json_object_del(step, "isolated");
 
     if (json_object_set_new(step, "status", json_string("running")) != 0
         || mst_engine_set_int(step, "attempts",
@@ -187,6 +194,22 @@ mst_engine_begin(json_t *cp, const char *node, int index)
     }
 
     return MST_OK;
+}
+
+
+int
+mst_engine_isolate(json_t *cp, const char *node, int index)
+{
+    int      rc;
+    json_t  *step;
+
+    rc = mst_engine_step_in(cp, node, index, "running", &step);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    return json_object_set_new(step, "isolated", json_true()) == 0
+           ? MST_OK : MST_ENOMEM;
 }
 
 
@@ -302,6 +325,10 @@ mst_engine_complete(const mst_graph_t *g, json_t *cp, const char *node,
         }
     }
 
+    /* it ran to its end: whatever killed its workers, it was not this */
+    json_object_del(step, "suspect");
+    json_object_del(step, "isolated");
+
     if (json_object_set_new(step, "status", json_string("done")) != 0
         || json_object_set_new(step, "error", json_null()) != 0
         || mst_engine_set_int(cp, "steps_run",
@@ -347,7 +374,11 @@ mst_engine_fail(const mst_graph_t *g, json_t *cp, const char *node,
         error = "failed";
     }
 
-    attempts = mst_engine_int(step, "attempts");
+    /* deaths that were not its own do not use its retries */
+    attempts = mst_engine_int(step, "attempts")
+               - mst_engine_int(step, "unattributed");
+
+    json_object_del(step, "isolated");
 
     if (json_object_set_new(step, "error", mst_engine_string(error)) != 0) {
         return MST_ENOMEM;
@@ -378,11 +409,12 @@ mst_engine_fail(const mst_graph_t *g, json_t *cp, const char *node,
 int
 mst_engine_recover(const mst_graph_t *g, json_t *cp)
 {
-    int                n, index;
+    int                n, index, isolated;
+    char               label[96];
     size_t             i;
     json_t            *step;
-    int64_t            attempts;
-    const char        *name;
+    int64_t            deaths;
+    const char        *name, *key;
     const mst_node_t  *node;
 
     if (mst_engine_check(cp) != MST_OK) {
@@ -398,28 +430,51 @@ mst_engine_recover(const mst_graph_t *g, json_t *cp)
 
         name = mst_engine_str(step, "node");
         node = mst_graph_node(g, name);
-        attempts = mst_engine_int(step, "attempts");
+        index = mst_engine_step_index(step);
 
-        /* a worker death is survived once whatever the retry policy
-           (kill -9, OOM); more deaths than retries + 1 is a crash loop */
-        if (node == NULL || attempts > node->retry_max + 1) {
-            json_object_set_new(step, "status", json_string("failed"));
-            index = mst_engine_step_index(step);
+        /* the lone suspect of its process: the death is its own */
+        isolated = json_is_true(json_object_get(step, "isolated"));
+        key = isolated ? "deaths" : "unattributed";
+        deaths = mst_engine_int(step, key) + 1;
 
-            if (index >= 0) {
-                mst_engine_failed(cp, "%s[%d]: worker died while running "
-                                  "the step (%lld attempts)", name, index,
-                                  (long long) attempts);
-            } else {
-                mst_engine_failed(cp, "%s: worker died while running "
-                                  "the step (%lld attempts)", name,
-                                  (long long) attempts);
-            }
-
+        if (mst_engine_set_int(step, key, deaths) != MST_OK) {
             return n;
         }
 
-        json_object_set_new(step, "status", json_string("pending"));
+        json_object_del(step, "isolated");
+
+        if (node == NULL) {
+            json_object_set_new(step, "status", json_string("failed"));
+            mst_engine_failed(cp, "%s: worker died while running the step "
+                              "(not in the graph any more)", name);
+            return n;
+        }
+
+        /* one death of its own is survived whatever the retry policy
+           (kill -9, OOM); more than retries + 1 is a crash loop */
+        if (isolated && deaths > node->retry_max + 1) {
+            json_object_set_new(step, "status", json_string("failed"));
+
+            if (index >= 0) {
+                snprintf(label, sizeof(label), "%s[%d]", name, index);
+            } else {
+                snprintf(label, sizeof(label), "%s", name);
+            }
+
+            mst_engine_failed(cp, "%s: worker died while running the step "
+                              "alone, %lld times (retry.max %d): the step "
+                              "crashes its worker", label, (long long) deaths,
+                              node->retry_max);
+            return n;
+        }
+
+        if (json_object_set_new(step, "suspect", json_true()) != 0
+            || json_object_set_new(step, "status", json_string("pending"))
+               != 0)
+        {
+            return n;
+        }
+
         n++;
     }
 
@@ -832,6 +887,31 @@ mst_engine_check(json_t *cp)
     }
 
     return strcmp(status, "cancelled") == 0 ? MST_ECANCELLED : MST_EINVAL;
+}
+
+
+/* the step of a running checkpoint, in that status (else MST_EINVAL) */
+static int
+mst_engine_step_in(json_t *cp, const char *node, int index,
+    const char *status, json_t **step)
+{
+    int  rc;
+
+    rc = mst_engine_check(cp);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    *step = mst_engine_find(cp, node, index);
+    if (*step == NULL) {
+        return MST_NOTFOUND;
+    }
+
+    if (strcmp(mst_engine_str(*step, "status"), status) != 0) {
+        return MST_EINVAL;
+    }
+
+    return MST_OK;
 }
 
 

@@ -32,6 +32,14 @@
  * done | failed. "index"/"item" only on foreach steps. A node's output is
  * stored at state.outputs.<node> (foreach: an array, at the step's index).
  * Top-level keys the step set (the patch) are merged into "state".
+ *
+ * Worker deaths (mst_engine_recover()): a step that was running when its
+ * worker died becomes a "suspect": true until it completes. A death is the
+ * step's own ("deaths") only when the step was running "isolated": as the
+ * one suspect its process ran (the runner's suspect lane, mst_run_lane.c);
+ * else it is "unattributed" (the step ran beside others, any of which may
+ * have crashed the worker, or the worker was killed). Only the step's own
+ * deaths count against it, and unattributed ones do not use its retries.
  */
 
 #ifndef _MST_ENGINE_H_INCLUDED_
@@ -50,6 +58,7 @@ typedef struct {
     int                index;       /* -1 unless foreach */
     json_t            *item;        /* borrowed, NULL unless foreach */
     int                attempts;    /* attempts before this one */
+    int                suspect;     /* running when a worker died */
 } mst_step_t;
 
 /*
@@ -67,6 +76,9 @@ size_t mst_engine_ready(const mst_graph_t *g, json_t *cp, mst_step_t *out,
 
 /* marks a step running and counts the attempt; MST_NOTFOUND if absent */
 int mst_engine_begin(json_t *cp, const char *node, int index);
+
+/* a running suspect is its process's only one: a death now is its own */
+int mst_engine_isolate(json_t *cp, const char *node, int index);
 
 /*
  * The plugin input for a step (new object): {"node", "agent", "config",
@@ -87,17 +99,20 @@ int mst_engine_complete(const mst_graph_t *g, json_t *cp, const char *node,
     int index, json_t *output, json_t *patch);
 
 /*
- * A failed attempt: when retryable and attempts <= node retry_max, the step
- * goes back to "pending" (MST_ENGINE_RETRY); else the workflow fails
- * (MST_ENGINE_FAILED, cp.error = "node: error").
+ * A failed attempt: when retryable and attempts (less unattributed deaths)
+ * <= node retry_max, the step goes back to "pending" (MST_ENGINE_RETRY);
+ * else the workflow fails (MST_ENGINE_FAILED, cp.error = "node: error").
  */
 int mst_engine_fail(const mst_graph_t *g, json_t *cp, const char *node,
     int index, const char *error, int retryable);
 
-/* steps "running" in cp go back to "pending" (resume after a crash);
-   returns how many; a step interrupted more often than its retry policy
-   allows plus one (a single worker death is always survived) fails the
-   workflow instead ("worker died while running the step") */
+/*
+ * Resume after the death of the worker that ran cp: its "running" steps go
+ * back to "pending" as suspects; returns how many. A step isolated when
+ * its worker died counts the death as its own; more of those than its
+ * retry policy allows plus one (one is always survived) is a crash loop:
+ * the workflow fails ("worker died while running the step alone ...").
+ */
 int mst_engine_recover(const mst_graph_t *g, json_t *cp);
 
 /* cancel: status "failed" is not used; sets status "cancelled" */

@@ -329,6 +329,13 @@ mst_run_tx_abort(mst_run_tx_t *tx)
 {
     mst_txn_abort(tx->txn);
     tx->txn = NULL;
+
+    /* the suspect it began is not running */
+    if (tx->lane != 0) {
+        mst_run_lane_release(tx->env, tx->lane);
+        tx->lane = 0;
+    }
+
     mst_run_tx_release(tx);
 }
 
@@ -378,6 +385,14 @@ mst_run_tx_commit(mst_run_tx_t *tx)
 
     rc = mst_txn_commit(tx->txn);
     tx->txn = NULL;
+
+    if (tx->lane != 0) {
+        /* kept by the suspect it began, unless that was not committed */
+        if (rc != MST_OK) {
+            mst_run_lane_release(tx->env, tx->lane);
+        }
+        tx->lane = 0;
+    }
 
     if (rc == MST_OK && tx->events && tx->env->notify) {
         tx->env->notify(tx->env->notify_arg, tx->id, last);
@@ -577,6 +592,16 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     tx.id = id;
     tx.graph = (mst_graph_t *) graph;
 
+    if (next != NULL) {
+        memset(next, 0, sizeof(mst_run_next_t));
+    }
+
+    /* new work: refused once the store is past its headroom */
+    rc = mst_run_admit(env, err, errlen);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
     mst_id_new(id);
     now = mst_now_ms();
     inl = (mst_run_graph(env, workflow_name) != graph);
@@ -697,6 +722,9 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
 
         rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
         if (rc != MST_OK) {
+            if (mst_txn_failed(tx.txn) != MST_OK) {
+                rc = mst_txn_failed(tx.txn);
+            }
             mst_run_next_free(next);
             json_decref(prompt_json);
             tx.graph = NULL;
@@ -772,6 +800,7 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
     int            rc, recovered;
     long           owner;
     int64_t        now;
+    uint64_t       seq;
     const char    *status;
     mst_run_tx_t   tx;
 
@@ -816,16 +845,18 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
         mst_run_wf_update(&tx);
     }
 
+    if (mst_run_full_now(&tx, MST_ENGINE_CONTINUE)) {
+        /*
+         * Past the reserve (its owner could not even renew the lease):
+         * not resumed, only ended, in the smallest write
+         */
+        return mst_run_full_commit(&tx, next, err, errlen);
+    }
+
     recovered = mst_engine_recover(tx.graph, tx.cp);
     tx.cp_dirty = 1;
 
     if (owner != 0) {
-        mst_run_log(env, MAESTRO_LOG_WARN,
-                    "workflow \"%s\" resumed by process %ld from checkpoint "
-                    "%llu (previous owner %ld, %d step(s) interrupted)",
-                    id, env->pid, (unsigned long long) tx.seq, owner,
-                    recovered);
-
         mst_run_event(&tx, "log_entry",
             json_pack("{s:I, s:s, s:s, s:s}",
                       "timestamp", (json_int_t) now,
@@ -835,10 +866,24 @@ mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
                                  " by another worker"));
     }
 
-    return mst_run_settle(&tx,
-                          strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
-                          ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
-                          next, err, errlen);
+    seq = tx.seq;
+
+    rc = mst_run_settle(&tx,
+                        strcmp(mst_run_str(tx.cp, "status"), "failed") == 0
+                        ? MST_ENGINE_FAILED : MST_ENGINE_CONTINUE,
+                        next, err, errlen);
+
+    /* said once it is so */
+    if (rc == MST_OK && owner != 0) {
+        mst_run_log(env, MAESTRO_LOG_WARN,
+                    "workflow \"%s\" resumed by process %ld from checkpoint "
+                    "%llu (previous owner %ld, %d step(s) interrupted, "
+                    "each to run again alone)",
+                    id, env->pid, (unsigned long long) seq, owner,
+                    recovered);
+    }
+
+    return rc;
 }
 
 
@@ -854,7 +899,34 @@ mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
         return rc;
     }
 
-    return mst_run_settle(&tx, MST_ENGINE_CONTINUE, next, err, errlen);
+    if (mst_run_full_now(&tx, MST_ENGINE_CONTINUE)) {
+        return mst_run_full_commit(&tx, next, err, errlen);
+    }
+
+    rc = mst_run_after(&tx, MST_ENGINE_CONTINUE, next);
+    if (rc != MST_OK) {
+        if (mst_txn_failed(tx.txn) != MST_OK) {
+            rc = mst_txn_failed(tx.txn);
+        }
+        mst_run_next_free(next);
+        mst_run_tx_abort(&tx);
+        mst_err(err, errlen, rc, "workflow \"%s\": %s", id,
+                mst_strerror(rc));
+
+        /* nothing was written: the final write on its own */
+        return rc == MST_MAPFULL
+               ? mst_run_full(env, id, epoch, next, err, errlen) : rc;
+    }
+
+    if (next->nsteps == 0 && !next->finished) {
+        /* still waiting (a backoff, the suspect lane): nothing to write,
+           and polling the lane must not grow the store */
+        mst_run_next_free(next);
+        mst_run_tx_abort(&tx);
+        return MST_OK;
+    }
+
+    return mst_run_commit_next(&tx, next, err, errlen);
 }
 
 

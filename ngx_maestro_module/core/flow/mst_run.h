@@ -19,6 +19,10 @@
  * other process (mst_run_claim), which recovers running steps to pending and
  * goes on from the last checkpoint.
  *
+ * Suspects: the recovered steps are suspects of the death (mst_engine.h);
+ * each process runs its suspects one at a time, in its suspect lane
+ * (mst_run_lane.c), so the next death while one runs is that step's own.
+ *
  * Steps: a commit that finishes a step also begins the steps that became
  * ready (marks them running and builds their plugin input), and returns
  * them in mst_run_next_t, so the caller only posts them to the pool.
@@ -28,6 +32,11 @@
  * final commit appends "done" (complete, cancelled) or "error" (failed).
  * After any commit that appended events, env->notify() is called so the
  * glue can wake subscribers on every worker.
+ *
+ * A full store (mst_run_full.c): past the store's headroom a submission is
+ * refused with MST_MAPFULL; past its reserve, or when a commit finds the
+ * map full, a running workflow ends failed with the error code
+ * "store_full" ("error_code" in the record, "code" in its "error" event).
  */
 
 #ifndef _MST_RUN_H_INCLUDED_
@@ -41,6 +50,15 @@
 #include "mst_gateway.h"
 #include "mst_usage.h"
 
+
+/*
+ * A process's suspect lane (mst_run_lane.c): the token of the one suspect
+ * step it runs, 0 when none; zeroed with the env.
+ */
+typedef struct {
+    volatile uint64_t   holder;
+    volatile uint64_t   seq;
+} mst_run_lane_t;
 
 
 /* what the runner needs from its process; set up once per process */
@@ -79,6 +97,8 @@ typedef struct {
     /* log to the host's error log (level: MAESTRO_LOG_*) */
     void              (*log)(void *arg, int level, const char *msg);
     void               *log_arg;
+
+    mst_run_lane_t      lane;           /* this process's suspect lane */
 } mst_run_env_t;
 
 /* a step ready to run, with its plugin input, as returned by a commit */
@@ -91,6 +111,8 @@ typedef struct {
     const mst_agent_t  *agent;
     char                key_id[33];     /* the submitting API key's, or "":
                                            its model calls count there */
+    uint64_t            lane;           /* a suspect's token in env->lane,
+                                           else 0 */
 } mst_run_step_t;
 
 /* what a commit tells the scheduler */
@@ -100,6 +122,8 @@ typedef struct {
     size_t              nsteps;
     int64_t             retry_in_ms;    /* >0: call mst_run_begin_ready()
                                            after this backoff */
+    int                 lane_wait;      /* a suspect waits for the lane:
+                                           sooner when it is free */
     int                 finished;       /* workflow reached a final state */
     uint64_t            epoch;
 } mst_run_next_t;
@@ -143,7 +167,9 @@ int mst_run_claim(mst_run_env_t *env, const char *id, int force_own,
     mst_run_alive_pt alive, mst_run_next_t *next, char *err, size_t errlen);
 
 /*
- * Begin the pending steps of an owned workflow (after a retry backoff).
+ * Begin the pending steps of an owned workflow (after a retry backoff, or
+ * while a suspect waits for the lane). When it begins none, nothing is
+ * written.
  */
 int mst_run_begin_ready(mst_run_env_t *env, const char *id, uint64_t epoch,
     mst_run_next_t *next, char *err, size_t errlen);
@@ -165,11 +191,29 @@ int mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
     char *err, size_t errlen);
 
 /*
+ * The end of a suspect step's run in this process (its token, 0: none):
+ * the next suspect may begin. mst_run_step_exec() releases its step's;
+ * the host releases the lane of a step it abandons (timeout) or never
+ * runs (not posted). A token no longer held is ignored.
+ */
+void mst_run_lane_release(mst_run_env_t *env, uint64_t token);
+
+/*
  * A step failed without completing (timeout, abandoned): record the
  * failure and apply the retry policy.
  */
 int mst_run_step_failed(mst_run_env_t *env, const char *id, uint64_t epoch,
     const char *node, int index, const char *error, int retryable,
+    mst_run_next_t *next, char *err, size_t errlen);
+
+/*
+ * End an owned workflow failed with the error code "store_full" (one small
+ * write: the record and its final events), after a commit found the map
+ * full. Step commits do this themselves once the store is past its
+ * reserve (mst_store_level() RESERVE); this is for the caller to try again
+ * when even that write found no room. MST_MAPFULL: still none.
+ */
+int mst_run_full(mst_run_env_t *env, const char *id, uint64_t epoch,
     mst_run_next_t *next, char *err, size_t errlen);
 
 /*

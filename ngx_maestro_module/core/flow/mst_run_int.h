@@ -6,7 +6,9 @@
  * The runner's internals, shared by the files that implement it:
  * mst_run.c (the transaction, the record's bookkeeping, create and claim),
  * mst_run_next.c (what a commit begins next), mst_run_step.c (a step and
- * its commit), mst_run_cancel.c, mst_run_lease.c, mst_run_prune.c.
+ * its commit), mst_run_cancel.c, mst_run_lease.c, mst_run_prune.c,
+ * mst_run_lane.c (the suspect lane), mst_run_full.c (the store filling
+ * up).
  * Nothing outside the runner includes this.
  */
 
@@ -16,7 +18,11 @@
 #include "mst_run.h"
 
 
-#define MST_RUN_MAX_READY  256
+#define MST_RUN_MAX_READY     256
+
+/* a suspect that finds the lane busy comes back this much later at the
+   latest (the host wakes it when the lane is free: this is a safety net) */
+#define MST_RUN_LANE_WAIT_MS  250
 
 
 /* one runner transaction: the record, its last checkpoint and graph */
@@ -32,6 +38,7 @@ typedef struct {
     json_t             *agents;         /* the agent entries this
                                            transaction read or changed,
                                            written back as parts */
+    uint64_t            lane;           /* the lane taken, kept on commit */
     mst_graph_t        *graph;
     unsigned            graph_owned:1;
     unsigned            graph_cached:1; /* in use from mst_graph_cache */
@@ -78,6 +85,10 @@ int mst_run_node_remaining(json_t *cp, const char *node, int index);
 /* steps of node in the frontier */
 int mst_run_node_total(json_t *cp, const char *node);
 
+/* the suspect lane, for a step this transaction begins: its token or 0
+   (busy); given back if the transaction does not commit */
+uint64_t mst_run_lane_take(mst_run_tx_t *tx);
+
 /* a failed step's backoff (doubling per attempt): sets its "retry_at" */
 int64_t mst_run_retry_later(mst_run_tx_t *tx, const char *node, int index);
 
@@ -91,5 +102,18 @@ int mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next);
 /* mst_run_after(), then commit (or abort); next is emptied on failure */
 int mst_run_settle(mst_run_tx_t *tx, int er, mst_run_next_t *next,
     char *err, size_t errlen);
+/* the commit half of it */
+int mst_run_commit_next(mst_run_tx_t *tx, mst_run_next_t *next, char *err,
+    size_t errlen);
+
+/* the store filling up (mst_run_full.c) */
+
+/* MST_MAPFULL (err says why, naming the directive) past CLOSED */
+int mst_run_admit(mst_run_env_t *env, char *err, size_t errlen);
+/* whether the commit of tx ends its workflow as "store_full" instead */
+int mst_run_full_now(mst_run_tx_t *tx, int er);
+/* end the workflow of tx failed with "store_full", and commit */
+int mst_run_full_commit(mst_run_tx_t *tx, mst_run_next_t *next, char *err,
+    size_t errlen);
 
 #endif /* _MST_RUN_INT_H_INCLUDED_ */

@@ -144,6 +144,32 @@ mst_run_retry_later(mst_run_tx_t *tx, const char *node, int index)
 }
 
 
+/*
+ * A suspect waits for this process's lane: pending, its workflow comes
+ * back after MST_RUN_LANE_WAIT_MS, or sooner when the host sees the lane
+ * free (lane_wait); its agent says why (once).
+ */
+static void
+mst_run_lane_wait(mst_run_tx_t *tx, const char *node, mst_run_next_t *next)
+{
+    const char  *status;
+
+    if (next->retry_in_ms == 0 || next->retry_in_ms > MST_RUN_LANE_WAIT_MS) {
+        next->retry_in_ms = MST_RUN_LANE_WAIT_MS;
+    }
+
+    next->lane_wait = 1;
+
+    status = mst_run_str(mst_run_agent_entry(tx, node), "status");
+
+    if (status == NULL || strcmp(status, "waiting") != 0) {
+        mst_run_agent_status(tx, node, "waiting", -1,
+                             "a worker died while it ran: waits to run "
+                             "alone");
+    }
+}
+
+
 /* begin the ready steps: running in cp, agent_status, plugin inputs */
 static int
 mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
@@ -153,6 +179,7 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
     size_t              n, i, total;
     json_t             *input, *entry;
     int64_t             now, wait;
+    uint64_t            lane;
     mst_step_t          ready[MST_RUN_MAX_READY];
     mst_run_step_t     *rs;
     const mst_agent_t  *agent;
@@ -190,8 +217,24 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
             continue;
         }
 
+        lane = 0;
+
+        if (ready[i].suspect) {
+            /* a suspect of a worker's death runs alone in this process */
+            lane = mst_run_lane_take(tx);
+
+            if (lane == 0) {
+                mst_run_lane_wait(tx, ready[i].node->name, next);
+                continue;
+            }
+        }
+
         if (mst_engine_begin(tx->cp, ready[i].node->name, ready[i].index)
-            != MST_OK)
+            != MST_OK
+            || (lane != 0
+                && mst_engine_isolate(tx->cp, ready[i].node->name,
+                                      ready[i].index)
+                   != MST_OK))
         {
             return MST_ERROR;
         }
@@ -210,6 +253,7 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
         rs->attempt = ready[i].attempts;
         rs->timeout_ms = ready[i].node->timeout_ms;
         rs->agent = agent;
+        rs->lane = lane;
         key = mst_run_str(tx->rec, "key_id");
         snprintf(rs->key_id, sizeof(rs->key_id), "%s", key ? key : "");
         rs->input = mst_json_dump(input, NULL);
@@ -219,7 +263,10 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
             return MST_ENOMEM;
         }
 
-        if (rs->index >= 0) {
+        if (lane != 0) {
+            snprintf(task, sizeof(task), "attempt %d, alone: a worker died "
+                     "while it ran", rs->attempt);
+        } else if (rs->index >= 0) {
             /* a scan of the frontier: only where it is shown */
             total = mst_run_node_total(tx->cp, rs->node);
             snprintf(task, sizeof(task), "step %d of %zu", rs->index + 1,
@@ -383,6 +430,12 @@ mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
     if (strcmp(status, "failed") == 0) {
         data = json_pack("{s:s, s:s, s:s}", "id", tx->id, "status", status,
                          "error", error ? error : "failed");
+
+        if (data != NULL && json_object_get(tx->rec, "error_code")) {
+            json_object_set(data, "code",
+                            json_object_get(tx->rec, "error_code"));
+        }
+
         mst_run_event(tx, "error", data);
 
     } else {
@@ -467,26 +520,78 @@ mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
 }
 
 
+/* a commit found the map full after all: the final write on its own */
+static int
+mst_run_full_after(mst_run_env_t *env, const char *id, uint64_t epoch,
+    mst_run_next_t *next, char *err, size_t errlen)
+{
+    mst_run_log(env, MAESTRO_LOG_ERROR, "workflow \"%s\" ends failed: "
+                "the store is full (maestro_store_size)", id);
+
+    return mst_run_full(env, id, epoch, next, err, errlen);
+}
+
+
 /* the end of every step-moving transaction: next steps, then commit */
 int
 mst_run_settle(mst_run_tx_t *tx, int er, mst_run_next_t *next, char *err,
     size_t errlen)
 {
-    int  rc;
+    int             rc;
+    uint64_t        epoch;
+    const char     *id;
+    mst_run_env_t  *env;
+
+    if (mst_run_full_now(tx, er)) {
+        /* past the reserve: the workflow ends here, in a small write */
+        return mst_run_full_commit(tx, next, err, errlen);
+    }
+
+    env = tx->env;
+    id = tx->id;
+    epoch = (uint64_t) mst_run_int(tx->rec, "epoch");
 
     rc = mst_run_after(tx, er, next);
     if (rc != MST_OK) {
+        if (mst_txn_failed(tx->txn) != MST_OK) {
+            rc = mst_txn_failed(tx->txn);
+        }
         mst_run_next_free(next);
         mst_run_tx_abort(tx);
-        return mst_err(err, errlen, rc, "workflow \"%s\": %s", tx->id,
-                       mst_strerror(rc));
+        mst_err(err, errlen, rc, "workflow \"%s\": %s", id,
+                mst_strerror(rc));
+
+        return rc == MST_MAPFULL
+               ? mst_run_full_after(env, id, epoch, next, err, errlen) : rc;
     }
+
+    return mst_run_commit_next(tx, next, err, errlen);
+}
+
+
+/* commit what mst_run_after() decided; next is emptied on failure */
+int
+mst_run_commit_next(mst_run_tx_t *tx, mst_run_next_t *next, char *err,
+    size_t errlen)
+{
+    int             rc;
+    uint64_t        epoch;
+    const char     *id;
+    mst_run_env_t  *env;
+
+    env = tx->env;
+    id = tx->id;
+    epoch = (uint64_t) mst_run_int(tx->rec, "epoch");
 
     rc = mst_run_tx_commit(tx);
     if (rc != MST_OK) {
         mst_run_next_free(next);
-        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+        mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+
+        if (rc == MST_MAPFULL) {
+            rc = mst_run_full_after(env, id, epoch, next, err, errlen);
+        }
     }
 
-    return MST_OK;
+    return rc;
 }

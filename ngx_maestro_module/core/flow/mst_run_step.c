@@ -173,6 +173,11 @@ mst_run_ctx_flush(maestro_ctx_t *ctx)
         return MST_OK;
     }
 
+    if (mst_store_level(ctx->env->store) == MST_STORE_RESERVE) {
+        /* kept for the step's commit, which ends the workflow */
+        return MST_OK;
+    }
+
     /* the host's transaction, not the plugin's memory */
     paused = mst_memstat_pause();
 
@@ -286,6 +291,7 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
 
     rc = mst_host_ctx_init(&ctx, env, id, epoch, step, state);
     if (rc != MST_OK) {
+        mst_run_lane_release(env, step->lane);
         return mst_err(err, errlen, rc, "out of memory");
     }
 
@@ -304,6 +310,7 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
                                       MST_STEP_COMMITTING))
     {
         mst_host_ctx_free(&ctx);
+        mst_run_lane_release(env, step->lane);
         return mst_err(err, errlen, MST_ETIMEDOUT,
                        "step \"%s\" abandoned", step->node);
     }
@@ -322,10 +329,20 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         goto done;
     }
 
+    if (mst_run_full_now(&tx, MST_ENGINE_CONTINUE)) {
+        /* past the reserve: the step's output is not kept */
+        rc = mst_run_full_commit(&tx, next, err, errlen);
+        goto done;
+    }
+
     rc = mst_run_apply_ctx(&tx, &ctx);
     if (rc != MST_OK) {
         mst_run_tx_abort(&tx);
         mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
+
+        if (rc == MST_MAPFULL) {
+            rc = mst_run_full(env, id, epoch, next, err, errlen);
+        }
         goto done;
     }
 
@@ -413,12 +430,18 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
         mst_run_step_error(&tx, step->node, step->index, msg, er, next);
     }
 
+    /* the step is over: a suspect of this workflow may begin now */
+    mst_run_lane_release(env, step->lane);
+
     rc = mst_run_settle(&tx, er, next, err, errlen);
 
 done:
 
     pthread_mutex_unlock(&ctx.lock);
     mst_host_ctx_free(&ctx);
+
+    /* and when its commit did not happen (fenced, store error) */
+    mst_run_lane_release(env, step->lane);
 
     return rc;
 }

@@ -23,7 +23,7 @@ mst_feed_last(mst_txn_t *txn, uint64_t *seq)
 
     rc = mdb_cursor_open(txn->txn, txn->store->feed, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
@@ -34,7 +34,7 @@ mst_feed_last(mst_txn_t *txn, uint64_t *seq)
     }
 
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (k.mv_size == 8) {
@@ -83,14 +83,14 @@ mst_feed_append(mst_txn_t *txn, const char *name, json_t *data, size_t keep,
     free(text);
 
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (keep > 0 && next > keep) {
         mst_store_put_be64(key, next - keep);
         rc = mdb_del(txn->txn, txn->store->feed, &k, NULL);
         if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-            return mst_store_rc(rc);
+            return mst_txn_rc(txn, rc);
         }
     }
 
@@ -123,7 +123,7 @@ mst_feed_range(mst_txn_t *txn, uint64_t after, size_t max, mst_event_pt cb,
 
     rc = mdb_cursor_open(txn->txn, txn->store->feed, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     mst_store_put_be64(first, after + 1);
@@ -162,7 +162,7 @@ mst_feed_range(mst_txn_t *txn, uint64_t after, size_t max, mst_event_pt cb,
     mdb_cursor_close(cur);
 
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     return MST_OK;

@@ -23,7 +23,10 @@
  *   mdb_env_set_mapsize(env, 0) and the begin is retried once. LMDB allows
  *   that only while this process has no transaction open, so begins and
  *   ends are counted under a mutex and the resize is done only when the
- *   caller's own (failed) begin is the only one counted.
+ *   caller's own (failed) begin is the only one counted. A read begin
+ *   (maybe on the event loop) tries once; a write begin (pool threads
+ *   only) waits for the others for up to MST_STORE_RESIZE_TRIES ms, so
+ *   the old workers of a reload that grew maestro_store_size adopt it.
  *
  * - Range scans put a cursor on prefix + be64 with MDB_SET_RANGE and stop
  *   at the first key whose prefix differs. "Last key with a prefix" is
@@ -49,6 +52,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <lmdb.h>
 #include <openssl/crypto.h>
 
@@ -63,6 +67,14 @@ static void mst_store_active(mst_store_t *store, int delta);
 static size_t mst_store_aad(mst_store_t *st, MDB_dbi dbi, const MDB_val *k,
     unsigned char *aad);
 static void mst_store_txn_free(mst_txn_t *txn);
+static void mst_store_full(mst_store_t *store);
+
+
+/* a write begin waits this many ms at most to adopt a grown map */
+#define MST_STORE_RESIZE_TRIES  100
+
+/* after a write found the map full, how long mst_store_level() holds */
+#define MST_STORE_FULL_HOLD_MS  1000
 
 
 /* ---- environment ----------------------------------------------------- */
@@ -194,6 +206,8 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     }
 
     st->crypt = conf->crypt;
+    st->headroom = conf->headroom;
+    st->level_at = mst_mono_ms() - MST_STORE_LEVEL_MS;
     st->errlog = conf->errlog;
     st->errlog_arg = conf->errlog_arg;
 
@@ -248,23 +262,200 @@ mst_store_reader_check(mst_store_t *store)
 int
 mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size)
 {
-    int          rc;
-    MDB_stat     st;
-    MDB_envinfo  info;
+    int                rc;
+    mst_store_space_t  sp;
 
-    rc = mdb_env_info(store->env, &info);
-    if (rc == MDB_SUCCESS) {
-        rc = mdb_env_stat(store->env, &st);
+    rc = mst_store_space(store, &sp);
+    if (rc != MST_OK) {
+        return rc;
     }
 
+    *used = sp.used;
+    *map_size = sp.map;
+
+    return MST_OK;
+}
+
+
+/* mdb_reader_list()'s lines: "pid thread txnid", txnid "-" when idle */
+static int
+mst_store_reader_line(const char *line, void *arg)
+{
+    int      pid;
+    size_t   tid, txnid, *oldest;
+
+    oldest = arg;
+
+    if (sscanf(line, "%d %zx %zu", &pid, &tid, &txnid) == 3
+        && txnid < *oldest)
+    {
+        *oldest = txnid;
+    }
+
+    return 0;
+}
+
+
+/*
+ * LMDB's free list (sub-database 0): each record is the id of the
+ * transaction that freed the pages and their list, an array of MDB_ID
+ * (a size_t) whose first element is their count, as mdb_stat -f reads
+ * it. A writer reuses the pages of records older than every reader's
+ * snapshot (mdb_find_oldest()) before it grows the map: only those are
+ * counted, so a long reader that pins freed pages does not pass for
+ * room.
+ */
+static int
+mst_store_free_pages(mst_txn_t *txn, size_t *pages)
+{
+    int          rc;
+    size_t       n, id, oldest;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    *pages = 0;
+
+    /* at most the last commit's id: its own frees wait for the next */
+    oldest = (size_t) mdb_txn_id(txn->txn);
+    (void) mdb_reader_list(txn->store->env, mst_store_reader_line, &oldest);
+
+    rc = mdb_cursor_open(txn->txn, 0, &cur);
     if (rc != MDB_SUCCESS) {
         return mst_store_rc(rc);
     }
 
-    *used = (info.me_last_pgno + 1) * (size_t) st.ms_psize;
-    *map_size = info.me_mapsize;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == MDB_SUCCESS) {
+        if (k.mv_size != sizeof(size_t) || v.mv_size < sizeof(size_t)) {
+            continue;
+        }
+
+        memcpy(&id, k.mv_data, sizeof(size_t));
+
+        if (id >= oldest) {
+            break;      /* in id order: the rest are newer still */
+        }
+
+        memcpy(&n, v.mv_data, sizeof(size_t));
+        *pages += n;
+    }
+
+    mdb_cursor_close(cur);
+
+    return (rc == MDB_NOTFOUND || rc == MDB_SUCCESS) ? MST_OK
+                                                     : mst_store_rc(rc);
+}
+
+
+int
+mst_store_space(mst_store_t *store, mst_store_space_t *space)
+{
+    int          rc;
+    size_t       free, last;
+    MDB_stat     st;
+    mst_txn_t   *txn;
+    MDB_envinfo  info;
+
+    memset(space, 0, sizeof(mst_store_space_t));
+
+    rc = mst_txn_begin(store, 1, &txn);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    rc = mst_store_free_pages(txn, &free);
+
+    if (rc == MST_OK) {
+        rc = mst_store_rc(mdb_env_info(store->env, &info));
+    }
+
+    if (rc == MST_OK) {
+        rc = mst_store_rc(mdb_env_stat(store->env, &st));
+    }
+
+    mst_txn_abort(txn);
+
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    last = info.me_last_pgno + 1;
+    free = free < last ? free : last;
+
+    space->used = (last - free) * (size_t) st.ms_psize;
+    space->free = free * (size_t) st.ms_psize;
+    space->map = info.me_mapsize;
+    space->headroom = store->headroom < space->map ? store->headroom
+                                                   : space->map;
+
+    if (space->used + space->headroom / 2 >= space->map) {
+        space->level = MST_STORE_RESERVE;
+
+    } else if (space->used + space->headroom >= space->map) {
+        space->level = MST_STORE_CLOSED;
+
+    } else {
+        space->level = MST_STORE_ROOM;
+    }
 
     return MST_OK;
+}
+
+
+int
+mst_store_level(mst_store_t *store)
+{
+    int                level;
+    int64_t            now;
+    mst_store_space_t  sp;
+
+    now = mst_mono_ms();
+
+    pthread_mutex_lock(&store->lock);
+    level = store->space.level;
+    now = (now - store->level_at < MST_STORE_LEVEL_MS) ? 0 : now;
+    pthread_mutex_unlock(&store->lock);
+
+    if (now == 0 || mst_store_space(store, &sp) != MST_OK) {
+        return level;
+    }
+
+    pthread_mutex_lock(&store->lock);
+
+    /* a full map seen by a write meanwhile holds until its time is up */
+    if (now - store->level_at >= MST_STORE_LEVEL_MS) {
+        store->space = sp;
+        store->level_at = now;
+    }
+
+    level = store->space.level;
+
+    pthread_mutex_unlock(&store->lock);
+
+    return level;
+}
+
+
+int
+mst_store_space_last(mst_store_t *store, mst_store_space_t *space)
+{
+    pthread_mutex_lock(&store->lock);
+    *space = store->space;
+    pthread_mutex_unlock(&store->lock);
+
+    return space->map ? MST_OK : MST_NOTFOUND;
+}
+
+
+/* a write found the map full: RESERVE for a while, whatever a measure says
+   (free pages an old reader still sees cannot be reused yet) */
+static void
+mst_store_full(mst_store_t *store)
+{
+    pthread_mutex_lock(&store->lock);
+    store->space.level = MST_STORE_RESERVE;
+    store->level_at = mst_mono_ms() + MST_STORE_FULL_HOLD_MS
+                      - MST_STORE_LEVEL_MS;
+    pthread_mutex_unlock(&store->lock);
 }
 
 
@@ -274,7 +465,7 @@ mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size)
 int
 mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
 {
-    int         rc;
+    int         rc, tries;
     mst_txn_t  *t;
 
     *txn = NULL;
@@ -286,6 +477,7 @@ mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
 
     t->store = store;
     t->readonly = readonly != 0;
+    t->err = 0;
     t->buf = NULL;
     t->cap = 0;
 
@@ -293,7 +485,7 @@ mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
 
     rc = mdb_txn_begin(store->env, NULL, readonly ? MDB_RDONLY : 0, &t->txn);
 
-    if (rc == MDB_MAP_RESIZED) {
+    for (tries = 0; rc == MDB_MAP_RESIZED; tries++) {
 
         /* only legal while no transaction of this process is open */
 
@@ -302,10 +494,23 @@ mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn)
                                   : MDB_MAP_RESIZED;
         pthread_mutex_unlock(&store->lock);
 
-        if (rc == MDB_SUCCESS) {
-            rc = mdb_txn_begin(store->env, NULL, readonly ? MDB_RDONLY : 0,
-                               &t->txn);
+        if (rc == MDB_MAP_RESIZED
+            && (readonly || tries >= MST_STORE_RESIZE_TRIES))
+        {
+            break;
         }
+
+        if (rc == MDB_MAP_RESIZED) {
+            /*
+             * A writer, on a pool thread: the others' transactions are
+             * short, and their next begins fail the same way, so the
+             * count soon drops to ours (or one of them adopts the map).
+             */
+            usleep(1000);
+        }
+
+        rc = mdb_txn_begin(store->env, NULL, readonly ? MDB_RDONLY : 0,
+                           &t->txn);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -329,13 +534,31 @@ mst_txn_commit(mst_txn_t *txn)
         return MST_EINVAL;
     }
 
-    /* mdb_txn_commit() frees the MDB_txn also when it fails */
-    rc = mdb_txn_commit(txn->txn);
+    if (txn->err != 0) {
+        /* LMDB would refuse it (MDB_BAD_TXN): say why */
+        rc = txn->err;
+        mdb_txn_abort(txn->txn);
+
+    } else {
+        /* mdb_txn_commit() frees the MDB_txn also when it fails */
+        rc = mdb_txn_commit(txn->txn);
+
+        if (rc == MDB_MAP_FULL) {
+            mst_store_full(txn->store);
+        }
+    }
 
     mst_store_active(txn->store, -1);
     mst_store_txn_free(txn);
 
     return mst_store_rc(rc);
+}
+
+
+int
+mst_txn_failed(const mst_txn_t *txn)
+{
+    return txn->err ? mst_store_rc(txn->err) : MST_OK;
 }
 
 
@@ -354,6 +577,25 @@ mst_txn_abort(mst_txn_t *txn)
 
 
 /* ---- helpers shared by the record kinds ------------------------------ */
+
+
+int
+mst_txn_rc(mst_txn_t *txn, int rc)
+{
+    if (rc == MDB_BAD_TXN && txn->err != 0) {
+        return mst_store_rc(txn->err);
+    }
+
+    if ((rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) && txn->err == 0) {
+        txn->err = rc;
+
+        if (rc == MDB_MAP_FULL) {
+            mst_store_full(txn->store);
+        }
+    }
+
+    return mst_store_rc(rc);
+}
 
 
 int
@@ -492,6 +734,7 @@ mst_store_put_val(mst_txn_t *txn, MDB_dbi dbi, MDB_val *k,
 
     rc = mdb_put(txn->txn, dbi, k, &v, flags | MDB_RESERVE);
     if (rc != MDB_SUCCESS) {
+        (void) mst_txn_rc(txn, rc);     /* remembered, should it be ignored */
         return rc;
     }
 
@@ -659,7 +902,7 @@ mst_store_put_text_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
 
     if (rc != MDB_SUCCESS) {
         free(text);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     /*
@@ -736,7 +979,7 @@ mst_store_del_prefix(mst_txn_t *txn, MDB_dbi dbi, const unsigned char *first,
 
     rc = mdb_cursor_open(txn->txn, dbi, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     for ( ;; ) {
@@ -761,7 +1004,7 @@ mst_store_del_prefix(mst_txn_t *txn, MDB_dbi dbi, const unsigned char *first,
 
     mdb_cursor_close(cur);
 
-    return rc == MDB_NOTFOUND ? MST_OK : mst_store_rc(rc);
+    return rc == MDB_NOTFOUND ? MST_OK : mst_txn_rc(txn, rc);
 }
 
 

@@ -25,6 +25,16 @@
  *
  * Errors: MDB_MAP_FULL becomes MST_MAPFULL, I/O errors MST_EIO; a failed
  * write transaction is aborted, so stored data is never half-written.
+ * After a write that failed with MDB_MAP_FULL, LMDB refuses every call in
+ * that transaction (MDB_BAD_TXN): those report MST_MAPFULL too, and so
+ * does mst_txn_commit(), which aborts such a transaction.
+ *
+ * Headroom (conf->headroom, maestro_store_headroom): the last bytes of the
+ * map are kept for what ends or removes work. mst_store_level() says how
+ * full the store is: ROOM, CLOSED (past map - headroom: callers refuse new
+ * work, with MST_MAPFULL) or RESERVE (past map - headroom / 2: running
+ * work stops, and only deletes, cancels, leases and final writes go on).
+ * The store does not refuse anything itself: callers decide what is new.
  * A sealed value that cannot be opened (conf->crypt) is MST_ECRYPT, never
  * its bytes; scans of many records (scan_active, scan) skip it as they
  * skip a record that does not parse, and log why.
@@ -51,6 +61,8 @@ typedef struct {
     unsigned     max_readers;   /* 0: default (512) */
     int          writemap;      /* 1: MDB_WRITEMAP (commits write no
                                    pages; a stray write can corrupt) */
+    size_t       headroom;      /* bytes kept for deletes, cancels and
+                                   final writes (see above); 0: none */
 
     /*
      * Sealing at rest (mst_crypt.h, maestro_store_encryption_key): with a
@@ -76,8 +88,43 @@ void mst_store_close(mst_store_t *store);
 /* remove stale reader slots of dead processes (after a kill -9) */
 void mst_store_reader_check(mst_store_t *store);
 
-/* map usage, for health: bytes used and map size */
+/*
+ * Map usage: bytes in use and map size. Pages LMDB freed (deleted or
+ * rewritten records) are reused by later writes, so they are not counted
+ * as used: used = (last page + 1 - free pages) * page size, free pages
+ * being those no open reader's snapshot still sees.
+ */
 int mst_store_usage(mst_store_t *store, size_t *used, size_t *map_size);
+
+#define MST_STORE_ROOM      0
+#define MST_STORE_CLOSED    1   /* past map - headroom: no new work */
+#define MST_STORE_RESERVE   2   /* past map - headroom / 2: work stops */
+
+typedef struct {
+    size_t       used;          /* as mst_store_usage() */
+    size_t       map;
+    size_t       free;          /* reusable free pages (not in used) */
+    size_t       headroom;
+    int          level;         /* MST_STORE_* */
+} mst_store_space_t;
+
+/* a measure now (a read transaction and a scan of LMDB's free list) */
+int mst_store_space(mst_store_t *store, mst_store_space_t *space);
+
+/*
+ * MST_STORE_* from a measure at most MST_STORE_LEVEL_MS old (taken now
+ * when older, on the calling thread); a write that found the map full
+ * makes it RESERVE for a second, whatever a measure says. Any thread.
+ */
+#define MST_STORE_LEVEL_MS  50
+int mst_store_level(mst_store_t *store);
+
+/* the last measure mst_store_level() took (no transaction: for health);
+   MST_NOTFOUND before the first */
+int mst_store_space_last(mst_store_t *store, mst_store_space_t *space);
+
+/* the first write failure of this transaction (MST_MAPFULL), or MST_OK */
+int mst_txn_failed(const mst_txn_t *txn);
 
 int mst_txn_begin(mst_store_t *store, int readonly, mst_txn_t **txn);
 int mst_txn_commit(mst_txn_t *txn);     /* frees txn, also on failure */

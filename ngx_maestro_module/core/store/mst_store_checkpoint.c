@@ -263,7 +263,7 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
 
     rc = mdb_cursor_open(txn->txn, txn->store->cp, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     mst_store_seq_key(end, id, UINT64_MAX);
@@ -277,7 +277,7 @@ mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
 
     if (rc != MDB_SUCCESS) {
         mdb_cursor_close(cur);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     last = mst_store_get_be64((unsigned char *) k.mv_data + MST_ID_LEN);
@@ -349,7 +349,7 @@ mst_store_checkpoint_page(mst_txn_t *txn, const char *id, uint64_t from,
 
     rc = mdb_cursor_open(txn->txn, txn->store->cp, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     arr = json_array();
@@ -437,7 +437,7 @@ mst_store_checkpoint_page(mst_txn_t *txn, const char *id, uint64_t from,
     if (rc != MDB_NOTFOUND) {
         json_decref(arr);
         *next = 0;
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     *list = arr;
@@ -506,7 +506,7 @@ mst_store_cp_get(mst_txn_t *txn, const char *id, uint64_t seq,
 
     rc = mdb_get(txn->txn, txn->store->cp, &k, plain);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     return mst_store_open_val(txn, txn->store->cp, &k, plain);

@@ -95,7 +95,7 @@ mst_store_event_append(mst_txn_t *txn, const char *id, json_t *rec,
     free(text);
 
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (json_object_set_new(rec, "last_event_id",
@@ -138,7 +138,7 @@ mst_store_event_range(mst_txn_t *txn, const char *id, uint64_t after,
 
     rc = mdb_cursor_open(txn->txn, txn->store->ev, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     mst_store_seq_key(first, id, after + 1);
@@ -186,7 +186,7 @@ mst_store_event_range(mst_txn_t *txn, const char *id, uint64_t after,
     mdb_cursor_close(cur);
 
     if (rc != MDB_NOTFOUND) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     return MST_OK;

@@ -69,6 +69,10 @@ struct mst_store_s {
     void              *errlog_arg;
     int               active;       /* open transactions, under lock */
     pthread_mutex_t   lock;
+    size_t            headroom;     /* conf->headroom */
+    mst_store_space_t  space;       /* under lock: the last measure; its
+                                       level RESERVE after a full map */
+    int64_t           level_at;     /* when (monotonic ms) */
     mst_store_cache_t  wf_cache;    /* records */
     mst_store_cache_t  cp_cache;    /* last checkpoints */
 };
@@ -78,6 +82,9 @@ struct mst_txn_s {
     MDB_txn          *txn;
     mst_store_t      *store;
     int               readonly;
+    int               err;      /* the write error that made LMDB mark
+                                   the transaction failed (MDB_MAP_FULL,
+                                   MDB_TXN_FULL), or 0 */
     unsigned char    *buf;      /* the last sealed value opened */
     size_t            cap;
 };
@@ -86,6 +93,13 @@ struct mst_txn_s {
 
 /* an LMDB return code as MST_* */
 int mst_store_rc(int rc);
+
+/*
+ * The same in a transaction: a write that fails with MDB_MAP_FULL (or
+ * MDB_TXN_FULL) is remembered, and MDB_BAD_TXN, which every later call in
+ * the transaction returns, is reported as that first failure.
+ */
+int mst_txn_rc(mst_txn_t *txn, int rc);
 
 void mst_store_put_be64(unsigned char *p, uint64_t v);
 uint64_t mst_store_get_be64(const unsigned char *p);

@@ -59,7 +59,7 @@ mst_store_key_get(mst_txn_t *txn, const char *id, json_t **rec)
 
     rc = mdb_get(txn->txn, txn->store->key, &k, &v);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     *rec = mst_store_parse(&v, 0);
@@ -96,7 +96,7 @@ mst_store_key_put(mst_txn_t *txn, const char *id, const json_t *rec,
                  create ? MDB_NOOVERWRITE : 0);
     free(text);
 
-    return (rc == MDB_KEYEXIST) ? MST_EXISTS : mst_store_rc(rc);
+    return (rc == MDB_KEYEXIST) ? MST_EXISTS : mst_txn_rc(txn, rc);
 }
 
 
@@ -123,7 +123,7 @@ mst_store_key_list(mst_txn_t *txn, const char *user_id, const char *cursor,
 
     rc = mdb_cursor_open(txn->txn, txn->store->key, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     out = json_array();
@@ -177,7 +177,7 @@ mst_store_key_list(mst_txn_t *txn, const char *user_id, const char *cursor,
 
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         json_decref(out);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     *list = out;
@@ -198,7 +198,7 @@ mst_store_key_delete(mst_txn_t *txn, const char *id)
 
     rc = mdb_del(txn->txn, txn->store->key, &k, NULL);
 
-    return (rc == MDB_SUCCESS) ? MST_OK : mst_store_rc(rc);
+    return (rc == MDB_SUCCESS) ? MST_OK : mst_txn_rc(txn, rc);
 }
 
 
@@ -238,7 +238,7 @@ mst_store_key_get_shared(mst_txn_t *txn, const char *id, json_t **rec)
 
     rc = mdb_get(txn->txn, txn->store->key, &k, &v);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     /* the id's hash picks a slot (FNV-1a) */

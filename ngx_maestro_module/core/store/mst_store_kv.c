@@ -69,7 +69,7 @@ mst_store_kv_get(mst_txn_t *txn, const char *ns, const char *key,
 
     rc = mdb_get(txn->txn, txn->store->kv, &k, &v);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     rc = mst_store_open_val(txn, txn->store->kv, &k, &v);
@@ -114,7 +114,7 @@ mst_store_kv_put(mst_txn_t *txn, const char *ns, const char *key,
     iov.data = value;
     iov.len = len;
 
-    return mst_store_rc(mst_store_put_val(txn, txn->store->kv, &k, &iov, 1,
+    return mst_txn_rc(txn, mst_store_put_val(txn, txn->store->kv, &k, &iov, 1,
                                           0, NULL));
 }
 
@@ -154,5 +154,5 @@ mst_store_kv_delete(mst_txn_t *txn, const char *ns, const char *key)
     rc = mdb_del(txn->txn, txn->store->kv, &k, NULL);
 
     return (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) ? MST_OK
-                                                     : mst_store_rc(rc);
+                                                     : mst_txn_rc(txn, rc);
 }

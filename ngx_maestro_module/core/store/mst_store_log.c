@@ -83,7 +83,7 @@ mst_store_agent_log_append(mst_txn_t *txn, const char *agent,
     free(text);
 
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (keep == 0) {
@@ -115,7 +115,7 @@ mst_store_agent_log_list(mst_txn_t *txn, const char *agent,
 
     rc = mdb_cursor_open(txn->txn, txn->store->log, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     tmp = json_array();
@@ -156,7 +156,7 @@ mst_store_agent_log_list(mst_txn_t *txn, const char *agent,
 
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         json_decref(tmp);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     arr = json_array();
@@ -198,7 +198,7 @@ mst_store_log_trim(mst_txn_t *txn, const unsigned char *prefix, size_t plen,
 
     rc = mdb_cursor_open(txn->txn, txn->store->log, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     /* "agent\1" sorts right after every "agent\0..." key */
@@ -219,7 +219,7 @@ mst_store_log_trim(mst_txn_t *txn, const unsigned char *prefix, size_t plen,
     if (rc != MDB_SUCCESS || k.mv_size > sizeof(drop)) {
         /* at most keep entries */
         mdb_cursor_close(cur);
-        return rc == MDB_NOTFOUND ? MST_OK : mst_store_rc(rc);
+        return rc == MDB_NOTFOUND ? MST_OK : mst_txn_rc(txn, rc);
     }
 
     /* k: the newest entry to drop; drop it and everything older */
@@ -252,7 +252,7 @@ mst_store_log_trim(mst_txn_t *txn, const unsigned char *prefix, size_t plen,
 
     mdb_cursor_close(cur);
 
-    return rc == MDB_NOTFOUND ? MST_OK : mst_store_rc(rc);
+    return rc == MDB_NOTFOUND ? MST_OK : mst_txn_rc(txn, rc);
 }
 
 

@@ -78,7 +78,7 @@ mst_store_part_put(mst_txn_t *txn, const char *id, int kind,
     rc = mst_store_put_val(txn, txn->store->part, &k, &iov, 1, 0, NULL);
     free(text);
 
-    return rc == MDB_SUCCESS ? MST_OK : mst_store_rc(rc);
+    return rc == MDB_SUCCESS ? MST_OK : mst_txn_rc(txn, rc);
 }
 
 
@@ -99,7 +99,7 @@ mst_store_part_get(mst_txn_t *txn, const char *id, int kind,
 
     rc = mdb_get(txn->txn, txn->store->part, &k, &v);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     rc = mst_store_open_val(txn, txn->store->part, &k, &v);
@@ -133,7 +133,7 @@ mst_store_part_all(mst_txn_t *txn, const char *id, int kind,
 
     rc = mdb_cursor_open(txn->txn, txn->store->part, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     all = json_object();
@@ -181,7 +181,7 @@ mst_store_part_all(mst_txn_t *txn, const char *id, int kind,
 
     if (rc != MDB_NOTFOUND) {
         json_decref(all);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     *parts = all;

@@ -44,7 +44,7 @@ mst_store_wf_get(mst_txn_t *txn, const char *id, json_t **rec)
 
     rc = mdb_get(txn->txn, txn->store->wf, &k, &v);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (!txn->readonly) {
@@ -92,7 +92,7 @@ mst_store_wf_flag(mst_txn_t *txn, const char *id, const char *key)
 
     rc = mdb_get(txn->txn, txn->store->wf, &k, &v);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     /* sealed: the match is on the plain text */
@@ -152,7 +152,7 @@ mst_store_wf_put(mst_txn_t *txn, const char *id, const json_t *rec)
         mst_store_cache_forget(&txn->store->cp_cache, id);
     }
 
-    return rc == MDB_SUCCESS ? MST_OK : mst_store_rc(rc);
+    return rc == MDB_SUCCESS ? MST_OK : mst_txn_rc(txn, rc);
 }
 
 
@@ -180,7 +180,7 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
 
     rc = mdb_cursor_open(txn->txn, txn->store->wf, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     list = json_array();
@@ -255,7 +255,7 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
 
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         json_decref(list);
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (full) {
@@ -285,7 +285,7 @@ mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg)
 
     rc = mdb_cursor_open(txn->txn, txn->store->act, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     stop = 0;
@@ -330,7 +330,7 @@ mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg)
     mdb_cursor_close(cur);
 
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     return MST_OK;
@@ -354,7 +354,7 @@ mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
 
     rc = mdb_cursor_open(txn->txn, txn->store->wf, &cur);
     if (rc != MDB_SUCCESS) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     if (cursor != NULL && cursor[0] != '\0') {
@@ -404,7 +404,7 @@ mst_store_wf_scan(mst_txn_t *txn, const char *cursor, size_t max,
     mdb_cursor_close(cur);
 
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     return MST_OK;
@@ -427,14 +427,14 @@ mst_store_wf_delete(mst_txn_t *txn, const char *id)
 
     rc = mdb_del(txn->txn, txn->store->wf, &k, NULL);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     found = (rc == MDB_SUCCESS);
 
     rc = mdb_del(txn->txn, txn->store->act, &k, NULL);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        return mst_store_rc(rc);
+        return mst_txn_rc(txn, rc);
     }
 
     mst_store_seq_key(first, id, 0);

@@ -906,6 +906,26 @@ export async function submit(base, body, headers) {
     return r.json;
 }
 
+/*
+ * Submits a workflow whose step may kill the worker before its 202 is
+ * written: the workflow exists, the client just lost the answer; then it
+ * is found by its user_id (body.user_id is set to a fresh one).
+ */
+export async function submitCrashing(base, body) {
+    const user = `u-crash-${process.pid}-${Date.now()}`;
+    try {
+        return await submit(base, { ...body, user_id: user });
+    } catch (e) {
+        assert.match(String(e.cause || e), /closed|reset|socket/i);
+        return waitFor(async () => {
+            const r = await api(base, 'GET',
+                                `/api/v1/workflows?user_id=${user}`);
+            return r.status === 200 && r.json.items.length === 1
+                && r.json.items[0];
+        }, 10000, 50, 'the crashed submission in the list');
+    }
+}
+
 export async function getWorkflow(base, id) {
     const r = await api(base, 'GET', `/api/v1/workflows/${id}`);
     assert.equal(r.status, 200, `GET ${id}: ${r.status} ${r.text}`);
