@@ -4,8 +4,9 @@
 
 /*
  * The REST API under /api/v1 and /healthz: the router, and the workflow
- * routes (list, get, checkpoints, graph, events, cancel, the streams).
- * The information routes are in ngx_http_maestro_api_info.c, the POST
+ * routes (list, get, graph, events, cancel, the streams). The
+ * checkpoints are in ngx_http_maestro_api_checkpoints.c, the information
+ * routes are in ngx_http_maestro_api_info.c, the POST
  * routes in ngx_http_maestro_api_submit.c, the answers' helpers in
  * ngx_http_maestro_response.c. Reads are LMDB read transactions on the
  * event loop; writes go to the io thread pool.
@@ -54,8 +55,6 @@ static ngx_int_t ngx_http_maestro_route(ngx_http_request_t *r);
 static ngx_int_t ngx_http_maestro_wf_list(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_get(ngx_http_request_t *r,
-    ngx_str_t *arg);
-static ngx_int_t ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_maestro_wf_events(ngx_http_request_t *r,
     ngx_str_t *arg);
@@ -540,13 +539,12 @@ ngx_http_maestro_wf_list(ngx_http_request_t *r, ngx_str_t *arg)
 
 
 /*
- * The record of the workflow named by arg, and its checkpoints when list
- * is not NULL, in one read transaction. An argument that cannot be an id
- * is MST_NOTFOUND, like an id that is not stored.
+ * The record of the workflow named by arg. An argument that cannot be an
+ * id is MST_NOTFOUND, like an id that is not stored.
  */
 int
 ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
-    json_t **rec, json_t **list)
+    json_t **rec)
 {
     int                            rc;
     mst_txn_t                     *txn;
@@ -587,13 +585,6 @@ ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
         }
     }
 
-    if (rc == MST_OK && list != NULL) {
-        rc = mst_store_checkpoint_list(txn, id, list);
-        if (rc != MST_OK) {
-            json_decref(*rec);
-        }
-    }
-
     mst_txn_abort(txn);
 
     return rc;
@@ -603,16 +594,30 @@ ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg, char *id,
 static ngx_int_t
 ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
 {
-    int      rc;
-    char     id[MST_ID_LEN + 1];
-    json_t  *rec, *view;
+    int         rc;
+    char        id[MST_ID_LEN + 1];
+    json_t     *rec, *view;
+    mst_txn_t  *txn;
 
     if (r->method & NGX_HTTP_DELETE) {
         return ngx_http_maestro_erase_workflow(r, arg);
     }
 
-    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec);
     if (rc != MST_OK) {
+        return ngx_http_maestro_store_error(r, rc, "workflow");
+    }
+
+    /* its agents and prompt are parts of it (mst_store.h) */
+
+    rc = mst_txn_begin(ngx_http_maestro_mmcf(r)->env.store, 1, &txn);
+    if (rc == MST_OK) {
+        rc = mst_store_wf_attach(txn, id, rec);
+        mst_txn_abort(txn);
+    }
+
+    if (rc != MST_OK) {
+        json_decref(rec);
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
 
@@ -620,25 +625,6 @@ ngx_http_maestro_wf_get(ngx_http_request_t *r, ngx_str_t *arg)
     json_decref(rec);
 
     return ngx_http_maestro_send_json(r, NGX_HTTP_OK, view);
-}
-
-
-static ngx_int_t
-ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r, ngx_str_t *arg)
-{
-    int      rc;
-    char     id[MST_ID_LEN + 1];
-    json_t  *rec, *list;
-
-    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, &list);
-    if (rc != MST_OK) {
-        return ngx_http_maestro_store_error(r, rc, "workflow");
-    }
-
-    json_decref(rec);
-
-    return ngx_http_maestro_send_json(r, NGX_HTTP_OK,
-        json_pack("{s:s, s:o}", "id", id, "items", list));
 }
 
 
@@ -652,7 +638,7 @@ ngx_http_maestro_wf_graph(ngx_http_request_t *r, ngx_str_t *arg)
     const char                    *name;
     ngx_http_maestro_main_conf_t  *mmcf;
 
-    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
@@ -697,7 +683,7 @@ ngx_http_maestro_wf_events(ngx_http_request_t *r, ngx_str_t *arg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }
@@ -950,7 +936,7 @@ ngx_http_maestro_wf_cancel(ngx_http_request_t *r, ngx_str_t *arg)
     mmcf = ngx_http_maestro_mmcf(r);
 
     /* the record first: another tenant's is not found */
-    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }

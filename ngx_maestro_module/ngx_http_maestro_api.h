@@ -25,6 +25,10 @@ ngx_int_t ngx_http_maestro_api_handler(ngx_http_request_t *r);
 ngx_http_maestro_main_conf_t *ngx_http_maestro_mmcf(ngx_http_request_t *r);
 /* a workflow record as the API shows it */
 json_t *ngx_http_maestro_wf_view(json_t *rec);
+
+/* GET /api/v1/workflows/{id}/checkpoints (_api_checkpoints.c) */
+ngx_int_t ngx_http_maestro_wf_checkpoints(ngx_http_request_t *r,
+    ngx_str_t *arg);
 ngx_int_t ngx_http_maestro_store_error(ngx_http_request_t *r, int rc,
     const char *what);
 ngx_int_t ngx_http_maestro_arg(ngx_http_request_t *r, const char *name,
@@ -39,10 +43,10 @@ ngx_int_t ngx_http_maestro_user_id(ngx_http_request_t *r, ngx_str_t *arg,
 
 /*
  * The record of the workflow named by arg (MST_NOTFOUND also when it is
- * another tenant's), and its checkpoints when list is not NULL.
+ * another tenant's).
  */
 int ngx_http_maestro_wf_load(ngx_http_request_t *r, ngx_str_t *arg,
-    char *id, json_t **rec, json_t **list);
+    char *id, json_t **rec);
 
 /* the routes of _api_info.c */
 ngx_int_t ngx_http_maestro_health(ngx_http_request_t *r, ngx_str_t *arg);

@@ -225,7 +225,7 @@ ngx_http_maestro_erase_workflow(ngx_http_request_t *r, ngx_str_t *arg)
     ngx_http_maestro_erase_t  *er;
 
     /* the record first: another tenant's is not found */
-    rc = ngx_http_maestro_wf_load(r, arg, id, &rec, NULL);
+    rc = ngx_http_maestro_wf_load(r, arg, id, &rec);
     if (rc != MST_OK) {
         return ngx_http_maestro_store_error(r, rc, "workflow");
     }

@@ -18,6 +18,7 @@
 #include "ngx_http_maestro_admit.h"
 #include "ngx_http_maestro_audit.h"
 #include "ngx_http_maestro_auth.h"
+#include "ngx_http_maestro_bounds.h"
 #include "ngx_http_maestro_cors.h"
 #include "ngx_http_maestro_directive.h"
 #include "ngx_http_maestro_limit.h"
@@ -395,6 +396,53 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_maestro_main_conf_t, pressure_min_age),
+    { ngx_string("maestro_graph_max_nodes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.nodes),
+      NULL },
+
+    { ngx_string("maestro_graph_max_edges"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.edges),
+      NULL },
+
+    { ngx_string("maestro_graph_max_fanout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.fanout),
+      NULL },
+
+    { ngx_string("maestro_graph_max_steps"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.steps),
+      NULL },
+
+    { ngx_string("maestro_state_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.state),
+      NULL },
+
+    { ngx_string("maestro_prompt_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.prompt),
+      NULL },
+
+    { ngx_string("maestro_context_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_maestro_main_conf_t, env.limits.context),
       NULL },
 
     { ngx_string("maestro_intent"),
@@ -625,6 +673,13 @@ ngx_http_maestro_create_main_conf(ngx_conf_t *cf)
     mmcf->pressure = NGX_CONF_UNSET;
     mmcf->pressure_mark = NGX_CONF_UNSET;
     mmcf->pressure_min_age = NGX_CONF_UNSET_MSEC;
+    mmcf->env.limits.nodes = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.edges = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.fanout = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.steps = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.state = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.prompt = NGX_CONF_UNSET_SIZE;
+    mmcf->env.limits.context = NGX_CONF_UNSET_SIZE;
     mmcf->breaker_failures = NGX_CONF_UNSET_UINT;
     mmcf->breaker_recovery = NGX_CONF_UNSET_MSEC;
     mmcf->llm_balance = NGX_CONF_UNSET_UINT;
@@ -735,6 +790,7 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
                         NGX_HTTP_MAESTRO_DEFAULT_PRESSURE_MARK);
     ngx_conf_init_msec_value(mmcf->pressure_min_age,
                              NGX_HTTP_MAESTRO_DEFAULT_PRESSURE_MIN_AGE);
+    ngx_http_maestro_limits_init(&mmcf->env.limits);
     ngx_conf_init_uint_value(mmcf->breaker_failures,
                              NGX_HTTP_MAESTRO_DEFAULT_BREAKER_FAILURES);
     ngx_conf_init_msec_value(mmcf->breaker_recovery,
@@ -916,6 +972,14 @@ ngx_http_maestro_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         mmcf->ngraphs++;
+
+        if (ngx_http_maestro_limits_graph(cf, &mmcf->env.limits,
+                                          mmcf->graphs[i], &wc[i].name,
+                                          &wc[i].file)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
 
         if (ngx_strcmp(mst_graph_name(mmcf->graphs[i]), wc[i].name.data)
             != 0)

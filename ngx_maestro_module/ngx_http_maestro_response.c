@@ -24,19 +24,11 @@ static ngx_int_t
 ngx_http_maestro_send(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body, const char *allow)
 {
-    char             *text;
-    size_t            len;
-    ngx_buf_t        *b;
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    char    *text;
+    size_t   len;
 
     if (r->header_sent) {
         return NGX_ERROR;
-    }
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
     }
 
     text = json_dumps(body, JSON_COMPACT);
@@ -45,6 +37,28 @@ ngx_http_maestro_send(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     len = ngx_strlen(text);
+
+    return ngx_http_maestro_send_text(r, status, text, len, allow);
+}
+
+
+ngx_int_t
+ngx_http_maestro_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    char *text, size_t len, const char *allow)
+{
+    ngx_buf_t        *b;
+    ngx_int_t         rc;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    if (r->header_sent) {
+        free(text);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
 
     b = ngx_create_temp_buf(r->pool, len + 1);
     if (b == NULL) {

@@ -23,6 +23,9 @@
 
 ngx_int_t ngx_http_maestro_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
+/* JSON text made already (malloc, freed here; a pool thread made it) */
+ngx_int_t ngx_http_maestro_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, char *text, size_t len, const char *allow);
 ngx_int_t ngx_http_maestro_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_maestro_module.h"
+#include "ngx_http_maestro_bounds.h"
 #include "ngx_http_maestro_response.h"
 #include "ngx_http_maestro_submit.h"
 #include "ngx_http_maestro_run.h"
@@ -53,6 +54,14 @@ ngx_http_maestro_submit_new(ngx_http_maestro_main_conf_t *mmcf,
     if (mst_request_submission(body, &who, &context, &re) != MST_OK) {
         (void) ngx_http_maestro_admit_error(e, re.status, re.code, "%s",
                                             re.message);
+        return NULL;
+    }
+
+    if (ngx_http_maestro_limits_submit(mmcf, json_object_get(body, "prompt"),
+                                       context, NULL, log, e)
+        != NGX_OK)
+    {
+        json_decref(context);
         return NULL;
     }
 
@@ -133,6 +142,14 @@ ngx_http_maestro_submit_workflow(ngx_http_maestro_submit_t *sb,
         }
 
     } else {
+        /* counted before it is parsed: a client's graph can be large */
+        if (ngx_http_maestro_limits_submit(mmcf, NULL, NULL, wf,
+                                           ngx_cycle->log, e)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         graph = mst_graph_parse(wf, NULL, NULL, err, sizeof(err));
 
         /* agents are checked here: the graph came from the client */

@@ -400,6 +400,34 @@ const ROWS = [
         emerg: (c) => workflowErr(c, 'g', text),
     })),
 
+    /* a configured graph over the bounds (mst_limits.c); the default
+       workflow the harness adds has 3 nodes, 4 edges, 2 out-edges at most */
+
+    ...[
+        ['maestro_graph_max_nodes 3', chain(['a', 'echo'], ['b', 'echo'],
+                                            ['c', 'echo'], ['d', 'echo']),
+         'the graph has 4 nodes, more than 3 (maestro_graph_max_nodes)'],
+        ['maestro_graph_max_edges 4', chain(['a', 'echo'], ['b', 'echo'],
+                                            ['c', 'echo'], ['d', 'echo'],
+                                            ['e', 'echo']),
+         'the graph has 5 edges, more than 4 (maestro_graph_max_edges)'],
+        ['maestro_graph_max_fanout 2', graph({
+            nodes: { a: { agent: 'echo' }, b: { agent: 'echo' },
+                     c: { agent: 'echo' }, d: { agent: 'echo' } },
+            entry: 'a',
+            edges: [{ from: 'a', to: 'b' }, { from: 'a', to: 'c' },
+                    { from: 'a', to: 'd' }] }),
+         'node "a" has 3 out-edges, more than 2 '
+         + '(maestro_graph_max_fanout)'],
+        ['maestro_graph_max_steps 60', graph({ max_steps: 61 }),
+         '"max_steps" is 61, more than 60 (maestro_graph_max_steps)'],
+    ].map(([directive, g, text]) => ({
+        name: `a workflow graph over ${directive}`,
+        conf: { http: `${directive};`, workflows: { g } },
+        at: HTTP_END,
+        emerg: (c) => workflowErr(c, 'g', text),
+    })),
+
     /* maestro_api */
 
     { name: 'maestro_api twice in a location',
@@ -679,6 +707,13 @@ const ROWS = [
         ['maestro_workflow_retention_user_count', '-1', 'number'],
         ['maestro_store_pressure_mark', 'high', 'number'],
         ['maestro_store_pressure_min_age', 'old', 'value'],
+        ['maestro_graph_max_nodes', 'lots', 'value'],
+        ['maestro_graph_max_edges', 'lots', 'value'],
+        ['maestro_graph_max_fanout', 'lots', 'value'],
+        ['maestro_graph_max_steps', 'lots', 'value'],
+        ['maestro_state_max_size', 'lots', 'value'],
+        ['maestro_prompt_max_size', 'lots', 'value'],
+        ['maestro_context_max_size', 'lots', 'value'],
     ].map(([d, v, what, conf]) => ({
         name: `${d} ${v}`,
         conf: conf ?? { http: `${d} ${v};` },

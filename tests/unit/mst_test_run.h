@@ -250,6 +250,8 @@ tst_record(const char *id)
 
     assert_int_equal(mst_txn_begin(tst.store, 1, &txn), MST_OK);
     assert_int_equal(mst_store_wf_get(txn, id, &rec), MST_OK);
+    /* as the API shows it: with its agents and prompt (parts) */
+    assert_int_equal(mst_store_wf_attach(txn, id, rec), MST_OK);
     mst_txn_abort(txn);
 
     return rec;

@@ -255,6 +255,10 @@ test_cancel_dead_owner(void **state)
     assert_int_equal(rc, MST_OK);
     assert_int_equal(final, 1);
     assert_string_equal(tst_str(rec, "status"), "cancelled");
+    json_decref(rec);
+
+    /* its agents are parts of the record, as stored */
+    rec = tst_record(id);
     assert_string_equal(tst_str(json_object_get(json_object_get(rec,
         "agents"), "a"), "status"), "idle");
     json_decref(rec);

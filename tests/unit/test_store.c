@@ -725,7 +725,7 @@ test_parse_cache(void **state)
     assert_int_equal(n, 10);
 
     /* read, not written: given back, the next transaction takes it */
-    mst_store_checkpoint_keep(txn, id, seq, cp);
+    mst_store_checkpoint_keep(txn, id, seq, cp, NULL);
     held = cp;
     json_decref(cp);
     assert_int_equal(mst_txn_commit(txn), MST_OK);
@@ -736,7 +736,7 @@ test_parse_cache(void **state)
 
     /* given back changed (a bug elsewhere): only a miss, never stale */
     json_object_set_new(cp, "n", json_integer(99));
-    mst_store_checkpoint_keep(txn, id, seq, cp);
+    mst_store_checkpoint_keep(txn, id, seq, cp, NULL);
     json_decref(cp);
     assert_int_equal(mst_txn_commit(txn), MST_OK);
 

@@ -5,6 +5,7 @@
 /* unit tests of mst_store (LMDB): checkpoints */
 
 #include "mst_test_store.h"
+#include "mst_json_delta.h"
 
 
 static void
@@ -121,11 +122,159 @@ test_checkpoints(void **state)
 }
 
 
+/*
+ * A workflow's checkpoints as deltas: each step changes one frontier
+ * entry and adds an output; the last one (read without the cache) and
+ * every page of the list are the whole checkpoints written, and a step's
+ * stored value is small next to the whole checkpoint. Run sealed too
+ * (MST_TEST_CRYPT=1).
+ */
+static void
+test_checkpoint_deltas(void **state)
+{
+    int         i, full;
+    char        id[MST_ID_LEN + 1], name[32];
+    size_t      total, pages, seen, len;
+    json_t     *cp, *prev, *hist[200], *list, *item, *out, *f;
+    MDB_val     k, v;
+    t_env_t    *e;
+    uint64_t    seq, from, next;
+    mst_txn_t  *txn;
+    unsigned char  key[MST_STORE_SEQ_KEY_LEN];
+
+    e = *state;
+    t_id(id, 7, 3);
+
+    cp = json_pack("{s:i, s:s, s:{s:s, s:{}}, s:[]}", "superstep", 1,
+                   "status", "running", "state", "prompt",
+                   "a long prompt, stored once in the chain's base ...",
+                   "outputs", "frontier");
+    f = json_object_get(cp, "frontier");
+    for (i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        json_array_append_new(f, json_pack("{s:s, s:s, s:i}", "node", name,
+                                           "status", "pending",
+                                           "attempts", 0));
+    }
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_checkpoint_put_delta(txn, id, 1, cp, NULL),
+                     MST_OK);
+    hist[1] = json_deep_copy(cp);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    full = 0;
+
+    for (seq = 2; seq < 200; seq++) {
+        txn = t_begin(e->store, 0);
+
+        /* every other step reads it back (cache or rebuild) */
+        json_decref(cp);
+        assert_int_equal(mst_store_checkpoint_last(txn, id, &from, &cp),
+                         MST_OK);
+        assert_int_equal(from, seq - 1);
+        assert_true(json_equal(cp, hist[seq - 1]));
+
+        prev = mst_json_tree_copy(cp);
+        i = (int) (seq % 100);
+        json_object_set_new(json_array_get(json_object_get(cp, "frontier"),
+                                           i),
+                            "status", json_string("done"));
+        snprintf(name, sizeof(name), "n%d", i);
+        json_object_set_new(json_object_get(json_object_get(cp, "state"),
+                                            "outputs"),
+                            name, json_pack("{s:I}", "seq", (json_int_t) seq));
+
+        assert_int_equal(mst_store_checkpoint_put_delta(txn, id, seq, cp,
+                                                        prev),
+                         MST_OK);
+        json_decref(prev);
+        hist[seq] = json_deep_copy(cp);
+
+        mst_store_seq_key(key, id, seq);
+        k.mv_size = sizeof(key);
+        k.mv_data = key;
+        assert_int_equal(mdb_get(txn->txn, e->store->cp, &k, &v), 0);
+        len = v.mv_size;
+        if (len > 1000) {
+            full++;
+        }
+
+        assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+        if (seq % 7 == 0) {
+            /* a reader with no cache: rebuilt from its base and deltas */
+            txn = t_begin(e->store, 1);
+            assert_int_equal(mst_store_checkpoint_last(txn, id, &from, &out),
+                             MST_OK);
+            assert_int_equal(from, seq);
+            assert_true(json_equal(out, cp));
+            json_decref(out);
+            mst_txn_abort(txn);
+        }
+    }
+
+    /* whole ones only to bound a chain: 198 steps, 64 deltas at most */
+    assert_true(full >= 2);
+    assert_true(full <= 8);
+
+    /* the list, in pages of 7, from the start and from inside a chain */
+
+    txn = t_begin(e->store, 1);
+
+    for (from = 0, pages = 0, seen = 0; ; from = next, pages++) {
+        assert_int_equal(mst_store_checkpoint_page(txn, id, from, 7,
+                                                   SIZE_MAX, &list, &next),
+                         MST_OK);
+
+        json_array_foreach(list, total, item) {
+            seq = (uint64_t) json_integer_value(json_object_get(item, "seq"));
+            assert_int_equal(seq, seen + 1);
+            assert_true(json_equal(json_object_get(item, "checkpoint"),
+                                   hist[seq]));
+            seen++;
+        }
+
+        json_decref(list);
+
+        if (next == 0) {
+            break;
+        }
+
+        assert_int_equal(next, seen + 1);
+    }
+
+    assert_int_equal(seen, 199);
+    assert_int_equal(pages, 28);
+
+    /* a byte bound: one per page when each passes it */
+    assert_int_equal(mst_store_checkpoint_page(txn, id, 50, 100, 1, &list,
+                                               &next), MST_OK);
+    assert_int_equal(json_array_size(list), 1);
+    assert_int_equal(next, 51);
+    assert_true(json_equal(json_object_get(json_array_get(list, 0),
+                                           "checkpoint"), hist[50]));
+    json_decref(list);
+
+    assert_int_equal(mst_store_checkpoint_page(txn, id, 0, 0, 1, &list,
+                                               &next), MST_EINVAL);
+
+    mst_txn_abort(txn);
+
+    for (seq = 1; seq < 200; seq++) {
+        json_decref(hist[seq]);
+    }
+    json_decref(cp);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test_setup_teardown(test_checkpoints, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_deltas, t_setup,
+                                        t_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -560,7 +560,7 @@ test_parse_cache(void **state)
                         "notes on " TSC_PROMPT);
 
     /* unchanged and kept: the next one hits again */
-    mst_store_checkpoint_keep(txn, id, seq, cp);
+    mst_store_checkpoint_keep(txn, id, seq, cp, NULL);
     json_decref(cp);
     assert_int_equal(mst_txn_commit(txn), MST_OK);
 
@@ -570,7 +570,7 @@ test_parse_cache(void **state)
 
     /* changed and kept (not written): only a miss, the stored one reads */
     json_object_set_new(cp, "draft", json_string("changed"));
-    mst_store_checkpoint_keep(txn, id, seq, cp);
+    mst_store_checkpoint_keep(txn, id, seq, cp, NULL);
     json_decref(cp);
     assert_int_equal(mst_txn_commit(txn), MST_OK);
 

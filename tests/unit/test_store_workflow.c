@@ -507,6 +507,109 @@ test_wf_flag(void **state)
 }
 
 
+/*
+ * A workflow's parts (agents, prompt, graph): written, read one by one
+ * and all of a kind, attached to the record as the API shows it (a
+ * record holding its own agents keeps them), and deleted with the
+ * workflow, the inline graph of before the parts (kv) too; a neighbour's
+ * stay.
+ */
+static void
+test_wf_parts(void **state)
+{
+    char        a[MST_ID_LEN + 1], b[MST_ID_LEN + 1];
+    char       *text;
+    size_t      len;
+    json_t     *v, *rec, *all;
+    t_env_t    *e;
+    mst_txn_t  *txn;
+
+    e = *state;
+    t_id(a, 9, 0);
+    t_id(b, 9, 1);
+
+    txn = t_begin(e->store, 0);
+    t_fill_wf(txn, a);
+    t_fill_wf(txn, b);
+
+    v = json_pack("{s:s}", "status", "idle");
+    assert_int_equal(mst_store_part_put(txn, a, MST_PART_AGENT, "n1", v),
+                     MST_OK);
+    assert_int_equal(mst_store_part_put(txn, a, MST_PART_AGENT, "n2", v),
+                     MST_OK);
+    assert_int_equal(mst_store_part_put(txn, b, MST_PART_AGENT, "n1", v),
+                     MST_OK);
+    assert_int_equal(mst_store_part_put(txn, "bad", MST_PART_AGENT, "n", v),
+                     MST_EINVAL);
+    json_decref(v);
+
+    v = json_string("a prompt");
+    assert_int_equal(mst_store_part_put(txn, a, MST_PART_PROMPT, "", v),
+                     MST_OK);
+    json_decref(v);
+
+    assert_int_equal(mst_store_kv_put(txn, "maestro.graphs", a, "{}", 2),
+                     MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    txn = t_begin(e->store, 1);
+
+    assert_int_equal(mst_store_part_get(txn, a, MST_PART_AGENT, "n2", &v),
+                     MST_OK);
+    assert_string_equal(json_string_value(json_object_get(v, "status")),
+                        "idle");
+    json_decref(v);
+    assert_int_equal(mst_store_part_get(txn, a, MST_PART_AGENT, "n3", &v),
+                     MST_NOTFOUND);
+
+    assert_int_equal(mst_store_part_all(txn, a, MST_PART_AGENT, &all),
+                     MST_OK);
+    assert_int_equal(json_object_size(all), 2);
+    json_decref(all);
+
+    /* the prompt is another kind: not among the agents */
+    assert_int_equal(mst_store_part_all(txn, a, MST_PART_PROMPT, &all),
+                     MST_OK);
+    assert_int_equal(json_object_size(all), 1);
+    json_decref(all);
+
+    rec = json_object();
+    assert_int_equal(mst_store_wf_attach(txn, a, rec), MST_OK);
+    assert_int_equal(json_object_size(json_object_get(rec, "agents")), 2);
+    assert_string_equal(json_string_value(json_object_get(rec, "prompt")),
+                        "a prompt");
+    json_decref(rec);
+
+    /* a record of before the parts keeps its own */
+    rec = json_pack("{s:{}, s:s}", "agents", "prompt", "its own");
+    assert_int_equal(mst_store_wf_attach(txn, a, rec), MST_OK);
+    assert_int_equal(json_object_size(json_object_get(rec, "agents")), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "prompt")),
+                        "its own");
+    json_decref(rec);
+    mst_txn_abort(txn);
+
+    txn = t_begin(e->store, 0);
+    assert_int_equal(mst_store_wf_delete(txn, a), MST_OK);
+    assert_int_equal(mst_txn_commit(txn), MST_OK);
+
+    txn = t_begin(e->store, 1);
+    assert_int_equal(mst_store_part_all(txn, a, MST_PART_AGENT, &all),
+                     MST_OK);
+    assert_int_equal(json_object_size(all), 0);
+    json_decref(all);
+    assert_int_equal(mst_store_part_get(txn, a, MST_PART_PROMPT, "", &v),
+                     MST_NOTFOUND);
+    assert_int_equal(mst_store_kv_get(txn, "maestro.graphs", a, &text, &len),
+                     MST_NOTFOUND);
+    assert_int_equal(mst_store_part_all(txn, b, MST_PART_AGENT, &all),
+                     MST_OK);
+    assert_int_equal(json_object_size(all), 1);
+    json_decref(all);
+    mst_txn_abort(txn);
+}
+
+
 int
 main(void)
 {
@@ -519,6 +622,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wf_scan_active, t_setup,
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_wf_delete, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_wf_parts, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_wf_flag, t_setup, t_teardown),
     };
 

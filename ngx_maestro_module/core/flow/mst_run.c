@@ -26,6 +26,7 @@
 #include "mst_feed.h"
 #include "mst_host.h"
 #include "mst_json.h"
+#include "mst_json_delta.h"
 #include "mst_usage.h"
 #include "mst_run.h"
 #include "mst_run_int.h"
@@ -33,10 +34,19 @@
 
 /*
  * Inline graphs (sent with a request) are kept apart from the record,
- * which every step rewrites: in the "kv" namespace below, which no agent
+ * which every step rewrites: a part of the workflow (mst_store.h); those
+ * stored before the parts are in the "kv" namespace below, which no agent
  * name can reach (agent names have no dot).
  */
 #define MST_RUN_GRAPHS  "maestro.graphs"
+
+/*
+ * A small workflow keeps its agents and prompt in its record, as records
+ * did before the parts: rewriting a few hundred bytes costs less than a
+ * write to one more tree. Past these, they are parts.
+ */
+#define MST_RUN_INLINE_AGENTS  32
+#define MST_RUN_INLINE_PROMPT  4096
 
 
 /* helpers on JSON fields */
@@ -152,6 +162,14 @@ mst_run_graph_load(mst_run_tx_t *tx, json_t **def, char *err,
     char   *text;
     size_t  len;
 
+    rc = mst_store_part_get(tx->txn, tx->id, MST_PART_GRAPH, "", def);
+    if (rc != MST_NOTFOUND) {
+        return rc == MST_OK ? MST_OK
+                            : mst_err(err, errlen, rc,
+                                      "workflow \"%s\" graph: %s", tx->id,
+                                      mst_strerror(rc));
+    }
+
     rc = mst_store_kv_get(tx->txn, MST_RUN_GRAPHS, tx->id, &text, &len);
     if (rc != MST_OK) {
         return mst_err(err, errlen, rc, "workflow \"%s\" graph: %s", tx->id,
@@ -236,6 +254,9 @@ mst_run_tx_begin(mst_run_env_t *env, mst_run_tx_t *tx, const char *id,
                        mst_strerror(rc));
     }
 
+    /* new containers, shared leaves: the step's change is found cheaply */
+    tx->cp_read = mst_json_tree_copy(tx->cp);
+
     /* a named graph as configured now; an inline one from the record */
 
     name = mst_run_str(tx->rec, "workflow");
@@ -283,6 +304,8 @@ mst_run_tx_release(mst_run_tx_t *tx)
 {
     json_decref(tx->rec);
     json_decref(tx->cp);
+    json_decref(tx->cp_read);
+    json_decref(tx->agents);
 
     if (tx->graph_owned) {
         mst_graph_free(tx->graph);
@@ -293,6 +316,8 @@ mst_run_tx_release(mst_run_tx_t *tx)
 
     tx->rec = NULL;
     tx->cp = NULL;
+    tx->cp_read = NULL;
+    tx->agents = NULL;
     tx->graph = NULL;
     tx->graph_owned = 0;
     tx->graph_cached = 0;
@@ -318,14 +343,17 @@ mst_run_tx_abort(mst_run_tx_t *tx)
 int
 mst_run_tx_commit(mst_run_tx_t *tx)
 {
-    int       rc;
-    uint64_t  last;
+    int          rc;
+    json_t      *entry;
+    uint64_t     last;
+    const char  *key;
 
     json_object_set_new(tx->rec, "updated_at", json_integer(mst_now_ms()));
 
     if (tx->cp_dirty) {
         tx->seq++;
-        rc = mst_store_checkpoint_put(tx->txn, tx->id, tx->seq, tx->cp);
+        rc = mst_store_checkpoint_put_delta(tx->txn, tx->id, tx->seq,
+                                            tx->cp, tx->cp_read);
         if (rc != MST_OK) {
             mst_run_tx_abort(tx);
             return rc;
@@ -335,7 +363,16 @@ mst_run_tx_commit(mst_run_tx_t *tx)
 
     } else if (tx->cp != NULL) {
         /* unchanged (a progress flush): the next one need not parse it */
-        mst_store_checkpoint_keep(tx->txn, tx->id, tx->seq, tx->cp);
+        mst_store_checkpoint_keep(tx->txn, tx->id, tx->seq, tx->cp,
+                                  tx->cp_read);
+    }
+
+    json_object_foreach(tx->agents, key, entry) {
+        rc = mst_store_part_put(tx->txn, tx->id, MST_PART_AGENT, key, entry);
+        if (rc != MST_OK) {
+            mst_run_tx_abort(tx);
+            return rc;
+        }
     }
 
     rc = mst_store_wf_put(tx->txn, tx->id, tx->rec);
@@ -458,13 +495,32 @@ mst_run_wf_update(mst_run_tx_t *tx)
 json_t *
 mst_run_agent_entry(mst_run_tx_t *tx, const char *node)
 {
+    int                rc;
     json_t            *agents, *entry;
     const mst_node_t  *n;
 
+    /* a record written before the parts holds its agents */
     agents = json_object_get(tx->rec, "agents");
+
     if (agents == NULL) {
-        agents = json_object();
-        json_object_set_new(tx->rec, "agents", agents);
+        if (tx->agents == NULL) {
+            tx->agents = json_object();
+        }
+
+        agents = tx->agents;
+        entry = json_object_get(agents, node);
+
+        if (entry == NULL) {
+            rc = mst_store_part_get(tx->txn, tx->id, MST_PART_AGENT, node,
+                                    &entry);
+            if (rc == MST_OK && json_is_object(entry)) {
+                json_object_set_new(agents, node, entry);
+                return entry;
+            }
+
+            json_decref(entry);
+            entry = NULL;
+        }
     }
 
     entry = json_object_get(agents, node);
@@ -526,10 +582,9 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     json_t **rec, mst_run_next_t *next, char *err, size_t errlen)
 {
     int            rc, inl;
-    char          *text;
     size_t         i;
     int64_t        now;
-    json_t        *input, *cp;
+    json_t        *input, *cp, *prompt_json, *agents;
     mst_run_tx_t   tx;
 
     memset(&tx, 0, sizeof(mst_run_tx_t));
@@ -570,7 +625,7 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
 
     tx.cp = cp;
     tx.rec = json_pack("{s:s, s:s, s:b, s:s, s:s?, s:I, s:n, s:n,"
-                       " s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:{},"
+                       " s:I, s:i, s:i, s:i, s:i, s:i, s:i,"
                        " s:{s:i, s:i, s:i}, s:n, s:n, s:b}",
                        "id", id,
                        "workflow", workflow_name,
@@ -587,7 +642,6 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
                        "lease_until", 0,
                        "last_event_id", 0,
                        "checkpoint_seq", 0,
-                       "agents",
                        "tokens", "prompt", 0, "completion", 0, "total", 0,
                        "result",
                        "error",
@@ -596,8 +650,6 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
         json_decref(cp);
         return mst_err(err, errlen, MST_ENOMEM, "out of memory");
     }
-
-    json_object_set_new(tx.rec, "prompt", json_string(prompt));
 
     /* the API key and team that submitted it: its agents' tokens count
        against them */
@@ -616,18 +668,33 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
         return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
 
-    if (inl) {
-        text = json_dumps(mst_graph_json(graph), JSON_COMPACT);
-        rc = text ? mst_store_kv_put(tx.txn, MST_RUN_GRAPHS, id, text,
-                                     strlen(text))
-                  : MST_ENOMEM;
-        free(text);
+    /* written once: the prompt, an inline graph */
 
-        if (rc != MST_OK) {
-            tx.graph = NULL;
-            mst_run_tx_abort(&tx);
-            return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
-        }
+    prompt_json = json_string(prompt);
+    rc = prompt_json ? MST_OK : MST_ENOMEM;
+
+    if (mst_graph_node_count(graph) <= MST_RUN_INLINE_AGENTS) {
+        json_object_set_new(tx.rec, "agents", json_object());
+    }
+
+    if (rc == MST_OK && strlen(prompt) <= MST_RUN_INLINE_PROMPT) {
+        json_object_set(tx.rec, "prompt", prompt_json);
+
+    } else if (rc == MST_OK) {
+        rc = mst_store_part_put(tx.txn, id, MST_PART_PROMPT, "",
+                                prompt_json);
+    }
+
+    if (rc == MST_OK && inl) {
+        rc = mst_store_part_put(tx.txn, id, MST_PART_GRAPH, "",
+                                mst_graph_json(graph));
+    }
+
+    if (rc != MST_OK) {
+        json_decref(prompt_json);
+        tx.graph = NULL;
+        mst_run_tx_abort(&tx);
+        return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
 
     /* every node starts idle, so a UI can draw the graph at once */
@@ -659,6 +726,7 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
                 rc = mst_txn_failed(tx.txn);
             }
             mst_run_next_free(next);
+            json_decref(prompt_json);
             tx.graph = NULL;
             mst_run_tx_abort(&tx);
             return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
@@ -666,6 +734,7 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
     }
 
     *rec = json_incref(tx.rec);
+    agents = json_incref(tx.agents);
     tx.graph = NULL;        /* borrowed: not freed by release */
 
     rc = mst_run_tx_commit(&tx);
@@ -674,11 +743,30 @@ mst_run_new(mst_run_env_t *env, const mst_graph_t *graph,
             mst_run_next_free(next);
         }
         json_decref(*rec);
+        json_decref(agents);
+        json_decref(prompt_json);
         *rec = NULL;
         return mst_err(err, errlen, rc, "store: %s", mst_strerror(rc));
     }
 
+    /* the answer shows the record whole, as the API does */
+
     *rec = mst_run_own_copy(*rec);
+
+    if (*rec != NULL) {
+        if (json_object_get(*rec, "agents") == NULL) {
+            json_object_set_new(*rec, "agents",
+                                agents ? agents : json_object());
+            agents = NULL;
+        }
+
+        json_object_set_new(*rec, "prompt", prompt_json);
+        json_decref(agents);
+
+    } else {
+        json_decref(agents);
+        json_decref(prompt_json);
+    }
 
     return MST_OK;
 }

@@ -44,6 +44,7 @@
 
 #include "mst_store.h"
 #include "mst_engine.h"
+#include "mst_limits.h"
 #include "mst_plugin.h"
 #include "mst_llm.h"
 #include "mst_gateway.h"
@@ -78,6 +79,7 @@ typedef struct {
     size_t              event_keep;     /* unused in P0 (retention) */
     const mst_price_t  *prices;         /* maestro_llm_price */
     size_t              nprices;
+    mst_limits_t        limits;         /* a running workflow's bounds */
 
     /* wake subscribers: called after a commit that appended events */
     void              (*notify)(void *arg, const char *id, uint64_t last);

@@ -32,7 +32,12 @@ typedef struct {
     const char         *id;
     json_t             *rec;
     json_t             *cp;
+    json_t             *cp_read;        /* cp as read: the next one is
+                                           stored as the change from it */
     uint64_t            seq;
+    json_t             *agents;         /* the agent entries this
+                                           transaction read or changed,
+                                           written back as parts */
     uint64_t            lane;           /* the lane taken, kept on commit */
     mst_graph_t        *graph;
     unsigned            graph_owned:1;

@@ -292,12 +292,12 @@ mst_run_begin_steps(mst_run_tx_t *tx, mst_run_next_t *next)
             return MST_ENOMEM;
         }
 
-        total = mst_run_node_total(tx->cp, rs->node);
-
         if (lane != 0) {
             snprintf(task, sizeof(task), "attempt %d, alone: a worker died "
                      "while it ran", rs->attempt);
         } else if (rs->index >= 0) {
+            /* a scan of the frontier: only where it is shown */
+            total = mst_run_node_total(tx->cp, rs->node);
             snprintf(task, sizeof(task), "step %d of %zu", rs->index + 1,
                      total);
         } else {
@@ -398,7 +398,7 @@ void
 mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
 {
     const char  *key;
-    json_t      *entry, *result, *data;
+    json_t      *entry, *result, *data, *agents;
     int64_t      now;
 
     now = mst_now_ms();
@@ -422,7 +422,23 @@ mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
 
     /* agents still busy stop with the workflow */
 
-    json_object_foreach(json_object_get(tx->rec, "agents"), key, entry) {
+    agents = json_incref(json_object_get(tx->rec, "agents"));
+
+    if (agents == NULL
+        && mst_store_part_all(tx->txn, tx->id, MST_PART_AGENT, &agents)
+           != MST_OK)
+    {
+        agents = NULL;
+    }
+
+    if (agents != NULL && tx->agents != NULL
+        && agents != json_object_get(tx->rec, "agents"))
+    {
+        /* this transaction's changes are newer than what is stored */
+        json_object_update(agents, tx->agents);
+    }
+
+    json_object_foreach(agents, key, entry) {
         const char *s = mst_run_str(entry, "status");
 
         if (s != NULL && (strcmp(s, "executing") == 0
@@ -435,6 +451,8 @@ mst_run_finalize(mst_run_tx_t *tx, const char *status, const char *error)
                                  -1, status);
         }
     }
+
+    json_decref(agents);
 
     mst_run_wf_update(tx);
 
@@ -467,6 +485,7 @@ int
 mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
 {
     int          progress;
+    char         msg[MST_ERRLEN];
     const char  *error;
 
     tx->cp_dirty = 1;
@@ -480,6 +499,20 @@ mst_run_after(mst_run_tx_t *tx, int er, mst_run_next_t *next)
         next->status = MST_ENGINE_FAILED;
         next->finished = 1;
         return MST_OK;
+    }
+
+    if (er == MST_ENGINE_CONTINUE
+        && mst_limits_width(&tx->env->limits,
+                            json_array_size(json_object_get(tx->cp,
+                                                            "frontier")),
+                            msg, sizeof(msg))
+           != MST_OK)
+    {
+        /* a foreach expanded past the bound: nothing of it runs */
+        json_object_set_new(tx->cp, "status", json_string("failed"));
+        json_object_set_new(tx->cp, "error", json_string(msg));
+        er = MST_ENGINE_FAILED;
+        next->status = er;
     }
 
     switch (er) {

@@ -16,6 +16,7 @@
 #include "mst_feed.h"
 #include "mst_host.h"
 #include "mst_json.h"
+#include "mst_json_delta.h"
 #include "mst_memstat.h"
 #include "mst_usage.h"
 #include "mst_run.h"
@@ -216,6 +217,62 @@ mst_run_retryable(int prc)
 }
 
 
+/*
+ * The state after a step's patch within maestro_state_max_size. Its size
+ * is kept in the checkpoint ("state_bytes") and moved by what the step
+ * changed, so the check costs what the change costs. Over the bound, the
+ * step is undone and fails the workflow ("state_too_large: ...").
+ */
+static int
+mst_run_state_bound(mst_run_tx_t *tx, const mst_run_step_t *step, int er,
+    char *msg, size_t len)
+{
+    int      rc;
+    long     bytes;
+    json_t  *old, *d;
+
+    if (tx->env->limits.state == 0 || tx->cp_read == NULL) {
+        return er;
+    }
+
+    old = json_object_get(tx->cp_read, "state");
+    bytes = (long) json_integer_value(json_object_get(tx->cp_read,
+                                                      "state_bytes"));
+    if (bytes <= 0) {
+        bytes = (long) json_dumpb(old, NULL, 0, JSON_COMPACT);
+    }
+
+    d = mst_json_delta(old, json_object_get(tx->cp, "state"), &rc);
+    bytes += mst_json_delta_growth(old, d);
+    json_decref(d);
+
+    if (bytes < 0) {
+        bytes = 0;
+    }
+
+    if (mst_limits_state(&tx->env->limits, (size_t) bytes, msg, len)
+        == MST_OK)
+    {
+        json_object_set_new(tx->cp, "state_bytes",
+                            json_integer((json_int_t) bytes));
+        return er;
+    }
+
+    mst_run_log(tx->env, MAESTRO_LOG_WARN,
+                "workflow \"%s\" step \"%s\": %s", tx->id, step->node, msg);
+
+    json_decref(tx->cp);
+    tx->cp = mst_json_tree_copy(tx->cp_read);
+
+    if (tx->cp == NULL) {
+        return MST_ENOMEM;
+    }
+
+    return mst_engine_fail(tx->graph, tx->cp, step->node, step->index, msg,
+                           0);
+}
+
+
 int
 mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
     const mst_run_step_t *step, volatile int *state, mst_run_next_t *next,
@@ -316,6 +373,15 @@ mst_run_step_exec(mst_run_env_t *env, const char *id, uint64_t epoch,
             mst_run_tx_abort(&tx);
             rc = mst_err(err, errlen, er, "step \"%s\" not running: %s",
                          step->node, mst_strerror(er));
+            goto done;
+        }
+
+        er = mst_run_state_bound(&tx, step, er, msg, sizeof(msg));
+
+        if (er < 0) {
+            mst_run_tx_abort(&tx);
+            rc = mst_err(err, errlen, er, "step \"%s\": %s", step->node,
+                         mst_strerror(er));
             goto done;
         }
 

@@ -192,6 +192,7 @@ mst_store_open(mst_store_t **store, const mst_store_conf_t *conf,
     }
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "finished_user", MDB_CREATE, &st->finu);
+        rc = mdb_dbi_open(txn, "parts", MDB_CREATE, &st->part);
     }
     if (rc != MDB_SUCCESS) {
         goto failed;
@@ -886,19 +887,33 @@ mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
     size_t klen, const json_t *json, mst_store_cache_t *cache,
     const char *id, uint64_t seq)
 {
-    int              rc;
-    char            *text, *kept;
-    MDB_val          k, v;
-    mst_crypt_iov_t  iov;
+    char    *text;
+    size_t   len;
 
-    text = mst_json_dump(json, &iov.len);
+    text = mst_json_dump(json, &len);
     if (text == NULL) {
         return MST_ENOMEM;
     }
 
+    return mst_store_put_text_cached(txn, dbi, key, klen, text, len, json,
+                                     cache, id, seq);
+}
+
+
+int
+mst_store_put_text_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, char *text, size_t len, const json_t *json,
+    mst_store_cache_t *cache, const char *id, uint64_t seq)
+{
+    int              rc;
+    char            *kept;
+    MDB_val          k, v;
+    mst_crypt_iov_t  iov;
+
     k.mv_size = klen;
     k.mv_data = (void *) key;
     iov.data = text;
+    iov.len = len;
 
     rc = mst_store_put_val(txn, dbi, &k, &iov, 1, 0, &v);
 
@@ -1080,6 +1095,7 @@ mst_store_aad(mst_store_t *st, MDB_dbi dbi, const MDB_val *k,
              : dbi == st->log ? 'l'
              : dbi == st->kv ? 'k'
              : dbi == st->feed ? 'f'
+             : dbi == st->part ? 'p'
              : '?';
 
     len = k->mv_size < MST_STORE_KEY_MAX ? k->mv_size : MST_STORE_KEY_MAX;

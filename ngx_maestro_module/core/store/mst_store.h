@@ -18,6 +18,8 @@
  *   finished, finished_user                 the final ones, oldest first,
  *                                              overall and per user
  *                                              (mst_store_finished.c)
+ *   parts        id kind name               -> a part of a workflow
+ *                                              (JSON text; see below)
  *
  * Threads: the environment is opened once per process (after fork) with
  * MDB_NOTLS, so any thread may run a read transaction; LMDB serialises
@@ -145,11 +147,13 @@ int mst_store_wf_flag(mst_txn_t *txn, const char *id, const char *key);
 
 /*
  * A checkpoint read in this write transaction and not written back, given
- * to the parse cache again (its text is made anew; the next take checks it
- * against the stored bytes as always, so a changed one is only a miss).
+ * to the parse cache again. prev: a mst_json_tree_copy() of it as read
+ * (kept only when cp still equals it), or NULL: its text is made anew and
+ * the next take checks it against the stored bytes as always, so a
+ * changed one is only a miss.
  */
 void mst_store_checkpoint_keep(mst_txn_t *txn, const char *id, uint64_t seq,
-    const json_t *cp);
+    const json_t *cp, json_t *prev);
 
 typedef struct {
     const char  *status;        /* NULL: any */
@@ -172,14 +176,31 @@ int mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
 typedef int (*mst_wf_scan_pt)(const char *id, json_t *rec, void *arg);
 int mst_store_wf_scan_active(mst_txn_t *txn, mst_wf_scan_pt cb, void *arg);
 
-/* checkpoints */
+/* checkpoints: a whole one */
 int mst_store_checkpoint_put(mst_txn_t *txn, const char *id, uint64_t seq,
     const json_t *cp);
+
+/*
+ * The checkpoint that follows prev (the one at seq - 1 as read, usually a
+ * mst_json_tree_copy() of it; NULL: written whole), stored as what
+ * changed when the chain allows it (see mst_store_checkpoint.c).
+ */
+int mst_store_checkpoint_put_delta(mst_txn_t *txn, const char *id,
+    uint64_t seq, const json_t *cp, json_t *prev);
 /* *seq and *cp of the last checkpoint; MST_NOTFOUND when none */
 int mst_store_checkpoint_last(mst_txn_t *txn, const char *id, uint64_t *seq,
     json_t **cp);
 /* *list: JSON array of {"seq", "checkpoint"} oldest first */
 int mst_store_checkpoint_list(mst_txn_t *txn, const char *id, json_t **list);
+
+/*
+ * A page of that list: the checkpoints with seq >= from, at most limit
+ * of them, and no more once their bytes passed max_bytes (one at least).
+ * *next: the from of the next page, 0 when this one is the last.
+ */
+int mst_store_checkpoint_page(mst_txn_t *txn, const char *id,
+    uint64_t from, size_t limit, size_t max_bytes, json_t **list,
+    uint64_t *next);
 
 /*
  * Append an event: seq = rec.last_event_id + 1 (rec is updated; the caller
@@ -220,7 +241,34 @@ int mst_store_kv_delete(mst_txn_t *txn, const char *ns, const char *key);
 int mst_store_kv_delete_prefix(mst_txn_t *txn, const char *ns,
     const char *prefix);
 
-/* delete a workflow with its checkpoints and events (retention) */
+/*
+ * A workflow's parts: what is large, written once, or one of many, kept
+ * apart from the record that every step rewrites: its inline graph
+ * (MST_PART_GRAPH, name ""), its prompt (MST_PART_PROMPT, ""), one entry
+ * per agent node (MST_PART_AGENT, the node). A step writes the entries
+ * it changed, so its cost follows what it did, not the graph's size.
+ * Records written before the parts hold "agents" and "prompt" themselves.
+ */
+#define MST_PART_AGENT   'a'
+#define MST_PART_GRAPH   'g'
+#define MST_PART_PROMPT  'p'
+
+int mst_store_part_put(mst_txn_t *txn, const char *id, int kind,
+    const char *name, const json_t *value);
+/* *value: new reference; MST_NOTFOUND when absent */
+int mst_store_part_get(mst_txn_t *txn, const char *id, int kind,
+    const char *name, json_t **value);
+/* *parts: new object, name -> value, of every part of that kind */
+int mst_store_part_all(mst_txn_t *txn, const char *id, int kind,
+    json_t **parts);
+
+/*
+ * The record as the API shows it: "agents" and "prompt" from the parts
+ * when the record does not hold them (a record written before them does).
+ */
+int mst_store_wf_attach(mst_txn_t *txn, const char *id, json_t *rec);
+
+/* delete a workflow with its checkpoints, events and parts (retention) */
 int mst_store_wf_delete(mst_txn_t *txn, const char *id);
 
 /*

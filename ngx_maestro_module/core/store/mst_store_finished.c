@@ -573,6 +573,7 @@ mst_store_live(mst_txn_t *txn, size_t *live, size_t *map_size)
     dbis[n++] = s->key;
     dbis[n++] = s->fin;
     dbis[n++] = s->finu;
+    dbis[n++] = s->part;
 
     pages = 2;              /* the meta pages */
 

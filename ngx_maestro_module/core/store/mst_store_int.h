@@ -64,6 +64,7 @@ struct mst_store_s {
     MDB_dbi           key;      /* API keys */
     MDB_dbi           fin;      /* final ones by finished_at */
     MDB_dbi           finu;     /* the same per user, with counts */
+    MDB_dbi           part;     /* workflows' parts (mst_store_part.c) */
     size_t            maxkey;
     const mst_crypt_t  *crypt;      /* NULL: values stored plain */
     void             (*errlog)(void *arg, const char *msg);
@@ -153,6 +154,11 @@ int mst_store_put_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
     size_t klen, const json_t *json, mst_store_cache_t *cache,
     const char *id, uint64_t seq);
 
+/* the same for text already made (malloc; taken, also on failure) */
+int mst_store_put_text_cached(mst_txn_t *txn, MDB_dbi dbi, const void *key,
+    size_t klen, char *text, size_t len, const json_t *json,
+    mst_store_cache_t *cache, const char *id, uint64_t seq);
+
 /*
  * Puts cur on the last key that starts with prefix; end is a key that
  * sorts after every such key and before any other (it is not modified).
@@ -184,6 +190,8 @@ int mst_store_fin_init(mst_txn_t *txn);
 /* mst_store_wf_delete() of a record already read */
 int mst_store_wf_delete_rec(mst_txn_t *txn, const char *id,
     const json_t *rec);
+/* inline graphs of records written before the parts (mst_run.c) */
+#define MST_STORE_LEGACY_GRAPHS  "maestro.graphs"
 
 /* forget what is kept for id */
 void mst_store_cache_forget(mst_store_cache_t *cache, const char *id);

@@ -10,7 +10,8 @@
  * queued or running, kept in step by mst_store_wf_put(), so startup and
  * lease scans read only the live ones. A final record is also indexed
  * by finished_at (mst_store_finished.c). Deleting a workflow (retention)
- * also deletes its checkpoints, events and index entries.
+ * also deletes its checkpoints, events, parts (mst_store_part.c) and
+ * index entries.
  */
 
 #include <errno.h>
@@ -167,7 +168,7 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
     json_t **items, char *next_cursor)
 {
     int          rc, full;
-    char         last[MST_ID_LEN];
+    char         last[MST_ID_LEN], id[MST_ID_LEN + 1];
     size_t       n;
     json_t      *list, *rec;
     MDB_val      k, v;
@@ -235,6 +236,15 @@ mst_store_wf_list(mst_txn_t *txn, const mst_wf_filter_t *filter,
             }
 
             json_object_del(rec, "graph");
+
+            memcpy(id, k.mv_data, MST_ID_LEN);
+            id[MST_ID_LEN] = '\0';
+
+            rc = mst_store_wf_attach(txn, id, rec);
+            if (rc != MST_OK) {
+                json_decref(rec);
+                break;
+            }
 
             if (json_array_append_new(list, rec) != 0) {
                 rc = ENOMEM;
@@ -474,6 +484,17 @@ mst_store_wf_delete_rec(mst_txn_t *txn, const char *id, const json_t *rec)
     }
 
     rc = mst_store_del_prefix(txn, txn->store->ev, first, MST_ID_LEN);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    rc = mst_store_del_prefix(txn, txn->store->part, first, MST_ID_LEN);
+    if (rc != MST_OK) {
+        return rc;
+    }
+
+    /* an inline graph stored before the parts */
+    rc = mst_store_kv_delete(txn, MST_STORE_LEGACY_GRAPHS, id);
     if (rc != MST_OK) {
         return rc;
     }
