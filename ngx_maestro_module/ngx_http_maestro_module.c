@@ -396,6 +396,8 @@ static ngx_command_t  ngx_http_maestro_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_maestro_main_conf_t, pressure_min_age),
+      NULL },
+
     { ngx_string("maestro_graph_max_nodes"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
