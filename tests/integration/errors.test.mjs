@@ -290,8 +290,8 @@ describe('error handling', () => {
         const id = kept[0].id;
         const cases = [
             ['DELETE', '/api/v1/workflows', ['GET', 'POST']],
-            ['PUT', `/api/v1/workflows/${id}`, ['GET']],
-            ['DELETE', `/api/v1/workflows/${id}`, ['GET']],
+            ['PUT', `/api/v1/workflows/${id}`, ['GET', 'DELETE']],
+            ['PATCH', `/api/v1/workflows/${id}`, ['GET', 'DELETE']],
             ['GET', `/api/v1/workflows/${id}/cancel`, ['POST']],
             ['POST', `/api/v1/workflows/${id}/checkpoints`, ['GET']],
             ['POST', `/api/v1/workflows/${id}/events`, ['GET']],

@@ -159,7 +159,12 @@ function start() {
         leaseTimeout: '2s',
         threadPools: 'thread_pool maestro threads=4;\n'
                      + 'thread_pool maestro_io threads=2;',
-        http: 'maestro_max_body 8m;',
+        /* the bounds raised for the wide fan-out (mst_limits.h) */
+        http: 'maestro_max_body 8m;\n'
+              + 'maestro_graph_max_nodes 20000;\n'
+              + 'maestro_graph_max_edges 20000;\n'
+              + 'maestro_graph_max_fanout 20000;\n'
+              + 'maestro_graph_max_steps 100000;',
         storeSize: '2g',
     });
 }
