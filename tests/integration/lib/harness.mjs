@@ -580,7 +580,10 @@ export async function startMaestro(opts = {}) {
          * SIGHUP (nginx -s reload): resolves once a full new set of workers
          * runs and /healthz answers. Returns {oldPids, newPids}.
          */
-        async reload() {
+        /* drained: also wait for the old workers to exit (until then
+           they may still accept a connection, and end its streams as
+           they go) */
+        async reload({ drained = false } = {}) {
             const oldPids = m.workerPids();
             const workers = opts.workers ?? 2;
             process.kill(child.pid, 'SIGHUP');
@@ -590,6 +593,10 @@ export async function startMaestro(opts = {}) {
             }, 10000, 50, 'new workers after reload');
             await waitFor(async () => (await healthz(base)) === 200, 10000,
                           50, '/healthz after reload');
+            if (drained) {
+                await waitFor(() => oldPids.every((p) => !processAlive(p)),
+                              10000, 20, 'old workers gone after reload');
+            }
             return { oldPids, newPids };
         },
 
